@@ -1,0 +1,92 @@
+// Errors shaped like Node's own: `ENOENT: no such file or directory, open '/x'` with code, errno
+// (negative), syscall and path, so callers written for node:fs handle ours unchanged.
+import { constants } from 'node:os';
+
+const MESSAGES: Record<string, string> = {
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such file or directory',
+  EIO: 'i/o error',
+  EBADF: 'bad file descriptor',
+  EAGAIN: 'resource temporarily unavailable',
+  EACCES: 'permission denied',
+  EBUSY: 'resource busy or locked',
+  EEXIST: 'file already exists',
+  EXDEV: 'cross-device link not permitted',
+  ENODEV: 'no such device',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'illegal operation on a directory',
+  EINVAL: 'invalid argument',
+  EMFILE: 'too many open files',
+  EFBIG: 'file too large',
+  ENOSPC: 'no space left on device',
+  ESPIPE: 'invalid seek',
+  EROFS: 'read-only file system',
+  EMLINK: 'too many links',
+  ENAMETOOLONG: 'name too long',
+  ENOSYS: 'function not implemented',
+  ENOTEMPTY: 'directory not empty',
+  ELOOP: 'too many symbolic links encountered',
+  ENODATA: 'no data available',
+  ENOTSUP: 'operation not supported on socket',
+  EOPNOTSUPP: 'operation not supported on socket',
+  ERANGE: 'result too large',
+  E2BIG: 'argument list too long',
+  ESTALE: 'stale file handle',
+  ENXIO: 'no such device or address',
+  ETXTBSY: 'text file is busy',
+  ENOTCONN: 'socket is not connected',
+};
+
+const ERRNO = constants.errno as Record<string, number>;
+
+export interface FsError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  path?: string;
+  dest?: string;
+}
+
+/** Builds a Node-style system error. `detail` replaces the default description (for option errors). */
+export function fsError(code: string, syscall: string, path?: string, dest?: string, detail?: string): FsError {
+  const description = detail ?? MESSAGES[code] ?? code.toLowerCase();
+  let message = `${code}: ${description}, ${syscall}`;
+  if (path !== undefined) message += ` '${path}'`;
+  if (dest !== undefined) message += ` -> '${dest}'`;
+  const err = new Error(message) as FsError;
+  err.errno = -(ERRNO[code] ?? 0);
+  err.code = code;
+  err.syscall = syscall;
+  if (path !== undefined) err.path = path;
+  if (dest !== undefined) err.dest = dest;
+  Error.captureStackTrace?.(err, fsError);
+  return err;
+}
+
+export function isFsError(err: unknown): err is FsError {
+  return err instanceof Error && typeof (err as FsError).code === 'string';
+}
+
+/** The errno code of an error thrown by node:fs or by us, or undefined. */
+export function errorCode(err: unknown): string | undefined {
+  return isFsError(err) ? err.code : undefined;
+}
+
+/**
+ * Re-labels an error raised on a real (host) path with the overlay path and syscall the caller used,
+ * so no host path leaks into messages.
+ */
+export function relabel(err: unknown, syscall: string, path?: string, dest?: string): Error {
+  const code = errorCode(err);
+  if (code === undefined) return err instanceof Error ? err : new Error(String(err));
+  return fsError(code, syscall, path, dest);
+}
+
+/** Errors from @napi-rs/xattr carry "(os error N)" in the message; map them back to a code. */
+export function xattrErrorCode(err: unknown): string {
+  const m = err instanceof Error ? /\(os error (\d+)\)/.exec(err.message) : null;
+  if (!m) return 'EIO';
+  const n = Number(m[1]);
+  for (const [name, value] of Object.entries(ERRNO)) if (value === n) return name;
+  return 'EIO';
+}
