@@ -1,0 +1,76 @@
+// Differential test: ovlfs against the kernel overlay, op by op, on random layers (see run.ts).
+//   OVLFS_DIFF_SEEDS=40          how many seeds (default 24)
+//   OVLFS_DIFF_SEED=123          run only this seed (printed by every failure)
+//   OVLFS_DIFF_FIRST_SEED=1000   where the seed range starts
+//   OVLFS_DIFF_CANDIDATE=kernel  kernel vs kernel on identical copies: validates the harness itself
+//   OVLFS_DIFF_METACOPY=1        also mount some seeds with metacopy=on
+//   OVLFS_DIFF_SHRINK_MS=20000   time spent shrinking a failing op list (0 turns it off)
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { canon, describeSpec, failed, loadOvlfs, makeCase, runCase, shrink, type CandidateKind, type Outcome } from './run.js';
+
+function env(name: string): string | undefined {
+  const v = process.env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** Why the test cannot run here, or null: it needs root and a working `mount -t overlay`. */
+function cannotRun(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (mount -t overlay, trusted.* xattrs, mknod)';
+  const root = mkdtempSync(join(tmpdir(), 'ovlfs-diff-probe-'));
+  try {
+    for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(root, d));
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${root}/l,upperdir=${root}/u,workdir=${root}/w`, `${root}/m`], { stdio: 'pipe' });
+    execFileSync('umount', [`${root}/m`], { stdio: 'pipe' });
+    execFileSync('python3', ['-c', 'import os'], { stdio: 'pipe' });
+    return null;
+  } catch (e) {
+    return `mount -t overlay or python3 failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function report(seed: number, o: Outcome, kind: CandidateKind): string {
+  const lines = [`seed ${seed}: ${kind} disagrees with the kernel (reproduce: OVLFS_DIFF_SEED=${seed})`];
+  for (const d of o.opDiffs.slice(0, 3)) {
+    lines.push(`  op #${d.index} ${canon(d.op)}\n    kernel:    ${canon(d.kernel)}\n    ${kind}: ${canon(d.candidate)}`);
+  }
+  if (o.opDiffs.length > 3) lines.push(`  … ${o.opDiffs.length - 3} more op disagreements`);
+  for (const [what, list] of [['merged tree', o.treeDiffs], ['kernel over candidate layers', o.remountDiffs]] as const) {
+    for (const t of list.slice(0, 4)) {
+      lines.push(`  ${what} ${t.path}\n    kernel:    ${canon(t.kernel)}\n    ${kind}: ${canon(t.candidate)}`);
+    }
+    if (list.length > 4) lines.push(`  … ${list.length - 4} more ${what} differences`);
+  }
+  return lines.join('\n');
+}
+
+const reason = cannotRun();
+const only = env('OVLFS_DIFF_SEED');
+const firstSeed = Number(env('OVLFS_DIFF_FIRST_SEED') ?? '1');
+const seeds = only !== undefined ? [Number(only)] : Array.from({ length: Number(env('OVLFS_DIFF_SEEDS') ?? '24') }, (_, i) => firstSeed + i);
+const forced = env('OVLFS_DIFF_CANDIDATE');
+const kind: CandidateKind = forced === 'kernel' ? 'kernel' : forced === 'ovlfs' ? 'ovlfs' : (await loadOvlfs()) ? 'ovlfs' : 'kernel';
+const shrinkMs = Number(env('OVLFS_DIFF_SHRINK_MS') ?? '20000');
+if (reason) console.log(`# differential test skipped: ${reason}`);
+else console.log(`# differential: ${kind} vs kernel overlay, seeds ${seeds[0]}..${seeds[seeds.length - 1]}`);
+
+for (const seed of seeds) {
+  test(`differential seed ${seed} (${kind} vs kernel)`, { skip: reason ?? false }, async () => {
+    const c = makeCase(seed, env('OVLFS_DIFF_METACOPY') === '1');
+    const o = await runCase(c, kind);
+    if (!failed(o)) return;
+    let msg = report(seed, o, kind);
+    msg += `\n  mount: redirect_dir=${c.mount.redirectDir ? 'on' : 'off'} metacopy=${c.mount.metacopy ? 'on' : 'off'}`;
+    if (shrinkMs > 0) {
+      const ops = await shrink(c, kind, o, shrinkMs);
+      msg += `\n  shrunk op list (${ops.length} of ${c.ops.length}):\n${ops.map((x) => `    ${canon(x)}`).join('\n')}`;
+    }
+    msg += `\n  layers:\n${describeSpec(c.spec).map((l) => `    ${l}`).join('\n')}`;
+    throw new Error(msg);
+  });
+}
