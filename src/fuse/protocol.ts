@@ -1,0 +1,704 @@
+// The FUSE wire protocol of /usr/include/linux/fuse.h (7.38): opcodes, flags, struct sizes, and one small
+// decoder or encoder per struct. All little-endian (x86-64/aarch64 Linux), all offsets in bytes.
+//
+// u64 fields are read into JS numbers: node ids and handles are ours to choose, and offsets above 2^53 do
+// not occur in practice. Inode numbers, which the layers choose, may be given as bigint.
+
+import type { AttrOut, EntryOut, FuseAttr, OpenOut, SetattrIn, StatfsOut, Timespec } from './operations.js';
+
+export const FUSE_KERNEL_VERSION = 7;
+/** The newest minor whose structs this file encodes; we reply with min(kernel's, this). */
+export const FUSE_KERNEL_MINOR_VERSION = 38;
+/** The oldest minor we speak: 7.31 brought the 64-byte init_out, max_pages and explicit inval data. */
+export const FUSE_MIN_MINOR_VERSION = 31;
+export const FUSE_ROOT_ID = 1;
+export const FUSE_MIN_READ_BUFFER = 8192;
+
+export const Opcode = {
+  LOOKUP: 1,
+  FORGET: 2,
+  GETATTR: 3,
+  SETATTR: 4,
+  READLINK: 5,
+  SYMLINK: 6,
+  MKNOD: 8,
+  MKDIR: 9,
+  UNLINK: 10,
+  RMDIR: 11,
+  RENAME: 12,
+  LINK: 13,
+  OPEN: 14,
+  READ: 15,
+  WRITE: 16,
+  STATFS: 17,
+  RELEASE: 18,
+  FSYNC: 20,
+  SETXATTR: 21,
+  GETXATTR: 22,
+  LISTXATTR: 23,
+  REMOVEXATTR: 24,
+  FLUSH: 25,
+  INIT: 26,
+  OPENDIR: 27,
+  READDIR: 28,
+  RELEASEDIR: 29,
+  FSYNCDIR: 30,
+  GETLK: 31,
+  SETLK: 32,
+  SETLKW: 33,
+  ACCESS: 34,
+  CREATE: 35,
+  INTERRUPT: 36,
+  BMAP: 37,
+  DESTROY: 38,
+  IOCTL: 39,
+  POLL: 40,
+  NOTIFY_REPLY: 41,
+  BATCH_FORGET: 42,
+  FALLOCATE: 43,
+  READDIRPLUS: 44,
+  RENAME2: 45,
+  LSEEK: 46,
+  COPY_FILE_RANGE: 47,
+  SETUPMAPPING: 48,
+  REMOVEMAPPING: 49,
+  SYNCFS: 50,
+  TMPFILE: 51,
+} as const;
+export type OpcodeName = keyof typeof Opcode;
+
+const OPCODE_NAMES = new Map<number, OpcodeName>(
+  (Object.entries(Opcode) as [OpcodeName, number][]).map(([name, code]) => [code, name]),
+);
+export function opcodeName(code: number): string {
+  return OPCODE_NAMES.get(code) ?? `OPCODE_${code}`;
+}
+
+/** INIT flags (fuse_init_in/out.flags; bits 32.. travel in flags2 and are not used here). */
+export const InitFlag = {
+  ASYNC_READ: 1 << 0,
+  POSIX_LOCKS: 1 << 1,
+  FILE_OPS: 1 << 2,
+  ATOMIC_O_TRUNC: 1 << 3,
+  EXPORT_SUPPORT: 1 << 4,
+  BIG_WRITES: 1 << 5,
+  DONT_MASK: 1 << 6,
+  SPLICE_WRITE: 1 << 7,
+  SPLICE_MOVE: 1 << 8,
+  SPLICE_READ: 1 << 9,
+  FLOCK_LOCKS: 1 << 10,
+  HAS_IOCTL_DIR: 1 << 11,
+  AUTO_INVAL_DATA: 1 << 12,
+  DO_READDIRPLUS: 1 << 13,
+  READDIRPLUS_AUTO: 1 << 14,
+  ASYNC_DIO: 1 << 15,
+  WRITEBACK_CACHE: 1 << 16,
+  NO_OPEN_SUPPORT: 1 << 17,
+  PARALLEL_DIROPS: 1 << 18,
+  HANDLE_KILLPRIV: 1 << 19,
+  POSIX_ACL: 1 << 20,
+  ABORT_ERROR: 1 << 21,
+  MAX_PAGES: 1 << 22,
+  CACHE_SYMLINKS: 1 << 23,
+  NO_OPENDIR_SUPPORT: 1 << 24,
+  EXPLICIT_INVAL_DATA: 1 << 25,
+  MAP_ALIGNMENT: 1 << 26,
+  SUBMOUNTS: 1 << 27,
+  HANDLE_KILLPRIV_V2: 1 << 28,
+  SETXATTR_EXT: 1 << 29,
+  INIT_EXT: 1 << 30,
+  // 1 << 31 would be negative as an int32; keep the set unsigned.
+  INIT_RESERVED: 0x80000000,
+} as const;
+
+export const FopenFlag = {
+  DIRECT_IO: 1 << 0,
+  KEEP_CACHE: 1 << 1,
+  NONSEEKABLE: 1 << 2,
+  CACHE_DIR: 1 << 3,
+  STREAM: 1 << 4,
+  NOFLUSH: 1 << 5,
+  PARALLEL_DIRECT_WRITES: 1 << 6,
+} as const;
+
+/** setattr valid bits. */
+export const Fattr = {
+  MODE: 1 << 0,
+  UID: 1 << 1,
+  GID: 1 << 2,
+  SIZE: 1 << 3,
+  ATIME: 1 << 4,
+  MTIME: 1 << 5,
+  FH: 1 << 6,
+  ATIME_NOW: 1 << 7,
+  MTIME_NOW: 1 << 8,
+  LOCKOWNER: 1 << 9,
+  CTIME: 1 << 10,
+  KILL_SUIDGID: 1 << 11,
+} as const;
+
+export const FUSE_GETATTR_FH = 1 << 0;
+export const FUSE_RELEASE_FLUSH = 1 << 0;
+export const FUSE_RELEASE_FLOCK_UNLOCK = 1 << 1;
+export const FUSE_WRITE_CACHE = 1 << 0;
+export const FUSE_WRITE_LOCKOWNER = 1 << 1;
+export const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
+export const FUSE_FSYNC_FDATASYNC = 1 << 0;
+export const FUSE_OPEN_KILL_SUIDGID = 1 << 0;
+
+export const RENAME_NOREPLACE = 1 << 0;
+export const RENAME_EXCHANGE = 1 << 1;
+export const RENAME_WHITEOUT = 1 << 2;
+
+export const NotifyCode = {
+  POLL: 1,
+  INVAL_INODE: 2,
+  INVAL_ENTRY: 3,
+  STORE: 4,
+  RETRIEVE: 5,
+  DELETE: 6,
+} as const;
+
+/** Interrupt requests carry this bit in `unique`. */
+export const FUSE_INT_REQ_BIT = 1n;
+
+// Struct sizes.
+export const IN_HEADER_SIZE = 40;
+export const OUT_HEADER_SIZE = 16;
+export const ATTR_SIZE = 88;
+export const ENTRY_OUT_SIZE = 40 + ATTR_SIZE;
+export const ATTR_OUT_SIZE = 16 + ATTR_SIZE;
+export const OPEN_OUT_SIZE = 16;
+export const WRITE_OUT_SIZE = 8;
+export const STATFS_OUT_SIZE = 80;
+export const INIT_OUT_SIZE = 64;
+export const GETXATTR_OUT_SIZE = 8;
+export const LSEEK_OUT_SIZE = 8;
+export const DIRENT_NAME_OFFSET = 24;
+export const DIRENTPLUS_NAME_OFFSET = ENTRY_OUT_SIZE + DIRENT_NAME_OFFSET;
+export const SETXATTR_IN_SIZE = 16;
+export const COMPAT_SETXATTR_IN_SIZE = 8;
+
+const TWO32 = 0x1_0000_0000;
+
+// ---------------------------------------------------------------------------------------------------------
+// Primitive readers and writers.
+
+export function readU64(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO32;
+}
+
+export function writeU64(buf: Buffer, off: number, v: number | bigint): void {
+  if (typeof v === 'bigint') {
+    buf.writeBigUInt64LE(BigInt.asUintN(64, v), off);
+  } else if (v >= 0 && v < TWO32) {
+    buf.writeUInt32LE(v, off);
+    buf.writeUInt32LE(0, off + 4);
+  } else if (v >= 0) {
+    buf.writeUInt32LE(v % TWO32, off);
+    buf.writeUInt32LE(Math.floor(v / TWO32), off + 4);
+  } else {
+    buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(Math.trunc(v))), off);
+  }
+}
+
+/** A NUL-terminated name starting at `off`; returns the string and the offset after the NUL. */
+export function readName(buf: Buffer, off: number, end: number): [string, number] {
+  let nul = buf.indexOf(0, off);
+  if (nul < 0 || nul >= end) nul = end;
+  return [buf.toString('utf8', off, nul), nul + 1];
+}
+
+const align8 = (n: number): number => (n + 7) & ~7;
+
+/** Splits a timeout in seconds into the (u64 seconds, u32 nanoseconds) pair the kernel wants. */
+function writeTimeout(buf: Buffer, secOff: number, nsecOff: number, seconds: number): void {
+  const s = seconds > 0 ? seconds : 0;
+  const whole = Math.floor(s);
+  writeU64(buf, secOff, whole);
+  buf.writeUInt32LE(Math.min(999_999_999, Math.round((s - whole) * 1e9)), nsecOff);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Headers.
+
+export interface InHeader {
+  len: number;
+  opcode: number;
+  unique: bigint;
+  nodeid: number;
+  uid: number;
+  gid: number;
+  pid: number;
+  /** Length of extensions after the opcode's arguments, in bytes. */
+  extLen: number;
+}
+
+export function decodeInHeader(buf: Buffer): InHeader {
+  return {
+    len: buf.readUInt32LE(0),
+    opcode: buf.readUInt32LE(4),
+    unique: buf.readBigUInt64LE(8),
+    nodeid: readU64(buf, 16),
+    uid: buf.readUInt32LE(24),
+    gid: buf.readUInt32LE(28),
+    pid: buf.readUInt32LE(32),
+    extLen: buf.readUInt16LE(36) * 8,
+  };
+}
+
+/** A header with room for `bodyLen` bytes after it; `error` is a negative errno or 0. */
+export function encodeOutHeader(buf: Buffer, len: number, error: number, unique: bigint): void {
+  buf.writeUInt32LE(len, 0);
+  buf.writeInt32LE(error, 4);
+  buf.writeBigUInt64LE(unique, 8);
+}
+
+export function allocReply(unique: bigint, bodyLen: number): Buffer {
+  const buf = Buffer.alloc(OUT_HEADER_SIZE + bodyLen);
+  encodeOutHeader(buf, buf.length, 0, unique);
+  return buf;
+}
+
+export function encodeError(unique: bigint, errno: number): Buffer {
+  const buf = Buffer.allocUnsafe(OUT_HEADER_SIZE);
+  encodeOutHeader(buf, OUT_HEADER_SIZE, -Math.abs(errno), unique);
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// INIT.
+
+export interface InitIn {
+  major: number;
+  minor: number;
+  maxReadahead: number;
+  flags: number;
+  flags2: number;
+}
+
+export function decodeInitIn(buf: Buffer, off: number, end: number): InitIn {
+  return {
+    major: buf.readUInt32LE(off),
+    minor: buf.readUInt32LE(off + 4),
+    maxReadahead: end - off >= 12 ? buf.readUInt32LE(off + 8) : 0,
+    flags: end - off >= 16 ? buf.readUInt32LE(off + 12) : 0,
+    // flags2 exists from 7.36 and only means anything when the kernel sets INIT_EXT.
+    flags2: end - off >= 20 ? buf.readUInt32LE(off + 16) : 0,
+  };
+}
+
+export interface InitOut {
+  major: number;
+  minor: number;
+  maxReadahead: number;
+  flags: number;
+  maxBackground: number;
+  congestionThreshold: number;
+  maxWrite: number;
+  timeGran: number;
+  maxPages: number;
+  flags2?: number;
+}
+
+export function encodeInitOut(unique: bigint, o: InitOut): Buffer {
+  const buf = allocReply(unique, INIT_OUT_SIZE);
+  const b = OUT_HEADER_SIZE;
+  buf.writeUInt32LE(o.major, b);
+  buf.writeUInt32LE(o.minor, b + 4);
+  buf.writeUInt32LE(o.maxReadahead, b + 8);
+  buf.writeUInt32LE(o.flags >>> 0, b + 12);
+  buf.writeUInt16LE(o.maxBackground, b + 16);
+  buf.writeUInt16LE(o.congestionThreshold, b + 18);
+  buf.writeUInt32LE(o.maxWrite, b + 20);
+  buf.writeUInt32LE(o.timeGran, b + 24);
+  buf.writeUInt16LE(o.maxPages, b + 28);
+  buf.writeUInt16LE(0, b + 30); // map_alignment: DAX only
+  buf.writeUInt32LE((o.flags2 ?? 0) >>> 0, b + 32);
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Attributes and entries.
+
+
+/** Writes struct fuse_attr (88 bytes) at `off`. */
+export function writeAttr(buf: Buffer, off: number, a: FuseAttr): void {
+  writeU64(buf, off, a.ino);
+  writeU64(buf, off + 8, a.size);
+  writeU64(buf, off + 16, a.blocks);
+  writeU64(buf, off + 24, a.atime);
+  writeU64(buf, off + 32, a.mtime);
+  writeU64(buf, off + 40, a.ctime);
+  buf.writeUInt32LE(a.atimensec >>> 0, off + 48);
+  buf.writeUInt32LE(a.mtimensec >>> 0, off + 52);
+  buf.writeUInt32LE(a.ctimensec >>> 0, off + 56);
+  buf.writeUInt32LE(a.mode >>> 0, off + 60);
+  buf.writeUInt32LE(a.nlink >>> 0, off + 64);
+  buf.writeUInt32LE(a.uid >>> 0, off + 68);
+  buf.writeUInt32LE(a.gid >>> 0, off + 72);
+  buf.writeUInt32LE(a.rdev >>> 0, off + 76);
+  buf.writeUInt32LE(a.blksize >>> 0, off + 80);
+  buf.writeUInt32LE((a.flags ?? 0) >>> 0, off + 84);
+}
+
+export interface Timeouts {
+  entry: number;
+  attr: number;
+}
+
+/** Writes struct fuse_entry_out (128 bytes) at `off`. */
+export function writeEntryOut(buf: Buffer, off: number, e: EntryOut, t: Timeouts): void {
+  writeU64(buf, off, e.nodeid);
+  writeU64(buf, off + 8, e.generation ?? 0);
+  writeTimeout(buf, off + 16, off + 32, e.entryTimeout ?? t.entry);
+  writeTimeout(buf, off + 24, off + 36, e.attrTimeout ?? t.attr);
+  writeAttr(buf, off + 40, e.attr);
+}
+
+export function encodeEntryOut(unique: bigint, e: EntryOut, t: Timeouts): Buffer {
+  const buf = allocReply(unique, ENTRY_OUT_SIZE);
+  writeEntryOut(buf, OUT_HEADER_SIZE, e, t);
+  return buf;
+}
+
+export function encodeAttrOut(unique: bigint, a: AttrOut, t: Timeouts): Buffer {
+  const buf = allocReply(unique, ATTR_OUT_SIZE);
+  writeTimeout(buf, OUT_HEADER_SIZE, OUT_HEADER_SIZE + 8, a.attrTimeout ?? t.attr);
+  writeAttr(buf, OUT_HEADER_SIZE + 16, a.attr);
+  return buf;
+}
+
+export function openFlags(o: OpenOut): number {
+  let f = o.flags ?? 0;
+  if (o.directIo) f |= FopenFlag.DIRECT_IO;
+  if (o.keepCache) f |= FopenFlag.KEEP_CACHE;
+  if (o.nonseekable) f |= FopenFlag.NONSEEKABLE;
+  if (o.cacheDir) f |= FopenFlag.CACHE_DIR;
+  return f;
+}
+
+export function writeOpenOut(buf: Buffer, off: number, o: OpenOut): void {
+  writeU64(buf, off, o.fh);
+  buf.writeUInt32LE(openFlags(o) >>> 0, off + 8);
+  buf.writeUInt32LE(0, off + 12);
+}
+
+export function encodeOpenOut(unique: bigint, o: OpenOut): Buffer {
+  const buf = allocReply(unique, OPEN_OUT_SIZE);
+  writeOpenOut(buf, OUT_HEADER_SIZE, o);
+  return buf;
+}
+
+/** CREATE replies with fuse_entry_out followed by fuse_open_out. */
+export function encodeCreateOut(unique: bigint, e: EntryOut, o: OpenOut, t: Timeouts): Buffer {
+  const buf = allocReply(unique, ENTRY_OUT_SIZE + OPEN_OUT_SIZE);
+  writeEntryOut(buf, OUT_HEADER_SIZE, e, t);
+  writeOpenOut(buf, OUT_HEADER_SIZE + ENTRY_OUT_SIZE, o);
+  return buf;
+}
+
+export function encodeWriteOut(unique: bigint, size: number): Buffer {
+  const buf = allocReply(unique, WRITE_OUT_SIZE);
+  buf.writeUInt32LE(size >>> 0, OUT_HEADER_SIZE);
+  return buf;
+}
+
+export function encodeStatfsOut(unique: bigint, s: StatfsOut): Buffer {
+  const buf = allocReply(unique, STATFS_OUT_SIZE);
+  const b = OUT_HEADER_SIZE;
+  writeU64(buf, b, s.blocks);
+  writeU64(buf, b + 8, s.bfree);
+  writeU64(buf, b + 16, s.bavail);
+  writeU64(buf, b + 24, s.files);
+  writeU64(buf, b + 32, s.ffree);
+  buf.writeUInt32LE(s.bsize >>> 0, b + 40);
+  buf.writeUInt32LE(s.namelen >>> 0, b + 44);
+  buf.writeUInt32LE(s.frsize >>> 0, b + 48);
+  return buf;
+}
+
+/** The reply to a getxattr/listxattr size probe (request size 0): just the size needed. */
+export function encodeXattrSize(unique: bigint, size: number): Buffer {
+  const buf = allocReply(unique, GETXATTR_OUT_SIZE);
+  buf.writeUInt32LE(size >>> 0, OUT_HEADER_SIZE);
+  return buf;
+}
+
+export function encodeLseekOut(unique: bigint, offset: number): Buffer {
+  const buf = allocReply(unique, LSEEK_OUT_SIZE);
+  writeU64(buf, OUT_HEADER_SIZE, offset);
+  return buf;
+}
+
+/** listxattr's value: each name NUL-terminated, back to back. */
+export function encodeXattrNames(names: readonly string[]): Buffer {
+  return Buffer.from(names.map((n) => `${n}\0`).join(''), 'utf8');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Directory entries: fuse_dirent / fuse_direntplus, each padded to 8 bytes.
+
+export function direntSize(nameLen: number): number {
+  return align8(DIRENT_NAME_OFFSET + nameLen);
+}
+
+export function direntplusSize(nameLen: number): number {
+  return align8(DIRENTPLUS_NAME_OFFSET + nameLen);
+}
+
+/** S_IFMT bits → the DT_* type fuse_dirent carries. */
+export function modeToDirentType(mode: number): number {
+  return (mode & 0o170000) >>> 12;
+}
+
+/** Writes a fuse_dirent at `off` (zeroing the padding); returns the offset after it. */
+export function writeDirent(buf: Buffer, off: number, ino: number | bigint, next: number, type: number, name: Buffer): number {
+  writeU64(buf, off, ino);
+  writeU64(buf, off + 8, next);
+  buf.writeUInt32LE(name.length, off + 16);
+  buf.writeUInt32LE(modeToDirentType(type), off + 20);
+  name.copy(buf, off + DIRENT_NAME_OFFSET);
+  const end = off + direntSize(name.length);
+  buf.fill(0, off + DIRENT_NAME_OFFSET + name.length, end);
+  return end;
+}
+
+/**
+ * Writes a fuse_direntplus at `off`: a fuse_entry_out (all zero when `entry` is null, which the kernel
+ * takes as "name only") then a fuse_dirent. Returns the offset after it.
+ */
+export function writeDirentplus(
+  buf: Buffer,
+  off: number,
+  entry: EntryOut | null,
+  t: Timeouts,
+  ino: number | bigint,
+  next: number,
+  type: number,
+  name: Buffer,
+): number {
+  if (entry) writeEntryOut(buf, off, entry, t);
+  else buf.fill(0, off, off + ENTRY_OUT_SIZE);
+  return writeDirent(buf, off + ENTRY_OUT_SIZE, ino, next, type, name);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Request bodies. Each decoder takes the request buffer and the offset of the body (after the header).
+
+export function decodeForget(buf: Buffer, off: number): number {
+  return readU64(buf, off);
+}
+
+export function decodeBatchForget(buf: Buffer, off: number, end: number): Array<[nodeid: number, nlookup: number]> {
+  const count = buf.readUInt32LE(off);
+  const out: Array<[number, number]> = [];
+  for (let i = 0, p = off + 8; i < count && p + 16 <= end; i++, p += 16) {
+    out.push([readU64(buf, p), readU64(buf, p + 8)]);
+  }
+  return out;
+}
+
+export function decodeGetattrIn(buf: Buffer, off: number, end: number): number | undefined {
+  if (end - off < 16) return undefined;
+  const flags = buf.readUInt32LE(off);
+  return flags & FUSE_GETATTR_FH ? readU64(buf, off + 8) : undefined;
+}
+
+function timespec(sec: number, nsec: number): Timespec {
+  return { sec, nsec };
+}
+
+export function decodeSetattrIn(buf: Buffer, off: number): SetattrIn {
+  const valid = buf.readUInt32LE(off);
+  const out: SetattrIn = { valid };
+  if (valid & Fattr.FH) out.fh = readU64(buf, off + 8);
+  if (valid & Fattr.SIZE) out.size = readU64(buf, off + 16);
+  if (valid & Fattr.ATIME_NOW) out.atime = 'now';
+  else if (valid & Fattr.ATIME) out.atime = timespec(readU64(buf, off + 32), buf.readUInt32LE(off + 56));
+  if (valid & Fattr.MTIME_NOW) out.mtime = 'now';
+  else if (valid & Fattr.MTIME) out.mtime = timespec(readU64(buf, off + 40), buf.readUInt32LE(off + 60));
+  if (valid & Fattr.CTIME) out.ctime = timespec(readU64(buf, off + 48), buf.readUInt32LE(off + 64));
+  if (valid & Fattr.MODE) out.mode = buf.readUInt32LE(off + 68);
+  if (valid & Fattr.UID) out.uid = buf.readUInt32LE(off + 76);
+  if (valid & Fattr.GID) out.gid = buf.readUInt32LE(off + 80);
+  if (valid & Fattr.KILL_SUIDGID) out.killSuidgid = true;
+  return out;
+}
+
+export function decodeSymlink(buf: Buffer, off: number, end: number): { name: string; target: string } {
+  const [name, p] = readName(buf, off, end);
+  const [target] = readName(buf, p, end);
+  return { name, target };
+}
+
+export function decodeMknodIn(buf: Buffer, off: number, end: number): { mode: number; rdev: number; umask: number; name: string } {
+  return {
+    mode: buf.readUInt32LE(off),
+    rdev: buf.readUInt32LE(off + 4),
+    umask: buf.readUInt32LE(off + 8),
+    name: readName(buf, off + 16, end)[0],
+  };
+}
+
+export function decodeMkdirIn(buf: Buffer, off: number, end: number): { mode: number; umask: number; name: string } {
+  return { mode: buf.readUInt32LE(off), umask: buf.readUInt32LE(off + 4), name: readName(buf, off + 8, end)[0] };
+}
+
+export interface RenameIn {
+  newDir: number;
+  flags: number;
+  oldName: string;
+  newName: string;
+}
+
+/** RENAME (fuse_rename_in, 8 bytes) or RENAME2 (fuse_rename2_in, 16 bytes), then old\0new\0. */
+export function decodeRenameIn(buf: Buffer, off: number, end: number, v2: boolean): RenameIn {
+  const newDir = readU64(buf, off);
+  const flags = v2 ? buf.readUInt32LE(off + 8) : 0;
+  const [oldName, p] = readName(buf, off + (v2 ? 16 : 8), end);
+  const [newName] = readName(buf, p, end);
+  return { newDir, flags, oldName, newName };
+}
+
+export function decodeLinkIn(buf: Buffer, off: number, end: number): { oldNodeid: number; name: string } {
+  return { oldNodeid: readU64(buf, off), name: readName(buf, off + 8, end)[0] };
+}
+
+/** fuse_open_in: open(2) flags and FUSE_OPEN_* flags. */
+export function decodeOpenIn(buf: Buffer, off: number): { flags: number; openFlags: number } {
+  return { flags: buf.readUInt32LE(off), openFlags: buf.readUInt32LE(off + 4) };
+}
+
+export function decodeCreateIn(
+  buf: Buffer,
+  off: number,
+  end: number,
+): { flags: number; mode: number; umask: number; openFlags: number; name: string } {
+  return {
+    flags: buf.readUInt32LE(off),
+    mode: buf.readUInt32LE(off + 4),
+    umask: buf.readUInt32LE(off + 8),
+    openFlags: buf.readUInt32LE(off + 12),
+    name: readName(buf, off + 16, end)[0],
+  };
+}
+
+export function decodeReleaseIn(buf: Buffer, off: number): { fh: number; flags: number; releaseFlags: number; lockOwner: bigint } {
+  return {
+    fh: readU64(buf, off),
+    flags: buf.readUInt32LE(off + 8),
+    releaseFlags: buf.readUInt32LE(off + 12),
+    lockOwner: buf.readBigUInt64LE(off + 16),
+  };
+}
+
+export function decodeFlushIn(buf: Buffer, off: number): { fh: number; lockOwner: bigint } {
+  return { fh: readU64(buf, off), lockOwner: buf.readBigUInt64LE(off + 16) };
+}
+
+/** fuse_read_in, also used by READDIR and READDIRPLUS. */
+export function decodeReadIn(buf: Buffer, off: number): { fh: number; offset: number; size: number; readFlags: number; flags: number } {
+  return {
+    fh: readU64(buf, off),
+    offset: readU64(buf, off + 8),
+    size: buf.readUInt32LE(off + 16),
+    readFlags: buf.readUInt32LE(off + 20),
+    flags: buf.readUInt32LE(off + 32),
+  };
+}
+
+/** fuse_write_in then the data. The data is a view of `buf`, valid until the next read. */
+export function decodeWriteIn(
+  buf: Buffer,
+  off: number,
+  end: number,
+): { fh: number; offset: number; size: number; writeFlags: number; flags: number; data: Buffer } {
+  const size = buf.readUInt32LE(off + 16);
+  const start = off + 40;
+  return {
+    fh: readU64(buf, off),
+    offset: readU64(buf, off + 8),
+    size,
+    writeFlags: buf.readUInt32LE(off + 20),
+    flags: buf.readUInt32LE(off + 32),
+    data: buf.subarray(start, Math.min(end, start + size)),
+  };
+}
+
+export function decodeFsyncIn(buf: Buffer, off: number): { fh: number; datasync: boolean } {
+  return { fh: readU64(buf, off), datasync: (buf.readUInt32LE(off + 8) & FUSE_FSYNC_FDATASYNC) !== 0 };
+}
+
+/** fuse_setxattr_in is 16 bytes with SETXATTR_EXT negotiated, else the 8-byte compat form. */
+export function decodeSetxattrIn(
+  buf: Buffer,
+  off: number,
+  end: number,
+  ext: boolean,
+): { name: string; value: Buffer; flags: number; setxattrFlags: number } {
+  const size = buf.readUInt32LE(off);
+  const flags = buf.readUInt32LE(off + 4);
+  const setxattrFlags = ext ? buf.readUInt32LE(off + 8) : 0;
+  const [name, p] = readName(buf, off + (ext ? SETXATTR_IN_SIZE : COMPAT_SETXATTR_IN_SIZE), end);
+  return { name, flags, setxattrFlags, value: buf.subarray(p, Math.min(end, p + size)) };
+}
+
+/** fuse_getxattr_in (also LISTXATTR, without the name). `size` 0 is a size probe. */
+export function decodeGetxattrIn(buf: Buffer, off: number, end: number, withName: boolean): { size: number; name: string } {
+  return { size: buf.readUInt32LE(off), name: withName ? readName(buf, off + 8, end)[0] : '' };
+}
+
+export function decodeAccessIn(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off);
+}
+
+export function decodeInterruptIn(buf: Buffer, off: number): bigint {
+  return buf.readBigUInt64LE(off);
+}
+
+export function decodeFallocateIn(buf: Buffer, off: number): { fh: number; offset: number; length: number; mode: number } {
+  return { fh: readU64(buf, off), offset: readU64(buf, off + 8), length: readU64(buf, off + 16), mode: buf.readUInt32LE(off + 24) };
+}
+
+export function decodeLseekIn(buf: Buffer, off: number): { fh: number; offset: number; whence: number } {
+  return { fh: readU64(buf, off), offset: readU64(buf, off + 8), whence: buf.readUInt32LE(off + 16) };
+}
+
+export function decodeCopyFileRangeIn(
+  buf: Buffer,
+  off: number,
+): { fhIn: number; offIn: number; nodeidOut: number; fhOut: number; offOut: number; len: number; flags: number } {
+  return {
+    fhIn: readU64(buf, off),
+    offIn: readU64(buf, off + 8),
+    nodeidOut: readU64(buf, off + 16),
+    fhOut: readU64(buf, off + 24),
+    offOut: readU64(buf, off + 32),
+    len: readU64(buf, off + 40),
+    flags: readU64(buf, off + 48),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Notifications: unsolicited messages with unique 0 and the notify code in the error field.
+
+export function encodeNotifyInvalInode(nodeid: number, offset: number, length: number): Buffer {
+  const buf = Buffer.alloc(OUT_HEADER_SIZE + 24);
+  encodeOutHeader(buf, buf.length, NotifyCode.INVAL_INODE, 0n);
+  writeU64(buf, OUT_HEADER_SIZE, nodeid);
+  writeU64(buf, OUT_HEADER_SIZE + 8, offset);
+  writeU64(buf, OUT_HEADER_SIZE + 16, length);
+  return buf;
+}
+
+/** The kernel wants the name NUL-terminated after fuse_notify_inval_entry_out. */
+export function encodeNotifyInvalEntry(parent: number, name: string): Buffer {
+  const nameBuf = Buffer.from(name, 'utf8');
+  const buf = Buffer.alloc(OUT_HEADER_SIZE + 16 + nameBuf.length + 1);
+  encodeOutHeader(buf, buf.length, NotifyCode.INVAL_ENTRY, 0n);
+  writeU64(buf, OUT_HEADER_SIZE, parent);
+  buf.writeUInt32LE(nameBuf.length, OUT_HEADER_SIZE + 8);
+  nameBuf.copy(buf, OUT_HEADER_SIZE + 16);
+  return buf;
+}

@@ -1,0 +1,503 @@
+// The request loop: read one request from /dev/fuse, dispatch it to the filesystem, write one reply.
+//
+// It is synchronous on purpose (DESIGN.md, src/fuse/): a blocking read wakes this thread once per request,
+// where an async read parked on libuv's pool costs several wakeups. The price is that the thread running
+// `serveFuse` does nothing else until the connection ends, so it belongs in a worker or a process of its
+// own (see session.ts). Requests are served strictly one at a time, which also means an INTERRUPT always
+// names a request that is already answered: it needs no reply and no bookkeeping.
+import { readSync, writeSync, writevSync } from 'node:fs';
+import { constants } from 'node:os';
+
+import type { DirEntry, EntryOut, FuseContext, FuseNotifier, FuseOperations, OpenOut } from './operations.js';
+import * as P from './protocol.js';
+
+const ERRNO = constants.errno as Record<string, number>;
+
+export interface ServeOptions {
+  /** Seconds the kernel may cache names; default 1. Long timeouts plus explicit invalidation save round trips. */
+  entryTimeout?: number;
+  /** Seconds the kernel may cache attributes; default 1. */
+  attrTimeout?: number;
+  /** Largest WRITE payload; default and maximum 1 MiB (FUSE_MAX_PAGES with 256 pages). */
+  maxWrite?: number;
+  /** INIT flags to ask for on top of the defaults (only those the kernel offers are kept). */
+  wantFlags?: number;
+  /** INIT flags to leave out of the defaults. */
+  dropFlags?: number;
+  /** Log every request and reply to stderr. */
+  debug?: boolean;
+}
+
+/** What we ask for unless told otherwise. Each saves round trips or lifts a size limit. */
+export const DEFAULT_INIT_FLAGS =
+  P.InitFlag.ASYNC_READ |
+  P.InitFlag.BIG_WRITES |
+  P.InitFlag.ATOMIC_O_TRUNC |
+  P.InitFlag.DO_READDIRPLUS |
+  P.InitFlag.READDIRPLUS_AUTO |
+  P.InitFlag.PARALLEL_DIROPS |
+  P.InitFlag.MAX_PAGES |
+  P.InitFlag.CACHE_SYMLINKS |
+  P.InitFlag.NO_OPEN_SUPPORT |
+  P.InitFlag.NO_OPENDIR_SUPPORT |
+  P.InitFlag.ABORT_ERROR;
+
+const PAGE = 4096;
+const MAX_PAGES = 256;
+
+/** The errno number of a thrown error: a string `code` as node:fs errors carry, else EIO. */
+export function errnoOf(err: unknown): number {
+  if (typeof err === 'object' && err !== null) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && ERRNO[code] !== undefined) return ERRNO[code];
+  }
+  return ERRNO.EIO ?? 5;
+}
+
+function isErrnoError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && ERRNO[code] !== undefined;
+}
+
+function codeOf(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * Writes notifications to the device. `deferred` ones are queued and sent after the current reply: a
+ * notification sent from inside a request handler could wait on a lock the kernel holds until that very
+ * request is answered, which on a single serving thread is a deadlock.
+ */
+export class Notifier implements FuseNotifier {
+  private queue: Buffer[] = [];
+  constructor(
+    private readonly fd: number,
+    private readonly deferred: boolean,
+  ) {}
+
+  invalInode(nodeid: number, offset = 0, length = 0): void {
+    this.send(P.encodeNotifyInvalInode(nodeid, offset, length));
+  }
+
+  invalEntry(parent: number, name: string): void {
+    this.send(P.encodeNotifyInvalEntry(parent, name));
+  }
+
+  private send(msg: Buffer): void {
+    if (this.deferred) this.queue.push(msg);
+    else writeNotify(this.fd, msg);
+  }
+
+  flush(): void {
+    if (this.queue.length === 0) return;
+    const q = this.queue;
+    this.queue = [];
+    for (const msg of q) writeNotify(this.fd, msg);
+  }
+}
+
+function writeNotify(fd: number, msg: Buffer): void {
+  try {
+    writeSync(fd, msg);
+  } catch (err) {
+    // ENOENT: the kernel has nothing cached for that node or name, which is what we wanted anyway.
+    const code = codeOf(err);
+    if (code !== 'ENOENT' && code !== 'ENODEV' && code !== 'EBADF') throw err;
+  }
+}
+
+const DOT = Buffer.from('.');
+const DOTDOT = Buffer.from('..');
+
+/** One connection's state: negotiated parameters and the dispatch table. */
+class Server {
+  private initialized = false;
+  private minor = 0;
+  private flags = 0;
+  private readonly timeouts: P.Timeouts;
+  private readonly maxWrite: number;
+  readonly bufSize: number;
+  private stopped = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly ops: FuseOperations,
+    private readonly opts: ServeOptions,
+    private readonly notifier: Notifier | undefined,
+  ) {
+    this.timeouts = { entry: opts.entryTimeout ?? 1, attr: opts.attrTimeout ?? 1 };
+    this.maxWrite = Math.min(opts.maxWrite ?? MAX_PAGES * PAGE, MAX_PAGES * PAGE);
+    // The kernel wants room for the largest WRITE plus its headers; a page covers every header.
+    this.bufSize = this.maxWrite + PAGE;
+  }
+
+  get done(): boolean {
+    return this.stopped;
+  }
+
+  private destroyed = false;
+  /** The filesystem's destroy hook, once, whether DESTROY arrives or the connection just ends. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.ops.destroy?.();
+  }
+
+  private reply(buf: Buffer): void {
+    this.write(buf);
+  }
+
+  private write(buf: Buffer | Buffer[]): void {
+    try {
+      if (Array.isArray(buf)) writevSync(this.fd, buf);
+      else writeSync(this.fd, buf);
+    } catch (err) {
+      const code = codeOf(err);
+      // ENOENT: the request was interrupted and the kernel no longer waits for this reply.
+      if (code === 'ENOENT') return;
+      if (code === 'ENODEV' || code === 'ECONNABORTED') {
+        this.stopped = true;
+        return;
+      }
+      throw err;
+    }
+  }
+
+  private replyError(unique: bigint, errno: number): void {
+    this.reply(P.encodeError(unique, errno));
+  }
+
+  private replyOk(unique: bigint): void {
+    this.reply(P.allocReply(unique, 0));
+  }
+
+  private replyData(unique: bigint, data: Uint8Array): void {
+    const header = Buffer.allocUnsafe(P.OUT_HEADER_SIZE);
+    P.encodeOutHeader(header, P.OUT_HEADER_SIZE + data.length, 0, unique);
+    if (data.length === 0) this.reply(header);
+    else this.write([header, Buffer.from(data.buffer, data.byteOffset, data.length)]);
+  }
+
+  /** Serves one request of `len` bytes in `buf`. */
+  handle(buf: Buffer, len: number): void {
+    const h = P.decodeInHeader(buf);
+    const body = P.IN_HEADER_SIZE;
+    const end = Math.min(len, h.len) - h.extLen;
+    if (this.opts.debug) process.stderr.write(`fuse: ${P.opcodeName(h.opcode)} unique=${h.unique} nodeid=${h.nodeid}\n`);
+    if (h.opcode === P.Opcode.INIT) return this.init(h.unique, buf, body, end);
+    if (!this.initialized) return this.replyError(h.unique, ERRNO.EIO ?? 5);
+    try {
+      this.dispatch(h, buf, body, end);
+    } catch (err) {
+      if (!isErrnoError(err)) {
+        process.stderr.write(`fuse: ${P.opcodeName(h.opcode)} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      } else if (this.opts.debug) {
+        process.stderr.write(`fuse:   -> ${codeOf(err)}\n`);
+      }
+      if (!noReply(h.opcode)) this.replyError(h.unique, errnoOf(err));
+    }
+  }
+
+  private init(unique: bigint, buf: Buffer, off: number, end: number): void {
+    const k = P.decodeInitIn(buf, off, end);
+    if (k.major !== P.FUSE_KERNEL_VERSION || k.minor < P.FUSE_MIN_MINOR_VERSION) {
+      // A newer major would resend INIT after our answer; neither happens on a 7.x kernel.
+      process.stderr.write(`fuse: unsupported kernel protocol ${k.major}.${k.minor}\n`);
+      return this.replyError(unique, ERRNO.EPROTO ?? 71);
+    }
+    let want = (DEFAULT_INIT_FLAGS | (this.opts.wantFlags ?? 0)) & ~(this.opts.dropFlags ?? 0);
+    // No-open mode is only right when the filesystem has no use for handles.
+    if (this.ops.open) want &= ~P.InitFlag.NO_OPEN_SUPPORT;
+    if (this.ops.opendir) want &= ~P.InitFlag.NO_OPENDIR_SUPPORT;
+    this.minor = Math.min(k.minor, P.FUSE_KERNEL_MINOR_VERSION);
+    this.flags = (k.flags & want) >>> 0;
+    this.initialized = true;
+    const maxPages = this.flags & P.InitFlag.MAX_PAGES ? Math.ceil(this.maxWrite / PAGE) : 32;
+    const maxWrite = Math.min(this.maxWrite, maxPages * PAGE);
+    this.ops.init?.({ major: P.FUSE_KERNEL_VERSION, minor: this.minor, flags: this.flags, maxWrite });
+    this.reply(
+      P.encodeInitOut(unique, {
+        major: P.FUSE_KERNEL_VERSION,
+        minor: this.minor,
+        maxReadahead: k.maxReadahead,
+        flags: this.flags,
+        maxBackground: 16,
+        congestionThreshold: 12,
+        maxWrite,
+        timeGran: 1,
+        maxPages,
+      }),
+    );
+  }
+
+  private ctx(h: P.InHeader): FuseContext {
+    return { unique: h.unique, uid: h.uid, gid: h.gid, pid: h.pid };
+  }
+
+  private dispatch(h: P.InHeader, buf: Buffer, off: number, end: number): void {
+    const ops = this.ops;
+    const u = h.unique;
+    const t = this.timeouts;
+    const O = P.Opcode;
+    switch (h.opcode) {
+      case O.FORGET:
+        ops.forget?.(h.nodeid, P.decodeForget(buf, off));
+        return;
+      case O.BATCH_FORGET:
+        for (const [nodeid, n] of P.decodeBatchForget(buf, off, end)) ops.forget?.(nodeid, n);
+        return;
+      case O.INTERRUPT:
+      case O.NOTIFY_REPLY:
+        // Served one at a time, the interrupted request is already answered; retrieve replies are unused.
+        return;
+      case O.DESTROY:
+        this.destroy();
+        return this.replyOk(u);
+      case O.LOOKUP: {
+        if (!ops.lookup) break;
+        const [name] = P.readName(buf, off, end);
+        return this.reply(P.encodeEntryOut(u, ops.lookup(this.ctx(h), h.nodeid, name), t));
+      }
+      case O.GETATTR: {
+        if (!ops.getattr) break;
+        return this.reply(P.encodeAttrOut(u, ops.getattr(this.ctx(h), h.nodeid, P.decodeGetattrIn(buf, off, end)), t));
+      }
+      case O.SETATTR: {
+        if (!ops.setattr) break;
+        return this.reply(P.encodeAttrOut(u, ops.setattr(this.ctx(h), h.nodeid, P.decodeSetattrIn(buf, off)), t));
+      }
+      case O.READLINK: {
+        if (!ops.readlink) break;
+        const target = ops.readlink(this.ctx(h), h.nodeid);
+        return this.replyData(u, typeof target === 'string' ? Buffer.from(target) : target);
+      }
+      case O.SYMLINK: {
+        if (!ops.symlink) break;
+        const a = P.decodeSymlink(buf, off, end);
+        return this.reply(P.encodeEntryOut(u, ops.symlink(this.ctx(h), h.nodeid, a.name, a.target), t));
+      }
+      case O.MKNOD: {
+        if (!ops.mknod) break;
+        const a = P.decodeMknodIn(buf, off, end);
+        return this.reply(P.encodeEntryOut(u, ops.mknod(this.ctx(h), h.nodeid, a.name, a.mode, a.rdev, a.umask), t));
+      }
+      case O.MKDIR: {
+        if (!ops.mkdir) break;
+        const a = P.decodeMkdirIn(buf, off, end);
+        return this.reply(P.encodeEntryOut(u, ops.mkdir(this.ctx(h), h.nodeid, a.name, a.mode, a.umask), t));
+      }
+      case O.UNLINK: {
+        if (!ops.unlink) break;
+        ops.unlink(this.ctx(h), h.nodeid, P.readName(buf, off, end)[0]);
+        return this.replyOk(u);
+      }
+      case O.RMDIR: {
+        if (!ops.rmdir) break;
+        ops.rmdir(this.ctx(h), h.nodeid, P.readName(buf, off, end)[0]);
+        return this.replyOk(u);
+      }
+      case O.RENAME:
+      case O.RENAME2: {
+        if (!ops.rename) break;
+        const a = P.decodeRenameIn(buf, off, end, h.opcode === O.RENAME2);
+        ops.rename(this.ctx(h), h.nodeid, a.oldName, a.newDir, a.newName, a.flags);
+        return this.replyOk(u);
+      }
+      case O.LINK: {
+        if (!ops.link) break;
+        const a = P.decodeLinkIn(buf, off, end);
+        return this.reply(P.encodeEntryOut(u, ops.link(this.ctx(h), a.oldNodeid, h.nodeid, a.name), t));
+      }
+      case O.OPEN:
+      case O.OPENDIR: {
+        const dir = h.opcode === O.OPENDIR;
+        const open = dir ? ops.opendir : ops.open;
+        const noOpenFlag = dir ? P.InitFlag.NO_OPENDIR_SUPPORT : P.InitFlag.NO_OPEN_SUPPORT;
+        const a = P.decodeOpenIn(buf, off);
+        if (!open) {
+          // ENOSYS switches the kernel to no-open mode; a kernel without it gets a handle that means nothing.
+          if (this.flags & noOpenFlag) break;
+          return this.reply(P.encodeOpenOut(u, { fh: 0 }));
+        }
+        return this.reply(P.encodeOpenOut(u, open.call(ops, this.ctx(h), h.nodeid, a.flags)));
+      }
+      case O.READ: {
+        if (!ops.read) break;
+        const a = P.decodeReadIn(buf, off);
+        return this.replyData(u, ops.read(this.ctx(h), h.nodeid, a.fh, a.offset, a.size));
+      }
+      case O.WRITE: {
+        if (!ops.write) break;
+        const a = P.decodeWriteIn(buf, off, end);
+        return this.reply(P.encodeWriteOut(u, ops.write(this.ctx(h), h.nodeid, a.fh, a.offset, a.data, a.writeFlags)));
+      }
+      case O.FLUSH: {
+        if (!ops.flush) break;
+        const a = P.decodeFlushIn(buf, off);
+        ops.flush(this.ctx(h), h.nodeid, a.fh, a.lockOwner);
+        return this.replyOk(u);
+      }
+      case O.RELEASE: {
+        const a = P.decodeReleaseIn(buf, off);
+        ops.release?.(this.ctx(h), h.nodeid, a.fh, a.flags);
+        return this.replyOk(u);
+      }
+      case O.RELEASEDIR: {
+        const a = P.decodeReleaseIn(buf, off);
+        ops.releasedir?.(this.ctx(h), h.nodeid, a.fh);
+        return this.replyOk(u);
+      }
+      case O.FSYNC:
+      case O.FSYNCDIR: {
+        const fsync = h.opcode === O.FSYNC ? ops.fsync : ops.fsyncdir;
+        if (!fsync) break;
+        const a = P.decodeFsyncIn(buf, off);
+        fsync.call(ops, this.ctx(h), h.nodeid, a.fh, a.datasync);
+        return this.replyOk(u);
+      }
+      case O.READDIR:
+      case O.READDIRPLUS:
+        return this.readdir(h, buf, off, h.opcode === O.READDIRPLUS);
+      case O.STATFS: {
+        // Without statfs, answer what libfuse does, so df and friends still work.
+        const s = ops.statfs?.(this.ctx(h), h.nodeid) ?? { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 512, namelen: 255, frsize: 512 };
+        return this.reply(P.encodeStatfsOut(u, s));
+      }
+      case O.SETXATTR: {
+        if (!ops.setxattr) break;
+        const a = P.decodeSetxattrIn(buf, off, end, (this.flags & P.InitFlag.SETXATTR_EXT) !== 0);
+        ops.setxattr(this.ctx(h), h.nodeid, a.name, a.value, a.flags);
+        return this.replyOk(u);
+      }
+      case O.GETXATTR:
+      case O.LISTXATTR: {
+        const list = h.opcode === O.LISTXATTR;
+        if (list ? !ops.listxattr : !ops.getxattr) break;
+        const a = P.decodeGetxattrIn(buf, off, end, !list);
+        const value = list
+          ? P.encodeXattrNames(ops.listxattr!(this.ctx(h), h.nodeid))
+          : ops.getxattr!(this.ctx(h), h.nodeid, a.name);
+        if (a.size === 0) return this.reply(P.encodeXattrSize(u, value.length));
+        if (value.length > a.size) return this.replyError(u, ERRNO.ERANGE ?? 34);
+        return this.replyData(u, value);
+      }
+      case O.REMOVEXATTR: {
+        if (!ops.removexattr) break;
+        ops.removexattr(this.ctx(h), h.nodeid, P.readName(buf, off, end)[0]);
+        return this.replyOk(u);
+      }
+      case O.ACCESS: {
+        if (!ops.access) break;
+        ops.access(this.ctx(h), h.nodeid, P.decodeAccessIn(buf, off));
+        return this.replyOk(u);
+      }
+      case O.CREATE: {
+        if (!ops.create) break;
+        const a = P.decodeCreateIn(buf, off, end);
+        const r = ops.create(this.ctx(h), h.nodeid, a.name, a.mode, a.flags, a.umask);
+        return this.reply(P.encodeCreateOut(u, r.entry, r.open, t));
+      }
+      case O.FALLOCATE: {
+        if (!ops.fallocate) break;
+        const a = P.decodeFallocateIn(buf, off);
+        ops.fallocate(this.ctx(h), h.nodeid, a.fh, a.offset, a.length, a.mode);
+        return this.replyOk(u);
+      }
+      case O.LSEEK: {
+        if (!ops.lseek) break;
+        const a = P.decodeLseekIn(buf, off);
+        return this.reply(P.encodeLseekOut(u, ops.lseek(this.ctx(h), h.nodeid, a.fh, a.offset, a.whence)));
+      }
+      case O.COPY_FILE_RANGE: {
+        if (!ops.copyFileRange) break;
+        const a = P.decodeCopyFileRangeIn(buf, off);
+        return this.reply(P.encodeWriteOut(u, ops.copyFileRange(this.ctx(h), { nodeidIn: h.nodeid, ...a })));
+      }
+      default:
+        break;
+    }
+    // Not implemented: ENOSYS, never silence. For most opcodes the kernel remembers and stops asking.
+    this.replyError(u, ERRNO.ENOSYS ?? 38);
+  }
+
+  /** READDIR and READDIRPLUS: pack entries into the kernel's buffer until the next one would not fit. */
+  private readdir(h: P.InHeader, buf: Buffer, off: number, plus: boolean): void {
+    const ops = this.ops;
+    const a = P.decodeReadIn(buf, off);
+    const ctx = this.ctx(h);
+    const out = Buffer.allocUnsafe(P.OUT_HEADER_SIZE + a.size);
+    let pos = P.OUT_HEADER_SIZE;
+    const limit = out.length;
+    const t = this.timeouts;
+
+    const add = (e: DirEntry, lookup: (() => EntryOut | null) | undefined): boolean => {
+      const name = Buffer.from(e.name, 'utf8');
+      const size = plus ? P.direntplusSize(name.length) : P.direntSize(name.length);
+      if (pos + size > limit) return false;
+      if (plus) {
+        // '.' and '..' are never counted as lookups by the kernel, so they must not carry a node.
+        const isDot = name.equals(DOT) || name.equals(DOTDOT);
+        let entry: EntryOut | null = null;
+        if (!isDot && lookup) {
+          try {
+            entry = lookup();
+          } catch {
+            entry = null; // gone since listed: send the name alone
+          }
+        }
+        pos = P.writeDirentplus(out, pos, entry, t, entry ? entry.attr.ino : e.ino, e.off, e.type, name);
+      } else {
+        pos = P.writeDirent(out, pos, e.ino, e.off, e.type, name);
+      }
+      return true;
+    };
+
+    if (plus && ops.readdirplus) {
+      ops.readdirplus(ctx, h.nodeid, a.fh, a.offset, { add });
+    } else {
+      if (!ops.readdir) return this.replyError(h.unique, ERRNO.ENOSYS ?? 38);
+      const lookup = ops.lookup;
+      for (const e of ops.readdir(ctx, h.nodeid, a.fh, a.offset)) {
+        if (!add(e, plus && lookup ? () => lookup.call(ops, ctx, h.nodeid, e.name) : undefined)) break;
+      }
+    }
+    P.encodeOutHeader(out, pos, 0, h.unique);
+    this.reply(out.subarray(0, pos));
+  }
+}
+
+function noReply(opcode: number): boolean {
+  return opcode === P.Opcode.FORGET || opcode === P.Opcode.BATCH_FORGET || opcode === P.Opcode.INTERRUPT || opcode === P.Opcode.NOTIFY_REPLY;
+}
+
+/**
+ * Serves the connection on `fd` until the kernel ends it (unmount or abort → ENODEV). Blocks the calling
+ * thread throughout. `notifier`, when given, is flushed after every reply (see Notifier).
+ */
+export function serveFuse(fd: number, ops: FuseOperations, opts: ServeOptions = {}, notifier?: Notifier): void {
+  const server = new Server(fd, ops, opts, notifier);
+  const buf = Buffer.allocUnsafe(server.bufSize);
+  try {
+    while (!server.done) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (err) {
+        const code = codeOf(err);
+        // ENOENT: the request we were about to read was interrupted; EINTR/EAGAIN: just try again.
+        if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') continue;
+        if (code === 'ENODEV' || code === 'ECONNABORTED') break; // unmounted or aborted
+        throw err;
+      }
+      if (n === 0) break;
+      if (n < P.IN_HEADER_SIZE) continue;
+      server.handle(buf, n);
+      notifier?.flush();
+    }
+  } finally {
+    server.destroy();
+  }
+}

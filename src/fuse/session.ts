@@ -1,0 +1,230 @@
+// Mounting and unmounting a FUSE filesystem whose requests are served by a worker thread.
+//
+// Why a worker: the request loop (server.ts) blocks in a synchronous read of /dev/fuse, because that costs
+// the fewest wakeups per request. A thread blocked there runs no JavaScript, so it could never run a
+// SIGINT handler, answer an unmount() call, or await anything. The main thread therefore keeps signals,
+// mount(8) and umount(8), and the worker keeps the loop. Unmounting ends the worker by itself: the kernel
+// fails the worker's pending read with ENODEV, and the loop returns.
+//
+// Why a module path: a worker shares no objects with its parent, and the filesystem (the overlay core,
+// with its open files and caches) must live on the thread that serves it. So the caller names a module
+// and an export (a FuseOpsFactory) and passes an argument that survives structured clone (options, layer
+// paths); the worker imports the module and builds the filesystem there. For a thread that wants to
+// serve in place, with no signal handling, server.ts's serveFuse(fd, ops) is the primitive.
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+
+import type { FuseNotifier } from './operations.js';
+import { Notifier, type ServeOptions } from './server.js';
+
+export interface MountOptions extends ServeOptions {
+  /** Let users other than the mounter in (mount option allow_other). */
+  allowOther?: boolean;
+  /** Let the kernel check permissions from the mode bits, so no ACCESS requests are sent. */
+  defaultPermissions?: boolean;
+  readOnly?: boolean;
+  /** Further -o options for mount(8), e.g. 'noatime'. */
+  extraOptions?: string[];
+  /** Unmount on SIGINT/SIGTERM, then die of the same signal. Off by default: a library should not own signals. */
+  handleSignals?: boolean;
+}
+
+export interface OpsModule {
+  /** Path or file URL of the module holding the factory. Relative paths resolve from process.cwd(). */
+  module: string | URL;
+  /** The export's name (a FuseOpsFactory); default 'createOps'. */
+  export?: string;
+  /** Handed to the factory; must survive structured clone. */
+  arg?: unknown;
+}
+
+export interface MountFuseArgs {
+  mountpoint: string;
+  /** The subtype: the mount shows as fuse.<fsname>. Default 'ovlfs'. */
+  fsname?: string;
+  /** What /proc/mounts shows as the source. Default the fsname. */
+  source?: string;
+  ops: OpsModule;
+  options?: MountOptions;
+}
+
+export interface FuseMount {
+  readonly mountpoint: string;
+  /** Drop the kernel's cached attributes and data of a node (see FuseNotifier). */
+  notifyInvalInode: FuseNotifier['invalInode'];
+  /** Drop the kernel's cached lookup of `name` in `parent` (see FuseNotifier). */
+  notifyInvalEntry: FuseNotifier['invalEntry'];
+  /** Settles when the serving worker has ended: after unmount, or if the filesystem failed. */
+  readonly done: Promise<void>;
+  /** umount, or umount -l if the mount is busy, then waits for the worker to end. */
+  unmount(): Promise<void>;
+}
+
+/** Messages between this thread and the worker. */
+export interface WorkerInit {
+  fd: number;
+  module: string;
+  exportName: string;
+  arg: unknown;
+  serve: ServeOptions;
+}
+export type WorkerMessage = { type: 'ready' } | { type: 'error'; message: string };
+
+function mountOptionString(fd: number, o: MountOptions): string {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const parts = [`fd=${fd}`, 'rootmode=40000', `user_id=${uid}`, `group_id=${gid}`];
+  if (o.allowOther) parts.push('allow_other');
+  if (o.defaultPermissions) parts.push('default_permissions');
+  if (o.readOnly) parts.push('ro');
+  parts.push(...(o.extraOptions ?? []));
+  return parts.join(',');
+}
+
+function run(cmd: string, args: string[], stdio: Array<'ignore' | 'pipe' | number>): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(cmd, args, { stdio });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolveRun({ status, stderr: stderr.trim() }));
+  });
+}
+
+/** Whether `mountpoint` is a mount point right now, from /proc/self/mountinfo. */
+export function isMounted(mountpoint: string): boolean {
+  const target = resolve(mountpoint);
+  const info = readFileSync('/proc/self/mountinfo', 'utf8');
+  for (const line of info.split('\n')) {
+    const f = line.split(' ');
+    // Field 5 is the mount point, with spaces and the like octal-escaped.
+    if (f.length > 4 && f[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === target) return true;
+  }
+  return false;
+}
+
+/**
+ * Starts the worker. Its entry module has this module's extension: .js when built, .ts when running from
+ * sources under tsx. Node 20 does not carry tsx's loader hooks into workers, so a .ts entry first
+ * registers tsx in the worker by hand; a built package never takes that path.
+ */
+function startWorker(init: WorkerInit): Worker {
+  const ext = extname(fileURLToPath(import.meta.url));
+  const entry = new URL(`./worker${ext}`, import.meta.url).href;
+  if (ext !== '.ts') return new Worker(new URL(entry), { workerData: init });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(boot, { eval: true, workerData: init });
+}
+
+/**
+ * Mounts a FUSE filesystem at `mountpoint` served by a worker thread that builds its operations from
+ * `ops.module`. Resolves once mounted; the kernel's INIT is answered by the worker right after.
+ */
+export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
+  const mountpoint = resolve(args.mountpoint);
+  const fsname = args.fsname ?? 'ovlfs';
+  const source = args.source ?? fsname;
+  const options = args.options ?? {};
+  const moduleUrl = args.ops.module instanceof URL ? args.ops.module.href : args.ops.module.startsWith('file:') ? args.ops.module : pathToFileURL(resolve(args.ops.module)).href;
+
+  const fd = openSync('/dev/fuse', 'r+');
+  const { extraOptions: _e, allowOther: _a, defaultPermissions: _d, readOnly: _r, handleSignals: _h, ...serve } = options;
+  const init: WorkerInit = { fd, module: moduleUrl, exportName: args.ops.export ?? 'createOps', arg: args.ops.arg, serve };
+  const worker = startWorker(init);
+
+  // The worker builds the filesystem first, so a broken module fails before anything is mounted.
+  let ready: () => void;
+  let failed: (err: Error) => void;
+  const readyP = new Promise<void>((res, rej) => {
+    ready = res;
+    failed = rej;
+  });
+  let exited = false;
+  const done = new Promise<void>((res, rej) => {
+    worker.on('message', (m: WorkerMessage) => {
+      if (m.type === 'ready') ready();
+      else failed(new Error(`fuse worker: ${m.message}`));
+    });
+    worker.on('error', (err) => {
+      failed(err);
+      rej(err);
+    });
+    worker.on('exit', (code) => {
+      exited = true;
+      failed(new Error(`fuse worker exited (${code}) before it was ready`));
+      if (code === 0) res();
+      else rej(new Error(`fuse worker exited with code ${code}`));
+    });
+  });
+  done.catch(() => {}); // callers who never await done must not see an unhandled rejection
+
+  try {
+    await readyP;
+    // Child fd 3 is our /dev/fuse descriptor: spawn's stdio array maps index i to the child's fd i.
+    const r = await run('mount', ['-i', '-t', `fuse.${fsname}`, '-o', mountOptionString(3, options), source, mountpoint], ['ignore', 'ignore', 'pipe', fd]);
+    if (r.status !== 0) throw new Error(`mount ${mountpoint} failed (${r.status}): ${r.stderr}`);
+  } catch (err) {
+    await worker.terminate();
+    closeSync(fd);
+    throw err;
+  }
+  // The worker waits for this before its first read: reading an unmounted /dev/fuse fd fails with EPERM.
+  worker.postMessage('go');
+
+  let unmounting: Promise<void> | undefined;
+  const notifier = new Notifier(fd, false);
+
+  // Last resort if the process exits while still mounted: a dead server leaves an ENOTCONN mount behind.
+  const onExit = (): void => {
+    if (!exited) spawnSync('umount', ['-l', mountpoint], { stdio: 'ignore' });
+  };
+  process.on('exit', onExit);
+
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  const onSignal = (sig: NodeJS.Signals): void => {
+    void unmount().finally(() => {
+      for (const s of signals) process.off(s, onSignal);
+      process.kill(process.pid, sig);
+    });
+  };
+  if (options.handleSignals) for (const s of signals) process.on(s, onSignal);
+
+  const finished = done.finally(() => {
+    // A worker that died while serving leaves a mount nobody answers; detach it.
+    if (unmounting === undefined && isMounted(mountpoint)) spawnSync('umount', ['-l', mountpoint], { stdio: 'ignore' });
+    process.off('exit', onExit);
+    for (const s of signals) process.off(s, onSignal);
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+  });
+  finished.catch(() => {});
+
+  function unmount(): Promise<void> {
+    unmounting ??= (async () => {
+      if (exited) return;
+      let r = await run('umount', [mountpoint], ['ignore', 'ignore', 'pipe']);
+      if (r.status !== 0 && isMounted(mountpoint)) {
+        // Busy: detach now; the connection ends when the last user lets go.
+        r = await run('umount', ['-l', mountpoint], ['ignore', 'ignore', 'pipe']);
+        if (r.status !== 0 && isMounted(mountpoint)) throw new Error(`umount ${mountpoint} failed: ${r.stderr}`);
+      }
+      await finished;
+    })();
+    return unmounting;
+  }
+
+  return {
+    mountpoint,
+    done: finished,
+    unmount,
+    notifyInvalInode: (nodeid, offset, length) => notifier.invalInode(nodeid, offset, length),
+    notifyInvalEntry: (parent, name) => notifier.invalEntry(parent, name),
+  };
+}
