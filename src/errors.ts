@@ -39,6 +39,9 @@ const MESSAGES: Record<string, string> = {
 
 const ERRNO = constants.errno as Record<string, number>;
 
+/** Marks errors the overlay raised itself: their paths are overlay paths already. */
+export const OVERLAY_ERROR = Symbol('ovlfs.error');
+
 export interface FsError extends Error {
   code: string;
   errno: number;
@@ -59,6 +62,7 @@ export function fsError(code: string, syscall: string, path?: string, dest?: str
   err.syscall = syscall;
   if (path !== undefined) err.path = path;
   if (dest !== undefined) err.dest = dest;
+  Object.defineProperty(err, OVERLAY_ERROR, { value: true });
   Error.captureStackTrace?.(err, fsError);
   return err;
 }
@@ -77,6 +81,7 @@ export function errorCode(err: unknown): string | undefined {
  * so no host path leaks into messages.
  */
 export function relabel(err: unknown, syscall: string, path?: string, dest?: string): Error {
+  if (err instanceof Error && (err as unknown as Record<symbol, unknown>)[OVERLAY_ERROR] === true) return err;
   const code = errorCode(err);
   if (code === undefined) return err instanceof Error ? err : new Error(String(err));
   return fsError(code, syscall, path, dest);

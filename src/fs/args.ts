@@ -1,0 +1,78 @@
+// Argument parsing shared by every form of the facade: paths, flags, modes and encodings, as
+// node:fs accepts them.
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as posix from 'node:path/posix';
+
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_SYNC } = fs.constants;
+
+/** An overlay path from a string, Buffer or file: URL; relative paths are taken from the root. */
+export function toPath(p: fs.PathLike, name = 'path'): string {
+  let s: string;
+  if (typeof p === 'string') s = p;
+  else if (Buffer.isBuffer(p)) s = p.toString();
+  else if (p instanceof URL) s = fileURLToPath(p);
+  else throw typeError(`The "${name}" argument must be of type string or an instance of Buffer or URL.`);
+  if (s.includes('\0')) throw typeError(`The argument '${name}' must be a string, Uint8Array, or URL without null bytes.`);
+  const trailing = s.length > 1 && s.endsWith('/');
+  const normalized = posix.resolve('/', s);
+  return trailing && normalized !== '/' ? normalized + '/' : normalized;
+}
+
+function typeError(message: string): TypeError {
+  const err = new TypeError(message) as TypeError & { code: string };
+  err.code = message.includes('null bytes') ? 'ERR_INVALID_ARG_VALUE' : 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+const FLAGS: Record<string, number> = {
+  r: O_RDONLY, rs: O_RDONLY | O_SYNC, sr: O_RDONLY | O_SYNC,
+  'r+': O_RDWR, 'rs+': O_RDWR | O_SYNC, 'sr+': O_RDWR | O_SYNC,
+  w: O_TRUNC | O_CREAT | O_WRONLY, wx: O_TRUNC | O_CREAT | O_WRONLY | O_EXCL, xw: O_TRUNC | O_CREAT | O_WRONLY | O_EXCL,
+  'w+': O_TRUNC | O_CREAT | O_RDWR, 'wx+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL, 'xw+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL,
+  a: O_APPEND | O_CREAT | O_WRONLY, ax: O_APPEND | O_CREAT | O_WRONLY | O_EXCL, xa: O_APPEND | O_CREAT | O_WRONLY | O_EXCL,
+  as: O_APPEND | O_CREAT | O_WRONLY | O_SYNC, sa: O_APPEND | O_CREAT | O_WRONLY | O_SYNC,
+  'a+': O_APPEND | O_CREAT | O_RDWR, 'ax+': O_APPEND | O_CREAT | O_RDWR | O_EXCL, 'xa+': O_APPEND | O_CREAT | O_RDWR | O_EXCL,
+  'as+': O_APPEND | O_CREAT | O_RDWR | O_SYNC, 'sa+': O_APPEND | O_CREAT | O_RDWR | O_SYNC,
+};
+
+export function toFlags(flags: fs.OpenMode | undefined, fallback = 'r'): number {
+  if (flags === undefined || flags === null) return FLAGS[fallback];
+  if (typeof flags === 'number') return flags;
+  const n = FLAGS[flags];
+  if (n === undefined) {
+    const err = new TypeError(`The value "${flags}" is invalid for option "flags"`) as TypeError & { code: string };
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    throw err;
+  }
+  return n;
+}
+
+export function toMode(mode: fs.Mode | undefined | null, fallback: number): number {
+  if (mode === undefined || mode === null) return fallback;
+  if (typeof mode === 'number') return mode;
+  return parseInt(mode, 8);
+}
+
+/** Seconds (number), a numeric string, or a Date, as utimes takes them, in milliseconds. */
+export function toTimeMs(t: fs.TimeLike): number {
+  if (t instanceof Date) return t.getTime();
+  if (typeof t === 'number') return t * 1000;
+  const n = Number(t);
+  return Number.isFinite(n) ? n * 1000 : Date.now();
+}
+
+export type EncodingOption = BufferEncoding | 'buffer' | null | undefined;
+
+export function encodingOf(options: unknown, fallback: EncodingOption = undefined): EncodingOption {
+  if (typeof options === 'string') return options as EncodingOption;
+  if (options !== null && typeof options === 'object' && 'encoding' in options) {
+    return (options as { encoding?: EncodingOption }).encoding ?? fallback;
+  }
+  return fallback;
+}
+
+export function toBuffer(data: string | NodeJS.ArrayBufferView, encoding?: BufferEncoding | null): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, encoding ?? 'utf8');
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}

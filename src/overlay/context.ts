@@ -1,0 +1,98 @@
+// The state every overlay operation shares: the layers, the options in force, the root node, and
+// the inode-number rules (the kernel's xino).
+import { fsError } from '../errors.js';
+import { S_IFDIR, S_IFLNK, type Layer, type LayerEntry, type WritableLayer } from '../layer/types.js';
+import { OvlNode, type LowerRef } from './node.js';
+
+export interface ContextOptions {
+  redirectDir: 'on' | 'follow' | 'off' | 'nofollow';
+  metacopy: boolean;
+  xino: 'on' | 'off' | 'auto';
+  volatile: boolean;
+}
+
+/** Bits below which real inode numbers are kept as they are; the layer's filesystem goes above. */
+const XINO_SHIFT = 2 ** 40;
+
+export class OverlayContext {
+  readonly root: OvlNode;
+  readonly followRedirects: boolean;
+  readonly createRedirects: boolean;
+  readonly metacopy: boolean;
+  readonly volatile: boolean;
+  /** st_dev of every file: one device for the whole overlay, as the kernel reports. */
+  readonly dev: number;
+  private readonly fsIndex = new Map<number, number>();
+  private readonly sameFs: boolean;
+
+  constructor(readonly upper: WritableLayer | undefined, readonly lowers: Layer[], options: ContextOptions) {
+    this.followRedirects = options.redirectDir !== 'nofollow';
+    this.createRedirects = options.redirectDir === 'on';
+    this.metacopy = options.metacopy;
+    this.volatile = options.volatile;
+    const layers: Layer[] = upper !== undefined ? [upper, ...lowers] : [...lowers];
+    for (const layer of layers) if (!this.fsIndex.has(layer.fsId)) this.fsIndex.set(layer.fsId, this.fsIndex.size);
+    this.sameFs = this.fsIndex.size === 1;
+    this.dev = layers[0].fsId;
+    this.root = this.makeRoot();
+  }
+
+  private makeRoot(): OvlNode {
+    const upperEntry = this.upper?.lookup('');
+    if (upperEntry !== undefined && upperEntry.opaque) {
+      return new OvlNode('', undefined, S_IFDIR, upperEntry, [], this.inoOf(upperEntry, [], S_IFDIR));
+    }
+    const lowers: LowerRef[] = [];
+    for (let index = 0; index < this.lowers.length; index++) {
+      const entry = this.lowers[index].lookup('');
+      if (entry === undefined) throw fsError('ENOENT', 'mount', this.lowers[index].name);
+      lowers.push({ layer: this.lowers[index], index, rel: '', entry });
+      if (entry.opaque) break;
+    }
+    return new OvlNode('', undefined, S_IFDIR, upperEntry, lowers, this.inoOf(upperEntry, lowers, S_IFDIR));
+  }
+
+  /**
+   * st_ino: the origin's number when there is a lower copy (so it survives copy-up), else the upper's.
+   * Layers on different filesystems get their filesystem's index in the high bits (xino), so two
+   * files never share a number.
+   */
+  inoOf(upper: LayerEntry | undefined, lowers: LowerRef[], _type: number): number {
+    if (lowers.length > 0) return this.compose(lowers[0].entry.stat.ino, lowers[0].layer.fsId);
+    if (upper === undefined) return 0;
+    if (upper.originIno !== undefined) return this.compose(upper.originIno, this.lowerFsId());
+    return this.compose(upper.stat.ino, this.upper!.fsId);
+  }
+
+  private lowerFsId(): number { return this.lowers[0]?.fsId ?? this.upper!.fsId; }
+
+  private compose(ino: number, fsId: number): number {
+    if (this.sameFs || ino >= XINO_SHIFT) return ino;
+    return ino + (this.fsIndex.get(fsId) ?? 0) * XINO_SHIFT;
+  }
+
+  /** The layer and path holding a node's metadata: upper if copied up, else the top-most lower. */
+  metaRef(node: OvlNode): { layer: Layer; rel: string } {
+    if (node.upper !== undefined) return { layer: this.upper!, rel: node.upperRel() };
+    const ref = node.lowers[0];
+    return { layer: ref.layer, rel: ref.rel };
+  }
+
+  /** The layer and path holding a node's data: the upper copy unless it is metacopy. */
+  dataRef(node: OvlNode): { layer: Layer; rel: string } {
+    if (node.upper !== undefined && !node.upper.metacopy) return { layer: this.upper!, rel: node.upperRel() };
+    const ref = node.lowers[node.lowers.length - 1];
+    return { layer: ref.layer, rel: ref.rel };
+  }
+
+  readlinkNode(node: OvlNode): string {
+    if (node.type !== S_IFLNK) throw fsError('EINVAL', 'readlink', node.path());
+    const { layer, rel } = this.metaRef(node);
+    return layer.readlink(rel);
+  }
+
+  writableUpper(syscall: string, path: string): WritableLayer {
+    if (this.upper === undefined) throw fsError('EROFS', syscall, path);
+    return this.upper;
+  }
+}

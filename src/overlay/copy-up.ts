@@ -1,0 +1,95 @@
+// Copy-up (the kernel's copy_up.c): the first change to a lower entry copies it into the upper
+// layer, parents first. Each copy is built in the work area and renamed into place, so the merged
+// view never shows a half-copied file, not even after a crash.
+import { constants } from 'node:fs';
+import { fsError } from '../errors.js';
+import { S_IFDIR, S_IFLNK, S_IFREG, type CopyUpMetadata, type Layer, type WritableLayer } from '../layer/types.js';
+import type { OverlayContext } from './context.js';
+import type { OvlNode } from './node.js';
+
+export interface CopyUpOptions {
+  /** Copy metadata only and leave the data below (metacopy=on), for chmod, chown and the like. */
+  metadataOnly?: boolean;
+}
+
+/** Makes sure `node` has an upper copy, with its data unless metadataOnly allows otherwise. */
+export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, options: CopyUpOptions = {}): void {
+  const upper = ctx.writableUpper(syscall, node.path());
+  if (node.upper !== undefined) {
+    if (node.upper.metacopy && !options.metadataOnly) copyUpData(ctx, upper, node, syscall);
+    return;
+  }
+  if (node.unlinked) throw fsError('ENOENT', syscall, node.path());
+  const parent = node.parent!;
+  if (parent.upper === undefined) copyUp(ctx, parent, syscall);
+
+  const source = node.lowers[0];
+  const stat = source.layer.lstat(source.rel);
+  const temp = upper.tempPath();
+  const metadataOnly = options.metadataOnly === true && ctx.metacopy && node.type === S_IFREG && stat.size > 0;
+  try {
+    switch (node.type) {
+      case S_IFDIR:
+        upper.mkdir(temp, 0o700);
+        break;
+      case S_IFREG:
+        if (metadataOnly) {
+          upper.create(temp, constants.O_WRONLY, 0o600).close();
+          // The kernel keeps the size on a metacopy file so that stat needs no lower lookup.
+          upper.truncate(temp, stat.size);
+          upper.setMetacopy(temp, true);
+          if (node.lowers[node.lowers.length - 1].rel !== node.upperRel()) {
+            upper.setRedirect(temp, '/' + node.lowers[node.lowers.length - 1].rel);
+          }
+        } else {
+          const data = ctx.dataRef(node);
+          upper.copyData(data.layer, data.rel, temp);
+        }
+        break;
+      case S_IFLNK:
+        upper.symlink(source.layer.readlink(source.rel), temp);
+        break;
+      default:
+        upper.mknod(temp, stat.mode, stat.rdev);
+    }
+    upper.setMetadata(temp, metadataOf(source.layer, source.rel, stat, node.ino));
+    // A copy-up is not a change the user made: keep the parent's times as they were, as the kernel does.
+    const parentRel = parent.upperRel();
+    const parentStat = upper.lstat(parentRel);
+    upper.rename(temp, node.upperRel(), true);
+    upper.lutimes(parentRel, parentStat.atimeMs, parentStat.mtimeMs);
+  } catch (err) {
+    upper.removeTemp(temp);
+    throw err;
+  }
+  node.upper = upper.lookup(node.upperRel());
+  if (node.upper === undefined) throw fsError('EIO', syscall, node.path());
+  if (!node.upper.metacopy) node.dataGen++;
+}
+
+/** Copies the data under a metacopy file in place; the file stays metacopy until the copy is whole. */
+function copyUpData(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, syscall: string): void {
+  const rel = node.upperRel();
+  const before = upper.lstat(rel);
+  const data = node.lowers[node.lowers.length - 1];
+  try {
+    upper.copyData(data.layer, data.rel, rel);
+    upper.chmod(rel, before.mode);
+    upper.lutimes(rel, before.atimeMs, before.mtimeMs);
+    upper.setMetacopy(rel, false);
+  } catch (err) {
+    throw fsError((err as { code?: string }).code ?? 'EIO', syscall, node.path());
+  }
+  node.upper = upper.lookup(rel);
+  if (node.upper === undefined) throw fsError('EIO', syscall, node.path());
+  node.dataGen++;
+}
+
+export function metadataOf(layer: Layer, rel: string, stat: { mode: number; uid: number; gid: number; atimeMs: number; mtimeMs: number }, originIno: number | undefined): CopyUpMetadata {
+  const xattrs: Array<[string, Buffer]> = [];
+  for (const name of layer.listxattr(rel)) {
+    const value = layer.getxattr(rel, name);
+    if (value !== undefined) xattrs.push([name, value]);
+  }
+  return { mode: stat.mode, uid: stat.uid, gid: stat.gid, atimeMs: stat.atimeMs, mtimeMs: stat.mtimeMs, xattrs, originIno };
+}

@@ -1,0 +1,237 @@
+// Namespace changes (the kernel's dir.c): create over whiteouts, unlink and rmdir leaving
+// whiteouts where a lower entry would show through, rename with redirects, and hard links.
+import { constants } from 'node:fs';
+import { fsError } from '../errors.js';
+import { S_IFDIR, S_IFLNK, S_IFREG, type WritableLayer } from '../layer/types.js';
+import type { OverlayContext } from './context.js';
+import { copyUp } from './copy-up.js';
+import { settleOpenFiles } from './file.js';
+import { lookupChild } from './namei.js';
+import { OvlNode } from './node.js';
+import { isEmptyDir } from './readdir.js';
+
+function join(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+/** What to create: a directory, a symlink, a regular file or a special file. */
+export type NewEntry =
+  | { type: typeof S_IFDIR; mode: number }
+  | { type: typeof S_IFLNK; target: string }
+  | { type: typeof S_IFREG; mode: number }
+  | { type: number; mode: number; rdev: number };
+
+function make(upper: WritableLayer, rel: string, entry: NewEntry): void {
+  if (entry.type === S_IFDIR) upper.mkdir(rel, (entry as { mode: number }).mode);
+  else if (entry.type === S_IFLNK) upper.symlink((entry as { target: string }).target, rel);
+  else if (entry.type === S_IFREG) upper.create(rel, constants.O_WRONLY, (entry as { mode: number }).mode).close();
+  else upper.mknod(rel, (entry as { mode: number }).mode | entry.type, (entry as { rdev: number }).rdev);
+}
+
+/** Registers a node just created in the upper layer. */
+function attach(ctx: OverlayContext, parent: OvlNode, name: string, type: number): OvlNode {
+  const entry = ctx.upper!.lookup(join(parent.upperRel(), name));
+  if (entry === undefined) throw fsError('EIO', 'lookup', join(parent.path(), name));
+  const node = new OvlNode(name, parent, type, entry, [], ctx.inoOf(entry, [], type));
+  (parent.children ??= new Map()).set(name, node);
+  return node;
+}
+
+/** Puts a new entry at parent/name, replacing an upper whiteout atomically where there is one. */
+export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, entry: NewEntry, syscall: string): OvlNode {
+  const path = join(parent.path(), name);
+  const upper = ctx.writableUpper(syscall, path);
+  if (lookupChild(ctx, parent, name) !== null) throw fsError('EEXIST', syscall, path);
+  if (parent.unlinked) throw fsError('ENOENT', syscall, path);
+  copyUp(ctx, parent, syscall);
+  const rel = join(parent.upperRel(), name);
+  const existing = upper.lookup(rel);
+  if (existing !== undefined && !existing.whiteout) throw fsError('EEXIST', syscall, path);
+  if (existing === undefined) {
+    make(upper, rel, entry);
+  } else {
+    // Over a whiteout: build it aside, then swap it in. A directory there must not show what the
+    // whiteout was hiding, so it is opaque.
+    const temp = upper.tempPath();
+    try {
+      make(upper, temp, entry);
+      if (entry.type === S_IFDIR) {
+        upper.setOpaque(temp);
+        upper.unlink(rel); // rename(2) cannot put a directory over a device; renameat2 is not in Node.
+      }
+      upper.rename(temp, rel);
+    } catch (err) {
+      upper.removeTemp(temp);
+      throw err;
+    }
+  }
+  return attach(ctx, parent, name, entry.type);
+}
+
+/** Is `name` visible in the lower layers merged into `parent`? Then removing it needs a whiteout. */
+export function lowerPositive(ctx: OverlayContext, parent: OvlNode, name: string): boolean {
+  for (const ref of parent.lowers) {
+    const entry = ref.layer.lookup(join(ref.rel, name));
+    if (entry !== undefined) return !entry.whiteout;
+  }
+  return false;
+}
+
+/** Replaces the upper entry at rel with a whiteout, atomically for non-directories. */
+function whiteoutOver(upper: WritableLayer, rel: string, isDir: boolean): void {
+  const temp = upper.tempPath();
+  upper.whiteout(temp);
+  if (!isDir) {
+    upper.rename(temp, rel);
+    return;
+  }
+  // A directory cannot be renamed over by a device; move it aside first, then drop it.
+  const aside = upper.tempPath();
+  upper.rename(rel, aside);
+  upper.rename(temp, rel);
+  upper.removeTemp(aside);
+}
+
+/** Removes the whiteouts an upper directory holds, once it is empty in the merged view. */
+function clearWhiteouts(upper: WritableLayer, rel: string): void {
+  for (const d of upper.readdir(rel)) {
+    if (!d.whiteout) throw fsError('ENOTEMPTY', 'rmdir', '/' + rel);
+    const path = join(rel, d.name);
+    // `.wh.NAME` files and devices alike are removed by their real name.
+    if (upper.lookup(path)?.whiteout) {
+      try { upper.unlink(path); } catch { upper.unlink(join(rel, '.wh.' + d.name)); }
+    } else {
+      upper.unlink(join(rel, '.wh.' + d.name));
+    }
+  }
+}
+
+function detach(parent: OvlNode, name: string, node: OvlNode): void {
+  node.unlinked = true;
+  node.children = undefined;
+  parent.children?.set(name, null);
+}
+
+export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string): void {
+  const path = join(parent.path(), name);
+  const upper = ctx.writableUpper('unlink', path);
+  const node = lookupChild(ctx, parent, name);
+  if (node === null) throw fsError('ENOENT', 'unlink', path);
+  if (node.isDir) throw fsError('EISDIR', 'unlink', path);
+  copyUp(ctx, parent, 'unlink');
+  settleOpenFiles(node);
+  const rel = node.upperRel();
+  const needWhiteout = node.lowers.length > 0 || lowerPositive(ctx, parent, name);
+  if (node.upper !== undefined) {
+    if (needWhiteout) whiteoutOver(upper, rel, false);
+    else upper.unlink(rel);
+  } else {
+    upper.whiteout(rel);
+  }
+  detach(parent, name, node);
+}
+
+export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): void {
+  const path = join(parent.path(), name);
+  const upper = ctx.writableUpper('rmdir', path);
+  const node = lookupChild(ctx, parent, name);
+  if (node === null) throw fsError('ENOENT', 'rmdir', path);
+  if (!node.isDir) throw fsError('ENOTDIR', 'rmdir', path);
+  if (!isEmptyDir(ctx, node)) throw fsError('ENOTEMPTY', 'rmdir', path);
+  copyUp(ctx, parent, 'rmdir');
+  const rel = node.upperRel();
+  const needWhiteout = node.lowers.length > 0 || lowerPositive(ctx, parent, name);
+  if (node.upper !== undefined) {
+    if (needWhiteout) {
+      whiteoutOver(upper, rel, true);
+    } else {
+      clearWhiteouts(upper, rel);
+      upper.rmdir(rel);
+    }
+  } else {
+    upper.whiteout(rel);
+  }
+  detach(parent, name, node);
+}
+
+function isAncestor(ancestor: OvlNode, node: OvlNode): boolean {
+  for (let n: OvlNode | undefined = node; n !== undefined; n = n.parent) if (n === ancestor) return true;
+  return false;
+}
+
+export interface RenameFlags {
+  noReplace?: boolean;
+}
+
+export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: string, newParent: OvlNode, newName: string, flags: RenameFlags = {}): void {
+  const oldPath = join(oldParent.path(), oldName);
+  const newPath = join(newParent.path(), newName);
+  const upper = ctx.writableUpper('rename', oldPath);
+  const node = lookupChild(ctx, oldParent, oldName);
+  if (node === null) throw fsError('ENOENT', 'rename', oldPath, newPath);
+  if (node.isDir && isAncestor(node, newParent)) throw fsError('EINVAL', 'rename', oldPath, newPath);
+  const target = lookupChild(ctx, newParent, newName);
+  if (target === node) return;
+  if (target !== null) {
+    if (flags.noReplace) throw fsError('EEXIST', 'rename', oldPath, newPath);
+    if (node.isDir && !target.isDir) throw fsError('ENOTDIR', 'rename', oldPath, newPath);
+    if (!node.isDir && target.isDir) throw fsError('EISDIR', 'rename', oldPath, newPath);
+    if (target.isDir && !isEmptyDir(ctx, target)) throw fsError('ENOTEMPTY', 'rename', oldPath, newPath);
+    if (isAncestor(target, oldParent)) throw fsError('ENOTEMPTY', 'rename', oldPath, newPath);
+  }
+  // A directory with lower copies can only move if a redirect can say where they are.
+  if (node.isDir && node.lowers.length > 0 && !ctx.createRedirects) throw fsError('EXDEV', 'rename', oldPath, newPath);
+
+  copyUp(ctx, oldParent, 'rename');
+  copyUp(ctx, newParent, 'rename');
+  copyUp(ctx, node, 'rename', { metadataOnly: true });
+  const oldRel = node.upperRel();
+  const newRel = join(newParent.upperRel(), newName);
+  const whiteoutOld = lowerPositive(ctx, oldParent, oldName);
+
+  if (node.isDir) {
+    if (node.lowers.length > 0) upper.setRedirect(oldRel, '/' + node.lowers[0].rel);
+    else if (!node.upper!.opaque && newParent.merged) upper.setOpaque(oldRel);
+  } else if (node.metacopy && node.upper!.redirect === undefined) {
+    upper.setRedirect(oldRel, '/' + node.lowers[node.lowers.length - 1].rel);
+  }
+
+  if (target !== null) settleOpenFiles(target);
+  const atTarget = upper.lookup(newRel);
+  if (atTarget !== undefined) {
+    const targetIsDir = (atTarget.stat.mode & S_IFDIR) === S_IFDIR && !atTarget.whiteout;
+    if (targetIsDir) clearWhiteouts(upper, newRel);
+    // rename(2) puts a file over a whiteout device, but not a directory.
+    else if (atTarget.whiteout && node.isDir) upper.unlink(newRel);
+  }
+  upper.rename(oldRel, newRel);
+  if (whiteoutOld) upper.whiteout(oldRel);
+
+  if (target !== null) detach(newParent, newName, target);
+  oldParent.children?.set(oldName, null);
+  node.parent = newParent;
+  node.name = newName;
+  (newParent.children ??= new Map()).set(newName, node);
+  node.upper = upper.lookup(newRel);
+}
+
+export function linkEntry(ctx: OverlayContext, node: OvlNode, newParent: OvlNode, newName: string): OvlNode {
+  const path = join(newParent.path(), newName);
+  const upper = ctx.writableUpper('link', path);
+  if (node.isDir) throw fsError('EPERM', 'link', node.path(), path);
+  if (lookupChild(ctx, newParent, newName) !== null) throw fsError('EEXIST', 'link', node.path(), path);
+  if (node.unlinked) throw fsError('ENOENT', 'link', node.path(), path);
+  copyUp(ctx, node, 'link');
+  copyUp(ctx, newParent, 'link');
+  const rel = join(newParent.upperRel(), newName);
+  const existing = upper.lookup(rel);
+  if (existing !== undefined && !existing.whiteout) throw fsError('EEXIST', 'link', node.path(), path);
+  if (existing === undefined) {
+    upper.link(node.upperRel(), rel);
+  } else {
+    const temp = upper.tempPath();
+    upper.link(node.upperRel(), temp);
+    upper.rename(temp, rel);
+  }
+  return attach(ctx, newParent, newName, node.type);
+}

@@ -1,0 +1,180 @@
+// Lookup across layers (the kernel's namei.c): whiteouts end a lookup, opaque directories stop the
+// merge, redirects send the lower lookup elsewhere, and metacopy files continue to their data.
+import { fsError } from '../errors.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Layer, type LayerEntry } from '../layer/types.js';
+import { OvlNode, type LowerRef } from './node.js';
+import type { OverlayContext } from './context.js';
+
+function join(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+function parentOf(rel: string): string {
+  const slash = rel.lastIndexOf('/');
+  return slash < 0 ? '' : rel.slice(0, slash);
+}
+
+/** The child `name` of directory `parent`, from the cache or the layers; null when absent. */
+export function lookupChild(ctx: OverlayContext, parent: OvlNode, name: string): OvlNode | null {
+  let children = parent.children;
+  if (children !== undefined) {
+    const cached = children.get(name);
+    if (cached !== undefined) return cached;
+  } else {
+    children = parent.children = new Map();
+  }
+  const node = lookupInLayers(ctx, parent, name);
+  children.set(name, node);
+  return node;
+}
+
+/** Where to look next in the lower layers: in the parent's stack by name, or by an absolute path. */
+interface Cursor {
+  /** An absolute redirect (layer path) in force from layer `from` down. */
+  absolute: string | undefined;
+  from: number;
+  /** The name to look for in the parent's directories (a relative redirect renames it). */
+  name: string;
+}
+
+function applyRedirect(cursor: Cursor, redirect: string, atIndex: number, currentRel: string): void {
+  if (redirect.startsWith('/')) {
+    cursor.absolute = redirect.replace(/^\/+/, '').replace(/\/+$/, '');
+  } else if (cursor.absolute !== undefined) {
+    cursor.absolute = join(parentOf(currentRel), redirect);
+  } else {
+    cursor.name = redirect;
+    return;
+  }
+  cursor.from = atIndex + 1;
+}
+
+function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): OvlNode | null {
+  let upper: LayerEntry | undefined;
+  let type = 0;
+  let wantLowers = true;
+  const cursor: Cursor = { absolute: undefined, from: 0, name };
+  if (parent.upper !== undefined && ctx.upper !== undefined) {
+    const entry = ctx.upper.lookup(join(parent.upperRel(), name));
+    if (entry !== undefined) {
+      if (entry.whiteout) return null;
+      upper = entry;
+      type = entry.stat.mode & S_IFMT;
+      if (type === S_IFDIR) wantLowers = !entry.opaque;
+      else wantLowers = entry.metacopy;
+      if (wantLowers && entry.redirect !== undefined && ctx.followRedirects) applyRedirect(cursor, entry.redirect, -1, '');
+    }
+  }
+  const lowers: LowerRef[] = [];
+  if (wantLowers) {
+    const candidates = lowerCandidates(ctx, parent, cursor);
+    for (let step = candidates.next(); !step.done; step = candidates.next()) {
+      const { layer, index, rel, walk } = step.value;
+      const entry = walk ? layer.lookupPath(rel) : layer.lookup(rel);
+      if (entry === undefined) continue;
+      if (entry.whiteout) break;
+      const entryType = entry.stat.mode & S_IFMT;
+      if (upper === undefined && lowers.length === 0) type = entryType;
+      if (type === S_IFDIR) {
+        // A directory merges only with directories below it.
+        if (entryType !== S_IFDIR) break;
+        lowers.push({ layer, index, rel, entry });
+        if (entry.opaque) break;
+        if (entry.redirect !== undefined && ctx.followRedirects) applyRedirect(cursor, entry.redirect, index, rel);
+        continue;
+      }
+      // A non-directory: the first lower copy, then metacopy links down to the one holding the data.
+      if (upper !== undefined || lowers.length > 0) {
+        const needsData = lowers.length > 0 ? lowers[lowers.length - 1].entry.metacopy : upper?.metacopy === true;
+        if (!needsData || entryType !== S_IFREG) break;
+      }
+      lowers.push({ layer, index, rel, entry });
+      if (!entry.metacopy) break;
+      if (entry.redirect !== undefined) applyRedirect(cursor, entry.redirect, index, rel);
+    }
+  }
+  if (upper === undefined && lowers.length === 0) return null;
+  if (type !== S_IFDIR && lowers.length > 0 && lowers[lowers.length - 1].entry.metacopy) {
+    throw fsError('EIO', 'lookup', join(parent.path(), name), undefined, 'metacopy file without its lower data');
+  }
+  return new OvlNode(name, parent, type, upper, lowers, ctx.inoOf(upper, lowers, type));
+}
+
+/** The (layer, path) pairs to try, in order, following the parent's stack or an absolute redirect. */
+function* lowerCandidates(ctx: OverlayContext, parent: OvlNode, cursor: Cursor): Generator<{ layer: Layer; index: number; rel: string; walk: boolean }> {
+  let stackPos = 0;
+  let index = -1;
+  for (;;) {
+    if (cursor.absolute !== undefined) {
+      // After an absolute redirect every layer below is searched from its root, as the kernel does.
+      index = Math.max(index + 1, cursor.from);
+      if (index >= ctx.lowers.length) return;
+      yield { layer: ctx.lowers[index], index, rel: cursor.absolute, walk: true };
+      continue;
+    }
+    while (stackPos < parent.lowers.length && parent.lowers[stackPos].index <= index) stackPos++;
+    if (stackPos >= parent.lowers.length) return;
+    const ref = parent.lowers[stackPos++];
+    index = ref.index;
+    yield { layer: ref.layer, index, rel: join(ref.rel, cursor.name), walk: false };
+  }
+}
+
+export interface Resolved {
+  node: OvlNode;
+  /** The path as resolved, for messages. */
+  path: string;
+}
+
+const MAX_SYMLINKS = 40;
+
+/**
+ * Walks an overlay path from the root. Symlinks resolve inside the overlay: an absolute target
+ * restarts at the overlay's root and `..` at the root stays there, so nothing reaches the host.
+ */
+export function walk(ctx: OverlayContext, path: string, followLast: boolean, syscall: string): OvlNode {
+  const parts = path.split('/');
+  const stack: string[] = [];
+  for (let i = parts.length - 1; i >= 0; i--) if (parts[i] !== '' && parts[i] !== '.') stack.push(parts[i]);
+  const trailingSlash = path.length > 1 && path.endsWith('/');
+  let node = ctx.root;
+  let links = 0;
+  while (stack.length > 0) {
+    const name = stack.pop()!;
+    if (name === '..') {
+      node = node.parent ?? node;
+      continue;
+    }
+    if (!node.isDir) throw fsError('ENOTDIR', syscall, path);
+    const child = lookupChild(ctx, node, name);
+    if (child === null) throw fsError('ENOENT', syscall, path);
+    const isLast = stack.length === 0;
+    if (child.type === S_IFLNK && (!isLast || followLast || trailingSlash)) {
+      if (++links > MAX_SYMLINKS) throw fsError('ELOOP', syscall, path);
+      const target = ctx.readlinkNode(child);
+      if (target.startsWith('/')) node = ctx.root;
+      const targetParts = target.split('/');
+      for (let i = targetParts.length - 1; i >= 0; i--) {
+        if (targetParts[i] !== '' && targetParts[i] !== '.') stack.push(targetParts[i]);
+      }
+      continue;
+    }
+    node = child;
+  }
+  if (trailingSlash && !node.isDir) throw fsError('ENOTDIR', syscall, path);
+  return node;
+}
+
+/** Splits a path into its parent directory (resolved, following symlinks) and the last name. */
+export function walkParent(ctx: OverlayContext, path: string, syscall: string): { parent: OvlNode; name: string } {
+  const trimmed = path.replace(/\/+$/, '');
+  const slash = trimmed.lastIndexOf('/');
+  const name = trimmed.slice(slash + 1);
+  const parent = walk(ctx, slash <= 0 ? '/' : trimmed.slice(0, slash), true, syscall);
+  if (!parent.isDir) throw fsError('ENOTDIR', syscall, path);
+  if (name === '' || name === '.' || name === '..') {
+    // The root or a dot name: there is no last component to create or remove.
+    throw fsError(name === '' ? 'EBUSY' : 'EINVAL', syscall, path);
+  }
+  return { parent, name };
+}

@@ -1,0 +1,65 @@
+// The overlay's dentry: one name in the merged tree and where its real copies live.
+//
+// Nodes form a tree that caches lookups. The overlay is the only writer of its upper layer (the
+// kernel says changing layers under a live mount is undefined, and so do we), so the cache never
+// goes stale by itself; every change the overlay makes updates it in the same synchronous step.
+import type { Layer, LayerEntry } from '../layer/types.js';
+import { S_IFDIR, S_IFMT } from '../layer/types.js';
+import type { OvlFile } from './file.js';
+
+/** A real copy of a node in one lower layer. */
+export interface LowerRef {
+  layer: Layer;
+  /** 0 is the top-most lower layer. */
+  index: number;
+  rel: string;
+  entry: LayerEntry;
+}
+
+export class OvlNode {
+  /** Copies in lower layers: for a directory every layer merged into it, top-most first; for others the data origin. */
+  lowers: LowerRef[];
+  /** Looked-up children; null marks a name known to be absent (a negative dentry). */
+  children: Map<string, OvlNode | null> | undefined;
+  /** Bumped whenever the file holding this node's data changes (copy-up, metacopy data copy-up). */
+  dataGen = 0;
+  /** Set when the name was removed: the node lives on only for open files. */
+  unlinked = false;
+  /** Open files that may still hold a lower file; they re-bind before the upper copy moves out of reach. */
+  openFiles: Set<OvlFile> | undefined;
+
+  constructor(
+    public name: string,
+    public parent: OvlNode | undefined,
+    /** S_IFMT bits; a node never changes type. */
+    readonly type: number,
+    /** The entry in the upper layer, if the node has one. */
+    public upper: LayerEntry | undefined,
+    lowers: LowerRef[],
+    /** st_ino, fixed for the node's life so it survives copy-up. */
+    readonly ino: number,
+  ) {
+    this.lowers = lowers;
+  }
+
+  get isDir(): boolean { return this.type === S_IFDIR; }
+
+  /** Only metadata is in the upper layer; the data still comes from lowers[0]. */
+  get metacopy(): boolean { return this.upper !== undefined && this.upper.metacopy; }
+
+  /** The layer path of the upper copy, derived from the tree so a directory rename moves it in O(1). */
+  upperRel(): string {
+    if (this.parent === undefined) return '';
+    const parts: string[] = [];
+    for (let n: OvlNode | undefined = this; n !== undefined && n.parent !== undefined; n = n.parent) parts.push(n.name);
+    return parts.reverse().join('/');
+  }
+
+  /** The overlay path, for messages. */
+  path(): string { return '/' + this.upperRel(); }
+
+  /** A merged directory: upper and lower copies both contribute entries. */
+  get merged(): boolean { return this.isDir && this.upper !== undefined && this.lowers.length > 0; }
+
+  static typeOf(entry: LayerEntry): number { return entry.stat.mode & S_IFMT; }
+}

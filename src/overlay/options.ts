@@ -1,0 +1,161 @@
+// Overlay options, named as mount(8)'s overlay options are, and their validation. Each mistake gets
+// the errno the kernel gives and a message that says what to fix.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fsError } from '../errors.js';
+import type { Layer, WritableLayer } from '../layer/types.js';
+
+export type OnOff = boolean | 'on' | 'off';
+
+export interface OverlayOptions {
+  /** Lower layers, top-most first (kernel order). A string may hold several, separated by ':'. */
+  lowerdir: string | Layer | Array<string | Layer>;
+  upperdir?: string | WritableLayer;
+  workdir?: string;
+  /** Store overlay xattrs under user.overlay. and whiteouts as xattrs: works without privilege. */
+  userxattr?: OnOff;
+  /** 'on' lets merged directories be renamed (via the redirect xattr); 'off' gives EXDEV, as the kernel does. */
+  redirect_dir?: OnOff | 'follow' | 'nofollow';
+  /** chmod/chown/utimes copy up metadata only; the data follows on the first write. */
+  metacopy?: OnOff;
+  /** Only 'off' is supported: inode index for hard links across copy-up is not implemented. */
+  index?: OnOff;
+  xino?: OnOff | 'auto';
+  /** Skip syncs to the upper layer. */
+  volatile?: boolean;
+}
+
+export interface ParsedOptions {
+  lower: Array<string | Layer>;
+  upper: string | WritableLayer | undefined;
+  workdir: string | undefined;
+  userxattr: boolean;
+  redirectDir: 'on' | 'follow' | 'off' | 'nofollow';
+  metacopy: boolean;
+  xino: 'on' | 'off' | 'auto';
+  volatile: boolean;
+}
+
+/** Splits "a:b\:c" into ["a", "b:c"], honouring the kernel's backslash escapes. */
+export function splitEscaped(value: string, separator: string): string[] {
+  const out: string[] = [];
+  let current = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '\\' && i + 1 < value.length) {
+      current += value[++i];
+    } else if (c === separator) {
+      out.push(current);
+      current = '';
+    } else {
+      current += c;
+    }
+  }
+  out.push(current);
+  return out;
+}
+
+function invalid(detail: string): Error {
+  return fsError('EINVAL', 'mount', undefined, undefined, detail);
+}
+
+/** Parses 'lowerdir=/a:/b,upperdir=/u,workdir=/w,redirect_dir=on' as mount(8) -o does. */
+export function parseMountOptions(text: string): OverlayOptions {
+  const options: Record<string, string | boolean> = {};
+  for (const item of splitEscaped(text, ',')) {
+    if (item === '') continue;
+    const eq = item.indexOf('=');
+    const key = eq < 0 ? item : item.slice(0, eq);
+    const value = eq < 0 ? true : item.slice(eq + 1);
+    options[key] = value;
+  }
+  const lowerdir = options.lowerdir;
+  if (typeof lowerdir !== 'string' || lowerdir === '') throw invalid('missing lowerdir= option (lowerdir=/lower1:/lower2)');
+  // Re-escape what splitEscaped consumed so ':' separates only layers.
+  const lowerText = text.match(/(?:^|,)lowerdir=((?:\\.|[^,])*)/)?.[1] ?? lowerdir;
+  const result: OverlayOptions = { lowerdir: splitEscaped(lowerText, ':') };
+  for (const [key, value] of Object.entries(options)) {
+    switch (key) {
+      case 'lowerdir': break;
+      case 'upperdir': result.upperdir = String(value); break;
+      case 'workdir': result.workdir = String(value); break;
+      case 'userxattr': result.userxattr = true; break;
+      case 'redirect_dir': result.redirect_dir = value as OverlayOptions['redirect_dir']; break;
+      case 'metacopy': result.metacopy = value as OnOff; break;
+      case 'index': result.index = value as OnOff; break;
+      case 'xino': result.xino = value as OverlayOptions['xino']; break;
+      case 'volatile': result.volatile = true; break;
+      // Generic mount options that mean nothing to the library.
+      case 'rw': case 'ro': case 'dev': case 'nodev': case 'suid': case 'nosuid': case 'exec': case 'noexec':
+      case 'relatime': case 'noatime': case 'strictatime': case 'default_permissions': case 'allow_other':
+        break;
+      default:
+        throw invalid(`unknown overlay option '${key}'`);
+    }
+  }
+  return result;
+}
+
+function onOff(value: OnOff | undefined, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value === true || value === 'on') return true;
+  if (value === false || value === 'off') return false;
+  throw invalid(`${name}=${String(value)}: expected on or off`);
+}
+
+export function normalizeOptions(options: OverlayOptions | string): ParsedOptions {
+  const o = typeof options === 'string' ? parseMountOptions(options) : options;
+  const lowerList = Array.isArray(o.lowerdir) ? o.lowerdir : [o.lowerdir];
+  const lower: Array<string | Layer> = [];
+  for (const item of lowerList) {
+    if (typeof item === 'string') lower.push(...splitEscaped(item, ':').filter((s) => s !== ''));
+    else lower.push(item);
+  }
+  if (lower.length === 0) throw invalid('at least one lowerdir is required');
+  if (lower.length > 500) throw invalid('too many lower layers (the kernel allows 500)');
+  if (o.upperdir !== undefined && typeof o.upperdir === 'string' && o.workdir === undefined) {
+    throw invalid('upperdir needs a workdir on the same filesystem (workdir=...)');
+  }
+  if (o.upperdir === undefined && o.workdir !== undefined) throw invalid('workdir given without upperdir');
+  if (onOff(o.index, 'index', false)) throw invalid('index=on is not supported; use index=off');
+  const redirect = o.redirect_dir === undefined ? 'follow'
+    : o.redirect_dir === true ? 'on' : o.redirect_dir === false ? 'off' : o.redirect_dir;
+  if (!['on', 'off', 'follow', 'nofollow'].includes(redirect)) throw invalid(`redirect_dir=${redirect}: expected on, follow, off or nofollow`);
+  const xino = o.xino === undefined ? 'auto' : o.xino === true ? 'on' : o.xino === false ? 'off' : o.xino;
+  if (!['on', 'off', 'auto'].includes(xino)) throw invalid(`xino=${xino}: expected on, off or auto`);
+  const metacopy = onOff(o.metacopy, 'metacopy', false);
+  if (metacopy && redirect !== 'on' && o.redirect_dir !== undefined && redirect !== 'follow') {
+    throw invalid('metacopy=on needs redirect_dir=on or follow');
+  }
+  const privileged = typeof process.getuid === 'function' && process.getuid() === 0;
+  return {
+    lower,
+    upper: o.upperdir,
+    workdir: o.workdir,
+    // Without privilege trusted.* xattrs are out of reach; user.overlay.* is the kernel's answer.
+    userxattr: o.userxattr === undefined ? !privileged : onOff(o.userxattr, 'userxattr', false),
+    redirectDir: redirect as ParsedOptions['redirectDir'],
+    metacopy,
+    xino: xino as ParsedOptions['xino'],
+    volatile: o.volatile === true,
+  };
+}
+
+/** Checks a host directory the way the kernel does at mount time; returns its real path. */
+export function checkDirectory(dir: string, role: string): string {
+  const absolute = path.resolve(dir);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(absolute);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'ENOENT';
+    throw fsError(code, 'mount', dir, undefined, `${role} '${dir}' does not exist or cannot be reached`);
+  }
+  if (!stat.isDirectory()) throw fsError('ENOTDIR', 'mount', dir, undefined, `${role} '${dir}' is not a directory`);
+  return fs.realpathSync(absolute);
+}
+
+/** Is `inner` the same as or inside `outer`? */
+export function contains(outer: string, inner: string): boolean {
+  return inner === outer || inner.startsWith(outer.endsWith('/') ? outer : outer + '/');
+}
