@@ -38,7 +38,7 @@ function openFlags(rng: Rng): number {
   // Read-only opens dominate: a handle held on a lower file across a copy-up is the case that matters most.
   let f = rng.chance(0.5) ? O_RDONLY : rng.chance(0.5) ? O_RDWR : O_WRONLY;
   if (f !== O_RDONLY || rng.chance(0.1)) {
-    if (rng.chance(0.4)) f |= O_CREAT;
+    if (rng.chance(0.6)) f |= O_CREAT;
     if (rng.chance(0.15)) f |= O_EXCL;
     if (rng.chance(0.2)) f |= O_TRUNC;
     if (rng.chance(0.15)) f |= O_APPEND;
@@ -52,6 +52,7 @@ export function genOps(rng: Rng, layerPaths: readonly string[], visible: Readonl
   // Three pools: what the merged view shows at the start, what the ops created, and everything else (whiteouts,
   // hidden names, paths through symlinks). Most picks hit real entries, so most ops do something.
   const shown = ['/', ...visible.keys()];
+  const dirs = ['/', ...[...visible].filter(([, v]) => v.kind === 'dir').map(([p]) => p)];
   const files = [...visible].filter(([, v]) => v.kind === 'file').map(([p]) => p);
   const lowerFiles = [...visible].filter(([, v]) => v.kind === 'file' && v.lower).map(([p]) => p);
   const created = new Set<string>();
@@ -67,12 +68,17 @@ export function genOps(rng: Rng, layerPaths: readonly string[], visible: Readonl
 
   const path = (): string => {
     const r = rng.next();
-    const base = r < 0.55 ? rng.pick(shown) : r < 0.8 && created.size > 0 ? rng.pick([...created]) : rng.pick([...pool]);
-    if (rng.chance(0.15)) return `${base === '/' ? '' : base}/n${rng.int(0, 3)}`;
+    if (r < 0.12) {
+      const dir = rng.pick(dirs);
+      return `${dir === '/' ? '' : dir}/n${rng.int(0, 3)}`;
+    }
+    const base = r < 0.6 ? rng.pick(shown) : r < 0.85 && created.size > 0 ? rng.pick([...created]) : rng.pick([...pool]);
     if (rng.chance(0.03) && base !== '/') return `${base}/`;
     return base;
   };
-  const handle = (): number => (handles.length > 0 && rng.chance(0.95) ? rng.pick(handles) : nextHandle + 1);
+  // Mostly one of the last few opened: older ones were often closed or never opened.
+  const handle = (): number =>
+    handles.length > 0 && rng.chance(0.95) ? rng.pick(handles.slice(-3)) : nextHandle + 1;
   const remember = (p: string): void => {
     if (!p.endsWith('/')) created.add(p);
   };

@@ -81,7 +81,9 @@ export async function loadOvlfs(): Promise<OpenOverlay | null> {
   return openOverlayCache;
 }
 
-export async function runCase(c: Case, kind: CandidateKind): Promise<Outcome> {
+export type Tracer = (index: number, op: Op, kernel: Result, candidate: Result) => void;
+
+export async function runCase(c: Case, kind: CandidateKind, trace?: Tracer): Promise<Outcome> {
   const root = mkdtempSync(join(tmpdir(), `ovlfs-diff-${c.seed}-`));
   const mounted: string[] = [];
   const open: Candidate[] = [];
@@ -100,6 +102,7 @@ export async function runCase(c: Case, kind: CandidateKind): Promise<Outcome> {
       const op = c.ops[i] as Op;
       const rk = await oracle.apply(op);
       const rc = await cand.apply(op);
+      trace?.(i, op, rk, rc);
       if (canon(rk) !== canon(rc)) opDiffs.push({ index: i, op, kernel: rk, candidate: rc });
     }
     const kernelTree = await oracle.walk();
