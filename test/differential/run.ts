@@ -63,19 +63,27 @@ function diffTrees(a: TreeEntry[], b: TreeEntry[]): TreeDiff[] {
   return out;
 }
 
-let openOverlayCache: OpenOverlay | null | undefined;
+let openOverlayCache: OpenOverlay | string | undefined;
 
-/** ovlfs's entry point if src/index.ts exists and exports it yet; null otherwise. */
-export async function loadOvlfs(): Promise<OpenOverlay | null> {
+/**
+ * ovlfs's entry point, or why it cannot be had: a string saying that src/index.ts does not export openOverlay
+ * yet (then the harness runs kernel vs kernel), or that loading it threw (then the test fails).
+ */
+export async function loadOvlfs(): Promise<OpenOverlay | string> {
   if (openOverlayCache !== undefined) return openOverlayCache;
   const file = new URL('../../src/index.ts', import.meta.url);
-  openOverlayCache = null;
+  openOverlayCache = 'absent: src/index.ts does not exist';
   if (existsSync(file)) {
-    // A computed specifier: the harness must type-check before src/index.ts exists.
-    const spec = pathToFileURL(file.pathname.replace(/\.ts$/, '.js')).href;
-    const mod: unknown = await import(spec).catch(() => import(file.href));
-    if (mod !== null && typeof mod === 'object' && 'openOverlay' in mod && typeof mod.openOverlay === 'function') {
-      openOverlayCache = mod.openOverlay as OpenOverlay;
+    try {
+      // A computed specifier: the harness must type-check before src/index.ts exists.
+      const spec = pathToFileURL(file.pathname.replace(/\.ts$/, '.js')).href;
+      const mod: unknown = await import(spec);
+      openOverlayCache =
+        mod !== null && typeof mod === 'object' && 'openOverlay' in mod && typeof mod.openOverlay === 'function'
+          ? (mod.openOverlay as OpenOverlay)
+          : 'absent: src/index.ts does not export openOverlay';
+    } catch (e) {
+      openOverlayCache = `broken: importing src/index.ts threw ${e instanceof Error ? e.message : String(e)}`;
     }
   }
   return openOverlayCache;
@@ -140,7 +148,7 @@ async function startCandidate(kind: CandidateKind, b: LayerDirs, mount: MountOpt
     return new KernelCandidate('kernel-B', b.mnt);
   }
   const openOverlay = await loadOvlfs();
-  if (!openOverlay) throw new Error('ovlfs is not available (src/index.ts does not export openOverlay)');
+  if (typeof openOverlay === 'string') throw new Error(`ovlfs is not available: ${openOverlay}`);
   return new OvlfsCandidate(
     openOverlay({ lowerdir: b.lowers, upperdir: b.upper, workdir: b.work, redirect_dir: mount.redirectDir, metacopy: mount.metacopy }),
   );
