@@ -7,7 +7,10 @@ import { constants, type Stats } from 'node:fs';
 import type { LayerDirs } from './layers.js';
 import type { Op, Result } from './ops.js';
 
-export interface TreeEntry {
+export type TreeEntry = Entry | { path: string; error: string };
+
+/** One name in a walk: lstat facts, plus the target or the content. */
+export interface Entry {
   path: string;
   type: string;
   mode: number;
@@ -18,6 +21,8 @@ export interface TreeEntry {
   ino: string;
   target?: string;
   content?: string;
+  /** Set when the directory could not be listed. */
+  list?: string;
 }
 
 export interface Candidate {
@@ -151,9 +156,9 @@ const TYPES: Record<number, string> = {
   0o140000: 'sock',
 };
 
-function summary(st: Stats): Omit<TreeEntry, 'path' | 'ino'> {
+function summary(st: Stats): Omit<Entry, 'path' | 'ino'> {
   const type = TYPES[st.mode & S_IFMT] ?? 'unknown';
-  const out: Omit<TreeEntry, 'path' | 'ino'> = { type, mode: st.mode & 0o7777, nlink: st.nlink, mtime: 0 };
+  const out: Omit<Entry, 'path' | 'ino'> = { type, mode: st.mode & 0o7777, nlink: st.nlink, mtime: 0 };
   if (type !== 'dir') out.size = st.size;
   const secs = Math.floor(st.mtimeMs / 1000);
   out.mtime = secs < RECENT ? secs : 'recent';
@@ -285,15 +290,33 @@ export class OvlfsCandidate implements Candidate {
     const out: TreeEntry[] = [];
     const first = new Map<string, string>();
     const visit = (path: string): void => {
-      const st = fs.lstatSync(path);
+      let st: Stats;
+      try {
+        st = fs.lstatSync(path);
+      } catch (err) {
+        out.push({ path, error: codeOf(err) });
+        return;
+      }
       const key = `${st.dev}:${st.ino}`;
       if (!first.has(key)) first.set(key, path);
-      const e: TreeEntry = { ...summary(st), path, ino: first.get(key) ?? path };
+      const e: Entry = { ...summary(st), path, ino: first.get(key) ?? path };
       if (e.type === 'symlink') e.target = fs.readlinkSync(path);
-      else if (e.type === 'file') e.content = content(this.readAll(path));
+      else if (e.type === 'file') {
+        try {
+          e.content = content(this.readAll(path));
+        } catch (err) {
+          e.content = `error ${codeOf(err)}`;
+        }
+      }
       out.push(e);
       if (e.type === 'dir') {
-        for (const name of [...fs.readdirSync(path)].sort()) visit(`${path === '/' ? '' : path}/${name}`);
+        let names: string[] = [];
+        try {
+          names = [...fs.readdirSync(path)].sort();
+        } catch (err) {
+          e.list = `error ${codeOf(err)}`;
+        }
+        for (const name of names) visit(`${path === '/' ? '' : path}/${name}`);
       }
     };
     visit('/');
