@@ -297,7 +297,8 @@ export class DirLayer implements WritableLayer {
   whiteout(rel: string): void {
     if (this.whiteoutFormat === 'xattr') {
       const path = this.abs(rel);
-      fs.closeSync(fs.openSync(path, O_WRONLY | O_CREAT | O_EXCL, 0));
+      // user.* xattrs need write permission on the file, so it cannot start as mode 0.
+      fs.closeSync(fs.openSync(path, O_WRONLY | O_CREAT | O_EXCL, 0o600));
       xattrCall(() => xattr.setAttributeSync(path, this.prefix + 'whiteout', ''), 'setxattr', rel);
       if (rel.charCodeAt(0) === 0) this.xattrWhiteoutTemps.add(rel);
       else this.markXattrWhiteoutParent(rel);

@@ -1,0 +1,64 @@
+// Options: mount(8) names and escapes, and validation errors that say what to fix.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Overlay } from '../../src/overlay/overlay.js';
+import { parseMountOptions, splitEscaped } from '../../src/overlay/options.js';
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'ovlfs-opt-'));
+}
+
+test('mount option strings parse with the kernel escapes', () => {
+  assert.deepEqual(splitEscaped('a:b\\:c:d', ':'), ['a', 'b:c', 'd']);
+  const o = parseMountOptions('lowerdir=/l1:/l\\:2,upperdir=/u,workdir=/w,redirect_dir=on,metacopy=on');
+  assert.deepEqual(o.lowerdir, ['/l1', '/l:2']);
+  assert.equal(o.upperdir, '/u');
+  assert.equal(o.redirect_dir, 'on');
+  assert.throws(() => parseMountOptions('upperdir=/u'), /missing lowerdir/);
+  assert.throws(() => parseMountOptions('lowerdir=/a,bogus=1'), /unknown overlay option 'bogus'/);
+});
+
+test('validation: missing dirs, overlapping layers, separate subtrees, in use', () => {
+  const base = tmp();
+  try {
+    for (const d of ['l', 'u', 'w']) fs.mkdirSync(path.join(base, d));
+    const l = path.join(base, 'l'), u = path.join(base, 'u'), w = path.join(base, 'w');
+    assert.throws(() => new Overlay({ lowerdir: path.join(base, 'nope') }), (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && /lowerdir #1 .* does not exist/.test(e.message));
+    assert.throws(() => new Overlay({ lowerdir: l, upperdir: u }), /needs a workdir/);
+    assert.throws(() => new Overlay({ lowerdir: u, upperdir: u, workdir: w }), (e: NodeJS.ErrnoException) => e.code === 'ELOOP' && /overlapping/.test(e.message));
+    fs.mkdirSync(path.join(u, 'w2'));
+    assert.throws(() => new Overlay({ lowerdir: l, upperdir: u, workdir: path.join(u, 'w2') }), (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && /separate subtrees/.test(e.message));
+    assert.throws(() => new Overlay({ lowerdir: l, upperdir: u, workdir: w, index: 'on' }), /index=on is not supported/);
+    const first = new Overlay({ lowerdir: l, upperdir: u, workdir: w });
+    try {
+      assert.throws(() => new Overlay({ lowerdir: l, upperdir: u, workdir: w }), (e: NodeJS.ErrnoException) => e.code === 'EBUSY' && /in use/.test(e.message));
+    } finally {
+      first.close();
+    }
+    new Overlay({ lowerdir: l, upperdir: u, workdir: w }).close();
+    const fromString = new Overlay(`lowerdir=${l},upperdir=${u},workdir=${w}`);
+    fromString.close();
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('workdir on another filesystem than upperdir gives EXDEV', { skip: fs.existsSync('/dev/shm') ? false : 'needs /dev/shm (tmpfs) as a second filesystem' }, (t) => {
+  const base = tmp();
+  const shm = fs.mkdtempSync('/dev/shm/ovlfs-opt-');
+  try {
+    if (fs.statSync(shm).dev === fs.statSync(base).dev) {
+      t.skip('/dev/shm is on the same filesystem here');
+      return;
+    }
+    fs.mkdirSync(path.join(base, 'l'));
+    fs.mkdirSync(path.join(base, 'u'));
+    assert.throws(() => new Overlay({ lowerdir: path.join(base, 'l'), upperdir: path.join(base, 'u'), workdir: shm }), (e: NodeJS.ErrnoException) => e.code === 'EXDEV' && /same filesystem/.test(e.message));
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+    fs.rmSync(shm, { recursive: true, force: true });
+  }
+});
