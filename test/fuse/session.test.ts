@@ -294,3 +294,97 @@ print('%.1f' % ((time.perf_counter() - t) / n * 1e6))
     process.stdout.write(`# lseek(SEEK_DATA) round trip: ${us} us through FUSE, ${usHost} us on the backing fs\n`);
   });
 });
+
+describe('fuse session defaults and lifecycle', { skip: reason }, () => {
+  let base = '';
+  before(() => {
+    base = mkdtempSync(join(tmpdir(), 'ovlfs-fuse-'));
+  });
+  after(() => {
+    for (const d of ['m1', 'm2', 'm3']) if (isMounted(join(base, d))) spawnSync('umount', ['-l', join(base, d)]);
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  test('a filesystem without open/opendir/write: no-open mode, ENOSYS, default statfs', async () => {
+    const mnt = join(base, 'm1');
+    mkdirSync(mnt);
+    const m = await mountFuse({ mountpoint: mnt, ops: { module: new URL('./minimal.ts', import.meta.url), export: 'createMinimal' } });
+    try {
+      assert.equal(ok(`cat '${mnt}/greeting'`), 'hi from minimal\n');
+      assert.equal(ok(`cat '${mnt}/greeting'`), 'hi from minimal\n');
+      assert.deepEqual(ok(`ls -a '${mnt}'`).trim().split('\n'), ['.', '..', 'd', 'greeting']);
+      assert.equal(ok(`ls -A '${mnt}/d'`), '');
+      const w = sh(`echo x > '${mnt}/new'`);
+      assert.notEqual(w.status, 0);
+      assert.match(w.stderr, /Function not implemented/);
+      assert.match(sh(`mkdir '${mnt}/nd'`).stderr, /Function not implemented/);
+      assert.match(sh(`ln -s x '${mnt}/l'`).stderr, /Function not implemented/);
+      ok(`df '${mnt}'`);
+    } finally {
+      await m.unmount();
+    }
+    assert.equal(isMounted(mnt), false);
+  });
+
+  test('a filesystem whose factory throws is never mounted', async () => {
+    const mnt = join(base, 'm2');
+    mkdirSync(mnt);
+    await assert.rejects(
+      mountFuse({ mountpoint: mnt, ops: { module: new URL('./minimal.ts', import.meta.url), export: 'createBroken' } }),
+      /broken on purpose/,
+    );
+    assert.equal(isMounted(mnt), false);
+    await assert.rejects(mountFuse({ mountpoint: mnt, ops: { module: new URL('./minimal.ts', import.meta.url), export: 'nope' } }), /no function export/);
+    assert.equal(isMounted(mnt), false);
+  });
+
+  test('a busy mount is detached lazily', async () => {
+    const mnt = join(base, 'm3');
+    const backing = join(base, 'b3');
+    mkdirSync(mnt);
+    mkdirSync(backing);
+    writeFileSync(join(backing, 'f'), 'busy\n');
+    const m = await mountFuse({ mountpoint: mnt, ops: { module: new URL('./loopback.ts', import.meta.url), export: 'createLoopback', arg: backing } });
+    // A shell sits in the mount for a moment, so plain umount gets EBUSY.
+    const { spawn } = await import('node:child_process');
+    const holder = spawn('sh', ['-c', 'sleep 1'], { cwd: mnt, stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 100));
+    await m.unmount();
+    assert.equal(isMounted(mnt), false);
+    holder.kill();
+  });
+
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    test(`${sig} unmounts a mount made with handleSignals`, async () => {
+      const mnt = join(base, `sig-${sig}`);
+      const backing = join(base, `sigb-${sig}`);
+      mkdirSync(mnt);
+      mkdirSync(backing);
+      writeFileSync(join(backing, 'f'), 'sig\n');
+      const { spawn } = await import('node:child_process');
+      const child = spawn(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), new URL('./mount-child.ts', import.meta.url).pathname, mnt, backing], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      try {
+        await new Promise<void>((res, rej) => {
+          const t = setTimeout(() => rej(new Error('child did not mount')), 20_000);
+          child.stdout.on('data', (d: Buffer) => {
+            if (d.toString().includes('mounted')) {
+              clearTimeout(t);
+              res();
+            }
+          });
+          child.on('exit', (code) => rej(new Error(`child exited early (${code})`)));
+        });
+        assert.equal(ok(`cat '${mnt}/f'`), 'sig\n');
+        const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, s) => res(s)));
+        child.kill(sig);
+        assert.equal(await exited, sig);
+        assert.equal(isMounted(mnt), false);
+      } finally {
+        child.kill('SIGKILL');
+        if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
+      }
+    });
+  }
+});
