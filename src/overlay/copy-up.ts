@@ -26,6 +26,7 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
   const source = node.lowers[0];
   const stat = source.layer.lstat(source.rel);
   const temp = upper.tempPath();
+  let keepsIno = true;
   const metadataOnly = options.metadataOnly === true && ctx.metacopy && node.type === S_IFREG && stat.size > 0;
   try {
     switch (node.type) {
@@ -52,7 +53,10 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
       default:
         upper.mknod(temp, stat.mode, stat.rdev);
     }
-    upper.setMetadata(temp, metadataOf(source.layer, source.rel, stat, node.ino));
+    // Copying up one name of a lower hard link breaks the link (index=off); two files may not then
+    // share a number, so the copy takes its own, as the kernel's does.
+    keepsIno = node.type === S_IFDIR || stat.nlink === 1;
+    upper.setMetadata(temp, metadataOf(source.layer, source.rel, stat, keepsIno ? node.ino : undefined));
     // A copy-up is not a change the user made: keep the parent's times as they were, as the kernel does.
     const parentRel = parent.upperRel();
     const parentStat = upper.lstat(parentRel);
@@ -65,6 +69,7 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
   node.upper = upper.lookup(node.upperRel());
   if (node.upper === undefined) throw fsError('EIO', syscall, node.path());
   if (!node.upper.metacopy) node.dataGen++;
+  if (!keepsIno) node.ino = ctx.inoOf(node.upper, [], node.type);
 }
 
 /** Copies the data under a metacopy file in place; the file stays metacopy until the copy is whole. */

@@ -36,8 +36,8 @@ export class OvlNode {
     /** The entry in the upper layer, if the node has one. */
     public upper: LayerEntry | undefined,
     lowers: LowerRef[],
-    /** st_ino, fixed for the node's life so it survives copy-up. */
-    readonly ino: number,
+    /** st_ino; it survives copy-up (except for lower hard links, see copy-up.ts). */
+    public ino: number,
   ) {
     this.lowers = lowers;
   }
