@@ -6,7 +6,7 @@
 // of hanging the run, and the mount is always unmounted in `after`.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -301,7 +301,7 @@ describe('fuse session defaults and lifecycle', { skip: reason }, () => {
     base = mkdtempSync(join(tmpdir(), 'ovlfs-fuse-'));
   });
   after(() => {
-    for (const d of ['m1', 'm2', 'm3']) if (isMounted(join(base, d))) spawnSync('umount', ['-l', join(base, d)]);
+    for (const d of ['m1', 'm2', 'm3', 'm4']) if (isMounted(join(base, d))) spawnSync('umount', ['-l', join(base, d)]);
     rmSync(base, { recursive: true, force: true });
   });
 
@@ -320,6 +320,35 @@ describe('fuse session defaults and lifecycle', { skip: reason }, () => {
       assert.match(sh(`mkdir '${mnt}/nd'`).stderr, /Function not implemented/);
       assert.match(sh(`ln -s x '${mnt}/l'`).stderr, /Function not implemented/);
       ok(`df '${mnt}'`);
+    } finally {
+      await m.unmount();
+    }
+    assert.equal(isMounted(mnt), false);
+  });
+
+  test('allow_other + default_permissions: other users get in, and the kernel enforces modes', async () => {
+    const mnt = join(base, 'm4');
+    const backing = join(base, 'b4');
+    mkdirSync(mnt);
+    mkdirSync(backing);
+    chmodSync(base, 0o755); // mkdtemp's 0700 would stop the other user before the mount does
+    writeFileSync(join(backing, 'public'), 'open\n', { mode: 0o644 });
+    writeFileSync(join(backing, 'secret'), 'closed\n', { mode: 0o600 });
+    const m = await mountFuse({
+      mountpoint: mnt,
+      ops: { module: new URL('./loopback.ts', import.meta.url), export: 'createLoopback', arg: backing },
+      options: { allowOther: true, defaultPermissions: true },
+    });
+    try {
+      const asNobody = (cmd: string): Run => sh(`setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "${cmd}"`);
+      assert.equal(asNobody(`cat '${mnt}/public'`).stdout, 'open\n');
+      const denied = asNobody(`cat '${mnt}/secret'`);
+      assert.notEqual(denied.status, 0);
+      assert.match(denied.stderr, /Permission denied/);
+      assert.match(asNobody(`touch '${mnt}/new'`).stderr, /Permission denied/);
+      // Root made the mount, so ownership of what root creates stays root's.
+      ok(`echo r > '${mnt}/byroot'`);
+      assert.equal(ok(`stat -c '%u %g' '${backing}/byroot'`), '0 0\n');
     } finally {
       await m.unmount();
     }
