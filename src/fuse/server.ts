@@ -8,7 +8,7 @@
 import { readSync, writeSync, writevSync } from 'node:fs';
 import { constants } from 'node:os';
 
-import type { DirEntry, EntryOut, FuseContext, FuseNotifier, FuseOperations, OpenOut } from './operations.js';
+import type { DirEntry, EntryOut, FuseContext, FuseNotifier, FuseOperations } from './operations.js';
 import * as P from './protocol.js';
 
 const ERRNO = constants.errno as Record<string, number>;
@@ -126,7 +126,6 @@ class Server {
     private readonly fd: number,
     private readonly ops: FuseOperations,
     private readonly opts: ServeOptions,
-    private readonly notifier: Notifier | undefined,
   ) {
     this.timeouts = { entry: opts.entryTimeout ?? 1, attr: opts.attrTimeout ?? 1 };
     this.maxWrite = Math.min(opts.maxWrite ?? MAX_PAGES * PAGE, MAX_PAGES * PAGE);
@@ -478,7 +477,7 @@ function noReply(opcode: number): boolean {
  * thread throughout. `notifier`, when given, is flushed after every reply (see Notifier).
  */
 export function serveFuse(fd: number, ops: FuseOperations, opts: ServeOptions = {}, notifier?: Notifier): void {
-  const server = new Server(fd, ops, opts, notifier);
+  const server = new Server(fd, ops, opts);
   const buf = Buffer.allocUnsafe(server.bufSize);
   try {
     while (!server.done) {
