@@ -1,0 +1,106 @@
+// fs.Dir over an overlay directory. The merged listing is taken once, when the directory is
+// opened (the core's readdir is one atomic pass over the layers, so there is nothing to page
+// through); read() then hands entries out one at a time, as Node's Dir does from its buffer.
+import type * as fs from 'node:fs';
+import { relabel } from '../errors.js';
+import type { EncodingOption } from './args.js';
+import { deliver, invalidCallback, type Callback } from './defer.js';
+import type { Dirent } from './dirent.js';
+import type { SyncFs } from './sync.js';
+
+export interface OpenDirOptions {
+  encoding?: EncodingOption;
+  bufferSize?: number;
+  recursive?: boolean;
+}
+
+function dirClosed(): Error {
+  const err = new Error('Directory handle was closed') as Error & { code: string };
+  err.code = 'ERR_DIR_CLOSED';
+  return err;
+}
+
+export class OverlayDir implements fs.Dir {
+  private readonly entries: Dirent[];
+  private closed = false;
+
+  constructor(readonly path: string, entries: Dirent[]) {
+    this.entries = entries;
+  }
+
+  /** Opens `path` as opendir(3) does: errors are labelled `opendir`, and a non-directory is ENOTDIR. */
+  static open(sync: SyncFs, path: fs.PathLike, options?: OpenDirOptions | BufferEncoding | null): OverlayDir {
+    const o = typeof options === 'string' ? { encoding: options } : options ?? {};
+    const shown = typeof path === 'string' ? path : path.toString();
+    let listing: unknown[];
+    try {
+      listing = sync.readdirSync(path, { withFileTypes: true, recursive: o.recursive === true, encoding: o.encoding });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      throw code !== undefined && !code.startsWith('ERR_') ? relabel(err, 'opendir', shown) : err;
+    }
+    return new OverlayDir(shown, listing as Dirent[]);
+  }
+
+  readSync(): fs.Dirent | null {
+    if (this.closed) throw dirClosed();
+    return this.entries.shift() ?? null;
+  }
+
+  read(): Promise<fs.Dirent | null>;
+  read(cb: (err: NodeJS.ErrnoException | null, dirEnt: fs.Dirent | null) => void): void;
+  read(cb?: (err: NodeJS.ErrnoException | null, dirEnt: fs.Dirent | null) => void): Promise<fs.Dirent | null> | void {
+    if (cb === undefined) {
+      // Node throws ERR_DIR_CLOSED synchronously from read(), even in its promise form.
+      if (this.closed) throw dirClosed();
+      return Promise.resolve(this.readSync());
+    }
+    if (typeof cb !== 'function') throw invalidCallback(cb);
+    if (this.closed) throw dirClosed();
+    deliver(cb as Callback, () => [this.readSync()]);
+  }
+
+  closeSync(): void {
+    if (this.closed) throw dirClosed();
+    this.closed = true;
+    this.entries.length = 0;
+  }
+
+  close(): Promise<void>;
+  close(cb: fs.NoParamCallback): void;
+  close(cb?: fs.NoParamCallback): Promise<void> | void {
+    if (cb === undefined) {
+      if (this.closed) return Promise.reject(dirClosed());
+      this.closeSync();
+      return Promise.resolve();
+    }
+    if (typeof cb !== 'function') throw invalidCallback(cb);
+    if (this.closed) {
+      process.nextTick(cb, dirClosed());
+      return;
+    }
+    deliver(cb as Callback, () => (this.closeSync(), []));
+  }
+
+  async *entriesIterator(): AsyncGenerator<fs.Dirent, void, undefined> {
+    try {
+      for (;;) {
+        const entry = this.readSync();
+        if (entry === null) break;
+        yield entry;
+      }
+    } finally {
+      // Like Node: leaving the loop (break, throw or the end) closes the directory.
+      if (!this.closed) this.closeSync();
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<fs.Dirent, void, undefined> {
+    return this.entriesIterator();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.closed) this.closeSync();
+  }
+}
+
