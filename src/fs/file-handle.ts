@@ -1,0 +1,278 @@
+// fs.promises.FileHandle over a virtual fd. Every method is the SyncFs call on that fd, so a
+// handle behaves exactly like an fd from fs.open, copy-up re-binding included: the core's choke
+// point sits under readSync/writeSync, not here.
+//
+// close() follows Node's reference counting: streams and web streams made from a handle hold a
+// reference, close() emits 'close' at once (streams listen and close themselves), and the virtual
+// fd is released when the last reference goes.
+import type { NonSharedBuffer } from 'node:buffer';
+import { EventEmitter, type Abortable } from 'node:events';
+import type * as fs from 'node:fs';
+import type { CreateReadStreamOptions, CreateWriteStreamOptions, FileHandle, FileReadResult, ReadableWebStreamOptions } from 'node:fs/promises';
+import { createInterface, type Interface } from 'node:readline';
+import { ReadableStream } from 'node:stream/web';
+import { encodingOf, toBuffer } from './args.js';
+import { checkAborted } from './defer.js';
+import { readArgs, writeArgs } from './io-args.js';
+import type { SyncFs } from './sync.js';
+
+export const kRef = Symbol('kRef');
+export const kUnref = Symbol('kUnref');
+
+/** What a handle needs from streams.ts; injected so the two modules do not import each other. */
+export interface HandleStreams {
+  createReadStream(path: null, options: ReadStreamOptions): fs.ReadStream;
+  createWriteStream(path: null, options: WriteStreamOptions): fs.WriteStream;
+}
+
+/** Node's option types for the two streams (not exported by @types/node under these names). */
+export type ReadStreamOptions = Exclude<Parameters<typeof fs.createReadStream>[1], string | undefined>;
+export type WriteStreamOptions = Exclude<Parameters<typeof fs.createWriteStream>[1], string | undefined>;
+
+type WriteData = string | NodeJS.ArrayBufferView | Iterable<string | NodeJS.ArrayBufferView> | AsyncIterable<string | NodeJS.ArrayBufferView>;
+type FileOptions = { encoding?: BufferEncoding | null; signal?: AbortSignal; flag?: fs.OpenMode; mode?: fs.Mode; flush?: boolean } | BufferEncoding | null | undefined;
+
+function invalidState(message: string): Error {
+  const err = new Error(`Invalid state: ${message}`) as Error & { code: string };
+  err.code = 'ERR_INVALID_STATE';
+  return err;
+}
+
+function signalOf(options: FileOptions): AbortSignal | undefined {
+  return typeof options === 'object' && options !== null ? options.signal : undefined;
+}
+
+function isAsyncOrSyncIterable(x: unknown): x is Iterable<unknown> | AsyncIterable<unknown> {
+  return x !== null && typeof x === 'object' && !ArrayBuffer.isView(x) &&
+    (Symbol.iterator in x || Symbol.asyncIterator in x);
+}
+
+/** Writes whole `data` at the handle's current position, as Node's writeFileHandle does. */
+export async function writeAll(sync: SyncFs, fd: number, data: WriteData, options: FileOptions): Promise<void> {
+  const signal = signalOf(options);
+  const encoding = (encodingOf(options) ?? 'utf8') as BufferEncoding;
+  checkAborted(signal);
+  if (isAsyncOrSyncIterable(data)) {
+    for await (const chunk of data as AsyncIterable<string | NodeJS.ArrayBufferView>) {
+      checkAborted(signal);
+      sync.writeFileSync(fd, toBuffer(chunk, encoding));
+    }
+    return;
+  }
+  sync.writeFileSync(fd, toBuffer(data as string | NodeJS.ArrayBufferView, encoding));
+}
+
+export class OverlayFileHandle extends EventEmitter implements FileHandle {
+  private current: number;
+  private refs = 1;
+  private closePromise: Promise<void> | undefined;
+  private closeResolve: (() => void) | undefined;
+  private closeReject: ((err: unknown) => void) | undefined;
+  private locked = false;
+
+  constructor(private readonly core: SyncFs, fd: number, private readonly streams: HandleStreams) {
+    super();
+    this.current = fd;
+  }
+
+  /** The virtual fd, or -1 once closed. */
+  get fd(): number {
+    return this.current;
+  }
+
+  /** Runs one operation on the fd; a closed handle rejects with EBADF 'file closed', as Node's does. */
+  private async op<T>(syscall: string, fn: (fd: number) => T | Promise<T>): Promise<T> {
+    const fd = this.current;
+    if (fd === -1) {
+      const err = new Error('file closed') as Error & { code: string; syscall: string };
+      err.code = 'EBADF';
+      err.syscall = syscall;
+      throw err;
+    }
+    this[kRef]();
+    try {
+      return await fn(fd);
+    } finally {
+      this[kUnref]();
+    }
+  }
+
+  read<T extends NodeJS.ArrayBufferView>(buffer: T, offset?: number | null, length?: number | null, position?: number | null): Promise<FileReadResult<T>>;
+  read<T extends NodeJS.ArrayBufferView>(buffer: T, options?: fs.ReadOptions): Promise<FileReadResult<T>>;
+  read<T extends NodeJS.ArrayBufferView = Buffer>(options?: fs.ReadOptionsWithBuffer<T>): Promise<FileReadResult<T>>;
+  read<T extends NodeJS.ArrayBufferView>(bufferOrOptions?: T | fs.ReadOptionsWithBuffer<T>, offset?: number | null | fs.ReadOptions, length?: number | null, position?: number | null): Promise<FileReadResult<T>> {
+    return this.op('read', (fd) => {
+      const r = readArgs(bufferOrOptions, offset, length, position);
+      const bytesRead = r.length === 0 ? 0 : this.core.readSync(fd, r.buffer, r.offset, r.length, r.position);
+      return { bytesRead, buffer: r.buffer as T };
+    });
+  }
+
+  write<TBuffer extends NodeJS.ArrayBufferView>(buffer: TBuffer, offset?: number | null, length?: number | null, position?: number | null): Promise<{ bytesWritten: number; buffer: TBuffer }>;
+  write(data: string, position?: number | null, encoding?: BufferEncoding | null): Promise<{ bytesWritten: number; buffer: string }>;
+  write<TBuffer extends NodeJS.ArrayBufferView>(data: TBuffer | string, a?: number | null, b?: number | BufferEncoding | null, c?: number | null): Promise<{ bytesWritten: number; buffer: TBuffer | string }> {
+    return this.op('write', (fd) => {
+      if (typeof data !== 'string' && data.byteLength === 0) return { bytesWritten: 0, buffer: data };
+      const w = writeArgs(data, a, b, c);
+      return { bytesWritten: this.core.writeSync(fd, w.data, w.a, w.b, w.c), buffer: data };
+    });
+  }
+
+  readv<TBuffers extends readonly NodeJS.ArrayBufferView[]>(buffers: TBuffers, position?: number | null): Promise<fs.ReadVResult<TBuffers>> {
+    return this.op('read', (fd) => ({
+      bytesRead: this.core.readvSync(fd, buffers, typeof position === 'number' ? position : null),
+      buffers,
+    }));
+  }
+
+  writev<TBuffers extends readonly NodeJS.ArrayBufferView[]>(buffers: TBuffers, position?: number | null): Promise<fs.WriteVResult<TBuffers>> {
+    return this.op('write', (fd) => ({
+      bytesWritten: buffers.length === 0 ? 0 : this.core.writevSync(fd, buffers, typeof position === 'number' ? position : null),
+      buffers,
+    }));
+  }
+
+  readFile(options?: ({ encoding?: null } & Abortable) | null): Promise<NonSharedBuffer>;
+  readFile(options: ({ encoding: BufferEncoding } & Abortable) | BufferEncoding): Promise<string>;
+  readFile(options?: (fs.ObjectEncodingOptions & Abortable) | BufferEncoding | null): Promise<string | NonSharedBuffer>;
+  readFile(options?: FileOptions): Promise<string | NonSharedBuffer> {
+    return this.op('read', (fd) => {
+      checkAborted(signalOf(options));
+      // From the current position to the end, as Node reads a handle.
+      return this.core.readFileSync(fd, { encoding: encodingOf(options) as BufferEncoding | null | undefined }) as string | NonSharedBuffer;
+    });
+  }
+
+  writeFile(data: string | Uint8Array, options?: (fs.ObjectEncodingOptions & { signal?: AbortSignal }) | BufferEncoding | null): Promise<void>;
+  writeFile(data: WriteData, options?: FileOptions): Promise<void> {
+    return this.op('write', (fd) => writeAll(this.core, fd, data, options));
+  }
+
+  /** Same as writeFile: the handle's own O_APPEND decides whether it appends, as in Node. */
+  appendFile(data: string | Uint8Array, options?: (fs.ObjectEncodingOptions & { signal?: AbortSignal }) | BufferEncoding | null): Promise<void> {
+    return this.writeFile(data, options);
+  }
+
+  stat(opts?: fs.StatOptions & { bigint?: false }): Promise<fs.Stats>;
+  stat(opts: fs.StatOptions & { bigint: true }): Promise<fs.BigIntStats>;
+  stat(opts?: fs.StatOptions): Promise<fs.Stats | fs.BigIntStats>;
+  stat(opts?: fs.StatOptions): Promise<fs.Stats | fs.BigIntStats> {
+    return this.op('fstat', (fd) => this.core.fstatSync(fd, { bigint: opts?.bigint === true }));
+  }
+
+  truncate(len?: number): Promise<void> {
+    return this.op('ftruncate', (fd) => this.core.ftruncateSync(fd, len ?? 0));
+  }
+
+  sync(): Promise<void> {
+    return this.op('fsync', (fd) => this.core.fsyncSync(fd));
+  }
+
+  datasync(): Promise<void> {
+    return this.op('fdatasync', (fd) => this.core.fdatasyncSync(fd));
+  }
+
+  chmod(mode: fs.Mode): Promise<void> {
+    return this.op('fchmod', (fd) => this.core.fchmodSync(fd, mode));
+  }
+
+  chown(uid: number, gid: number): Promise<void> {
+    return this.op('fchown', (fd) => this.core.fchownSync(fd, uid, gid));
+  }
+
+  utimes(atime: fs.TimeLike, mtime: fs.TimeLike): Promise<void> {
+    return this.op('futime', (fd) => this.core.futimesSync(fd, atime, mtime));
+  }
+
+  createReadStream(options?: CreateReadStreamOptions): fs.ReadStream {
+    return this.streams.createReadStream(null, { ...options, encoding: options?.encoding ?? undefined, fd: this });
+  }
+
+  createWriteStream(options?: CreateWriteStreamOptions): fs.WriteStream {
+    return this.streams.createWriteStream(null, { ...options, encoding: options?.encoding ?? undefined, fd: this });
+  }
+
+  readLines(options?: CreateReadStreamOptions): Interface {
+    return createInterface({ input: this.createReadStream(options), crlfDelay: Infinity });
+  }
+
+  /** A byte stream of the file from the current position; it holds a reference until it ends. */
+  readableWebStream(options?: ReadableWebStreamOptions): ReadableStream {
+    void options; // 'bytes' or not, a byte stream's default reader yields Uint8Array chunks.
+    if (this.current === -1) throw invalidState('The FileHandle is closed');
+    if (this.closePromise !== undefined) throw invalidState('The FileHandle is closing');
+    if (this.locked) throw invalidState('The FileHandle is locked');
+    this.locked = true;
+    this[kRef]();
+    let done = false;
+    const finish = (): void => {
+      if (!done) {
+        done = true;
+        this[kUnref]();
+      }
+    };
+    const fd = this.current;
+    return new ReadableStream({
+      type: 'bytes',
+      autoAllocateChunkSize: 16384,
+      pull: (controller) => {
+        const request = controller.byobRequest;
+        const view = request?.view;
+        if (request === null || request === undefined || view === null || view === undefined) return;
+        const n = this.core.readSync(fd, new Uint8Array(view.buffer, view.byteOffset, view.byteLength), 0, view.byteLength, null);
+        if (n === 0) {
+          finish();
+          controller.close();
+        }
+        request.respond(n);
+      },
+      cancel: finish,
+    });
+  }
+
+  close = (): Promise<void> => {
+    if (this.current === -1) return Promise.resolve();
+    if (this.closePromise !== undefined) return this.closePromise;
+    this.refs--;
+    if (this.refs === 0) {
+      const fd = this.current;
+      this.current = -1;
+      this.closePromise = this.release(fd).finally(() => {
+        this.closePromise = undefined;
+      });
+    } else {
+      // Streams still hold the fd: it is released by their last kUnref.
+      this.closePromise = new Promise<void>((resolve, reject) => {
+        this.closeResolve = resolve;
+        this.closeReject = reject;
+      }).finally(() => {
+        this.closePromise = undefined;
+        this.closeResolve = undefined;
+        this.closeReject = undefined;
+      });
+    }
+    this.emit('close');
+    return this.closePromise;
+  };
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private async release(fd: number): Promise<void> {
+    this.core.closeSync(fd);
+  }
+
+  [kRef](): void {
+    this.refs++;
+  }
+
+  [kUnref](): void {
+    this.refs--;
+    if (this.refs === 0) {
+      const fd = this.current;
+      this.current = -1;
+      this.release(fd).then(this.closeResolve, this.closeReject);
+    }
+  }
+}

@@ -1,0 +1,115 @@
+// The promise forms of node:fs (fs.promises) over SyncFs: each runs the synchronous core call at
+// once and settles with its result, so validation and system errors alike become rejections, as
+// in Node. `open` gives an OverlayFileHandle and `opendir` an OverlayDir.
+//
+// Typing: single-signature functions are checked with `satisfies typeof fsp.X`. The overloaded
+// ones (stat, readdir, readFile, mkdir, ...) are generic over the sync method and receive Node's
+// exact types once, where the object is assembled; writing each overload set out again would only
+// restate @types/node.
+import type * as fs from 'node:fs';
+import type * as fsp from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { toFlags, toMode } from './args.js';
+import { checkAborted } from './defer.js';
+import { OverlayDir, type OpenDirOptions } from './dir.js';
+import { OverlayFileHandle, writeAll, type HandleStreams } from './file-handle.js';
+import type { SyncFs } from './sync.js';
+
+export const PROMISE_NAMES = [
+  'access', 'copyFile', 'cp', 'open', 'opendir', 'rename', 'truncate', 'rm', 'rmdir', 'mkdir', 'readdir',
+  'readlink', 'symlink', 'lstat', 'stat', 'statfs', 'link', 'unlink', 'chmod', 'lchown', 'chown', 'utimes',
+  'lutimes', 'realpath', 'mkdtemp', 'writeFile', 'appendFile', 'readFile',
+] as const;
+
+export type PromisesApi = Pick<typeof fsp, (typeof PROMISE_NAMES)[number] | 'constants'>;
+
+type Loose = (...args: unknown[]) => unknown;
+type WriteData = Parameters<typeof fsp.writeFile>[1];
+type WriteOptions = { encoding?: BufferEncoding | null; mode?: fs.Mode; flag?: fs.OpenMode; flush?: boolean; signal?: AbortSignal } | BufferEncoding | null | undefined;
+
+/** Runs `fn` now; its value or its throw settles the promise. */
+function run<T>(fn: () => T): Promise<T> {
+  return new Promise<T>((resolve) => resolve(fn()));
+}
+
+function objectOf(options: WriteOptions): Exclude<WriteOptions, string | null | undefined> {
+  return typeof options === 'object' && options !== null ? options : {};
+}
+
+export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesApi {
+  const generic = (method: keyof SyncFs): Loose => {
+    const fn = (sync[method] as Loose).bind(sync);
+    return (...args: unknown[]) => run(() => fn(...args));
+  };
+
+  const access = ((path: fs.PathLike, mode?: number) => run(() => sync.accessSync(path, mode))) satisfies typeof fsp.access;
+  const copyFile = ((src: fs.PathLike, dest: fs.PathLike, mode?: number) => run(() => sync.copyFileSync(src, dest, mode))) satisfies typeof fsp.copyFile;
+  // An async filter cannot run inside the synchronous copy; filters must answer synchronously here.
+  const cp = ((src: string | URL, dest: string | URL, opts?: fs.CopyOptions) =>
+    run(() => sync.cpSync(src, dest, opts as fs.CopySyncOptions | undefined))) satisfies typeof fsp.cp;
+  const open = ((path: fs.PathLike, flags?: string | number, mode?: fs.Mode) =>
+    run(() => new OverlayFileHandle(sync, sync.openSync(path, flags, mode), streams))) satisfies typeof fsp.open;
+  const rename = ((from: fs.PathLike, to: fs.PathLike) => run(() => sync.renameSync(from, to))) satisfies typeof fsp.rename;
+  const truncate = ((path: fs.PathLike, len?: number) => run(() => sync.truncateSync(path, len))) satisfies typeof fsp.truncate;
+  const rm = ((path: fs.PathLike, options?: fs.RmOptions) => run(() => sync.rmSync(path, options))) satisfies typeof fsp.rm;
+  const rmdir = ((path: fs.PathLike, options?: fs.RmDirOptions) => run(() => sync.rmdirSync(path, options))) satisfies typeof fsp.rmdir;
+  const symlink = ((target: fs.PathLike, path: fs.PathLike, type?: string | null) =>
+    run(() => sync.symlinkSync(target, path, type as fs.symlink.Type | null | undefined))) satisfies typeof fsp.symlink;
+  const link = ((from: fs.PathLike, to: fs.PathLike) => run(() => sync.linkSync(from, to))) satisfies typeof fsp.link;
+  const unlink = ((path: fs.PathLike) => run(() => sync.unlinkSync(path))) satisfies typeof fsp.unlink;
+  const chmod = ((path: fs.PathLike, mode: fs.Mode) => run(() => sync.chmodSync(path, mode))) satisfies typeof fsp.chmod;
+  const chown = ((path: fs.PathLike, uid: number, gid: number) => run(() => sync.chownSync(path, uid, gid))) satisfies typeof fsp.chown;
+  const lchown = ((path: fs.PathLike, uid: number, gid: number) => run(() => sync.lchownSync(path, uid, gid))) satisfies typeof fsp.lchown;
+  const utimes = ((path: fs.PathLike, atime: fs.TimeLike, mtime: fs.TimeLike) => run(() => sync.utimesSync(path, atime, mtime))) satisfies typeof fsp.utimes;
+  const lutimes = ((path: fs.PathLike, atime: fs.TimeLike, mtime: fs.TimeLike) => run(() => sync.lutimesSync(path, atime, mtime))) satisfies typeof fsp.lutimes;
+
+  const opendir = (path: fs.PathLike, options?: OpenDirOptions) => run(() => OverlayDir.open(sync, path, options));
+
+  const readFile = (path: fs.PathLike | OverlayFileHandle, options?: { encoding?: BufferEncoding | null; flag?: fs.OpenMode; signal?: AbortSignal } | BufferEncoding | null) => {
+    if (path instanceof OverlayFileHandle) return path.readFile(options as BufferEncoding);
+    return run(() => {
+      checkAborted(typeof options === 'object' ? options?.signal : undefined);
+      return sync.readFileSync(path, options as { encoding?: BufferEncoding | null; flag?: string } | BufferEncoding | null);
+    });
+  };
+
+  /** writeFile and appendFile: strings and buffers in one core call, iterables and `flush` through an fd. */
+  const writeWhole = async (path: fs.PathLike | OverlayFileHandle, data: WriteData, options: WriteOptions, flag: string): Promise<void> => {
+    const o = objectOf(options);
+    checkAborted(o.signal);
+    if (path instanceof OverlayFileHandle) return path.writeFile(data as string, options as BufferEncoding);
+    const simple = typeof data === 'string' || ArrayBuffer.isView(data);
+    if (simple && !o.flush) {
+      const opts = { encoding: typeof options === 'string' ? options : o.encoding, mode: o.mode, flag: o.flag === undefined ? flag : o.flag };
+      if (flag === 'a') sync.appendFileSync(path, data as string, opts as { encoding?: BufferEncoding | null; mode?: fs.Mode; flag?: string });
+      else sync.writeFileSync(path, data as string, opts as { encoding?: BufferEncoding | null; mode?: fs.Mode; flag?: string });
+      return;
+    }
+    const fd = sync.openSync(path, toFlags(o.flag, flag), toMode(o.mode, 0o666));
+    try {
+      // A Readable is an AsyncIterable at runtime, which is all writeAll needs.
+      await writeAll(sync, fd, data as Parameters<typeof writeAll>[2], options);
+      if (o.flush) sync.fsyncSync(fd);
+    } finally {
+      sync.closeSync(fd);
+    }
+  };
+  const writeFile = (path: fs.PathLike | OverlayFileHandle, data: WriteData, options?: WriteOptions) => writeWhole(path, data, options, 'w');
+  const appendFile = (path: fs.PathLike | OverlayFileHandle, data: WriteData, options?: WriteOptions) => writeWhole(path, data, options, 'a');
+
+  const api = {
+    access, copyFile, cp, open, rename, truncate, rm, rmdir, symlink, link, unlink, chmod, chown, lchown, utimes, lutimes,
+    opendir, readFile, writeFile, appendFile,
+    mkdir: generic('mkdirSync'),
+    readdir: generic('readdirSync'),
+    readlink: generic('readlinkSync'),
+    lstat: generic('lstatSync'),
+    stat: generic('statSync'),
+    statfs: generic('statfsSync'),
+    realpath: generic('realpathSync'),
+    mkdtemp: generic('mkdtempSync'),
+    constants,
+  };
+  // The one place the overloaded forms receive Node's exact types (see the header comment).
+  return api as unknown as PromisesApi;
+}
