@@ -1,0 +1,67 @@
+// One node:fs-shaped object over an overlay: the sync methods (bound, so they can be passed
+// around as Node's can), the callback forms, `promises`, the streams, and the classes and
+// constants callers reach for on `fs`.
+import * as fs from 'node:fs';
+import type { Overlay } from '../overlay/overlay.js';
+import { makeCallbackApi, type CallbackApi } from './callback.js';
+import { Dirent } from './dirent.js';
+import { OverlayDir, type OpenDirOptions } from './dir.js';
+import { makePromisesApi, type PromisesApi } from './promises.js';
+import { makeStreams } from './streams.js';
+import { SyncFs } from './sync.js';
+
+export const SYNC_NAMES = [
+  'existsSync', 'accessSync', 'statSync', 'lstatSync', 'fstatSync', 'statfsSync', 'openSync', 'closeSync', 'readSync',
+  'writeSync', 'readvSync', 'writevSync', 'fsyncSync', 'fdatasyncSync', 'readFileSync', 'writeFileSync',
+  'appendFileSync', 'truncateSync', 'ftruncateSync', 'readdirSync', 'mkdirSync', 'mkdtempSync', 'rmdirSync', 'rmSync',
+  'unlinkSync', 'renameSync', 'copyFileSync', 'cpSync', 'symlinkSync', 'readlinkSync', 'realpathSync', 'linkSync',
+  'chmodSync', 'fchmodSync', 'chownSync', 'lchownSync', 'fchownSync', 'utimesSync', 'lutimesSync', 'futimesSync',
+] as const satisfies ReadonlyArray<keyof SyncFs & keyof typeof fs>;
+
+export type SyncApi = Pick<typeof fs, (typeof SYNC_NAMES)[number] | 'opendirSync'>;
+
+export type OverlayFs = SyncApi & CallbackApi & Pick<typeof fs,
+  'createReadStream' | 'createWriteStream' | 'ReadStream' | 'WriteStream' | 'constants' | 'Stats'
+> & {
+  /** Node 20 still has these on fs itself; @types/node no longer declares them. */
+  F_OK: number;
+  R_OK: number;
+  W_OK: number;
+  X_OK: number;
+  promises: PromisesApi;
+  Dirent: typeof Dirent;
+  Dir: typeof OverlayDir;
+};
+
+export function createOverlayFs(overlay: Overlay): OverlayFs {
+  const sync = new SyncFs(overlay);
+  const streams = makeStreams(sync);
+
+  const bound: Record<string, unknown> = {};
+  for (const name of SYNC_NAMES) bound[name] = (sync[name] as (...args: unknown[]) => unknown).bind(sync);
+  // fs.realpathSync.native: the overlay resolves its own paths either way.
+  Object.defineProperty(bound.realpathSync, 'native', { value: bound.realpathSync, enumerable: true });
+  bound.opendirSync = (path: fs.PathLike, options?: OpenDirOptions) => OverlayDir.open(sync, path, options);
+
+  const api = {
+    ...bound,
+    ...makeCallbackApi(sync),
+    promises: makePromisesApi(sync, streams),
+    createReadStream: streams.createReadStream,
+    createWriteStream: streams.createWriteStream,
+    ReadStream: streams.ReadStream,
+    WriteStream: streams.WriteStream,
+    constants: fs.constants,
+    // Stats objects are built on Node's own prototype (stats.ts), so `instanceof fs.Stats` holds.
+    Stats: fs.Stats,
+    Dirent,
+    Dir: OverlayDir,
+    F_OK: fs.constants.F_OK,
+    R_OK: fs.constants.R_OK,
+    W_OK: fs.constants.W_OK,
+    X_OK: fs.constants.X_OK,
+  };
+  // SyncFs's own signatures are looser unions than Node's overloads; callers get Node's types, which
+  // describe what the methods do.
+  return api as unknown as OverlayFs;
+}
