@@ -9,6 +9,7 @@ import { fsError, relabel } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
 import { readFile as readOvlFile, realFile, writeFile as writeOvlFile, type OvlFile } from '../overlay/file.js';
 import type { OvlNode } from '../overlay/node.js';
+import { isNormalName } from '../overlay/namei.js';
 import type { Overlay } from '../overlay/overlay.js';
 import { encodingOf, toBuffer, toFlags, toMode, toPath, toTimeMs, type EncodingOption } from './args.js';
 import { Dirent } from './dirent.js';
@@ -64,6 +65,18 @@ export class SyncFs {
     return this.overlay.resolve(path, follow, syscall);
   }
 
+  /**
+   * The parent and name for a new entry, checked in the kernel's order (filename_create): the
+   * parent's errors first, then EEXIST for the root, dots and existing names, then ENOENT for a
+   * trailing slash on anything but a directory.
+   */
+  private forCreate(p: string, syscall: string, isDir: boolean): { parent: OvlNode; name: string } {
+    const { parent, name, trailingSlash } = this.overlay.resolveParent(p, syscall);
+    if (!isNormalName(name) || this.overlay.lookup(parent, name) !== null) throw fsError('EEXIST', syscall, p);
+    if (trailingSlash && !isDir) throw fsError('ENOENT', syscall, p);
+    return { parent, name };
+  }
+
   existsSync(path: fs.PathLike): boolean {
     try {
       this.node(toPath(path), true, 'access');
@@ -117,7 +130,7 @@ export class SyncFs {
 
   fstatSync(fd: number, options?: { bigint?: boolean }): fs.Stats | fs.BigIntStats {
     const file = this.fileOf(fd, 'fstat');
-    const st = call('fstat', undefined, () => this.overlay.getattr(file.node));
+    const st = call('fstat', undefined, () => this.overlay.fgetattr(file));
     return options?.bigint ? new BigIntStats(st) : makeStats(st);
   }
 
@@ -143,19 +156,25 @@ export class SyncFs {
       if ((flags & O_DIRECTORY) !== 0 && !node.isDir) throw fsError('ENOTDIR', 'open', p);
       return this.overlay.open(node, flags);
     }
-    if (p.endsWith('/')) throw fsError('EISDIR', 'open', p);
-    const { parent, name } = this.overlay.resolveParent(p, 'open');
-    const existing = this.overlay.lookup(parent, name);
-    if (existing === null) return this.overlay.create(parent, name, flags, mode);
+    // Linux refuses O_CREAT|O_DIRECTORY outright (since 6.4).
+    if ((flags & O_DIRECTORY) !== 0) throw fsError('EINVAL', 'open', p);
+    const { parent, name, trailingSlash } = this.overlay.resolveParent(p, 'open');
+    const existing = isNormalName(name) ? this.overlay.lookup(parent, name) : this.node(p, true, 'open');
+    if (existing === null) {
+      if (trailingSlash) throw fsError('EISDIR', 'open', p);
+      return this.overlay.create(parent, name, flags, mode);
+    }
     if ((flags & O_EXCL) !== 0) throw fsError('EEXIST', 'open', p);
-    if (existing.type === S_IFLNK && follow) {
+    if (existing.type === S_IFLNK && (follow || trailingSlash)) {
       // O_CREAT through a dangling symlink creates its target, as open(2) does.
       if (depth >= MAX_SYMLINKS) throw fsError('ELOOP', 'open', p);
+      if (!follow) throw fsError('ELOOP', 'open', p);
       const target = this.overlay.readlink(existing);
       const next = target.startsWith('/') ? target : posix.join(parent.path(), target);
-      return this.openPath(posix.resolve('/', next), flags, mode, depth + 1);
+      return this.openPath(posix.resolve('/', next) + (trailingSlash ? '/' : ''), flags, mode, depth + 1);
     }
     if (existing.isDir) throw fsError('EISDIR', 'open', p);
+    if (trailingSlash) throw fsError('ENOTDIR', 'open', p);
     return this.overlay.open(existing, flags);
   }
 
@@ -347,7 +366,7 @@ export class SyncFs {
     const mode = toMode(o.mode, 0o777);
     if (!o.recursive) {
       call('mkdir', p, () => {
-        const { parent, name } = this.overlay.resolveParent(p, 'mkdir');
+        const { parent, name } = this.forCreate(p, 'mkdir', true);
         this.overlay.mkdir(parent, name, mode);
       });
       return undefined;
@@ -395,6 +414,9 @@ export class SyncFs {
     }
     call('rmdir', p, () => {
       const { parent, name } = this.overlay.resolveParent(p, 'rmdir');
+      if (name === '') throw fsError('EBUSY', 'rmdir', p);
+      if (name === '.') throw fsError('EINVAL', 'rmdir', p);
+      if (name === '..') throw fsError('ENOTEMPTY', 'rmdir', p);
       this.overlay.rmdir(parent, name);
     });
   }
@@ -432,8 +454,9 @@ export class SyncFs {
   unlinkSync(path: fs.PathLike): void {
     const p = toPath(path);
     call('unlink', p, () => {
-      const { parent, name } = this.overlay.resolveParent(p, 'unlink');
-      if (p.endsWith('/')) {
+      const { parent, name, trailingSlash } = this.overlay.resolveParent(p, 'unlink');
+      if (!isNormalName(name)) throw fsError('EISDIR', 'unlink', p);
+      if (trailingSlash) {
         const node = this.overlay.lookup(parent, name);
         throw fsError(node === null ? 'ENOENT' : node.isDir ? 'EISDIR' : 'ENOTDIR', 'unlink', p);
       }
@@ -445,9 +468,11 @@ export class SyncFs {
     const from = toPath(oldPath);
     const to = toPath(newPath);
     call('rename', from, () => {
+      // Both parents resolve before either name is judged, as in do_renameat2.
       const a = this.overlay.resolveParent(from, 'rename');
       const b = this.overlay.resolveParent(to, 'rename');
-      if (from.endsWith('/') || to.endsWith('/')) {
+      if (!isNormalName(a.name) || !isNormalName(b.name)) throw fsError('EBUSY', 'rename', from, to);
+      if (a.trailingSlash || b.trailingSlash) {
         const node = this.overlay.lookup(a.parent, a.name);
         if (node !== null && !node.isDir) throw fsError('ENOTDIR', 'rename', from, to);
       }
@@ -461,7 +486,7 @@ export class SyncFs {
     const p = toPath(path);
     const t = typeof target === 'string' ? target : Buffer.isBuffer(target) ? target.toString() : toPath(target);
     call('symlink', t, () => {
-      const { parent, name } = this.overlay.resolveParent(p, 'symlink');
+      const { parent, name } = this.forCreate(p, 'symlink', false);
       this.overlay.symlink(parent, name, t);
     }, p);
   }
@@ -483,7 +508,7 @@ export class SyncFs {
     const to = toPath(newPath);
     call('link', from, () => {
       const node = this.node(from, false, 'link');
-      const { parent, name } = this.overlay.resolveParent(to, 'link');
+      const { parent, name } = this.forCreate(to, 'link', false);
       this.overlay.link(node, parent, name);
     }, to);
   }

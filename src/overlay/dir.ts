@@ -169,18 +169,19 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   const upper = ctx.writableUpper('rename', oldPath);
   const node = lookupChild(ctx, oldParent, oldName);
   if (node === null) throw fsError('ENOENT', 'rename', oldPath, newPath);
-  if (node.isDir && isAncestor(node, newParent)) throw fsError('EINVAL', 'rename', oldPath, newPath);
   const target = lookupChild(ctx, newParent, newName);
+  // The VFS checks first (do_renameat2, vfs_rename), then the overlay's own (ovl_rename).
+  if (node.isDir && isAncestor(node, newParent)) throw fsError('EINVAL', 'rename', oldPath, newPath);
+  if (target !== null && target.isDir && isAncestor(target, oldParent)) throw fsError('ENOTEMPTY', 'rename', oldPath, newPath);
   if (target === node) return;
   if (target !== null) {
     if (flags.noReplace) throw fsError('EEXIST', 'rename', oldPath, newPath);
     if (node.isDir && !target.isDir) throw fsError('ENOTDIR', 'rename', oldPath, newPath);
     if (!node.isDir && target.isDir) throw fsError('EISDIR', 'rename', oldPath, newPath);
-    if (target.isDir && !isEmptyDir(ctx, target)) throw fsError('ENOTEMPTY', 'rename', oldPath, newPath);
-    if (isAncestor(target, oldParent)) throw fsError('ENOTEMPTY', 'rename', oldPath, newPath);
   }
   // A directory with lower copies can only move if a redirect can say where they are.
   if (node.isDir && node.lowers.length > 0 && !ctx.createRedirects) throw fsError('EXDEV', 'rename', oldPath, newPath);
+  if (target !== null && target.isDir && !isEmptyDir(ctx, target)) throw fsError('ENOTEMPTY', 'rename', oldPath, newPath);
 
   copyUp(ctx, oldParent, 'rename');
   copyUp(ctx, newParent, 'rename');

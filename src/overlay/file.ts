@@ -99,8 +99,8 @@ export function closeFile(file: OvlFile): void {
 }
 
 export function readFile(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
-  const real = realFile(file, 'read');
   if (!file.readable) throw fsError('EBADF', 'read');
+  const real = realFile(file, 'read');
   if (position === null || position < 0) {
     const n = real.read(buffer, offset, length, file.position);
     file.position += n;
@@ -110,8 +110,8 @@ export function readFile(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: 
 }
 
 export function writeFile(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
-  const real = realFile(file, 'write');
   if (!file.writable) throw fsError('EBADF', 'write');
+  const real = realFile(file, 'write');
   if (file.append) {
     // O_APPEND writes land at the end whatever the position; the position follows them there.
     const n = real.write(buffer, offset, length, null);

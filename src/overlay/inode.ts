@@ -5,6 +5,7 @@ import { S_IFLNK, S_IFMT, S_IFREG, type RealStat } from '../layer/types.js';
 import type { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import type { OvlNode } from './node.js';
+import { realFile, type OvlFile } from './file.js';
 
 /** A stat result: the real file's attributes with the overlay's st_dev and stable st_ino. */
 export type OvlStat = RealStat;
@@ -27,6 +28,20 @@ export function getattr(ctx: OverlayContext, node: OvlNode): OvlStat {
   // Counting subdirectories across layers is not worth it; nlink=1 is what find(1) expects then.
   if (node.merged) stat.nlink = 1;
   return stat;
+}
+
+/** fstat: an open file whose name is gone is stat'ed through its real file, as the kernel does. */
+export function fgetattr(ctx: OverlayContext, file: OvlFile): OvlStat {
+  const node = file.node;
+  if (!node.unlinked || node.isDir) return getattr(ctx, node);
+  const real = realFile(file, 'fstat').stat();
+  // A lower file hidden by a whiteout has no name left in the overlay.
+  const fromLower = node.upper === undefined || node.upper.metacopy;
+  return {
+    dev: ctx.dev, ino: node.ino, mode: real.mode, nlink: fromLower ? 0 : real.nlink, uid: real.uid, gid: real.gid,
+    rdev: real.rdev, size: real.size, blksize: real.blksize, blocks: real.blocks,
+    atimeMs: real.atimeMs, mtimeMs: real.mtimeMs, ctimeMs: real.ctimeMs, birthtimeMs: real.birthtimeMs,
+  };
 }
 
 export interface SetAttr {

@@ -165,16 +165,27 @@ export function walk(ctx: OverlayContext, path: string, followLast: boolean, sys
   return node;
 }
 
-/** Splits a path into its parent directory (resolved, following symlinks) and the last name. */
-export function walkParent(ctx: OverlayContext, path: string, syscall: string): { parent: OvlNode; name: string } {
+/** A path split as the kernel's filename_parentat does: the resolved parent and the last name. */
+export interface ParentAndName {
+  parent: OvlNode;
+  /** '' for the root itself; '.' and '..' are returned as they are, for the caller to refuse. */
+  name: string;
+  /** The path ended in '/': the last component must be a directory. */
+  trailingSlash: boolean;
+}
+
+/** Resolves everything but the last component (following symlinks); the caller checks the name. */
+export function walkParent(ctx: OverlayContext, path: string, syscall: string): ParentAndName {
   const trimmed = path.replace(/\/+$/, '');
+  const trailingSlash = trimmed.length < path.length && trimmed.length > 0;
   const slash = trimmed.lastIndexOf('/');
   const name = trimmed.slice(slash + 1);
   const parent = walk(ctx, slash <= 0 ? '/' : trimmed.slice(0, slash), true, syscall);
   if (!parent.isDir) throw fsError('ENOTDIR', syscall, path);
-  if (name === '' || name === '.' || name === '..') {
-    // The root or a dot name: there is no last component to create or remove.
-    throw fsError(name === '' ? 'EBUSY' : 'EINVAL', syscall, path);
-  }
-  return { parent, name };
+  return { parent, name, trailingSlash };
+}
+
+/** Is this a name an entry can have (not the root, '.' or '..')? */
+export function isNormalName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..';
 }

@@ -9,8 +9,8 @@ import { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import { createEntry, linkEntry, renameEntry, rmdirEntry, unlinkEntry, type RenameFlags } from './dir.js';
 import { closeFile, openNode, type OvlFile } from './file.js';
-import { getattr, setattr, type OvlStat, type SetAttr } from './inode.js';
-import { lookupChild, walk, walkParent } from './namei.js';
+import { fgetattr, getattr, setattr, type OvlStat, type SetAttr } from './inode.js';
+import { lookupChild, walk, walkParent, type ParentAndName } from './namei.js';
 import type { OvlNode } from './node.js';
 import { checkDirectory, contains, normalizeOptions, type OverlayOptions } from './options.js';
 import { readdirNode, type OvlDirent } from './readdir.js';
@@ -110,7 +110,7 @@ export class Overlay {
     return walk(this.ctx, path, followLast, syscall);
   }
 
-  resolveParent(path: string, syscall: string): { parent: OvlNode; name: string } {
+  resolveParent(path: string, syscall: string): ParentAndName {
     return walkParent(this.ctx, path, syscall);
   }
 
@@ -124,6 +124,9 @@ export class Overlay {
   }
 
   getattr(node: OvlNode): OvlStat { return getattr(this.ctx, node); }
+
+  /** Attributes of an open file, which may have outlived its name. */
+  fgetattr(file: OvlFile): OvlStat { return fgetattr(this.ctx, file); }
 
   setattr(node: OvlNode, attr: SetAttr, syscall = 'setattr'): void { setattr(this.ctx, node, attr, syscall); }
 
