@@ -2,8 +2,8 @@
 // opened (the core's readdir is one atomic pass over the layers, so there is nothing to page
 // through); read() then hands entries out one at a time, as Node's Dir does from its buffer.
 import type * as fs from 'node:fs';
-import { relabel } from '../errors.js';
-import type { EncodingOption } from './args.js';
+import { fsError } from '../errors.js';
+import { toPath, type EncodingOption } from './args.js';
 import { deliver, invalidCallback, type Callback } from './defer.js';
 import type { Dirent } from './dirent.js';
 import type { SyncFs } from './sync.js';
@@ -31,13 +31,14 @@ export class OverlayDir implements fs.Dir {
   /** Opens `path` as opendir(3) does: errors are labelled `opendir`, and a non-directory is ENOTDIR. */
   static open(sync: SyncFs, path: fs.PathLike, options?: OpenDirOptions | BufferEncoding | null): OverlayDir {
     const o = typeof options === 'string' ? { encoding: options } : options ?? {};
-    const shown = typeof path === 'string' ? path : path.toString();
+    const shown = typeof path === 'string' ? path : path instanceof URL ? toPath(path) : path.toString();
     let listing: unknown[];
     try {
       listing = sync.readdirSync(path, { withFileTypes: true, recursive: o.recursive === true, encoding: o.encoding });
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      throw code !== undefined && !code.startsWith('ERR_') ? relabel(err, 'opendir', shown) : err;
+      // The listing's errors name scandir; opendir's name opendir, as Node's do.
+      const code = (err as { code?: unknown }).code;
+      throw typeof code === 'string' && !code.startsWith('ERR_') ? fsError(code, 'opendir', toPath(path)) : err;
     }
     return new OverlayDir(shown, listing as Dirent[]);
   }
