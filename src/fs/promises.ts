@@ -21,7 +21,10 @@ export const PROMISE_NAMES = [
   'lutimes', 'realpath', 'mkdtemp', 'writeFile', 'appendFile', 'readFile',
 ] as const;
 
-export type PromisesApi = Pick<typeof fsp, (typeof PROMISE_NAMES)[number] | 'constants'>;
+/** Node's promise forms, except that open's handle is ours: an EventEmitter with 'close', which Node's type omits. */
+export type PromisesApi = Pick<typeof fsp, Exclude<(typeof PROMISE_NAMES)[number], 'open'> | 'constants'> & {
+  open(path: fs.PathLike, flags?: string | number, mode?: fs.Mode): Promise<OverlayFileHandle>;
+};
 
 type Loose = (...args: unknown[]) => unknown;
 type WriteData = Parameters<typeof fsp.writeFile>[1];
