@@ -159,6 +159,7 @@ export class SyncFs {
     // Linux refuses O_CREAT|O_DIRECTORY outright (since 6.4).
     if ((flags & O_DIRECTORY) !== 0) throw fsError('EINVAL', 'open', p);
     const { parent, name, trailingSlash } = this.overlay.resolveParent(p, 'open');
+    if (trailingSlash) throw fsError('EISDIR', 'open', p);
     const existing = isNormalName(name) ? this.overlay.lookup(parent, name) : this.node(p, true, 'open');
     if (existing === null) {
       if (trailingSlash) throw fsError('EISDIR', 'open', p);

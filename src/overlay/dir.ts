@@ -159,6 +159,15 @@ function isAncestor(ancestor: OvlNode, node: OvlNode): boolean {
   return false;
 }
 
+/**
+ * Two names of one upper hard link are one overlay inode (the kernel hashes them by the upper
+ * inode), and rename(2) between names of one inode does nothing.
+ */
+function sameUpperInode(ctx: OverlayContext, a: OvlNode, b: OvlNode): boolean {
+  if (a.isDir || a.upper === undefined || b.upper === undefined) return false;
+  return ctx.upper!.lstat(a.upperRel()).ino === ctx.upper!.lstat(b.upperRel()).ino;
+}
+
 export interface RenameFlags {
   noReplace?: boolean;
 }
@@ -173,7 +182,7 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   // The VFS checks first (do_renameat2, vfs_rename), then the overlay's own (ovl_rename).
   if (node.isDir && isAncestor(node, newParent)) throw fsError('EINVAL', 'rename', oldPath, newPath);
   if (target !== null && target.isDir && isAncestor(target, oldParent)) throw fsError('ENOTEMPTY', 'rename', oldPath, newPath);
-  if (target === node) return;
+  if (target === node || (target !== null && sameUpperInode(ctx, node, target))) return;
   if (target !== null) {
     if (flags.noReplace) throw fsError('EEXIST', 'rename', oldPath, newPath);
     if (node.isDir && !target.isDir) throw fsError('ENOTDIR', 'rename', oldPath, newPath);

@@ -140,9 +140,8 @@ export class Overlay {
     const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
     if (writes && node.isDir) throw fsError('EISDIR', 'open', node.path());
     if (writes) copyUp(this.ctx, node, 'open');
-    const file = openNode(this.ctx, node, flags);
-    if ((flags & O_TRUNC) !== 0 && node.type === S_IFREG) file.real?.truncate(0);
-    return file;
+    // O_TRUNC reaches the real open: the upper file is truncated as it opens.
+    return openNode(this.ctx, node, flags);
   }
 
   /** Creates parent/name as a regular file and opens it (O_CREAT|O_EXCL semantics). */
