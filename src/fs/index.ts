@@ -7,7 +7,7 @@ import { makeCallbackApi, type CallbackApi } from './callback.js';
 import { Dirent } from './dirent.js';
 import { OverlayDir, type OpenDirOptions } from './dir.js';
 import { makePromisesApi, type PromisesApi } from './promises.js';
-import { makeStreams } from './streams.js';
+import { makeStreams, type OverlayStreams } from './streams.js';
 import { SyncFs } from './sync.js';
 
 export const SYNC_NAMES = [
@@ -21,8 +21,11 @@ export const SYNC_NAMES = [
 export type SyncApi = Pick<typeof fs, (typeof SYNC_NAMES)[number] | 'opendirSync'>;
 
 export type OverlayFs = SyncApi & CallbackApi & Pick<typeof fs,
-  'createReadStream' | 'createWriteStream' | 'ReadStream' | 'WriteStream' | 'constants' | 'Stats'
+  'createReadStream' | 'createWriteStream' | 'constants' | 'Stats'
 > & {
+  /** Subclasses of Node's fs.ReadStream/WriteStream bound to this overlay: `new ReadStream(path, options)`. */
+  ReadStream: OverlayStreams['ReadStream'];
+  WriteStream: OverlayStreams['WriteStream'];
   /** Node 20 still has these on fs itself; @types/node no longer declares them. */
   F_OK: number;
   R_OK: number;
