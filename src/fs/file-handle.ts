@@ -272,7 +272,8 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
     if (this.refs === 0) {
       const fd = this.current;
       this.current = -1;
-      this.release(fd).then(this.closeResolve, this.closeReject);
+      // With no close() waiting (a stream closed itself), a failed release has nobody to tell.
+      this.release(fd).then(this.closeResolve, this.closeReject ?? (() => {}));
     }
   }
 }

@@ -222,6 +222,31 @@ describe('callback forms', () => {
   });
 });
 
+describe('the assembled fs object', () => {
+  it('carries the classes and constants callers reach for', async () => {
+    assert.equal(fx.fs.constants, nodeFs.constants);
+    assert.equal(fx.fs.F_OK, nodeFs.constants.F_OK);
+    assert.equal(fx.fs.X_OK, nodeFs.constants.X_OK);
+    assert.ok(fx.fs.statSync('/a.txt') instanceof fx.fs.Stats);
+    assert.ok(fx.fs.readdirSync('/', { withFileTypes: true })[0] instanceof fx.fs.Dirent);
+    assert.ok(fx.fs.opendirSync('/') instanceof fx.fs.Dir);
+    assert.equal(fx.fs.realpathSync.native('/link'), '/a.txt');
+    // Sync methods are bound: they work detached, as Node's do.
+    const { readFileSync } = fx.fs;
+    assert.equal(readFileSync('/a.txt', 'utf8'), 'hello world');
+  });
+
+  it('close(fd) may omit its callback; promisify(write) gives bytesWritten and buffer', async () => {
+    const fd = fx.fs.openSync('/w.txt', 'w');
+    const r = await promisify(fx.fs.write)(fd, Buffer.from('abc'));
+    assert.equal(r.bytesWritten, 3);
+    assert.equal(r.buffer.toString(), 'abc');
+    fx.fs.close(fd);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.throws(() => fx.fs.fstatSync(fd), { code: 'EBADF' });
+  });
+});
+
 describe('promise forms', () => {
   const p = (): FsFixture['fs']['promises'] => fx.fs.promises;
 
