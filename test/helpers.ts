@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Overlay } from '../src/overlay/overlay.js';
 import type { OverlayOptions } from '../src/overlay/options.js';
-import { SyncFs } from '../src/fs/sync.js';
+import { createOverlayFs, type OverlayFs } from '../src/fs/index.js';
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -29,7 +29,8 @@ export interface Fixture {
   upper: string;
   work: string;
   overlay: Overlay;
-  fs: SyncFs;
+  /** The overlay's node:fs face. */
+  fs: OverlayFs;
   /** Host path inside the upper layer. */
   up(rel: string): string;
   reopen(options?: Partial<OverlayOptions>): void;
@@ -52,19 +53,19 @@ export function makeFixture(lowerTrees: Tree[], options: Partial<OverlayOptions>
   const fixture: Fixture = {
     base, lowers, upper, work,
     overlay: open({}),
-    fs: undefined as unknown as SyncFs,
+    fs: undefined as unknown as OverlayFs,
     up: (rel) => path.join(upper, rel),
     reopen(extra = {}) {
       fixture.overlay.close();
       fixture.overlay = open(extra);
-      fixture.fs = new SyncFs(fixture.overlay);
+      fixture.fs = createOverlayFs(fixture.overlay);
     },
     cleanup() {
       fixture.overlay.close();
       fs.rmSync(base, { recursive: true, force: true });
     },
   };
-  fixture.fs = new SyncFs(fixture.overlay);
+  fixture.fs = createOverlayFs(fixture.overlay);
   return fixture;
 }
 

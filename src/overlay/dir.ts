@@ -14,6 +14,12 @@ function join(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }
 
+/** The overlay path of a child, for messages. */
+function childPath(parent: OvlNode, name: string): string {
+  const dir = parent.path();
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
 /** What to create: a directory, a symlink, a regular file or a special file. */
 export type NewEntry =
   | { type: typeof S_IFDIR; mode: number }
@@ -31,7 +37,7 @@ function make(upper: WritableLayer, rel: string, entry: NewEntry): void {
 /** Registers a node just created in the upper layer. */
 function attach(ctx: OverlayContext, parent: OvlNode, name: string, type: number): OvlNode {
   const entry = ctx.upper!.lookup(join(parent.upperRel(), name));
-  if (entry === undefined) throw fsError('EIO', 'lookup', join(parent.path(), name));
+  if (entry === undefined) throw fsError('EIO', 'lookup', childPath(parent, name));
   const node = new OvlNode(name, parent, type, entry, [], ctx.inoOf(entry, [], type));
   (parent.children ??= new Map()).set(name, node);
   return node;
@@ -39,7 +45,7 @@ function attach(ctx: OverlayContext, parent: OvlNode, name: string, type: number
 
 /** Puts a new entry at parent/name, replacing an upper whiteout atomically where there is one. */
 export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, entry: NewEntry, syscall: string): OvlNode {
-  const path = join(parent.path(), name);
+  const path = childPath(parent, name);
   const upper = ctx.writableUpper(syscall, path);
   if (lookupChild(ctx, parent, name) !== null) throw fsError('EEXIST', syscall, path);
   if (parent.unlinked) throw fsError('ENOENT', syscall, path);
@@ -113,7 +119,7 @@ function detach(parent: OvlNode, name: string, node: OvlNode): void {
 }
 
 export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string): void {
-  const path = join(parent.path(), name);
+  const path = childPath(parent, name);
   const upper = ctx.writableUpper('unlink', path);
   const node = lookupChild(ctx, parent, name);
   if (node === null) throw fsError('ENOENT', 'unlink', path);
@@ -132,7 +138,7 @@ export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string):
 }
 
 export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): void {
-  const path = join(parent.path(), name);
+  const path = childPath(parent, name);
   const upper = ctx.writableUpper('rmdir', path);
   const node = lookupChild(ctx, parent, name);
   if (node === null) throw fsError('ENOENT', 'rmdir', path);
@@ -173,8 +179,8 @@ export interface RenameFlags {
 }
 
 export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: string, newParent: OvlNode, newName: string, flags: RenameFlags = {}): void {
-  const oldPath = join(oldParent.path(), oldName);
-  const newPath = join(newParent.path(), newName);
+  const oldPath = childPath(oldParent, oldName);
+  const newPath = childPath(newParent, newName);
   const upper = ctx.writableUpper('rename', oldPath);
   const node = lookupChild(ctx, oldParent, oldName);
   if (node === null) throw fsError('ENOENT', 'rename', oldPath, newPath);
@@ -226,7 +232,7 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
 }
 
 export function linkEntry(ctx: OverlayContext, node: OvlNode, newParent: OvlNode, newName: string): OvlNode {
-  const path = join(newParent.path(), newName);
+  const path = childPath(newParent, newName);
   const upper = ctx.writableUpper('link', path);
   if (node.isDir) throw fsError('EPERM', 'link', node.path(), path);
   if (lookupChild(ctx, newParent, newName) !== null) throw fsError('EEXIST', 'link', node.path(), path);

@@ -132,7 +132,7 @@ const MAX_SYMLINKS = 40;
  * Walks an overlay path from the root. Symlinks resolve inside the overlay: an absolute target
  * restarts at the overlay's root and `..` at the root stays there, so nothing reaches the host.
  */
-export function walk(ctx: OverlayContext, path: string, followLast: boolean, syscall: string): OvlNode {
+export function walk(ctx: OverlayContext, path: string, followLast: boolean, syscall: string, label: string = path): OvlNode {
   const parts = path.split('/');
   const stack: string[] = [];
   for (let i = parts.length - 1; i >= 0; i--) if (parts[i] !== '' && parts[i] !== '.') stack.push(parts[i]);
@@ -145,12 +145,12 @@ export function walk(ctx: OverlayContext, path: string, followLast: boolean, sys
       node = node.parent ?? node;
       continue;
     }
-    if (!node.isDir) throw fsError('ENOTDIR', syscall, path);
+    if (!node.isDir) throw fsError('ENOTDIR', syscall, label);
     const child = lookupChild(ctx, node, name);
-    if (child === null) throw fsError('ENOENT', syscall, path);
+    if (child === null) throw fsError('ENOENT', syscall, label);
     const isLast = stack.length === 0;
     if (child.type === S_IFLNK && (!isLast || followLast || trailingSlash)) {
-      if (++links > MAX_SYMLINKS) throw fsError('ELOOP', syscall, path);
+      if (++links > MAX_SYMLINKS) throw fsError('ELOOP', syscall, label);
       const target = ctx.readlinkNode(child);
       if (target.startsWith('/')) node = ctx.root;
       const targetParts = target.split('/');
@@ -161,7 +161,7 @@ export function walk(ctx: OverlayContext, path: string, followLast: boolean, sys
     }
     node = child;
   }
-  if (trailingSlash && !node.isDir) throw fsError('ENOTDIR', syscall, path);
+  if (trailingSlash && !node.isDir) throw fsError('ENOTDIR', syscall, label);
   return node;
 }
 
@@ -180,7 +180,7 @@ export function walkParent(ctx: OverlayContext, path: string, syscall: string): 
   const trailingSlash = trimmed.length < path.length && trimmed.length > 0;
   const slash = trimmed.lastIndexOf('/');
   const name = trimmed.slice(slash + 1);
-  const parent = walk(ctx, slash <= 0 ? '/' : trimmed.slice(0, slash), true, syscall);
+  const parent = walk(ctx, slash <= 0 ? '/' : trimmed.slice(0, slash), true, syscall, path);
   if (!parent.isDir) throw fsError('ENOTDIR', syscall, path);
   return { parent, name, trailingSlash };
 }
