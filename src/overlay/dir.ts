@@ -127,7 +127,8 @@ export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string):
   copyUp(ctx, parent, 'unlink');
   settleOpenFiles(node);
   const rel = node.upperRel();
-  const needWhiteout = node.lowers.length > 0 || lowerPositive(ctx, parent, name);
+  // What shows through at this name decides, not where the node came from (it may have been renamed here).
+  const needWhiteout = node.upper === undefined || lowerPositive(ctx, parent, name);
   if (node.upper !== undefined) {
     if (needWhiteout) whiteoutOver(upper, rel, false);
     else upper.unlink(rel);
@@ -146,7 +147,8 @@ export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): 
   if (!isEmptyDir(ctx, node)) throw fsError('ENOTEMPTY', 'rmdir', path);
   copyUp(ctx, parent, 'rmdir');
   const rel = node.upperRel();
-  const needWhiteout = node.lowers.length > 0 || lowerPositive(ctx, parent, name);
+  // What shows through at this name decides, not where the node came from (it may have been renamed here).
+  const needWhiteout = node.upper === undefined || lowerPositive(ctx, parent, name);
   if (node.upper !== undefined) {
     if (needWhiteout) {
       whiteoutOver(upper, rel, true);

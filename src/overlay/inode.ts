@@ -35,10 +35,8 @@ export function fgetattr(ctx: OverlayContext, file: OvlFile): OvlStat {
   const node = file.node;
   if (!node.unlinked || node.isDir) return getattr(ctx, node);
   const real = realFile(file, 'fstat').stat();
-  // A lower file hidden by a whiteout has no name left in the overlay.
-  const fromLower = node.upper === undefined || node.upper.metacopy;
   return {
-    dev: ctx.dev, ino: node.ino, mode: real.mode, nlink: fromLower ? 0 : real.nlink, uid: real.uid, gid: real.gid,
+    dev: ctx.dev, ino: node.ino, mode: real.mode, nlink: real.nlink, uid: real.uid, gid: real.gid,
     rdev: real.rdev, size: real.size, blksize: real.blksize, blocks: real.blocks,
     atimeMs: real.atimeMs, mtimeMs: real.mtimeMs, ctimeMs: real.ctimeMs, birthtimeMs: real.birthtimeMs,
   };

@@ -58,8 +58,8 @@ export class OvlNode {
   /** The overlay path, for messages. */
   path(): string { return '/' + this.upperRel(); }
 
-  /** A merged directory: upper and lower copies both contribute entries. */
-  get merged(): boolean { return this.isDir && this.upper !== undefined && this.lowers.length > 0; }
+  /** A merged directory: more than one layer contributes entries (the kernel's OVL_TYPE_MERGE). */
+  get merged(): boolean { return this.isDir && this.lowers.length + (this.upper !== undefined ? 1 : 0) > 1; }
 
   static typeOf(entry: LayerEntry): number { return entry.stat.mode & S_IFMT; }
 }
