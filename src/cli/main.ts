@@ -22,7 +22,7 @@ const DAEMON_ENV = 'OVLFS_DAEMON_FD';
 const HELP = `Usage:
   ovlfs mount -o lowerdir=DIR[:DIR…],upperdir=DIR,workdir=DIR[,OPTIONS] [--foreground] MOUNTPOINT
   ovlfs umount [--lazy] MOUNTPOINT
-  ovlfs SOURCE MOUNTPOINT -o OPTIONS        (mount.fuse helper form; see below)
+  ovlfs [mount-helper] SOURCE MOUNTPOINT -o OPTIONS   (mount(8) helper form; see below)
   ovlfs --help | --version
 
 Mounts the Linux overlay filesystem, served from user space over FUSE by ovlfs, at MOUNTPOINT.
@@ -50,8 +50,9 @@ The mount ends with 'ovlfs umount MOUNTPOINT', a plain 'umount MOUNTPOINT', or S
 serving process; the serving process then exits.
 
 As a mount(8) helper: 'mount -t fuse.ovlfs ovlfs MOUNTPOINT -o lowerdir=…,upperdir=…,workdir=…' works
-once mount(8) finds a helper, either /sbin/mount.fuse.ovlfs linked to this command, or fuse3's
-mount.fuse with 'ovlfs' on PATH. Options it does not know are ignored in that form.
+once mount(8) finds a helper: /sbin/mount.fuse.ovlfs linked to this command (or a script running
+'ovlfs mount-helper "$@"'), or fuse3's mount.fuse with ovlfs in /usr/local/bin or /usr/bin (mount(8)
+clears PATH). Options it does not know are ignored in that form.
 
 Needs root: it opens /dev/fuse and calls mount(8). Rootless mounts are not supported yet.
 
@@ -352,6 +353,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'umount':
       case 'unmount':
         return await umountCommand(rest);
+      case 'mount-helper':
+        // For a helper script: SOURCE MOUNTPOINT -o OPTIONS, whatever SOURCE is called.
+        return await mountCommand(rest, true, argv);
       default:
         if (cmd.startsWith('-')) throw new UsageError(`unknown flag '${cmd}' (see ovlfs --help)`);
         return await mountCommand(args, true, argv);

@@ -1,0 +1,148 @@
+// Proves src/cli/main.ts as a process: `ovlfs mount` returns only once the mount is live and leaves a
+// daemon behind; a plain umount(8), `ovlfs umount` and SIGTERM each end that daemon; the mount(8) helper
+// form takes SOURCE MOUNTPOINT -o … and ignores options it does not know; bad usage says what is wrong.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+
+import { isMounted } from '../../src/fuse/session.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(ROOT, 'src/cli/main.ts');
+const TSX = import.meta.resolve('tsx');
+
+function skipReason(): string | undefined {
+  if (process.platform !== 'linux') return 'the mount needs Linux';
+  if (process.getuid?.() !== 0) return 'the mount needs root';
+  if (!existsSync('/dev/fuse')) return 'the mount needs /dev/fuse';
+  return undefined;
+}
+const reason = skipReason();
+if (reason) process.stdout.write(`# skipping ovlfs CLI tests: ${reason}\n`);
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function ovlfs(args: string[], opts: { cwd?: string; uid?: number; gid?: number } = {}): Run {
+  const r = spawnSync(process.execPath, ['--import', TSX, CLI, ...args], { encoding: 'utf8', timeout: 30_000, cwd: opts.cwd ?? ROOT, uid: opts.uid, gid: opts.gid });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function alive(pid: number): boolean {
+  return existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+}
+
+async function gone(pid: number, mnt: string): Promise<void> {
+  for (let i = 0; i < 200 && (alive(pid) || isMounted(mnt)); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(isMounted(mnt), false, 'still mounted');
+  assert.equal(alive(pid), false, `daemon ${pid} still running`);
+}
+
+describe('the ovlfs command', () => {
+  let base = '';
+  let n = 0;
+
+  before(() => {
+    base = mkdtempSync(join(tmpdir(), 'ovlfs-cli-'));
+    mkdirSync(join(base, 'lower'));
+    writeFileSync(join(base, 'lower', 'hello'), 'hello from below\n');
+  });
+
+  after(() => {
+    for (const name of existsSync(base) ? ['m1', 'm2', 'm3', 'm4', 'm5'] : []) {
+      const m = join(base, name);
+      if (isMounted(m)) spawnSync('umount', ['-l', m]);
+    }
+    if (base !== '') rmSync(base, { recursive: true, force: true });
+  });
+
+  /** Fresh upper, work and mount point; returns the -o string and the mount point. */
+  function layout(): { opts: string; mnt: string; pidfile: string } {
+    n++;
+    const d = join(base, `set${n}`);
+    for (const s of ['upper', 'work']) mkdirSync(join(d, s), { recursive: true });
+    const mnt = join(base, `m${n}`);
+    mkdirSync(mnt);
+    return { opts: `lowerdir=${base}/lower,upperdir=${d}/upper,workdir=${d}/work`, mnt, pidfile: join(d, 'pid') };
+  }
+
+  test('--help and bad usage', () => {
+    const help = ovlfs(['--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /^Usage:/);
+    const bad = ovlfs(['mount', join(base, 'nowhere')]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /missing -o lowerdir/);
+    const unknown = ovlfs(['mount', '-o', `lowerdir=${base}/lower,bogus=1`, base]);
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /unknown mount option 'bogus=1'/);
+  });
+
+  test('without root it says so', { skip: reason ?? (spawnSync('id', ['nobody']).status !== 0 && 'no user nobody') }, () => {
+    const r = ovlfs(['mount', '-o', `lowerdir=${base}/lower`, base], { uid: 65534, gid: 65534, cwd: '/' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /needs root/);
+  });
+
+  test('a mount that cannot be made fails with the reason and status 32', { skip: reason }, () => {
+    const { mnt } = layout();
+    const r = ovlfs(['mount', '-o', `lowerdir=${base}/missing`, mnt]);
+    assert.equal(r.status, 32, r.stderr);
+    assert.match(r.stderr, /lowerdir #1 '.*missing' does not exist/);
+    assert.equal(isMounted(mnt), false);
+  });
+
+  test('mount daemonizes once live; a plain umount ends the daemon', { skip: reason }, async () => {
+    const { opts, mnt, pidfile } = layout();
+    const r = ovlfs(['mount', '-o', opts, '--pidfile', pidfile, mnt]);
+    assert.equal(r.status, 0, r.stderr);
+    // Live the moment the command returns: no polling here.
+    assert.equal(isMounted(mnt), true);
+    assert.equal(readFileSync(join(mnt, 'hello'), 'utf8'), 'hello from below\n');
+    writeFileSync(join(mnt, 'new'), 'x');
+    const pid = Number(readFileSync(pidfile, 'utf8'));
+    assert.ok(alive(pid), 'no daemon');
+    assert.equal(spawnSync('umount', [mnt]).status, 0);
+    await gone(pid, mnt);
+  });
+
+  test('ovlfs umount ends the daemon', { skip: reason }, async () => {
+    const { opts, mnt, pidfile } = layout();
+    assert.equal(ovlfs(['mount', '-o', opts, '--pidfile', pidfile, mnt]).status, 0);
+    const pid = Number(readFileSync(pidfile, 'utf8'));
+    const r = ovlfs(['umount', mnt]);
+    assert.equal(r.status, 0, r.stderr);
+    await gone(pid, mnt);
+    const again = ovlfs(['umount', mnt]);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /not mounted/);
+  });
+
+  test('SIGTERM unmounts cleanly', { skip: reason }, async () => {
+    const { opts, mnt, pidfile } = layout();
+    assert.equal(ovlfs(['mount', '-o', opts, '--pidfile', pidfile, mnt]).status, 0);
+    const pid = Number(readFileSync(pidfile, 'utf8'));
+    process.kill(pid, 'SIGTERM');
+    await gone(pid, mnt);
+  });
+
+  test('the mount(8) helper form: SOURCE MOUNTPOINT -o, unknown options ignored', { skip: reason }, async () => {
+    const { opts, mnt, pidfile } = layout();
+    const r = ovlfs(['mount-helper', 'ovlfs', mnt, '-o', `rw,${opts},dev,suid,x-systemd.foo,whatever=1`, '--pidfile', pidfile]);
+    assert.equal(r.status, 0, r.stderr);
+    const line = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === mnt);
+    assert.match(line ?? '', /^ovlfs \S+ fuse\.ovlfs rw,/);
+    assert.equal(readFileSync(join(mnt, 'hello'), 'utf8'), 'hello from below\n');
+    const pid = Number(readFileSync(pidfile, 'utf8'));
+    assert.equal(spawnSync('umount', [mnt]).status, 0);
+    await gone(pid, mnt);
+  });
+});
