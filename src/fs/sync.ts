@@ -15,7 +15,7 @@ import { encodingOf, toBuffer, toFlags, toMode, toPath, toTimeMs, type EncodingO
 import { Dirent } from './dirent.js';
 import { BigIntStats, makeStatFs, makeStats } from './stats.js';
 
-const { O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, F_OK, W_OK, X_OK, R_OK, COPYFILE_EXCL } = fs.constants;
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, F_OK, W_OK, X_OK, R_OK, COPYFILE_EXCL, COPYFILE_FICLONE } = fs.constants;
 const MAX_SYMLINKS = 40;
 
 type StatOptions = { bigint?: boolean; throwIfNoEntry?: boolean };
@@ -544,18 +544,29 @@ export class SyncFs {
   // --- copies --------------------------------------------------------------------------------------
 
   /**
-   * Copies through the overlay's own open files, so the source is always read from its current
-   * real file (never a stale lower copy), and the destination is created like any new file.
+   * Copies the source's current data (never a stale lower copy: the source is opened through the
+   * overlay), into a destination created like any new file. Where both have host files the data is
+   * cloned (COPYFILE_FICLONE) when the filesystem can, and copied by the kernel otherwise;
+   * COPYFILE_FICLONE_FORCE fails with the filesystem's error when it cannot clone.
    */
   copyFileSync(src: fs.PathLike, dest: fs.PathLike, mode = 0): void {
     const from = toPath(src);
     const to = toPath(dest);
     const input = this.openSync(from, 'r');
     try {
+      const inputFile = this.fileOf(input, 'copyfile');
       const st = this.fstatSync(input) as fs.Stats;
       if (st.isDirectory()) throw fsError('EISDIR', 'copyfile', from, to);
       const output = call('copyfile', from, () => this.openSync(to, (mode & COPYFILE_EXCL) !== 0 ? 'wx' : 'w', st.mode & 0o7777), to);
       try {
+        const outputFile = this.fileOf(output, 'copyfile');
+        realFile(inputFile, 'copyfile');
+        const srcHost = this.overlay.dataHostPath(inputFile.node);
+        const dstHost = this.overlay.dataHostPath(outputFile.node);
+        if (srcHost !== undefined && dstHost !== undefined) {
+          call('copyfile', from, () => fs.copyFileSync(srcHost, dstHost, (mode & ~COPYFILE_EXCL) | COPYFILE_FICLONE), to);
+          return;
+        }
         const buffer = Buffer.allocUnsafe(Math.min(Math.max(st.size, 1), 1 << 20));
         for (;;) {
           const n = this.readSync(input, buffer, 0, buffer.length, null);

@@ -10,13 +10,18 @@ import type { OvlNode } from './node.js';
 export interface CopyUpOptions {
   /** Copy metadata only and leave the data below (metacopy=on), for chmod, chown and the like. */
   metadataOnly?: boolean;
+  /** The data is about to be truncated away (open with O_TRUNC): copy none of it, as the kernel does. */
+  truncate?: boolean;
 }
 
 /** Makes sure `node` has an upper copy, with its data unless metadataOnly allows otherwise. */
 export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, options: CopyUpOptions = {}): void {
   const upper = ctx.writableUpper(syscall, node.path());
   if (node.upper !== undefined) {
-    if (node.upper.metacopy && !options.metadataOnly) copyUpData(ctx, upper, node, syscall);
+    if (node.upper.metacopy && !options.metadataOnly) {
+      if (options.truncate) dropMetacopy(ctx, upper, node);
+      else copyUpData(ctx, upper, node, syscall);
+    }
     return;
   }
   if (node.unlinked) throw fsError('ENOENT', syscall, node.path());
@@ -42,6 +47,8 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
           if (node.lowers[node.lowers.length - 1].rel !== node.upperRel()) {
             upper.setRedirect(temp, '/' + node.lowers[node.lowers.length - 1].rel);
           }
+        } else if (options.truncate) {
+          upper.create(temp, constants.O_WRONLY, 0o600).close();
         } else {
           const data = ctx.dataRef(node);
           upper.copyData(data.layer, data.rel, temp);
@@ -87,6 +94,15 @@ function copyUpData(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, sy
   }
   node.upper = upper.lookup(rel);
   if (node.upper === undefined) throw fsError('EIO', syscall, node.path());
+  node.dataGen++;
+}
+
+/** A metacopy file about to be truncated needs no data from below: it just stops being metacopy. */
+function dropMetacopy(ctx: OverlayContext, upper: WritableLayer, node: OvlNode): void {
+  const rel = node.upperRel();
+  upper.truncate(rel, 0);
+  upper.setMetacopy(rel, false);
+  node.upper = upper.lookup(rel);
   node.dataGen++;
 }
 

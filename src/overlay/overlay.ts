@@ -139,7 +139,7 @@ export class Overlay {
     if (node.type === S_IFLNK) throw fsError('ELOOP', 'open', node.path());
     const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
     if (writes && node.isDir) throw fsError('EISDIR', 'open', node.path());
-    if (writes) copyUp(this.ctx, node, 'open');
+    if (writes) copyUp(this.ctx, node, 'open', { truncate: (flags & O_TRUNC) !== 0 && node.type === S_IFREG });
     // O_TRUNC reaches the real open: the upper file is truncated as it opens.
     return openNode(this.ctx, node, flags);
   }
@@ -203,6 +203,12 @@ export class Overlay {
   }
 
   /** Releases the layers and the claim on upperdir/workdir. Open files stay usable until closed. */
+  /** The host path of a node's current data, when its layer has one (for clones). */
+  dataHostPath(node: OvlNode): string | undefined {
+    const { layer, rel } = this.ctx.dataRef(node);
+    return layer.hostPath(rel);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
