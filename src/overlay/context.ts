@@ -23,6 +23,9 @@ export class OverlayContext {
   /** st_dev of every file: one device for the whole overlay, as the kernel reports. */
   readonly dev: number;
   private readonly fsIndex = new Map<number, number>();
+  /** Cached negative lookups, oldest first, so that unique missing names cannot grow memory forever. */
+  private negatives: Array<{ parent: OvlNode; name: string }> = [];
+  private static readonly MAX_NEGATIVES = 65536;
   private readonly sameFs: boolean;
 
   constructor(readonly upper: WritableLayer | undefined, readonly lowers: Layer[], options: ContextOptions) {
@@ -69,6 +72,14 @@ export class OverlayContext {
   private compose(ino: number, fsId: number): number {
     if (this.sameFs || ino >= XINO_SHIFT) return ino;
     return ino + (this.fsIndex.get(fsId) ?? 0) * XINO_SHIFT;
+  }
+
+  /** Records a cached "no such name"; past the cap the oldest half are forgotten. */
+  rememberNegative(parent: OvlNode, name: string): void {
+    this.negatives.push({ parent, name });
+    if (this.negatives.length <= OverlayContext.MAX_NEGATIVES) return;
+    const evict = this.negatives.splice(0, this.negatives.length >> 1);
+    for (const { parent: p, name: n } of evict) if (p.children?.get(n) === null) p.children.delete(n);
   }
 
   /** The layer and path holding a node's metadata: upper if copied up, else the top-most lower. */

@@ -55,6 +55,9 @@ export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, 
   if (existing !== undefined && !existing.whiteout) throw fsError('EEXIST', syscall, path);
   if (existing === undefined) {
     make(upper, rel, entry);
+    // A new directory in a merged parent must not merge with lower entries of the same name that a
+    // lower whiteout hides today; the kernel marks it opaque for the same reason (ovl_create_upper).
+    if (entry.type === S_IFDIR && parent.merged) upper.setOpaque(rel);
   } else {
     // Over a whiteout: build it aside, then swap it in. A directory there must not show what the
     // whiteout was hiding, so it is opaque.
@@ -176,6 +179,22 @@ function sameUpperInode(ctx: OverlayContext, a: OvlNode, b: OvlNode): boolean {
   return ctx.upper!.lstat(a.upperRel()).ino === ctx.upper!.lstat(b.upperRel()).ino;
 }
 
+/**
+ * The redirect for a directory that moves, as the kernel writes it (ovl_set_redirect): an existing
+ * one stays when still right; within one parent (not the root) the lower name alone; else the
+ * absolute path of the top-most lower copy. undefined keeps what is there.
+ */
+function redirectFor(node: OvlNode, sameDir: boolean): string | undefined {
+  const current = node.upper?.redirect;
+  if (current !== undefined && (sameDir || current.startsWith('/'))) return undefined;
+  const lowerRel = node.lowers[0].rel;
+  const slash = lowerRel.lastIndexOf('/');
+  if (sameDir && node.parent !== undefined && node.parent.parent !== undefined && lowerRel.slice(0, Math.max(slash, 0)) === node.parent.lowers[0]?.rel) {
+    return lowerRel.slice(slash + 1);
+  }
+  return '/' + lowerRel;
+}
+
 export interface RenameFlags {
   noReplace?: boolean;
 }
@@ -208,7 +227,10 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   const whiteoutOld = lowerPositive(ctx, oldParent, oldName);
 
   if (node.isDir) {
-    if (node.lowers.length > 0) upper.setRedirect(oldRel, '/' + node.lowers[0].rel);
+    if (node.lowers.length > 0) {
+      const redirect = redirectFor(node, oldParent === newParent);
+      if (redirect !== undefined) upper.setRedirect(oldRel, redirect);
+    }
     else if (!node.upper!.opaque && newParent.merged) upper.setOpaque(oldRel);
   } else if (node.metacopy && node.upper!.redirect === undefined) {
     upper.setRedirect(oldRel, '/' + node.lowers[node.lowers.length - 1].rel);

@@ -25,6 +25,7 @@ export function lookupChild(ctx: OverlayContext, parent: OvlNode, name: string):
   }
   const node = lookupInLayers(ctx, parent, name);
   children.set(name, node);
+  if (node === null) ctx.rememberNegative(parent, name);
   return node;
 }
 

@@ -47,7 +47,7 @@ for (const c of cases) {
       const ro = f.fs.openSync(p, 'r');
       assert.equal(read(f, ro, 4, null), '0123');
       const rw = f.fs.openSync(p, 'r+');
-      f.fs.writeSync(rw, 'ABCDEFGHIJKLMNOP', 0, 16, 0);
+      f.fs.writeSync(rw, Buffer.from('ABCDEFGHIJKLMNOP'), 0, 16, 0);
       assert.equal(read(f, ro, 4, null), 'EFGH', 'the position carried over the re-bind');
       assert.equal(f.fs.fstatSync(ro).size, 16);
       const a = Buffer.alloc(2), b = Buffer.alloc(2);
