@@ -4,6 +4,9 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as posix from 'node:path/posix';
 
+/** Anything that makes a path need normalising: '//', '/./', '/../', a trailing '/', '/.' or '/..'. */
+const CLEAN_CHECK = /\/\/|\/\.\.?(\/|$)|.\/$/;
+
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_SYNC } = fs.constants;
 
 /** An overlay path from a string, Buffer or file: URL; relative paths are taken from the root. */
@@ -14,6 +17,8 @@ export function toPath(p: fs.PathLike, name = 'path'): string {
   else if (p instanceof URL) s = fileURLToPath(p);
   else throw typeError(`The "${name}" argument must be of type string or an instance of Buffer or URL.`);
   if (s.includes('\0')) throw typeError(`The argument '${name}' must be a string, Uint8Array, or URL without null bytes.`);
+  // Most paths are already clean and absolute: skip the normalisation for them.
+  if (s.charCodeAt(0) === 47 && !CLEAN_CHECK.test(s)) return s;
   const trailing = s.length > 1 && s.endsWith('/');
   const normalized = posix.resolve('/', s);
   return trailing && normalized !== '/' ? normalized + '/' : normalized;

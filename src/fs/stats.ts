@@ -5,6 +5,7 @@ import type { OvlStat } from '../overlay/inode.js';
 const S_IFMT = 0o170000;
 
 export function makeStats(s: OvlStat): fs.Stats {
+  if (s instanceof fs.Stats) return s;
   const stats = Object.create(fs.Stats.prototype) as fs.Stats;
   Object.assign(stats, {
     dev: s.dev, mode: s.mode, nlink: s.nlink, uid: s.uid, gid: s.gid, rdev: s.rdev, blksize: s.blksize,

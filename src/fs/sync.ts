@@ -297,18 +297,31 @@ export class SyncFs {
     try {
       const file = this.fileOf(fd, 'read');
       if (file.node.isDir) throw fsError('EISDIR', 'read');
-      const chunks: Buffer[] = [];
-      let size = isFd ? 0 : this.overlay.getattr(file.node).size;
-      let total = 0;
-      for (;;) {
-        const chunk = Buffer.allocUnsafe(Math.max(size - total, 8192));
-        const n = this.readSync(fd, chunk, 0, chunk.length, null);
-        if (n === 0) break;
-        chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
-        total += n;
-        if (total >= size) size = total; // keep reading in case the file grew
+      // As node:fs does: read exactly the size fstat reports; only files that report 0 (like
+      // /proc) are read in chunks until EOF.
+      const size = isFd ? 0 : call('fstat', undefined, () => realFile(file, 'read').stat().size);
+      let data: Buffer;
+      if (size > 0) {
+        data = Buffer.allocUnsafe(size);
+        let total = 0;
+        while (total < size) {
+          const n = this.readSync(fd, data, total, size - total, null);
+          if (n === 0) break;
+          total += n;
+        }
+        if (total < size) data = data.subarray(0, total);
+      } else {
+        const chunks: Buffer[] = [];
+        let total = 0;
+        for (;;) {
+          const chunk = Buffer.allocUnsafe(8192);
+          const n = this.readSync(fd, chunk, 0, chunk.length, null);
+          if (n === 0) break;
+          chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
+          total += n;
+        }
+        data = Buffer.concat(chunks, total);
       }
-      const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
       return encoding ? data.toString(encoding) : data;
     } finally {
       if (!isFd) this.closeSync(fd);

@@ -89,6 +89,7 @@ export interface Layer {
   lookup(rel: string): LayerEntry | undefined;
   /** Like lookup, but walks every component itself and stops at anything that is not a real directory. */
   lookupPath(rel: string): LayerEntry | undefined;
+  /** A fresh object each call: the caller may change it (the core stamps st_ino/st_dev on it). */
   lstat(rel: string): RealStat;
   readdir(rel: string): LayerDirent[];
   readlink(rel: string): string;

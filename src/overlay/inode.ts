@@ -12,12 +12,11 @@ export type OvlStat = RealStat;
 
 export function getattr(ctx: OverlayContext, node: OvlNode): OvlStat {
   const { layer, rel } = ctx.metaRef(node);
-  const real = layer.lstat(rel);
-  const stat: OvlStat = {
-    dev: ctx.dev, ino: node.ino, mode: real.mode, nlink: real.nlink, uid: real.uid, gid: real.gid,
-    rdev: real.rdev, size: real.size, blksize: real.blksize, blocks: real.blocks,
-    atimeMs: real.atimeMs, mtimeMs: real.mtimeMs, ctimeMs: real.ctimeMs, birthtimeMs: real.birthtimeMs,
-  };
+  // The layer's stat object is ours to stamp (for DirLayer it is node's own fs.Stats, which the
+  // facade then hands out as is: one object per stat, as with raw fs).
+  const stat: OvlStat = layer.lstat(rel);
+  stat.dev = ctx.dev;
+  stat.ino = node.ino;
   if (node.metacopy) {
     // Size and blocks belong to the data, which is still below.
     const data = node.lowers[node.lowers.length - 1];
