@@ -7,7 +7,7 @@ import type { Layer, LayerStatFs, WritableLayer } from '../layer/types.js';
 import { S_IFDIR, S_IFLNK, S_IFREG } from '../layer/types.js';
 import { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
-import { createEntry, linkEntry, renameEntry, rmdirEntry, unlinkEntry, type RenameFlags } from './dir.js';
+import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, unlinkEntry, type RenameFlags } from './dir.js';
 import { closeFile, openNode, type OvlFile } from './file.js';
 import { fgetattr, getattr, setattr, type OvlStat, type SetAttr } from './inode.js';
 import { lookupChild, walk, walkParent, type ParentAndName } from './namei.js';
@@ -171,6 +171,11 @@ export class Overlay {
 
   rename(oldParent: OvlNode, oldName: string, newParent: OvlNode, newName: string, flags?: RenameFlags): void {
     renameEntry(this.ctx, oldParent, oldName, newParent, newName, flags);
+  }
+
+  /** rename(2) with RENAME_EXCHANGE: swaps two existing entries. */
+  exchange(aParent: OvlNode, aName: string, bParent: OvlNode, bName: string): void {
+    exchangeEntries(this.ctx, aParent, aName, bParent, bName);
   }
 
   link(node: OvlNode, newParent: OvlNode, newName: string): OvlNode {

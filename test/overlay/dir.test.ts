@@ -146,3 +146,27 @@ test('a read-only overlay refuses every write with EROFS', () => {
   }
 });
 
+
+test('exchange swaps two entries, lower or upper, files or directories', () => {
+  const f = makeFixture([{ a: 'A', d: { x: '1' }, e: { y: '2' } }], { redirect_dir: 'on' });
+  try {
+    f.fs.writeFileSync('/b', 'B');
+    const root = f.overlay.root;
+    const ro = f.fs.openSync('/a', 'r');
+    f.overlay.exchange(root, 'a', root, 'b');
+    assert.equal(f.fs.readFileSync('/a', 'utf8'), 'B');
+    assert.equal(f.fs.readFileSync('/b', 'utf8'), 'A');
+    const b = Buffer.alloc(4);
+    assert.equal(b.subarray(0, f.fs.readSync(ro, b, 0, 4, 0)).toString(), 'A', 'an open handle follows its file');
+    f.overlay.exchange(root, 'd', root, 'e');
+    assert.deepEqual(f.fs.readdirSync('/d'), ['y']);
+    assert.deepEqual(f.fs.readdirSync('/e'), ['x']);
+    f.reopen({ redirect_dir: 'on' });
+    assert.deepEqual(f.fs.readdirSync('/d'), ['y']);
+    assert.deepEqual(f.fs.readdirSync('/e'), ['x']);
+    assert.equal(f.fs.readFileSync('/a', 'utf8'), 'B');
+    assert.throws(() => f.overlay.exchange(f.overlay.root, 'a', f.overlay.root, 'nope'), { code: 'ENOENT' });
+  } finally {
+    f.cleanup();
+  }
+});
