@@ -63,11 +63,10 @@ export class OverlayContext {
   inoOf(upper: LayerEntry | undefined, lowers: LowerRef[], _type: number): number {
     if (lowers.length > 0) return this.compose(lowers[0].entry.stat.ino, lowers[0].layer.fsId);
     if (upper === undefined) return 0;
-    if (upper.originIno !== undefined) return this.compose(upper.originIno, this.lowerFsId());
+    // The recorded origin is the overlay's own st_ino from before the copy-up: use it as it is.
+    if (upper.originIno !== undefined) return upper.originIno;
     return this.compose(upper.stat.ino, this.upper!.fsId);
   }
-
-  private lowerFsId(): number { return this.lowers[0]?.fsId ?? this.upper!.fsId; }
 
   private compose(ino: number, fsId: number): number {
     if (this.sameFs || ino >= XINO_SHIFT) return ino;

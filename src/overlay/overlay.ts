@@ -42,6 +42,8 @@ function liveKernelOverlayUses(dir: string): boolean {
 export class Overlay {
   readonly ctx: OverlayContext;
   private readonly claimed: string[] = [];
+  /** Layers this overlay made from directories; layers passed in as objects belong to the caller. */
+  private readonly owned: Layer[] = [];
   private closed = false;
 
   constructor(options: OverlayOptions | string) {
@@ -61,7 +63,9 @@ export class Overlay {
       if (typeof item !== 'string') return item;
       const dir = checkDirectory(item, `lowerdir #${i + 1}`);
       checkOverlap(dir, `lowerdir #${i + 1}`);
-      return new DirLayer(dir, { xattrPrefix: prefix });
+      const layer = new DirLayer(dir, { xattrPrefix: prefix });
+      this.owned.push(layer);
+      return layer;
     });
     let upper: WritableLayer | undefined;
     if (typeof o.upper === 'string') {
@@ -85,6 +89,7 @@ export class Overlay {
         workdir: workDir,
         whiteoutFormat: privileged && !o.userxattr ? 'chardev' : 'xattr',
       });
+      this.owned.push(upper);
       for (const dir of [upperDir, workDir]) {
         inUse.add(dir);
         this.claimed.push(dir);
@@ -218,7 +223,6 @@ export class Overlay {
     if (this.closed) return;
     this.closed = true;
     for (const dir of this.claimed) inUse.delete(dir);
-    this.ctx.upper?.close();
-    for (const layer of this.ctx.lowers) layer.close();
+    for (const layer of this.owned) layer.close();
   }
 }
