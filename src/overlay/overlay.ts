@@ -144,9 +144,23 @@ export class Overlay {
     if (node.type === S_IFLNK) throw fsError('ELOOP', 'open', node.path());
     const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
     if (writes && node.isDir) throw fsError('EISDIR', 'open', node.path());
-    if (writes) copyUp(this.ctx, node, 'open', { truncate: (flags & O_TRUNC) !== 0 && node.type === S_IFREG });
+    if (writes) {
+      // Check before copying up, as the kernel's permission check on the overlay inode comes first:
+      // a refused open must not leave a copy behind.
+      if (node.upper === undefined) this.checkWritable(node);
+      copyUp(this.ctx, node, 'open', { truncate: (flags & O_TRUNC) !== 0 && node.type === S_IFREG });
+    }
     // O_TRUNC reaches the real open: the upper file is truncated as it opens.
     return openNode(this.ctx, node, flags);
+  }
+
+  private checkWritable(node: OvlNode): void {
+    const uid = process.getuid?.() ?? 0;
+    if (uid === 0) return;
+    const st = this.getattr(node);
+    const gids = process.getgroups?.() ?? [];
+    const shift = st.uid === uid ? 6 : st.gid === process.getgid?.() || gids.includes(st.gid) ? 3 : 0;
+    if (((st.mode >> shift) & 2) === 0) throw fsError('EACCES', 'open', node.path());
   }
 
   /** Creates parent/name as a regular file and opens it (O_CREAT|O_EXCL semantics). */

@@ -15,7 +15,11 @@ ofs.unlinkSync('/d/gone');
 ofs.rmSync('/sub', { recursive: true });
 ofs.mkdirSync('/sub');
 ofs.renameSync('/d', '/e');
+let refused = '';
+try { ofs.openSync('/readonly', 'r+'); } catch (e) { refused = (e as { code: string }).code; }
 const result = {
+  refused,
+  noCopy: !fs.existsSync(`${base}/upper/readonly`),
   uid: process.getuid?.(),
   seen,
   listing: (ofs.readdirSync('/e') as string[]).sort(),

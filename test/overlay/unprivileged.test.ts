@@ -12,7 +12,8 @@ const NOBODY = 65534;
 test('as an unprivileged user: user.overlay.* xattrs and xattr whiteouts', { skip: isRoot ? false : 'needs root to switch to an unprivileged user' }, () => {
   const base = fs.mkdtempSync('/tmp/ovlfs-unpriv-');
   try {
-    writeTree(path.join(base, 'lower'), { d: { file: 'data', gone: 'x', keep: 'k' }, sub: { inner: '1' } });
+    writeTree(path.join(base, 'lower'), { d: { file: 'data', gone: 'x', keep: 'k' }, sub: { inner: '1' }, readonly: 'ro' });
+    fs.chmodSync(path.join(base, 'lower', 'readonly'), 0o444);
     fs.mkdirSync(path.join(base, 'upper'));
     fs.mkdirSync(path.join(base, 'work'));
     spawnSync('chown', ['-R', `${NOBODY}:${NOBODY}`, base]);
@@ -23,12 +24,14 @@ test('as an unprivileged user: user.overlay.* xattrs and xattr whiteouts', { ski
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
     assert.equal(out.uid, NOBODY);
     assert.equal(out.seen, 'data+', 'the read-only fd saw the copy-up');
+    assert.equal(out.refused, 'EACCES');
+    assert.equal(out.noCopy, true, 'a refused open copies nothing up');
     assert.deepEqual(out.listing, ['file', 'keep']);
     assert.equal(out.whiteoutXattr, false, 'the whiteout moved with its directory');
     assert.equal(out.opaque, 'y');
     assert.equal(out.redirect, '/d');
     assert.deepEqual(out.reopened, ['file', 'keep']);
-    assert.deepEqual(out.reopenedRoot, ['e', 'sub']);
+    assert.deepEqual(out.reopenedRoot, ['e', 'readonly', 'sub']);
     assert.ok(fs.lstatSync(path.join(base, 'upper/e/gone')).isFile(), 'an xattr whiteout is a regular file');
   } finally {
     fs.rmSync(base, { recursive: true, force: true });
