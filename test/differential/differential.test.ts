@@ -14,8 +14,8 @@
 //   when the lower file had nlink 1, since two files may not share one. The other lower names still report the
 //   lower nlink (2 for a pair whose link is now broken). Compared as st_nlink and "same file" classes (ino).
 // - Copy-up restores the parent directory's mtime afterwards, so a parent that was only copied up keeps its time.
-// - With redirect_dir=on, rename(2) of a lower directory copies it up (and marks its parent impure, which
-//   bumps the parent's mtime) before it checks the target, so even a rename that fails with ENOTEMPTY leaves
+// - With redirect_dir=on, rename(2) of a lower directory copies it up (its upper parent gets a new mtime and
+//   trusted.overlay.impure) before it checks the target, so even a rename that fails with ENOTEMPTY leaves
 //   the source merged (st_nlink 1) and its parent with a new mtime.
 // - A file opened read-only before its copy-up reads the upper data afterwards (stacked file ops, since 4.19).
 // And one that is avoided rather than compared: in a non-merged directory (one layer only, or opaque) the
