@@ -17,6 +17,8 @@
 // - With redirect_dir=on, rename(2) of a lower directory copies it up (its upper parent gets a new mtime and
 //   trusted.overlay.impure) before it checks the target, so even a rename that fails with ENOTEMPTY leaves
 //   the source merged (st_nlink 1) and its parent with a new mtime.
+// - fstat of an open lower file that has since been unlinked (a whiteout now hides it) reports the lower
+//   file's own st_nlink (1), not 0: the real file is still linked in its layer.
 // - A file opened read-only before its copy-up reads the upper data afterwards (stacked file ops, since 4.19).
 // And one that is avoided rather than compared: in a non-merged directory (one layer only, or opaque) the
 // kernel lists whiteouts as 'c' entries that lstat answers ENOENT; layers.ts does not generate them there.
