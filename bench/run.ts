@@ -1,0 +1,158 @@
+// The benchmark suite (issue 4): `npm run bench` for the full run that docs/benchmarks.md shows,
+// `npm run bench -- --quick` for a short one (under two minutes). Options:
+//   --quick            smaller sizes and fewer repetitions; writes bench/results/quick.json, leaves docs alone
+//   --only=a,b         run only these workloads (small, large, readdir, churn, copyup, job, layers, memory, rebind, profile)
+//   --peers=a,b        run only these peers (raw is always kept: it is the baseline)
+//   --docs             regenerate docs/benchmarks.md from this run even when quick
+import { execSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+
+import type { Row } from './lib/harness.js';
+import { ROOT, makePeers, probe } from './lib/peers.js';
+import { nowMs } from './lib/stats.js';
+import { Cleanup } from './lib/sys.js';
+import { memoryGrowth } from './memory.js';
+import { profileAll, type ProfileResult } from './profile.js';
+import { rebindBench, type RebindResult } from './rebind.js';
+import { writeReport } from './report.js';
+import { churn, copyUp, largeFile, layerCount, readdirSizes, realJob, smallFiles, type Ctx } from './workloads.js';
+
+export interface Results {
+  meta: {
+    date: string;
+    mode: 'quick' | 'full';
+    node: string;
+    kernel: string;
+    cpu: string;
+    cores: number;
+    memGiB: number;
+    load: string;
+    versions: Record<string, string>;
+    peers: { id: string; label: string; unavailable?: string }[];
+    seconds: number;
+  };
+  rows: Row[];
+  rebind?: RebindResult;
+  profile?: ProfileResult[];
+}
+
+const WORKLOADS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
+  small: smallFiles,
+  large: largeFile,
+  readdir: readdirSizes,
+  churn,
+  copyup: copyUp,
+  job: realJob,
+  layers: layerCount,
+  memory: memoryGrowth,
+};
+
+function version(cmd: string): string {
+  try {
+    return execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0]!;
+  } catch {
+    return 'not installed';
+  }
+}
+
+function pkgVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'not installed';
+  }
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const quick = argv.includes('--quick');
+  const arg = (name: string): string[] | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3).split(',');
+  const only = arg('only');
+  const peerIds = arg('peers');
+  const t0 = nowMs();
+  const log = (m: string): void => void process.stderr.write(`${m}\n`);
+
+  let peers = makePeers();
+  if (peerIds) peers = peers.filter((p) => p.id === 'raw' || p.id === 'kernel' || peerIds.includes(p.id));
+  for (const p of peers) await probe(p);
+  for (const p of peers) if (p.unavailable) log(`peer ${p.id}: ${p.unavailable}`);
+
+  const results: Results = {
+    meta: {
+      date: new Date().toISOString(),
+      mode: quick ? 'quick' : 'full',
+      node: process.version,
+      kernel: release(),
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      memGiB: Math.round(totalmem() / 2 ** 30),
+      load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+      versions: {
+        'fuse-overlayfs': version('fuse-overlayfs --version'),
+        '@zenfs/core': pkgVersion('@zenfs/core'),
+        unionfs: pkgVersion('unionfs'),
+        memfs: pkgVersion('memfs'),
+        git: version('git --version'),
+        'mkfs.xfs': version('mkfs.xfs -V'),
+      },
+      peers: peers.map((p) => ({ id: p.id, label: p.label, unavailable: p.unavailable })),
+      seconds: 0,
+    },
+    rows: [],
+  };
+
+  // ZenFS syncs its vnodes (atime) in the background after reads; once a workload has removed its
+  // layers, those syncs fail with nobody awaiting them. Log them; they must not end the run.
+  let stray = 0;
+  process.on('unhandledRejection', (e) => {
+    if (stray++ < 3) log(`  (background error, ignored: ${(e as Error).message})`);
+  });
+  const cleanup = new Cleanup();
+  const onSignal = (): void => {
+    cleanup.runAll();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const ctx: Ctx = { quick, peers, cleanup, log };
+    for (const [name, fn] of Object.entries(WORKLOADS)) {
+      if (only && !only.includes(name)) continue;
+      const t = nowMs();
+      log(`${name}…`);
+      const mark = cleanup.mark;
+      try {
+        results.rows.push(...(await fn(ctx)));
+      } catch (e) {
+        log(`  ${name} failed: ${(e as Error).stack}`);
+      } finally {
+        cleanup.runFrom(mark);
+      }
+      log(`  ${name}: ${((nowMs() - t) / 1000).toFixed(1)} s`);
+    }
+    if (!only || only.includes('rebind')) {
+      log('rebind…');
+      results.rebind = await rebindBench({ quick, log });
+    }
+    if (!only || only.includes('profile')) {
+      log('profile…');
+      results.profile = await profileAll({ quick, peers, cleanup, log });
+    }
+  } finally {
+    cleanup.runAll();
+  }
+  results.meta.seconds = Math.round((nowMs() - t0) / 1000);
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, quick ? 'quick.json' : 'full.json');
+  writeFileSync(file, `${JSON.stringify(results, null, 1)}\n`);
+  log(`results: ${file} (${results.meta.seconds} s)`);
+  if (!quick || argv.includes('--docs')) {
+    const page = writeReport(results);
+    log(`report: ${page}`);
+  }
+}
+
+await main();
