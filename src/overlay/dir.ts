@@ -217,7 +217,11 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   }
   // A directory with lower copies can only move if a redirect can say where they are.
   if (node.isDir && node.lowers.length > 0 && !ctx.createRedirects) throw fsError('EXDEV', 'rename', oldPath, newPath);
-  if (target !== null && target.isDir && !isEmptyDir(ctx, target)) throw fsError('ENOTEMPTY', 'rename', oldPath, newPath);
+  // Over a pure upper directory the kernel leaves the emptiness check to the upper filesystem's
+  // rename, so the source is copied up (and redirected) even when that rename then fails.
+  const upperOnlyTarget = target !== null && target.isDir && target.upper !== undefined && target.lowers.length === 0;
+  const notEmpty = target !== null && target.isDir && !isEmptyDir(ctx, target);
+  if (notEmpty && !upperOnlyTarget) throw fsError('ENOTEMPTY', 'rename', oldPath, newPath);
 
   copyUp(ctx, oldParent, 'rename');
   copyUp(ctx, newParent, 'rename');
@@ -234,6 +238,17 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
     else if (!node.upper!.opaque && newParent.merged) upper.setOpaque(oldRel);
   } else if (node.metacopy && node.upper!.redirect === undefined) {
     upper.setRedirect(oldRel, '/' + node.lowers[node.lowers.length - 1].rel);
+  }
+  if (notEmpty) {
+    // What the kernel leaves behind: the copy, its redirect, and (its failed RENAME_WHITEOUT on the
+    // upper filesystem) an old parent with a new mtime.
+    node.upper = upper.lookup(oldRel);
+    if (whiteoutOld) {
+      const parentRel = oldParent.upperRel();
+      const now = Date.now();
+      upper.lutimes(parentRel, upper.lstat(parentRel).atimeMs, now);
+    }
+    throw fsError('ENOTEMPTY', 'rename', oldPath, newPath);
   }
 
   if (target !== null) settleOpenFiles(target);
