@@ -17,7 +17,7 @@ function vmRssMiB(pid: number): number {
 }
 
 export async function memoryGrowth(ctx: Ctx): Promise<Row[]> {
-  const checkpoints = ctx.quick ? [100, 1000, 3000] : [100, 1000, 10000, 100000];
+  const checkpoints = ctx.quick ? [100, 1000, 3000] : [100, 1000, 10000, 30000];
   const total = checkpoints[checkpoints.length - 1]!;
   const perDir = 1000;
   const base = tempDir(ctx.cleanup, 'memory');

@@ -4,8 +4,9 @@
 //   --only=a,b         run only these workloads (small, large, readdir, churn, copyup, job, layers, memory, rebind, profile)
 //   --peers=a,b        run only these peers (raw is always kept: it is the baseline)
 //   --docs             regenerate docs/benchmarks.md from this run even when quick
+//   --merge            keep the other workloads' results already in the results file (with --only)
 import { execSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -42,11 +43,11 @@ const WORKLOADS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   small: smallFiles,
   large: largeFile,
   readdir: readdirSizes,
-  churn,
   copyup: copyUp,
   job: realJob,
   layers: layerCount,
   memory: memoryGrowth,
+  churn,
 };
 
 function version(cmd: string): string {
@@ -109,6 +110,21 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (e) => {
     if (stray++ < 3) log(`  (background error, ignored: ${(e as Error).message})`);
   });
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, quick ? 'quick.json' : 'full.json');
+  if (argv.includes('--merge') && existsSync(file)) {
+    const old = JSON.parse(readFileSync(file, 'utf8')) as Results;
+    const ran = (w: string): boolean => !only || only.includes(w);
+    results.rows = old.rows.filter((r) => !ran(r.workload));
+    if (!ran('rebind')) results.rebind = old.rebind;
+    if (!ran('profile')) results.profile = old.profile;
+  }
+  // Written after every workload, so an interrupted run keeps what it measured.
+  const save = (): void => {
+    results.meta.seconds = Math.round((nowMs() - t0) / 1000);
+    writeFileSync(file, `${JSON.stringify(results, null, 1)}\n`);
+  };
   const cleanup = new Cleanup();
   const onSignal = (): void => {
     cleanup.runAll();
@@ -124,7 +140,9 @@ async function main(): Promise<void> {
       log(`${name}…`);
       const mark = cleanup.mark;
       try {
+        results.rows = results.rows.filter((r) => r.workload !== name);
         results.rows.push(...(await fn(ctx)));
+        save();
       } catch (e) {
         log(`  ${name} failed: ${(e as Error).stack}`);
       } finally {
@@ -135,6 +153,7 @@ async function main(): Promise<void> {
     if (!only || only.includes('rebind')) {
       log('rebind…');
       results.rebind = await rebindBench({ quick, log });
+      save();
     }
     if (!only || only.includes('profile')) {
       log('profile…');
@@ -143,11 +162,7 @@ async function main(): Promise<void> {
   } finally {
     cleanup.runAll();
   }
-  results.meta.seconds = Math.round((nowMs() - t0) / 1000);
-  const dir = join(ROOT, 'bench/results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, quick ? 'quick.json' : 'full.json');
-  writeFileSync(file, `${JSON.stringify(results, null, 1)}\n`);
+  save();
   log(`results: ${file} (${results.meta.seconds} s)`);
   if (!quick || argv.includes('--docs')) {
     const page = writeReport(results);
