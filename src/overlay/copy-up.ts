@@ -79,7 +79,10 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
   if (!keepsIno) node.ino = ctx.inoOf(node.upper, [], node.type);
 }
 
-/** Copies the data under a metacopy file in place; the file stays metacopy until the copy is whole. */
+/**
+ * Copies the data under a metacopy file in place; the file stays metacopy until the copy is whole.
+ * The kernel writes the data into the upper inode and leaves its new mtime, and so do we.
+ */
 function copyUpData(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, syscall: string): void {
   const rel = node.upperRel();
   const before = upper.lstat(rel);
@@ -87,7 +90,6 @@ function copyUpData(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, sy
   try {
     upper.copyData(data.layer, data.rel, rel);
     upper.chmod(rel, before.mode);
-    upper.lutimes(rel, before.atimeMs, before.mtimeMs);
     upper.setMetacopy(rel, false);
   } catch (err) {
     throw fsError((err as { code?: string }).code ?? 'EIO', syscall, node.path());

@@ -181,15 +181,15 @@ function sameUpperInode(ctx: OverlayContext, a: OvlNode, b: OvlNode): boolean {
 
 /**
  * The redirect for a directory that moves, as the kernel writes it (ovl_set_redirect): an existing
- * one stays when still right; within one parent (not the root) the lower name alone; else the
- * absolute path of the top-most lower copy. undefined keeps what is there.
+ * one stays when still right; within one parent the lower name alone; else the absolute path of
+ * the top-most lower copy. undefined keeps what is there.
  */
 function redirectFor(node: OvlNode, sameDir: boolean): string | undefined {
   const current = node.upper?.redirect;
   if (current !== undefined && (sameDir || current.startsWith('/'))) return undefined;
   const lowerRel = node.lowers[0].rel;
   const slash = lowerRel.lastIndexOf('/');
-  if (sameDir && node.parent !== undefined && node.parent.parent !== undefined && lowerRel.slice(0, Math.max(slash, 0)) === node.parent.lowers[0]?.rel) {
+  if (sameDir && node.parent !== undefined && lowerRel.slice(0, Math.max(slash, 0)) === node.parent.lowers[0]?.rel) {
     return lowerRel.slice(slash + 1);
   }
   return '/' + lowerRel;
