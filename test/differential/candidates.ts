@@ -1,9 +1,11 @@
 // The two sides of the differential test behind one interface: the kernel overlay (driven by a chrooted
-// python3 child) and ovlfs (driven in-process through overlay.fs). Kernel-vs-kernel validates the harness.
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+// python3 child) and ovlfs, either in-process through overlay.fs or as a FUSE mount driven by the very same
+// chrooted python3 child. Kernel-vs-kernel validates the harness.
+import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { constants, type Stats } from 'node:fs';
+import { constants, existsSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
 import type { LayerDirs } from './layers.js';
 import type { Op, Result } from './ops.js';
 
@@ -50,6 +52,7 @@ export function mountKernel(dirs: LayerDirs, opts: MountOptions): void {
     'index=off',
   ].join(',');
   execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', o, dirs.mnt], { stdio: 'pipe' });
+  liveKernel.add(dirs.mnt);
 }
 
 export function umount(mnt: string): void {
@@ -59,6 +62,33 @@ export function umount(mnt: string): void {
     // A handle still open in a dying child can keep it busy for a moment; detach it lazily.
     execFileSync('umount', ['-l', mnt], { stdio: 'pipe' });
   }
+  liveKernel.delete(mnt);
+}
+
+// Every mount this process made and has not unmounted yet, so that a run cut short (an exception past the
+// finally blocks, SIGINT, SIGTERM from a CI timeout) still leaves no mount and no ovlfs daemon behind.
+const liveKernel = new Set<string>();
+/** ovlfs FUSE mounts: mount point -> daemon pid. */
+const liveFuse = new Map<string, number>();
+function cleanUpMounts(): void {
+  for (const [mnt, pid] of liveFuse) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+    spawnSync('umount', ['-l', mnt], { stdio: 'ignore', timeout: 5000 });
+  }
+  liveFuse.clear();
+  for (const mnt of liveKernel) spawnSync('umount', ['-l', mnt], { stdio: 'ignore', timeout: 5000 });
+  liveKernel.clear();
+}
+process.on('exit', cleanUpMounts);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    cleanUpMounts();
+    process.kill(process.pid, sig);
+  });
 }
 
 /** The kernel overlay mounted at `mnt`, driven by a python3 child chrooted into it. */
@@ -97,6 +127,11 @@ export class KernelCandidate implements Candidate {
 
   async apply(op: Op): Promise<Result> {
     return JSON.parse(await this.request(op)) as Result;
+  }
+
+  /** Kills the child outright: for a child stuck in a syscall on a mount that no longer answers. */
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
   }
 
   async walk(): Promise<TreeEntry[]> {
@@ -334,5 +369,230 @@ export class OvlfsCandidate implements Candidate {
     this.fds.clear();
     this.overlay.close();
     return Promise.resolve();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ovlfs as a FUSE mount: the `ovlfs mount` command over copy B, driven by the same chrooted python3 child as
+// the kernel, so that every op is a real syscall through the kernel's FUSE client (its attribute and entry
+// caches included) into the daemon.
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+/** How long one op may take on the FUSE mount before the daemon is presumed hung and killed. */
+const OP_TIMEOUT_MS = 20_000;
+
+function unescapeMount(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+export function isMounted(mnt: string): boolean {
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f.length > 4 && unescapeMount(f[4] as string) === mnt) return true;
+  }
+  return false;
+}
+
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(20)) if (!alive(pid)) return true;
+  return !alive(pid);
+}
+
+/**
+ * Mounts ovlfs over `dirs` with the CLI (which returns once the mount is live) and returns the daemon's pid.
+ * Throws with the CLI's stderr and the daemon's log when the mount does not come up.
+ */
+export function mountOvlfsFuse(dirs: LayerDirs, opts: MountOptions, log: string): number {
+  const pidfile = `${log}.pid`;
+  const o = [
+    `lowerdir=${dirs.lowers.join(':')}`,
+    `upperdir=${dirs.upper}`,
+    `workdir=${dirs.work}`,
+    `redirect_dir=${opts.redirectDir ? 'on' : 'off'}`,
+    `metacopy=${opts.metacopy ? 'on' : 'off'}`,
+    'index=off',
+  ].join(',');
+  const r = spawnSync(process.execPath, ['--import', TSX, CLI, 'mount', '-o', o, '--pidfile', pidfile, '--log', log, dirs.mnt], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const pid = existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8').trim()) : NaN;
+  if (r.status !== 0 || !Number.isInteger(pid) || !isMounted(dirs.mnt)) {
+    if (Number.isInteger(pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    if (isMounted(dirs.mnt)) spawnSync('umount', ['-l', dirs.mnt], { stdio: 'ignore', timeout: 5000 });
+    const why = r.error ? r.error.message : `exit ${String(r.status)}: ${r.stderr.trim()}`;
+    throw new Error(`ovlfs mount failed (${why})${logTail(log)}`);
+  }
+  liveFuse.set(dirs.mnt, pid);
+  return pid;
+}
+
+/**
+ * Why a daemon may outlive its unmount: where its threads wait, and any other mount namespace that still
+ * holds a copy of the mount (the connection lives until the last copy goes, which is not the daemon's fault).
+ */
+function lingering(pid: number, mnt: string): string {
+  const out: string[] = [];
+  try {
+    const waits = readdirSync(`/proc/${pid}/task`).map((t) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${t}/wchan`, 'utf8').trim() || '-';
+      } catch {
+        return '?';
+      }
+    });
+    out.push(`threads waiting in: ${[...new Set(waits)].join(', ')}`);
+  } catch {
+    // gone meanwhile
+  }
+  const mine = readlinkOr('/proc/self/ns/mnt');
+  const holders = new Map<string, string>();
+  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    const ns = readlinkOr(`/proc/${p}/ns/mnt`);
+    if (ns === '' || ns === mine || holders.has(ns)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/mountinfo`, 'utf8').split('\n').some((l) => unescapeMount(l.split(' ')[4] ?? '') === mnt)) {
+        holders.set(ns, `pid ${p} (${readFileSync(`/proc/${p}/comm`, 'utf8').trim()})`);
+      }
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  out.push(holders.size > 0 ? `the mount lives on in other mount namespaces, e.g. of ${[...holders.values()].join(', ')}` : 'no other mount namespace holds the mount');
+  return out.join('; ');
+}
+
+function readlinkOr(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+}
+
+function logTail(log: string): string {
+  if (!existsSync(log)) return '';
+  const text = readFileSync(log, 'utf8').trim();
+  return text === '' ? '' : `\n  daemon log:\n${text.split('\n').slice(-15).map((l) => `    ${l}`).join('\n')}`;
+}
+
+/**
+ * Unmounts an ovlfs FUSE mount and waits for its daemon to exit, so that everything it wrote is on disk.
+ * Whatever happens, it leaves neither the mount nor the daemon behind; it says what was unclean by throwing.
+ */
+export async function umountOvlfsFuse(mnt: string, pid: number, log: string): Promise<void> {
+  const trouble: string[] = [];
+  const r = spawnSync('umount', [mnt], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) {
+    trouble.push(`umount ${r.error ? `hung (${r.error.message})` : `failed: ${r.stderr.trim()}`}`);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+    spawnSync('umount', ['-l', mnt], { stdio: 'ignore', timeout: 5000 });
+  }
+  if (!(await waitGone(pid, 10_000))) {
+    trouble.push(`daemon ${pid} still running 10 s after the unmount (${lingering(pid, mnt)}); killed`);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+    await waitGone(pid, 5000);
+  }
+  if (isMounted(mnt)) {
+    trouble.push('still mounted after all that');
+    spawnSync('umount', ['-l', mnt], { stdio: 'ignore', timeout: 5000 });
+  }
+  liveFuse.delete(mnt);
+  if (trouble.length > 0) throw new Error(`unclean ovlfs unmount of ${mnt}: ${trouble.join('; ')}${logTail(log)}`);
+}
+
+/** ovlfs mounted over copy B with FUSE, driven by the same chrooted python3 child as the kernel. */
+export class FuseCandidate implements Candidate {
+  readonly name = 'ovlfs-fuse';
+  private readonly child: KernelCandidate;
+  private mounted = true;
+  private hung: string | null = null;
+
+  private constructor(readonly mnt: string, private readonly pid: number, private readonly log: string) {
+    this.child = new KernelCandidate('ovlfs-fuse', mnt);
+  }
+
+  /** Mounts; the caller must close() the candidate, which unmounts, whatever happens next. */
+  static start(dirs: LayerDirs, opts: MountOptions, scratch: string): FuseCandidate {
+    const log = join(scratch, 'ovlfs-fuse.log');
+    return new FuseCandidate(dirs.mnt, mountOvlfsFuse(dirs, opts, log), log);
+  }
+
+  private async timed<T>(what: string, p: Promise<T>): Promise<T> {
+    if (this.hung !== null) throw new Error(this.hung);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // A request the daemon never answers: kill it, so the mount answers ENOTCONN and the child returns.
+        this.hung = `ovlfs-fuse: ${what} got no answer in ${OP_TIMEOUT_MS} ms; the daemon was killed${logTail(this.log)}`;
+        try {
+          process.kill(this.pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+        reject(new Error(this.hung));
+      }, OP_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([p, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  apply(op: Op): Promise<Result> {
+    return this.timed(`op ${JSON.stringify(op)}`, this.child.apply(op));
+  }
+
+  walk(): Promise<TreeEntry[]> {
+    return this.timed('walk', this.child.walk());
+  }
+
+  /** Ends the child, then unmounts and waits for the daemon. Safe to call twice. */
+  async close(): Promise<void> {
+    if (!this.mounted) return;
+    this.mounted = false;
+    if (this.hung !== null) this.child.kill();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const stuck = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.child.kill();
+          resolve();
+        }, 10_000);
+      });
+      await Promise.race([this.child.close(), stuck]);
+    } finally {
+      clearTimeout(timer);
+      await umountOvlfsFuse(this.mnt, this.pid, this.log);
+    }
   }
 }

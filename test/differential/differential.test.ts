@@ -6,6 +6,7 @@
 //   OVLFS_DIFF_METACOPY=1        also mount some seeds with metacopy=on
 //   OVLFS_DIFF_SHRINK_MS=20000   time spent shrinking a failing op list (0 turns it off)
 // Replay one seed op by op with both answers: node --import tsx test/differential/trace.ts SEED
+// The same test with the ovlfs FUSE mount as the candidate: fuse.test.ts (trace.ts SEED fuse).
 //
 // The kernel is the oracle, oddities included. The ones these runs meet (ovlfs must match them):
 // - rename(2) of a directory that exists in a lower layer gives EXDEV unless redirect_dir=on (half the seeds).
@@ -27,7 +28,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { canon, describeSpec, failed, loadOvlfs, makeCase, runCase, shrink, type CandidateKind, type Outcome } from './run.js';
+import { canon, describeSpec, failed, loadOvlfs, makeCase, report, runCase, shrink, type CandidateKind } from './run.js';
 
 function env(name: string): string | undefined {
   const v = process.env[name];
@@ -49,21 +50,6 @@ function cannotRun(): string | null {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-}
-
-function report(seed: number, o: Outcome, kind: CandidateKind): string {
-  const lines = [`seed ${seed}: ${kind} disagrees with the kernel (reproduce: OVLFS_DIFF_SEED=${seed})`];
-  for (const d of o.opDiffs.slice(0, 3)) {
-    lines.push(`  op #${d.index} ${canon(d.op)}\n    kernel:    ${canon(d.kernel)}\n    ${kind}: ${canon(d.candidate)}`);
-  }
-  if (o.opDiffs.length > 3) lines.push(`  … ${o.opDiffs.length - 3} more op disagreements`);
-  for (const [what, list] of [['merged tree', o.treeDiffs], ['kernel over candidate layers', o.remountDiffs]] as const) {
-    for (const t of list.slice(0, 4)) {
-      lines.push(`  ${what} ${t.path}\n    kernel:    ${canon(t.kernel)}\n    ${kind}: ${canon(t.candidate)}`);
-    }
-    if (list.length > 4) lines.push(`  … ${list.length - 4} more ${what} differences`);
-  }
-  return lines.join('\n');
 }
 
 const reason = cannotRun();

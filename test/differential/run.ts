@@ -6,14 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  KernelCandidate, OvlfsCandidate, mountKernel, umount,
+  FuseCandidate, KernelCandidate, OvlfsCandidate, mountKernel, umount,
   type Candidate, type MountOptions, type OpenOverlay, type TreeEntry,
 } from './candidates.js';
 import { genLayers, mergedView, specPaths, writeLayers, type LayerDirs, type LayersSpec, type SpecNode } from './layers.js';
 import { genOps, type Op, type Result } from './ops.js';
 import { Rng } from './prng.js';
 
-export type CandidateKind = 'ovlfs' | 'kernel';
+/** ovlfs: the library in-process; fuse: the ovlfs mount (src/cli) driven by syscalls; kernel: kernel vs kernel. */
+export type CandidateKind = 'ovlfs' | 'kernel' | 'fuse';
 
 export interface OpDiff { index: number; op: Op; kernel: Result; candidate: Result }
 export interface TreeDiff { path: string; kernel: TreeEntry | null; candidate: TreeEntry | null }
@@ -91,8 +92,10 @@ export async function loadOvlfs(): Promise<OpenOverlay | string> {
 
 export type Tracer = (index: number, op: Op, kernel: Result, candidate: Result) => void;
 
-export async function runCase(c: Case, kind: CandidateKind, trace?: Tracer): Promise<Outcome> {
-  const root = mkdtempSync(join(tmpdir(), `ovlfs-diff-${c.seed}-`));
+/** `scratch` hears the directory a run works in (layers, mount points), e.g. to check for leftover mounts. */
+export async function runCase(c: Case, kind: CandidateKind, trace?: Tracer, scratch?: (root: string) => void): Promise<Outcome> {
+  const root = mkdtempSync(join(tmpdir(), `ovlfs-${kind === 'fuse' ? 'fusediff' : 'diff'}-${c.seed}-`));
+  scratch?.(root);
   const mounted: string[] = [];
   const open: Candidate[] = [];
   try {
@@ -102,7 +105,7 @@ export async function runCase(c: Case, kind: CandidateKind, trace?: Tracer): Pro
     mounted.push(a.mnt);
     const oracle = new KernelCandidate('kernel', a.mnt);
     open.push(oracle);
-    const cand = await startCandidate(kind, b, c.mount, mounted);
+    const cand = await startCandidate(kind, b, c.mount, mounted, root);
     open.push(cand);
 
     const opDiffs: OpDiff[] = [];
@@ -116,6 +119,7 @@ export async function runCase(c: Case, kind: CandidateKind, trace?: Tracer): Pro
     const kernelTree = await oracle.walk();
     const treeDiffs = diffTrees(kernelTree, await cand.walk());
 
+    // For the FUSE mount this unmounts and waits for the daemon to exit, so B's layers are at rest.
     await cand.close();
     open.splice(open.indexOf(cand), 1);
     if (kind === 'kernel') {
@@ -141,12 +145,13 @@ export async function runCase(c: Case, kind: CandidateKind, trace?: Tracer): Pro
   }
 }
 
-async function startCandidate(kind: CandidateKind, b: LayerDirs, mount: MountOptions, mounted: string[]): Promise<Candidate> {
+async function startCandidate(kind: CandidateKind, b: LayerDirs, mount: MountOptions, mounted: string[], scratch: string): Promise<Candidate> {
   if (kind === 'kernel') {
     mountKernel(b, mount);
     mounted.push(b.mnt);
     return new KernelCandidate('kernel-B', b.mnt);
   }
+  if (kind === 'fuse') return FuseCandidate.start(b, mount, scratch);
   const openOverlay = await loadOvlfs();
   if (typeof openOverlay === 'string') throw new Error(`ovlfs is not available: ${openOverlay}`);
   return new OvlfsCandidate(
@@ -214,4 +219,20 @@ export function describeSpec(spec: LayersSpec): string[] {
   spec.lowers.forEach((n, i) => visit(`l${i}`, n, ''));
   visit('u', spec.upper, '');
   return out;
+}
+
+/** A failing seed as text: the first few op disagreements and tree differences. */
+export function report(seed: number, o: Outcome, kind: CandidateKind): string {
+  const lines = [`seed ${seed}: ${kind} disagrees with the kernel (reproduce: OVLFS_DIFF_SEED=${seed})`];
+  for (const d of o.opDiffs.slice(0, 3)) {
+    lines.push(`  op #${d.index} ${canon(d.op)}\n    kernel:    ${canon(d.kernel)}\n    ${kind}: ${canon(d.candidate)}`);
+  }
+  if (o.opDiffs.length > 3) lines.push(`  … ${o.opDiffs.length - 3} more op disagreements`);
+  for (const [what, list] of [['merged tree', o.treeDiffs], ['kernel over candidate layers', o.remountDiffs]] as const) {
+    for (const t of list.slice(0, 4)) {
+      lines.push(`  ${what} ${t.path}\n    kernel:    ${canon(t.kernel)}\n    ${kind}: ${canon(t.candidate)}`);
+    }
+    if (list.length > 4) lines.push(`  … ${list.length - 4} more ${what} differences`);
+  }
+  return lines.join('\n');
 }
