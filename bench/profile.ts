@@ -14,6 +14,8 @@ export interface Frame {
   fn: string;
   file: string;
   selfPct: number;
+  /** The nearest ovlfs (src/) function on the stack, where the frame itself is not one. */
+  via?: string;
 }
 
 export interface ProfileResult {
@@ -24,22 +26,42 @@ export interface ProfileResult {
 }
 
 interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }[];
 }
 
 export function summarize(files: string[], n = 12): { samples: number; top: Frame[] } {
   const self = new Map<string, number>();
+  const vias = new Map<string, Map<string, number>>();
   let total = 0;
+  const short = (url: string): string => url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '').replace(/^.*node_modules\//, 'node_modules/') || '(native)';
   for (const f of files) {
     const prof = JSON.parse(fs.readFileSync(f, 'utf8')) as CpuProfile;
+    const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+    const parent = new Map<number, number>();
+    for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+    const viaOf = (id: number): string | undefined => {
+      for (let cur: number | undefined = parent.get(id); cur !== undefined; cur = parent.get(cur)) {
+        const cf = byId.get(cur)!.callFrame;
+        if (cf.url.includes('/src/')) return `${cf.functionName || '(anonymous)'} (${short(cf.url)})`;
+      }
+      return undefined;
+    };
     for (const node of prof.nodes) {
       const hits = node.hitCount ?? 0;
       if (hits === 0) continue;
       const { functionName, url } = node.callFrame;
       if (functionName === '(idle)') continue;
-      const file = url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '').replace(/^.*node_modules\//, 'node_modules/') || '(native)';
+      const file = short(url);
       const key = `${functionName || '(anonymous)'}\t${file}`;
       self.set(key, (self.get(key) ?? 0) + hits);
+      if (!url.includes('/src/')) {
+        const v = viaOf(node.id);
+        if (v !== undefined) {
+          const m = vias.get(key) ?? new Map<string, number>();
+          m.set(v, (m.get(v) ?? 0) + hits);
+          vias.set(key, m);
+        }
+      }
       total += hits;
     }
   }
@@ -48,7 +70,8 @@ export function summarize(files: string[], n = 12): { samples: number; top: Fram
     .slice(0, n)
     .map(([k, v]) => {
       const [fn, file] = k.split('\t') as [string, string];
-      return { fn, file, selfPct: (100 * v) / total };
+      const via = [...(vias.get(k) ?? new Map<string, number>()).entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+      return { fn, file, selfPct: (100 * v) / total, via };
     });
   return { samples: total, top };
 }

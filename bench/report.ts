@@ -291,9 +291,9 @@ export function writeReport(res: Results, docsDir = join(ROOT, 'docs')): string 
       md.push(`**${p.target}** (${p.samples} samples)${p.note ? ` — ${p.note}` : ''}`);
       md.push('');
       if (p.top.length) {
-        md.push('| self % | function | file |');
-        md.push('| --- | --- | --- |');
-        for (const f of p.top) md.push(`| ${f.selfPct.toFixed(1)} | \`${f.fn}\` | ${f.file} |`);
+        md.push('| self % | function | file | mostly called from (ovlfs) |');
+        md.push('| --- | --- | --- | --- |');
+        for (const f of p.top) md.push(`| ${f.selfPct.toFixed(1)} | \`${f.fn}\` | ${f.file} | ${f.via ?? ''} |`);
         md.push('');
       }
     }

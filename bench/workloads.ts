@@ -389,7 +389,8 @@ export async function realJob(ctx: Ctx): Promise<Row[]> {
   for (const c of ['git', 'untar+git']) {
     for (const r of rows('job', runs, 'raw', [{ name: c, ops: 1 }])) {
       const peer = ctx.peers.find((p) => p.id === r.peer)!;
-      if (r.status === 'ok' && !peer.mount) res.push({ ...r, status: 'n/a', note: 'git needs a mount: this peer is an in-process fs' });
+      const untarRow = res.find((u) => u.peer === r.peer);
+      if (!peer.mount && untarRow?.status === 'ok') res.push({ ...r, status: 'n/a', note: 'git needs a mount: this peer is an in-process fs' });
       else res.push(r);
     }
   }

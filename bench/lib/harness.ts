@@ -96,7 +96,10 @@ export async function runPeers(spec: RunSpec): Promise<Map<PeerId, PeerRun>> {
             let best: Record<string, number> | undefined;
             for (let k = 0; k < (spec.inner ?? 1); k++) {
               const t = await spec.body(views.get(p.id)!, p, rep);
-              best = best === undefined ? t : Object.fromEntries(Object.entries(t).map(([c, v]) => [c, Math.min(v, best![c] ?? v)]));
+              // A case may be missing from a run (a peer too slow to repeat it): keep what was measured.
+              const merged: Record<string, number> = { ...(best ?? {}) };
+              for (const [c, v] of Object.entries(t)) merged[c] = Math.min(v, merged[c] ?? v);
+              best = merged;
             }
             record(p, best!);
           } catch (e) {
@@ -141,8 +144,9 @@ export function rows(workload: string, runs: Map<PeerId, PeerRun>, baseline: Pee
   for (const c of cases) {
     for (const [peer, r] of runs) {
       const values = r.times.get(c.name) ?? [];
-      const status: Status = r.status === 'ok' && values.length === 0 ? 'error' : r.status;
-      res.push({ workload, case: c.name, x: c.x, peer, status, note: r.note, unit: 'ms', values, ops: c.ops, baseline });
+      const missing = r.status === 'ok' && values.length === 0;
+      const status: Status = missing ? 'error' : r.status;
+      res.push({ workload, case: c.name, x: c.x, peer, status, note: missing ? 'no value recorded' : r.note, unit: 'ms', values, ops: c.ops, baseline });
     }
   }
   return res;
