@@ -2,13 +2,14 @@
 // whiteouts where a lower entry would show through, rename with redirects, and hard links.
 import { constants } from 'node:fs';
 import { fsError } from '../errors.js';
-import { S_IFDIR, S_IFLNK, S_IFREG, type WritableLayer } from '../layer/types.js';
+import { S_IFDIR, S_IFLNK, S_IFREG, type RealStat, type WritableLayer } from '../layer/types.js';
 import type { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import { settleOpenFiles } from './file.js';
 import { lookupChild } from './namei.js';
 import { OvlNode } from './node.js';
 import { isEmptyDir } from './readdir.js';
+import { getattr } from './inode.js';
 
 function join(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
@@ -115,7 +116,8 @@ function clearWhiteouts(upper: WritableLayer, rel: string): void {
   }
 }
 
-function detach(parent: OvlNode, name: string, node: OvlNode): void {
+function detach(ctx: OverlayContext, parent: OvlNode, name: string, node: OvlNode, stat?: RealStat): void {
+  if (node.isDir) node.removedStat = stat;
   node.unlinked = true;
   node.children = undefined;
   parent.children?.set(name, null);
@@ -138,7 +140,7 @@ export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string):
   } else {
     upper.whiteout(rel);
   }
-  detach(parent, name, node);
+  detach(ctx, parent, name, node);
 }
 
 export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): void {
@@ -149,6 +151,7 @@ export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): 
   if (!node.isDir) throw fsError('ENOTDIR', 'rmdir', path);
   if (!isEmptyDir(ctx, node)) throw fsError('ENOTEMPTY', 'rmdir', path);
   copyUp(ctx, parent, 'rmdir');
+  const removedStat = getattr(ctx, node);
   const rel = node.upperRel();
   // What shows through at this name decides, not where the node came from (it may have been renamed here).
   const needWhiteout = node.upper === undefined || lowerPositive(ctx, parent, name);
@@ -162,7 +165,7 @@ export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): 
   } else {
     upper.whiteout(rel);
   }
-  detach(parent, name, node);
+  detach(ctx, parent, name, node, removedStat);
 }
 
 function isAncestor(ancestor: OvlNode, node: OvlNode): boolean {
@@ -252,6 +255,7 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   }
 
   if (target !== null) settleOpenFiles(target);
+  const targetStat = target !== null && target.isDir ? getattr(ctx, target) : undefined;
   const atTarget = upper.lookup(newRel);
   if (atTarget !== undefined) {
     const targetIsDir = (atTarget.stat.mode & S_IFDIR) === S_IFDIR && !atTarget.whiteout;
@@ -262,7 +266,7 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   upper.rename(oldRel, newRel);
   if (whiteoutOld) upper.whiteout(oldRel);
 
-  if (target !== null) detach(newParent, newName, target);
+  if (target !== null) detach(ctx, newParent, newName, target, targetStat);
   oldParent.children?.set(oldName, null);
   node.parent = newParent;
   node.name = newName;

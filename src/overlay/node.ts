@@ -3,7 +3,7 @@
 // Nodes form a tree that caches lookups. The overlay is the only writer of its upper layer (the
 // kernel says changing layers under a live mount is undefined, and so do we), so the cache never
 // goes stale by itself; every change the overlay makes updates it in the same synchronous step.
-import type { Layer, LayerEntry } from '../layer/types.js';
+import type { Layer, LayerEntry, RealStat } from '../layer/types.js';
 import { S_IFDIR, S_IFMT } from '../layer/types.js';
 import type { OvlFile } from './file.js';
 
@@ -25,6 +25,8 @@ export class OvlNode {
   dataGen = 0;
   /** Set when the name was removed: the node lives on only for open files. */
   unlinked = false;
+  /** A removed directory's last attributes: open handles on it still answer fstat. */
+  removedStat: RealStat | undefined;
   /** Open files that may still hold a lower file; they re-bind before the upper copy moves out of reach. */
   openFiles: Set<OvlFile> | undefined;
 
