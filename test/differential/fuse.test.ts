@@ -18,6 +18,10 @@
 // st_nlink (e.g. 3) that the kernel's FUSE client cached from the LOOKUP. ovlfs invalidates it with
 // NOTIFY_INVAL_INODE, but deferred until after the reply, so the caller's next syscall can beat it
 // (seeds 78 and 1118, about 1 in 200; 7 of 50 tries in a loop of truncate+stat).
+// Two more, deterministic, where a copy-up changes the mtime of a node that was already upper and nothing
+// invalidates it: seed 275 (a redirect_dir rename that fails with ENOTEMPTY still copies the source up, so
+// its parent gets a new mtime; stat of the parent shows the cached old one) and seed 1294 with metacopy (open
+// O_RDWR|O_CREAT of a metacopy'd lower hard link copies the data up and the kernel shows a new mtime).
 //
 // What is not compared: st_dev. The FUSE mount has its own device number, as the kernel overlay has its own;
 // the harness compares st_dev only between two names on one mount (sameIno, fstatIno, the walk's ino classes),
