@@ -42,7 +42,7 @@ import type {
   SetattrIn,
   StatfsOut,
 } from './operations.js';
-import { FUSE_ROOT_ID, RENAME_NOREPLACE } from './protocol.js';
+import { FUSE_ROOT_ID, RENAME_EXCHANGE, RENAME_NOREPLACE } from './protocol.js';
 
 const { O_TRUNC, O_SYNC, O_DSYNC, R_OK, W_OK, X_OK } = fsc;
 const O_ACCMODE = 3;
@@ -204,23 +204,29 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   /**
-   * Runs `fn`, then tells the kernel to drop its cached attributes of every known node that `fn` copied
-   * up on the way: the parents of a changed entry (nlink of a merged directory, ctime) and lower hard
-   * links (a new st_ino). The node a reply describes anyway is told again; that costs nothing.
+   * Runs `fn`, then tells the kernel to drop its cached attributes of every known node whose
+   * attributes `fn` may have changed behind the kernel's back: nodes copied up on the way (a merged
+   * directory reports nlink 1, a lower hard link takes a new st_ino), metacopy files whose data came
+   * up (a new mtime), and, when `fn` fails, every node it names, since the kernel refreshes nothing
+   * after an error although a copy-up may have happened before it (a failed directory rename).
    */
   private copyingUp<T>(nodes: OvlNode[], fn: () => T): T {
-    const lowerOnly: OvlNode[] = [];
+    const watched: OvlNode[] = [];
     for (const start of nodes) {
       for (let n: OvlNode | undefined = start; n !== undefined; n = n.parent) {
-        if (n.upper === undefined && !lowerOnly.includes(n)) lowerOnly.push(n);
+        if ((n.upper === undefined || n.upper.metacopy) && !watched.includes(n)) watched.push(n);
       }
     }
+    let failed = true;
     try {
-      return fn();
+      const result = fn();
+      failed = false;
+      return result;
     } finally {
       if (this.notify !== undefined) {
-        for (const n of lowerOnly) {
-          const inode = n.upper !== undefined ? this.byNode.get(n) : undefined;
+        const changed = failed ? [...new Set([...watched, ...nodes])] : watched;
+        for (const n of changed) {
+          const inode = this.byNode.get(n);
           if (inode !== undefined) this.notify.invalInode(inode.id, -1, 0);
         }
       }
@@ -372,11 +378,22 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   rename(_ctx: FuseContext, parent: number, name: string, newParent: number, newName: string, flags: number): void {
-    // RENAME_EXCHANGE and RENAME_WHITEOUT are not in the core; EINVAL is what a filesystem without them says.
-    if (flags & ~RENAME_NOREPLACE) throw err('EINVAL', 'rename');
+    // RENAME_WHITEOUT is for overlay filesystems stacked on us; EINVAL is what a filesystem without it says.
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw err('EINVAL', 'rename');
+    if ((flags & RENAME_NOREPLACE) !== 0 && (flags & RENAME_EXCHANGE) !== 0) throw err('EINVAL', 'rename');
     const from = this.node(parent);
     const to = this.node(newParent);
-    this.copyingUp([from, to], () => this.overlay.rename(from, name, to, newName, { noReplace: (flags & RENAME_NOREPLACE) !== 0 }));
+    if ((flags & RENAME_EXCHANGE) !== 0) {
+      const a = this.overlay.lookup(from, name);
+      const b = this.overlay.lookup(to, newName);
+      const nodes = [from, to, ...(a !== null ? [a] : []), ...(b !== null ? [b] : [])];
+      this.copyingUp(nodes, () => this.overlay.exchange(from, name, to, newName));
+      return;
+    }
+    // The source is copied up (a directory becomes merged: nlink 1) even when the rename then fails.
+    const source = this.overlay.lookup(from, name);
+    const nodes = source !== null ? [from, to, source] : [from, to];
+    this.copyingUp(nodes, () => this.overlay.rename(from, name, to, newName, { noReplace: (flags & RENAME_NOREPLACE) !== 0 }));
   }
 
   link(_ctx: FuseContext, nodeid: number, newParent: number, newName: string): EntryOut {

@@ -69,7 +69,10 @@ function codeOf(err: unknown): string | undefined {
 /**
  * Writes notifications to the device. `deferred` ones are queued and sent after the current reply: a
  * notification sent from inside a request handler could wait on a lock the kernel holds until that very
- * request is answered, which on a single serving thread is a deadlock.
+ * request is answered, which on a single serving thread is a deadlock. An attribute-only
+ * NOTIFY_INVAL_INODE (offset < 0) takes no such lock (fuse_reverse_inval_inode only bumps the attribute
+ * version), and it must reach the kernel before the reply: else the caller's next stat can still be
+ * answered from the stale cache.
  */
 export class Notifier implements FuseNotifier {
   private queue: Buffer[] = [];
@@ -79,7 +82,9 @@ export class Notifier implements FuseNotifier {
   ) {}
 
   invalInode(nodeid: number, offset = 0, length = 0): void {
-    this.send(P.encodeNotifyInvalInode(nodeid, offset, length));
+    const msg = P.encodeNotifyInvalInode(nodeid, offset, length);
+    if (offset < 0) writeNotify(this.fd, msg);
+    else this.send(msg);
   }
 
   invalEntry(parent: number, name: string): void {
