@@ -2,7 +2,7 @@
 //  1. Read throughput of a handle re-bound after a copy-up against a handle opened fresh on the same
 //     upper file, in the same run (goal: the re-bound one at least 0.95× the fresh one).
 //  2. Overlay 4 KiB reads against raw fs.readSync on the same real file (goal: within 1.1×).
-// Run alone: node --import tsx bench/rebind.ts [--quick]; writes bench/results/rebind.json.
+// Run alone: node --import tsx bench/rebind.ts [--quick]; writes bench/results/rebind.json (rebind-quick.json).
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,7 +121,7 @@ export async function rebindBench(opts: { quick: boolean; log?: (m: string) => v
       fs.closeSync(raw);
       const result: RebindResult = { fileMiB: size / MiB, reps, figures };
       fs.mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-      fs.writeFileSync(join(ROOT, 'bench/results/rebind.json'), `${JSON.stringify(result, null, 1)}\n`);
+      fs.writeFileSync(join(ROOT, `bench/results/${opts.quick ? 'rebind-quick' : 'rebind'}.json`), `${JSON.stringify(result, null, 1)}\n`);
       return result;
     } finally {
       ov.close();

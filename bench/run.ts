@@ -91,7 +91,7 @@ async function main(): Promise<void> {
       memGiB: Math.round(totalmem() / 2 ** 30),
       load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
       versions: {
-        'fuse-overlayfs': version('fuse-overlayfs --version'),
+        'fuse-overlayfs': version('fuse-overlayfs --version 2>&1 | grep -m1 "^fuse-overlayfs"'),
         '@zenfs/core': pkgVersion('@zenfs/core'),
         unionfs: pkgVersion('unionfs'),
         memfs: pkgVersion('memfs'),
@@ -113,16 +113,18 @@ async function main(): Promise<void> {
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, quick ? 'quick.json' : 'full.json');
+  let baseSeconds = 0;
   if (argv.includes('--merge') && existsSync(file)) {
     const old = JSON.parse(readFileSync(file, 'utf8')) as Results;
     const ran = (w: string): boolean => !only || only.includes(w);
     results.rows = old.rows.filter((r) => !ran(r.workload));
+    baseSeconds = old.meta.seconds;
     if (!ran('rebind')) results.rebind = old.rebind;
     if (!ran('profile')) results.profile = old.profile;
   }
   // Written after every workload, so an interrupted run keeps what it measured.
   const save = (): void => {
-    results.meta.seconds = Math.round((nowMs() - t0) / 1000);
+    results.meta.seconds = baseSeconds + Math.round((nowMs() - t0) / 1000);
     writeFileSync(file, `${JSON.stringify(results, null, 1)}\n`);
   };
   const cleanup = new Cleanup();
