@@ -423,5 +423,14 @@ export class DirLayer implements WritableLayer {
     fs.lutimesSync(path, meta.atimeMs / 1000, meta.mtimeMs / 1000);
   }
 
+  fsync(rel: string): void {
+    const fd = fs.openSync(this.abs(rel), fs.constants.O_RDONLY | O_NOFOLLOW);
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   removeTemp(rel: string): void { fs.rmSync(this.abs(rel), { recursive: true, force: true }); }
 }

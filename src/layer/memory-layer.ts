@@ -707,6 +707,9 @@ export class MemoryLayer implements WritableLayer {
     touch(inode, false);
   }
 
+  /** Memory has no stable storage to flush to. */
+  fsync(_rel: string): void {}
+
   removeTemp(rel: string): void {
     if (!rel.startsWith('\0')) throw fsError('EINVAL', 'rm', display(rel));
     const { parent, name, inode } = this.slot(rel, 'rm');

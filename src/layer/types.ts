@@ -143,6 +143,8 @@ export interface WritableLayer extends Layer {
   copyData(from: Layer, fromRel: string, rel: string): void;
   /** Applies copied-up metadata (mode, owner, times, xattrs, origin) to rel. */
   setMetadata(rel: string, meta: CopyUpMetadata): void;
+  /** Flushes a file's data to stable storage (fsync), before it is renamed into place. */
+  fsync(rel: string): void;
   /** Removes a directory tree in the work area (after a replace). */
   removeTemp(rel: string): void;
 }

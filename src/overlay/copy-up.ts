@@ -52,6 +52,9 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
         } else {
           const data = ctx.dataRef(node);
           upper.copyData(data.layer, data.rel, temp);
+          // The copy must be on disk before its name hides the lower file (the kernel fsyncs too),
+          // or a crash could leave an empty upper file over intact lower data.
+          if (!ctx.volatile) upper.fsync(temp);
         }
         break;
       case S_IFLNK:
@@ -90,6 +93,7 @@ function copyUpData(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, sy
   try {
     upper.copyData(data.layer, data.rel, rel);
     upper.chmod(rel, before.mode);
+    if (!ctx.volatile) upper.fsync(rel);
     upper.setMetacopy(rel, false);
   } catch (err) {
     throw fsError((err as { code?: string }).code ?? 'EIO', syscall, node.path());

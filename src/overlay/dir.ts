@@ -37,6 +37,7 @@ function make(upper: WritableLayer, rel: string, entry: NewEntry): void {
 
 /** Registers a node just created in the upper layer. */
 function attach(ctx: OverlayContext, parent: OvlNode, name: string, type: number): OvlNode {
+  parent.listing = undefined;
   const entry = ctx.upper!.lookup(join(parent.upperRel(), name));
   if (entry === undefined) throw fsError('EIO', 'lookup', childPath(parent, name));
   const node = new OvlNode(name, parent, type, entry, [], ctx.inoOf(entry, [], type));
@@ -117,6 +118,7 @@ function clearWhiteouts(upper: WritableLayer, rel: string): void {
 }
 
 function detach(ctx: OverlayContext, parent: OvlNode, name: string, node: OvlNode, stat?: RealStat): void {
+  parent.listing = undefined;
   if (node.isDir) node.removedStat = stat;
   node.unlinked = true;
   node.children = undefined;
@@ -267,6 +269,8 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   if (whiteoutOld) upper.whiteout(oldRel);
 
   if (target !== null) detach(ctx, newParent, newName, target, targetStat);
+  oldParent.listing = undefined;
+  newParent.listing = undefined;
   oldParent.children?.set(oldName, null);
   node.parent = newParent;
   node.name = newName;
@@ -323,6 +327,8 @@ export function exchangeEntries(ctx: OverlayContext, aParent: OvlNode, aName: st
   b.name = aName;
   aParent.children!.set(aName, b);
   bParent.children!.set(bName, a);
+  aParent.listing = undefined;
+  bParent.listing = undefined;
   a.upper = upper.lookup(bRel);
   b.upper = upper.lookup(aRel);
 }

@@ -25,6 +25,8 @@ export class OvlNode {
   dataGen = 0;
   /** Set when the name was removed: the node lives on only for open files. */
   unlinked = false;
+  /** Directories: the merged listing, kept until an entry is added or removed here (ovl_dir_cache). */
+  listing: ReadonlyArray<{ name: string; type: number }> | undefined;
   /** A removed directory's last attributes: open handles on it still answer fstat. */
   removedStat: RealStat | undefined;
   /** Open files that may still hold a lower file; they re-bind before the upper copy moves out of reach. */

@@ -135,7 +135,8 @@ export class Overlay {
 
   setattr(node: OvlNode, attr: SetAttr, syscall = 'setattr'): void { setattr(this.ctx, node, attr, syscall); }
 
-  readdir(node: OvlNode): OvlDirent[] { return readdirNode(this.ctx, node); }
+  /** The merged listing; shared and cached, so callers must not change it. */
+  readdir(node: OvlNode): ReadonlyArray<OvlDirent> { return readdirNode(this.ctx, node); }
 
   readlink(node: OvlNode): string { return this.ctx.readlinkNode(node); }
 

@@ -10,9 +10,18 @@ export interface OvlDirent {
   type: number;
 }
 
-export function readdirNode(ctx: OverlayContext, node: OvlNode): OvlDirent[] {
+/**
+ * The merged listing of a directory. It is cached on the node, as the kernel caches merged
+ * listings, and dropped by every change to the directory's entries (see dir.ts): the overlay is its
+ * upper layer's only writer, and lower layers do not change.
+ */
+export function readdirNode(ctx: OverlayContext, node: OvlNode): ReadonlyArray<OvlDirent> {
   if (!node.isDir) throw fsError('ENOTDIR', 'scandir', node.path());
   if (node.unlinked) return [];
+  return (node.listing ??= mergeListing(ctx, node));
+}
+
+function mergeListing(ctx: OverlayContext, node: OvlNode): OvlDirent[] {
   // null marks a whiteout: the name is taken, and hidden.
   const seen = new Map<string, number | null>();
   if (node.upper !== undefined) {
