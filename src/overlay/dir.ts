@@ -117,9 +117,21 @@ function clearWhiteouts(upper: WritableLayer, rel: string): void {
   }
 }
 
+/**
+ * What fstat must still answer once the name is gone, where no open real file can: a directory, or
+ * a metacopy file whose metadata lived in the upper inode being removed. Taken before removal.
+ */
+function snapshot(ctx: OverlayContext, node: OvlNode): RealStat | undefined {
+  if (!node.isDir && !node.metacopy) return undefined;
+  const stat = getattr(ctx, node);
+  // The kernel then stats the real inode: an upper one is gone (nlink 0), a lower one is intact.
+  if (node.upper !== undefined) stat.nlink = 0;
+  return { ...stat };
+}
+
 function detach(ctx: OverlayContext, parent: OvlNode, name: string, node: OvlNode, stat?: RealStat): void {
   parent.listing = undefined;
-  if (node.isDir) node.removedStat = stat;
+  node.removedStat = stat;
   node.unlinked = true;
   node.children = undefined;
   parent.children?.set(name, null);
@@ -133,6 +145,7 @@ export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string):
   if (node.isDir) throw fsError('EISDIR', 'unlink', path);
   copyUp(ctx, parent, 'unlink');
   settleOpenFiles(node);
+  const removedStat = snapshot(ctx, node);
   const rel = node.upperRel();
   // What shows through at this name decides, not where the node came from (it may have been renamed here).
   const needWhiteout = node.upper === undefined || lowerPositive(ctx, parent, name);
@@ -142,7 +155,7 @@ export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string):
   } else {
     upper.whiteout(rel);
   }
-  detach(ctx, parent, name, node);
+  detach(ctx, parent, name, node, removedStat);
 }
 
 export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): void {
@@ -153,7 +166,7 @@ export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): 
   if (!node.isDir) throw fsError('ENOTDIR', 'rmdir', path);
   if (!isEmptyDir(ctx, node)) throw fsError('ENOTEMPTY', 'rmdir', path);
   copyUp(ctx, parent, 'rmdir');
-  const removedStat = getattr(ctx, node);
+  const removedStat = snapshot(ctx, node);
   const rel = node.upperRel();
   // What shows through at this name decides, not where the node came from (it may have been renamed here).
   const needWhiteout = node.upper === undefined || lowerPositive(ctx, parent, name);
@@ -257,7 +270,7 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   }
 
   if (target !== null) settleOpenFiles(target);
-  const targetStat = target !== null && target.isDir ? getattr(ctx, target) : undefined;
+  const targetStat = target !== null ? snapshot(ctx, target) : undefined;
   const atTarget = upper.lookup(newRel);
   if (atTarget !== undefined) {
     const targetIsDir = (atTarget.stat.mode & S_IFDIR) === S_IFDIR && !atTarget.whiteout;

@@ -32,10 +32,8 @@ export function getattr(ctx: OverlayContext, node: OvlNode): OvlStat {
 /** fstat: an open file whose name is gone is stat'ed through its real file, as the kernel does. */
 export function fgetattr(ctx: OverlayContext, file: OvlFile): OvlStat {
   const node = file.node;
-  if (node.unlinked && node.isDir) {
-    if (node.removedStat === undefined) throw fsError('ENOENT', 'fstat', node.path());
-    return { ...node.removedStat, nlink: 0 };
-  }
+  if (node.unlinked && node.removedStat !== undefined) return { ...node.removedStat };
+  if (node.unlinked && node.isDir) throw fsError('ENOENT', 'fstat', node.path());
   if (!node.unlinked) return getattr(ctx, node);
   const real = realFile(file, 'fstat').stat();
   return {
