@@ -117,14 +117,13 @@ export class SyncFs {
 
   private statPath(path: fs.PathLike, follow: boolean, syscall: string, options?: StatOptions): fs.Stats | fs.BigIntStats | undefined {
     const p = toPath(path);
-    let node: OvlNode;
+    let st;
     try {
-      node = this.node(p, follow, syscall);
+      st = this.overlay.getattr(this.node(p, follow, syscall));
     } catch (err) {
       if (options?.throwIfNoEntry === false && (err as { code?: string }).code === 'ENOENT') return undefined;
       throw relabel(err, syscall, p);
     }
-    const st = call(syscall, p, () => this.overlay.getattr(node));
     return options?.bigint ? new BigIntStats(st) : makeStats(st);
   }
 

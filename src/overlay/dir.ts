@@ -287,6 +287,7 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   oldParent.children?.set(oldName, null);
   node.parent = newParent;
   node.name = newName;
+  OvlNode.moved();
   (newParent.children ??= new Map()).set(newName, node);
   node.upper = upper.lookup(newRel);
 }
@@ -338,6 +339,7 @@ export function exchangeEntries(ctx: OverlayContext, aParent: OvlNode, aName: st
   a.name = bName;
   b.parent = aParent;
   b.name = aName;
+  OvlNode.moved();
   aParent.children!.set(aName, b);
   bParent.children!.set(bName, a);
   aParent.listing = undefined;

@@ -11,10 +11,9 @@ import { realFile, type OvlFile } from './file.js';
 export type OvlStat = RealStat;
 
 export function getattr(ctx: OverlayContext, node: OvlNode): OvlStat {
-  const { layer, rel } = ctx.metaRef(node);
   // The layer's stat object is ours to stamp (for DirLayer it is node's own fs.Stats, which the
   // facade then hands out as is: one object per stat, as with raw fs).
-  const stat: OvlStat = layer.lstat(rel);
+  const stat: OvlStat = node.upper !== undefined ? ctx.upper!.lstat(node.upperRel()) : node.lowers[0].layer.lstat(node.lowers[0].rel);
   stat.dev = ctx.dev;
   stat.ino = node.ino;
   if (node.metacopy) {

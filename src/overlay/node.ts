@@ -51,13 +51,26 @@ export class OvlNode {
   /** Only metadata is in the upper layer; the data still comes from lowers[0]. */
   get metacopy(): boolean { return this.upper !== undefined && this.upper.metacopy; }
 
-  /** The layer path of the upper copy, derived from the tree so a directory rename moves it in O(1). */
+  /** upperRel()'s last answer, valid while no rename has happened since (see moved()). */
+  private relCache: string | undefined;
+  private relEpoch = -1;
+
+  /**
+   * The layer path of the upper copy, derived from the tree so a directory rename moves it in O(1).
+   * It is cached until the next rename anywhere (OvlNode.moved), which is rare next to lookups.
+   */
   upperRel(): string {
-    if (this.parent === undefined) return '';
-    const parts: string[] = [];
-    for (let n: OvlNode | undefined = this; n !== undefined && n.parent !== undefined; n = n.parent) parts.push(n.name);
-    return parts.reverse().join('/');
+    if (this.relEpoch === OvlNode.epoch) return this.relCache!;
+    const parent = this.parent;
+    const rel = parent === undefined ? '' : parent.parent === undefined ? this.name : `${parent.upperRel()}/${this.name}`;
+    this.relCache = rel;
+    this.relEpoch = OvlNode.epoch;
+    return rel;
   }
+
+  /** Bumped by every rename or exchange: cached paths below a moved directory are stale then. */
+  private static epoch = 0;
+  static moved(): void { OvlNode.epoch++; }
 
   /** The overlay path, for messages. */
   path(): string { return '/' + this.upperRel(); }
