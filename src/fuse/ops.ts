@@ -211,10 +211,11 @@ export class OverlayFuseOps implements FuseOperations {
    * after an error although a copy-up may have happened before it (a failed directory rename).
    */
   private copyingUp<T>(nodes: OvlNode[], fn: () => T): T {
-    const watched: OvlNode[] = [];
+    // Each node that a copy-up could change, with what it was: lower-only, or metacopy.
+    const watched = new Map<OvlNode, boolean>();
     for (const start of nodes) {
       for (let n: OvlNode | undefined = start; n !== undefined; n = n.parent) {
-        if ((n.upper === undefined || n.upper.metacopy) && !watched.includes(n)) watched.push(n);
+        if (!watched.has(n) && (n.upper === undefined || n.upper.metacopy)) watched.set(n, n.upper === undefined);
       }
     }
     let failed = true;
@@ -224,7 +225,12 @@ export class OverlayFuseOps implements FuseOperations {
       return result;
     } finally {
       if (this.notify !== undefined) {
-        const changed = failed ? [...new Set([...watched, ...nodes])] : watched;
+        const changed = new Set<OvlNode>();
+        for (const [n, wasLowerOnly] of watched) {
+          // Only what really moved: an untouched lower file keeps its cached attributes (no GETATTR per open).
+          if (wasLowerOnly ? n.upper !== undefined : n.upper === undefined || !n.upper.metacopy) changed.add(n);
+        }
+        if (failed) for (const n of nodes) changed.add(n);
         for (const n of changed) {
           const inode = this.byNode.get(n);
           if (inode !== undefined) this.notify.invalInode(inode.id, -1, 0);
