@@ -28,6 +28,11 @@ export interface DirLayerOptions {
   whiteoutFormat?: 'chardev' | 'xattr';
   /** The work directory (upper layers only); temps live in its `work` subdirectory, as the kernel's do. */
   workdir?: string;
+  /**
+   * The layer never changes while in use (a lower layer): lookups may answer misses from a cached
+   * listing of the directory instead of two failed lstats (the name and its `.wh.` form).
+   */
+  immutable?: boolean;
   name?: string;
 }
 
@@ -76,6 +81,9 @@ export class DirLayer implements WritableLayer {
   private readonly whiteoutFormat: 'chardev' | 'xattr';
   private readonly workTemp: string | undefined;
   private sharedWhiteout: string | undefined;
+  private readonly immutable: boolean;
+  /** Immutable layers: the names in each small directory looked into; null when not worth listing. */
+  private readonly listings = new Map<string, Set<string> | null>();
   /** Temps made as xattr whiteouts: their new parent gets the opaque=x marker when they move in. */
   private readonly xattrWhiteoutTemps = new Set<string>();
 
@@ -83,6 +91,7 @@ export class DirLayer implements WritableLayer {
     this.name = options.name ?? root;
     this.prefix = options.xattrPrefix ?? 'trusted.overlay.';
     this.whiteoutFormat = options.whiteoutFormat ?? 'chardev';
+    this.immutable = options.immutable === true;
     this.fsId = fs.statSync(root).dev;
     if (options.workdir !== undefined) {
       this.workTemp = `${options.workdir}/work`;
@@ -112,6 +121,16 @@ export class DirLayer implements WritableLayer {
   }
 
   lookup(rel: string): LayerEntry | undefined {
+    if (this.immutable && rel !== '') {
+      const slash = rel.lastIndexOf('/');
+      const names = this.namesIn(slash < 0 ? '' : rel.slice(0, slash));
+      const name = rel.slice(slash + 1);
+      if (names !== null && !names.has(name)) {
+        if (!names.has(WH_PREFIX + name)) return undefined;
+        const whPath = this.abs(`${rel.slice(0, slash + 1)}${WH_PREFIX}${name}`);
+        return { stat: fs.lstatSync(whPath), whiteout: true, opaque: false, metacopy: false };
+      }
+    }
     const path = this.abs(rel);
     const stat = this.statOrUndefined(path);
     if (stat === undefined) {
@@ -124,6 +143,26 @@ export class DirLayer implements WritableLayer {
       return undefined;
     }
     return this.decode(rel, path, stat);
+  }
+
+  /**
+   * The names in a directory of an immutable layer, listed once. Only small directories are listed:
+   * a listing must not cost more than the failed lookups it saves.
+   */
+  private namesIn(dir: string): Set<string> | null {
+    let names = this.listings.get(dir);
+    if (names !== undefined) return names;
+    names = null;
+    const stat = this.statOrUndefined(this.abs(dir));
+    if (stat !== undefined && stat.isDirectory() && stat.size <= 65536) {
+      try {
+        names = new Set(fs.readdirSync(this.abs(dir)));
+      } catch {
+        names = null;
+      }
+    }
+    this.listings.set(dir, names);
+    return names;
   }
 
   private decode(rel: string, path: string, stat: RealStat): LayerEntry {

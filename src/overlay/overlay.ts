@@ -63,7 +63,7 @@ export class Overlay {
       if (typeof item !== 'string') return item;
       const dir = checkDirectory(item, `lowerdir #${i + 1}`);
       checkOverlap(dir, `lowerdir #${i + 1}`);
-      const layer = new DirLayer(dir, { xattrPrefix: prefix });
+      const layer = new DirLayer(dir, { xattrPrefix: prefix, immutable: true });
       this.owned.push(layer);
       return layer;
     });
