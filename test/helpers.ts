@@ -50,10 +50,11 @@ export function makeFixture(lowerTrees: Tree[], options: Partial<OverlayOptions>
   fs.mkdirSync(work);
   const open = (extra: Partial<OverlayOptions>): Overlay =>
     new Overlay({ lowerdir: lowers, upperdir: upper, workdir: work, ...options, ...extra });
+  const overlay = open({});
   const fixture: Fixture = {
     base, lowers, upper, work,
-    overlay: open({}),
-    fs: undefined as unknown as OverlayFs,
+    overlay,
+    fs: createOverlayFs(overlay),
     up: (rel) => path.join(upper, rel),
     reopen(extra = {}) {
       fixture.overlay.close();
@@ -65,7 +66,6 @@ export function makeFixture(lowerTrees: Tree[], options: Partial<OverlayOptions>
       fs.rmSync(base, { recursive: true, force: true });
     },
   };
-  fixture.fs = createOverlayFs(fixture.overlay);
   return fixture;
 }
 

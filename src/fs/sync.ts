@@ -6,16 +6,17 @@
 import * as fs from 'node:fs';
 import * as posix from 'node:path/posix';
 import { fsError, relabel } from '../errors.js';
-import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
+import { S_IFDIR, S_IFLNK, S_IFMT } from '../layer/types.js';
 import { readFile as readOvlFile, realFile, writeFile as writeOvlFile, type OvlFile } from '../overlay/file.js';
 import type { OvlNode } from '../overlay/node.js';
 import { isNormalName } from '../overlay/namei.js';
+import { permits, processCaller } from '../overlay/permission.js';
 import type { Overlay } from '../overlay/overlay.js';
 import { encodingOf, toBuffer, toFlags, toMode, toPath, toTimeMs, type EncodingOption } from './args.js';
 import { Dirent } from './dirent.js';
 import { BigIntStats, makeStatFs, makeStats } from './stats.js';
 
-const { O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, F_OK, W_OK, X_OK, R_OK, COPYFILE_EXCL, COPYFILE_FICLONE } = fs.constants;
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, F_OK, W_OK, COPYFILE_EXCL, COPYFILE_FICLONE } = fs.constants;
 const MAX_SYMLINKS = 40;
 
 type StatOptions = { bigint?: boolean; throwIfNoEntry?: boolean };
@@ -91,19 +92,8 @@ export class SyncFs {
     call('access', p, () => {
       const node = this.node(p, true, 'access');
       if (mode === F_OK) return;
-      const st = this.overlay.getattr(node);
       if ((mode & W_OK) !== 0 && this.overlay.readOnly) throw fsError('EROFS', 'access', p);
-      const uid = process.getuid?.() ?? 0;
-      if (uid === 0) {
-        // root may do anything but execute a file nobody may execute.
-        if ((mode & X_OK) !== 0 && (st.mode & S_IFMT) !== S_IFDIR && (st.mode & 0o111) === 0) throw fsError('EACCES', 'access', p);
-        return;
-      }
-      const gids = process.getgroups?.() ?? [];
-      const shift = st.uid === uid ? 6 : st.gid === process.getgid?.() || gids.includes(st.gid) ? 3 : 0;
-      const granted = (st.mode >> shift) & 7;
-      const wanted = ((mode & R_OK) ? 4 : 0) | ((mode & W_OK) ? 2 : 0) | ((mode & X_OK) ? 1 : 0);
-      if ((granted & wanted) !== wanted) throw fsError('EACCES', 'access', p);
+      if (!permits(this.overlay.getattr(node), processCaller(), mode)) throw fsError('EACCES', 'access', p);
     });
   }
 
@@ -397,14 +387,14 @@ export class SyncFs {
           first ??= current;
           return this.overlay.mkdir(node, name, mode);
         }
-        if (!child.isDir) throw fsError(child === null ? 'ENOENT' : 'EEXIST', 'mkdir', p);
+        if (!child.isDir) throw fsError('EEXIST', 'mkdir', p);
         return child;
       });
     }
     return first;
   }
 
-  mkdtempSync(prefix: string, options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): string {
+  mkdtempSync(prefix: string, options?: { encoding?: EncodingOption } | BufferEncoding | 'buffer' | null): string | Buffer {
     const chars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
     for (let attempt = 0; ; attempt++) {
       let suffix = '';
@@ -412,7 +402,7 @@ export class SyncFs {
       const p = toPath(prefix + suffix);
       try {
         this.mkdirSync(p, 0o700);
-        return encodingOf(options) === 'buffer' ? p : p;
+        return encode(p, encodingOf(options));
       } catch (err) {
         if ((err as { code?: string }).code !== 'EEXIST' || attempt > 100) throw relabel(err, 'mkdtemp', prefix + 'XXXXXX');
       }
@@ -572,7 +562,6 @@ export class SyncFs {
       const output = call('copyfile', from, () => this.openSync(to, (mode & COPYFILE_EXCL) !== 0 ? 'wx' : 'w', st.mode & 0o7777), to);
       try {
         const outputFile = this.fileOf(output, 'copyfile');
-        realFile(inputFile, 'copyfile');
         const srcHost = this.overlay.dataHostPath(inputFile.node);
         const dstHost = this.overlay.dataHostPath(outputFile.node);
         if (srcHost !== undefined && dstHost !== undefined) {
@@ -639,13 +628,6 @@ export class SyncFs {
     }
   }
 
-  /** Open descriptors, for tests and for close() of the whole overlay. */
-  get openDescriptors(): number { return this.files.size; }
 
-  /** Makes sure the node behind `fd` is bound to its current real file (used by streams and handles). */
-  touch(fd: number): void {
-    const file = this.fileOf(fd, 'read');
-    if (file.node.type === S_IFREG) realFile(file, 'read');
-  }
 }
 

@@ -22,7 +22,8 @@
 import { constants as fsc } from 'node:fs';
 
 import { fsError } from '../errors.js';
-import { S_IFDIR, S_IFMT } from '../layer/types.js';
+import { O_ACCMODE, S_IFDIR, S_IFMT } from '../layer/types.js';
+import { permits } from '../overlay/permission.js';
 import { readFile, realFile, writeFile, type OvlFile } from '../overlay/file.js';
 import type { OvlStat } from '../overlay/inode.js';
 import type { OvlNode } from '../overlay/node.js';
@@ -44,8 +45,7 @@ import type {
 } from './operations.js';
 import { FUSE_ROOT_ID, RENAME_EXCHANGE, RENAME_NOREPLACE } from './protocol.js';
 
-const { O_TRUNC, O_SYNC, O_DSYNC, R_OK, W_OK, X_OK } = fsc;
-const O_ACCMODE = 3;
+const { O_TRUNC, O_SYNC, O_DSYNC, W_OK } = fsc;
 const S_ISGID = 0o2000;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
@@ -339,15 +339,7 @@ export class OverlayFuseOps implements FuseOperations {
     const node = this.node(nodeid);
     const st = this.overlay.getattr(node);
     if (mask & W_OK && this.overlay.readOnly) throw err('EROFS', 'access');
-    if (ctx.uid === 0) {
-      // root may do anything but execute a file that nobody may execute.
-      if (mask & X_OK && (st.mode & S_IFMT) !== S_IFDIR && (st.mode & 0o111) === 0) throw err('EACCES', 'access');
-      return;
-    }
-    const shift = ctx.uid === st.uid ? 6 : ctx.gid === st.gid ? 3 : 0;
-    const granted = (st.mode >> shift) & 7;
-    const wanted = (mask & R_OK ? 4 : 0) | (mask & W_OK ? 2 : 0) | (mask & X_OK ? 1 : 0);
-    if ((granted & wanted) !== wanted) throw err('EACCES', 'access');
+    if (!permits(st, ctx, mask)) throw err('EACCES', 'access');
   }
 
   // --- the namespace --------------------------------------------------------------------------------

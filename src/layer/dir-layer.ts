@@ -311,7 +311,7 @@ export class DirLayer implements WritableLayer {
     // Node has no mknod(2); mknod(1) makes fifos (unprivileged) and devices (privileged).
     const kind = type === 0o010000 ? ['p'] : type === S_IFCHR ? ['c', String(rdev >> 8), String(rdev & 0xff)] : type === 0o060000 ? ['b', String(rdev >> 8), String(rdev & 0xff)] : undefined;
     if (kind === undefined) throw fsError('EPERM', 'mknod', rel);
-    if (fs.existsSync(path) || this.statOrUndefined(path) !== undefined) throw fsError('EEXIST', 'mknod', rel);
+    if (this.statOrUndefined(path) !== undefined) throw fsError('EEXIST', 'mknod', rel);
     try {
       execFileSync('mknod', ['-m', perm, path, ...kind], { stdio: 'ignore' });
     } catch {

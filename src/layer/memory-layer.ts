@@ -17,6 +17,7 @@ import {
   S_IFDIR,
   S_IFIFO,
   S_IFLNK,
+  O_ACCMODE,
   S_IFMT,
   S_IFREG,
   S_IFSOCK,
@@ -32,7 +33,6 @@ import {
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = constants;
 /** Not in fs.constants; the same on every Linux architecture. */
-const O_ACCMODE = 3;
 
 const BLKSIZE = 4096;
 /** tmpfs's magic: the closest real filesystem to this one. */

@@ -149,6 +149,9 @@ export interface WritableLayer extends Layer {
   removeTemp(rel: string): void;
 }
 
+/** The access-mode bits of open flags; node's fs.constants lacks O_ACCMODE. */
+export const O_ACCMODE = 3;
+
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;

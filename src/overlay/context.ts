@@ -43,7 +43,7 @@ export class OverlayContext {
   private makeRoot(): OvlNode {
     const upperEntry = this.upper?.lookup('');
     if (upperEntry !== undefined && upperEntry.opaque) {
-      return new OvlNode('', undefined, S_IFDIR, upperEntry, [], this.inoOf(upperEntry, [], S_IFDIR));
+      return new OvlNode('', undefined, S_IFDIR, upperEntry, [], this.inoOf(upperEntry, []));
     }
     const lowers: LowerRef[] = [];
     for (let index = 0; index < this.lowers.length; index++) {
@@ -52,7 +52,7 @@ export class OverlayContext {
       lowers.push({ layer: this.lowers[index], index, rel: '', entry });
       if (entry.opaque) break;
     }
-    return new OvlNode('', undefined, S_IFDIR, upperEntry, lowers, this.inoOf(upperEntry, lowers, S_IFDIR));
+    return new OvlNode('', undefined, S_IFDIR, upperEntry, lowers, this.inoOf(upperEntry, lowers));
   }
 
   /**
@@ -60,7 +60,7 @@ export class OverlayContext {
    * Layers on different filesystems get their filesystem's index in the high bits (xino), so two
    * files never share a number.
    */
-  inoOf(upper: LayerEntry | undefined, lowers: LowerRef[], _type: number): number {
+  inoOf(upper: LayerEntry | undefined, lowers: LowerRef[]): number {
     if (lowers.length > 0) return this.compose(lowers[0].entry.stat.ino, lowers[0].layer.fsId);
     if (upper === undefined) return 0;
     // The recorded origin is the overlay's own st_ino from before the copy-up: use it as it is.

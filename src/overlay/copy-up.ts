@@ -19,7 +19,7 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
   const upper = ctx.writableUpper(syscall, node.path());
   if (node.upper !== undefined) {
     if (node.upper.metacopy && !options.metadataOnly) {
-      if (options.truncate) dropMetacopy(ctx, upper, node);
+      if (options.truncate) dropMetacopy(upper, node);
       else copyUpData(ctx, upper, node, syscall);
     }
     return;
@@ -79,7 +79,7 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
   node.upper = upper.lookup(node.upperRel());
   if (node.upper === undefined) throw fsError('EIO', syscall, node.path());
   if (!node.upper.metacopy) node.dataGen++;
-  if (!keepsIno) node.ino = ctx.inoOf(node.upper, [], node.type);
+  if (!keepsIno) node.ino = ctx.inoOf(node.upper, []);
 }
 
 /**
@@ -104,7 +104,7 @@ function copyUpData(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, sy
 }
 
 /** A metacopy file about to be truncated needs no data from below: it just stops being metacopy. */
-function dropMetacopy(ctx: OverlayContext, upper: WritableLayer, node: OvlNode): void {
+function dropMetacopy(upper: WritableLayer, node: OvlNode): void {
   const rel = node.upperRel();
   upper.truncate(rel, 0);
   upper.setMetacopy(rel, false);

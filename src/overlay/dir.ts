@@ -7,19 +7,9 @@ import type { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import { settleOpenFiles } from './file.js';
 import { lookupChild } from './namei.js';
-import { OvlNode } from './node.js';
+import { joinRel, OvlNode } from './node.js';
 import { isEmptyDir } from './readdir.js';
 import { getattr } from './inode.js';
-
-function join(dir: string, name: string): string {
-  return dir === '' ? name : `${dir}/${name}`;
-}
-
-/** The overlay path of a child, for messages. */
-function childPath(parent: OvlNode, name: string): string {
-  const dir = parent.path();
-  return dir === '/' ? `/${name}` : `${dir}/${name}`;
-}
 
 /** What to create: a directory, a symlink, a regular file or a special file. */
 export type NewEntry =
@@ -38,38 +28,36 @@ function make(upper: WritableLayer, rel: string, entry: NewEntry): void {
 /** Registers a node just created in the upper layer. */
 function attach(ctx: OverlayContext, parent: OvlNode, name: string, type: number): OvlNode {
   parent.listing = undefined;
-  const entry = ctx.upper!.lookup(join(parent.upperRel(), name));
-  if (entry === undefined) throw fsError('EIO', 'lookup', childPath(parent, name));
-  const node = new OvlNode(name, parent, type, entry, [], ctx.inoOf(entry, [], type));
+  const entry = ctx.upper!.lookup(joinRel(parent.upperRel(), name));
+  if (entry === undefined) throw fsError('EIO', 'lookup', parent.childPath(name));
+  const node = new OvlNode(name, parent, type, entry, [], ctx.inoOf(entry, []));
   (parent.children ??= new Map()).set(name, node);
   return node;
 }
 
 /** Puts a new entry at parent/name, replacing an upper whiteout atomically where there is one. */
 export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, entry: NewEntry, syscall: string): OvlNode {
-  const path = childPath(parent, name);
+  const path = parent.childPath(name);
   const upper = ctx.writableUpper(syscall, path);
   if (lookupChild(ctx, parent, name) !== null) throw fsError('EEXIST', syscall, path);
   if (parent.unlinked) throw fsError('ENOENT', syscall, path);
   copyUp(ctx, parent, syscall);
-  const rel = join(parent.upperRel(), name);
+  const rel = joinRel(parent.upperRel(), name);
   const existing = upper.lookup(rel);
   if (existing !== undefined && !existing.whiteout) throw fsError('EEXIST', syscall, path);
-  if (existing === undefined) {
+  // A directory that could merge with what a whiteout hides below (one in a merged parent, or one
+  // over an upper whiteout) is opaque, as the kernel makes it (ovl_create_upper,
+  // ovl_create_over_whiteout); it is built aside and renamed in, so it never shows half made.
+  const opaqueDir = entry.type === S_IFDIR && (existing !== undefined || parent.merged);
+  if (existing === undefined && !opaqueDir) {
     make(upper, rel, entry);
-    // A new directory in a merged parent must not merge with lower entries of the same name that a
-    // lower whiteout hides today; the kernel marks it opaque for the same reason (ovl_create_upper).
-    if (entry.type === S_IFDIR && parent.merged) upper.setOpaque(rel);
   } else {
-    // Over a whiteout: build it aside, then swap it in. A directory there must not show what the
-    // whiteout was hiding, so it is opaque.
     const temp = upper.tempPath();
     try {
       make(upper, temp, entry);
-      if (entry.type === S_IFDIR) {
-        upper.setOpaque(temp);
-        upper.unlink(rel); // rename(2) cannot put a directory over a device; renameat2 is not in Node.
-      }
+      if (opaqueDir) upper.setOpaque(temp);
+      // rename(2) cannot put a directory over a device, and renameat2 is not in Node.
+      if (existing !== undefined && entry.type === S_IFDIR) upper.unlink(rel);
       upper.rename(temp, rel);
     } catch (err) {
       upper.removeTemp(temp);
@@ -80,9 +68,9 @@ export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, 
 }
 
 /** Is `name` visible in the lower layers merged into `parent`? Then removing it needs a whiteout. */
-export function lowerPositive(ctx: OverlayContext, parent: OvlNode, name: string): boolean {
+export function lowerPositive(parent: OvlNode, name: string): boolean {
   for (const ref of parent.lowers) {
-    const entry = ref.layer.lookup(join(ref.rel, name));
+    const entry = ref.layer.lookup(joinRel(ref.rel, name));
     if (entry !== undefined) return !entry.whiteout;
   }
   return false;
@@ -93,13 +81,25 @@ function whiteoutOver(upper: WritableLayer, rel: string, isDir: boolean): void {
   const temp = upper.tempPath();
   upper.whiteout(temp);
   if (!isDir) {
-    upper.rename(temp, rel);
+    try {
+      upper.rename(temp, rel);
+    } catch (err) {
+      upper.removeTemp(temp);
+      throw err;
+    }
     return;
   }
-  // A directory cannot be renamed over by a device; move it aside first, then drop it.
+  // A directory cannot be renamed over by a device; move it aside first, then drop it. If the
+  // whiteout cannot take its place, the directory goes back, so the name never shows what is below.
   const aside = upper.tempPath();
   upper.rename(rel, aside);
-  upper.rename(temp, rel);
+  try {
+    upper.rename(temp, rel);
+  } catch (err) {
+    upper.rename(aside, rel);
+    upper.removeTemp(temp);
+    throw err;
+  }
   upper.removeTemp(aside);
 }
 
@@ -107,12 +107,11 @@ function whiteoutOver(upper: WritableLayer, rel: string, isDir: boolean): void {
 function clearWhiteouts(upper: WritableLayer, rel: string): void {
   for (const d of upper.readdir(rel)) {
     if (!d.whiteout) throw fsError('ENOTEMPTY', 'rmdir', '/' + rel);
-    const path = join(rel, d.name);
-    // `.wh.NAME` files and devices alike are removed by their real name.
-    if (upper.lookup(path)?.whiteout) {
-      try { upper.unlink(path); } catch { upper.unlink(join(rel, '.wh.' + d.name)); }
-    } else {
-      upper.unlink(join(rel, '.wh.' + d.name));
+    // A device or xattr whiteout has the name itself; an OCI one is the file `.wh.NAME`.
+    try {
+      upper.unlink(joinRel(rel, d.name));
+    } catch {
+      upper.unlink(joinRel(rel, '.wh.' + d.name));
     }
   }
 }
@@ -129,7 +128,7 @@ function snapshot(ctx: OverlayContext, node: OvlNode): RealStat | undefined {
   return { ...stat };
 }
 
-function detach(ctx: OverlayContext, parent: OvlNode, name: string, node: OvlNode, stat?: RealStat): void {
+function detach(parent: OvlNode, name: string, node: OvlNode, stat?: RealStat): void {
   parent.listing = undefined;
   node.removedStat = stat;
   node.unlinked = true;
@@ -138,7 +137,7 @@ function detach(ctx: OverlayContext, parent: OvlNode, name: string, node: OvlNod
 }
 
 export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string): void {
-  const path = childPath(parent, name);
+  const path = parent.childPath(name);
   const upper = ctx.writableUpper('unlink', path);
   const node = lookupChild(ctx, parent, name);
   if (node === null) throw fsError('ENOENT', 'unlink', path);
@@ -148,18 +147,18 @@ export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string):
   const removedStat = snapshot(ctx, node);
   const rel = node.upperRel();
   // What shows through at this name decides, not where the node came from (it may have been renamed here).
-  const needWhiteout = node.upper === undefined || lowerPositive(ctx, parent, name);
+  const needWhiteout = node.upper === undefined || lowerPositive(parent, name);
   if (node.upper !== undefined) {
     if (needWhiteout) whiteoutOver(upper, rel, false);
     else upper.unlink(rel);
   } else {
     upper.whiteout(rel);
   }
-  detach(ctx, parent, name, node, removedStat);
+  detach(parent, name, node, removedStat);
 }
 
 export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): void {
-  const path = childPath(parent, name);
+  const path = parent.childPath(name);
   const upper = ctx.writableUpper('rmdir', path);
   const node = lookupChild(ctx, parent, name);
   if (node === null) throw fsError('ENOENT', 'rmdir', path);
@@ -169,7 +168,7 @@ export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): 
   const removedStat = snapshot(ctx, node);
   const rel = node.upperRel();
   // What shows through at this name decides, not where the node came from (it may have been renamed here).
-  const needWhiteout = node.upper === undefined || lowerPositive(ctx, parent, name);
+  const needWhiteout = node.upper === undefined || lowerPositive(parent, name);
   if (node.upper !== undefined) {
     if (needWhiteout) {
       whiteoutOver(upper, rel, true);
@@ -180,7 +179,7 @@ export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): 
   } else {
     upper.whiteout(rel);
   }
-  detach(ctx, parent, name, node, removedStat);
+  detach(parent, name, node, removedStat);
 }
 
 function isAncestor(ancestor: OvlNode, node: OvlNode): boolean {
@@ -218,8 +217,8 @@ export interface RenameFlags {
 }
 
 export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: string, newParent: OvlNode, newName: string, flags: RenameFlags = {}): void {
-  const oldPath = childPath(oldParent, oldName);
-  const newPath = childPath(newParent, newName);
+  const oldPath = oldParent.childPath(oldName);
+  const newPath = newParent.childPath(newName);
   const upper = ctx.writableUpper('rename', oldPath);
   const node = lookupChild(ctx, oldParent, oldName);
   if (node === null) throw fsError('ENOENT', 'rename', oldPath, newPath);
@@ -245,8 +244,8 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   copyUp(ctx, newParent, 'rename');
   copyUp(ctx, node, 'rename', { metadataOnly: true });
   const oldRel = node.upperRel();
-  const newRel = join(newParent.upperRel(), newName);
-  const whiteoutOld = lowerPositive(ctx, oldParent, oldName);
+  const newRel = joinRel(newParent.upperRel(), newName);
+  const whiteoutOld = lowerPositive(oldParent, oldName);
 
   if (node.isDir) {
     if (node.lowers.length > 0) {
@@ -281,7 +280,7 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   upper.rename(oldRel, newRel);
   if (whiteoutOld) upper.whiteout(oldRel);
 
-  if (target !== null) detach(ctx, newParent, newName, target, targetStat);
+  if (target !== null) detach(newParent, newName, target, targetStat);
   oldParent.listing = undefined;
   newParent.listing = undefined;
   oldParent.children?.set(oldName, null);
@@ -298,8 +297,8 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
  * Without renameat2 in Node the swap is three renames through the work area.
  */
 export function exchangeEntries(ctx: OverlayContext, aParent: OvlNode, aName: string, bParent: OvlNode, bName: string): void {
-  const aPath = childPath(aParent, aName);
-  const bPath = childPath(bParent, bName);
+  const aPath = aParent.childPath(aName);
+  const bPath = bParent.childPath(bName);
   const upper = ctx.writableUpper('rename', aPath);
   const a = lookupChild(ctx, aParent, aName);
   const b = lookupChild(ctx, bParent, bName);
@@ -349,14 +348,14 @@ export function exchangeEntries(ctx: OverlayContext, aParent: OvlNode, aName: st
 }
 
 export function linkEntry(ctx: OverlayContext, node: OvlNode, newParent: OvlNode, newName: string): OvlNode {
-  const path = childPath(newParent, newName);
+  const path = newParent.childPath(newName);
   const upper = ctx.writableUpper('link', path);
   if (node.isDir) throw fsError('EPERM', 'link', node.path(), path);
   if (lookupChild(ctx, newParent, newName) !== null) throw fsError('EEXIST', 'link', node.path(), path);
   if (node.unlinked) throw fsError('ENOENT', 'link', node.path(), path);
   copyUp(ctx, node, 'link');
   copyUp(ctx, newParent, 'link');
-  const rel = join(newParent.upperRel(), newName);
+  const rel = joinRel(newParent.upperRel(), newName);
   const existing = upper.lookup(rel);
   if (existing !== undefined && !existing.whiteout) throw fsError('EEXIST', 'link', node.path(), path);
   if (existing === undefined) {

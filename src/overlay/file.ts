@@ -5,13 +5,11 @@
 // check is one integer comparison, so a re-bound handle costs what a fresh one does.
 import { constants } from 'node:fs';
 import { fsError } from '../errors.js';
-import { S_IFDIR, type RealFile } from '../layer/types.js';
+import { O_ACCMODE, S_IFDIR, type RealFile } from '../layer/types.js';
 import type { OverlayContext } from './context.js';
 import type { OvlNode } from './node.js';
 
 const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY } = constants;
-/** O_ACCMODE: node's constants lack it. */
-export const ACCMODE = 3;
 
 export class OvlFile {
   /** The real file in use; replaced by realFile() after a copy-up. */
@@ -28,7 +26,7 @@ export class OvlFile {
   constructor(readonly ctx: OverlayContext, readonly node: OvlNode, readonly flags: number, real: RealFile | undefined) {
     this.real = real;
     this.boundGen = node.dataGen;
-    const access = flags & ACCMODE;
+    const access = flags & O_ACCMODE;
     this.readable = access !== O_WRONLY;
     this.writable = access !== O_RDONLY;
     this.append = (flags & O_APPEND) !== 0;
@@ -82,7 +80,7 @@ export function settleOpenFiles(node: OvlNode): void {
 /** Opens an existing node. The caller has copied it up already when the flags write. */
 export function openNode(ctx: OverlayContext, node: OvlNode, flags: number): OvlFile {
   if (node.type === S_IFDIR) {
-    if ((flags & ACCMODE) !== O_RDONLY) throw fsError('EISDIR', 'open', node.path());
+    if ((flags & O_ACCMODE) !== O_RDONLY) throw fsError('EISDIR', 'open', node.path());
     return new OvlFile(ctx, node, flags | O_DIRECTORY, undefined);
   }
   if ((flags & O_DIRECTORY) !== 0) throw fsError('ENOTDIR', 'open', node.path());

@@ -2,12 +2,8 @@
 // merge, redirects send the lower lookup elsewhere, and metacopy files continue to their data.
 import { fsError } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Layer, type LayerEntry } from '../layer/types.js';
-import { OvlNode, type LowerRef } from './node.js';
+import { joinRel, OvlNode, type LowerRef } from './node.js';
 import type { OverlayContext } from './context.js';
-
-function join(dir: string, name: string): string {
-  return dir === '' ? name : `${dir}/${name}`;
-}
 
 function parentOf(rel: string): string {
   const slash = rel.lastIndexOf('/');
@@ -42,7 +38,7 @@ function applyRedirect(cursor: Cursor, redirect: string, atIndex: number, curren
   if (redirect.startsWith('/')) {
     cursor.absolute = redirect.replace(/^\/+/, '').replace(/\/+$/, '');
   } else if (cursor.absolute !== undefined) {
-    cursor.absolute = join(parentOf(currentRel), redirect);
+    cursor.absolute = joinRel(parentOf(currentRel), redirect);
   } else {
     cursor.name = redirect;
     return;
@@ -56,7 +52,7 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
   let wantLowers = true;
   const cursor: Cursor = { absolute: undefined, from: 0, name };
   if (parent.upper !== undefined && ctx.upper !== undefined) {
-    const entry = ctx.upper.lookup(join(parent.upperRel(), name));
+    const entry = ctx.upper.lookup(joinRel(parent.upperRel(), name));
     if (entry !== undefined) {
       if (entry.whiteout) return null;
       upper = entry;
@@ -96,9 +92,9 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
   }
   if (upper === undefined && lowers.length === 0) return null;
   if (type !== S_IFDIR && lowers.length > 0 && lowers[lowers.length - 1].entry.metacopy) {
-    throw fsError('EIO', 'lookup', join(parent.path(), name), undefined, 'metacopy file without its lower data');
+    throw fsError('EIO', 'lookup', parent.childPath(name), undefined, 'metacopy file without its lower data');
   }
-  return new OvlNode(name, parent, type, upper, lowers, ctx.inoOf(upper, lowers, type));
+  return new OvlNode(name, parent, type, upper, lowers, ctx.inoOf(upper, lowers));
 }
 
 /** The (layer, path) pairs to try, in order, following the parent's stack or an absolute redirect. */
@@ -117,7 +113,7 @@ function* lowerCandidates(ctx: OverlayContext, parent: OvlNode, cursor: Cursor):
     if (stackPos >= parent.lowers.length) return;
     const ref = parent.lowers[stackPos++];
     index = ref.index;
-    yield { layer: ref.layer, index, rel: join(ref.rel, cursor.name), walk: false };
+    yield { layer: ref.layer, index, rel: joinRel(ref.rel, cursor.name), walk: false };
   }
 }
 

@@ -7,6 +7,11 @@ import type { Layer, LayerEntry, RealStat } from '../layer/types.js';
 import { S_IFDIR, S_IFMT } from '../layer/types.js';
 import type { OvlFile } from './file.js';
 
+/** Joins a layer path and a name ('' is the layer's root). */
+export function joinRel(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
 /** A real copy of a node in one lower layer. */
 export interface LowerRef {
   layer: Layer;
@@ -74,6 +79,9 @@ export class OvlNode {
 
   /** The overlay path, for messages. */
   path(): string { return '/' + this.upperRel(); }
+
+  /** The overlay path of a child name, for messages. */
+  childPath(name: string): string { return '/' + joinRel(this.upperRel(), name); }
 
   /** A merged directory: more than one layer contributes entries (the kernel's OVL_TYPE_MERGE). */
   get merged(): boolean { return this.isDir && this.lowers.length + (this.upper !== undefined ? 1 : 0) > 1; }

@@ -124,7 +124,8 @@ export function normalizeOptions(options: OverlayOptions | string): ParsedOption
   const xino = o.xino === undefined ? 'auto' : o.xino === true ? 'on' : o.xino === false ? 'off' : o.xino;
   if (!['on', 'off', 'auto'].includes(xino)) throw invalid(`xino=${xino}: expected on, off or auto`);
   const metacopy = onOff(o.metacopy, 'metacopy', false);
-  if (metacopy && redirect !== 'on' && o.redirect_dir !== undefined && redirect !== 'follow') {
+  // The kernel refuses metacopy when it may not follow the redirects metacopy files rely on.
+  if (metacopy && (redirect === 'off' || redirect === 'nofollow')) {
     throw invalid('metacopy=on needs redirect_dir=on or follow');
   }
   const privileged = typeof process.getuid === 'function' && process.getuid() === 0;

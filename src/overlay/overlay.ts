@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import { fsError } from '../errors.js';
 import { DirLayer } from '../layer/dir-layer.js';
 import type { Layer, LayerStatFs, WritableLayer } from '../layer/types.js';
-import { S_IFDIR, S_IFLNK, S_IFREG } from '../layer/types.js';
+import { O_ACCMODE, S_IFDIR, S_IFLNK, S_IFREG } from '../layer/types.js';
+import { permits, processCaller } from './permission.js';
 import { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, unlinkEntry, type RenameFlags } from './dir.js';
@@ -16,7 +17,6 @@ import { checkDirectory, contains, normalizeOptions, type OverlayOptions } from 
 import { readdirNode, type OvlDirent } from './readdir.js';
 
 const { O_RDONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = fs.constants;
-const O_ACCMODE = 3;
 
 /** Upper and work directories held by live overlays in this process. */
 const inUse = new Set<string>();
@@ -156,12 +156,8 @@ export class Overlay {
   }
 
   private checkWritable(node: OvlNode): void {
-    const uid = process.getuid?.() ?? 0;
-    if (uid === 0) return;
-    const st = this.getattr(node);
-    const gids = process.getgroups?.() ?? [];
-    const shift = st.uid === uid ? 6 : st.gid === process.getgid?.() || gids.includes(st.gid) ? 3 : 0;
-    if (((st.mode >> shift) & 2) === 0) throw fsError('EACCES', 'open', node.path());
+    const caller = processCaller();
+    if (caller.uid !== 0 && !permits(this.getattr(node), caller, fs.constants.W_OK)) throw fsError('EACCES', 'open', node.path());
   }
 
   /** Creates parent/name as a regular file and opens it (O_CREAT|O_EXCL semantics). */
