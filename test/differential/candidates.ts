@@ -41,8 +41,9 @@ export interface MountOptions {
 
 const CHILD = fileURLToPath(new URL('./kernel-child.py', import.meta.url));
 
-export function mountKernel(dirs: LayerDirs, opts: MountOptions): void {
-  const o = [
+/** The same mount options for the kernel and for the ovlfs mount. */
+function mountOptions(dirs: LayerDirs, opts: MountOptions): string {
+  return [
     `lowerdir=${dirs.lowers.join(':')}`,
     `upperdir=${dirs.upper}`,
     `workdir=${dirs.work}`,
@@ -51,6 +52,10 @@ export function mountKernel(dirs: LayerDirs, opts: MountOptions): void {
     `metacopy=${opts.metacopy ? 'on' : 'off'}`,
     'index=off',
   ].join(',');
+}
+
+export function mountKernel(dirs: LayerDirs, opts: MountOptions): void {
+  const o = mountOptions(dirs, opts);
   execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', o, dirs.mnt], { stdio: 'pipe' });
   liveKernel.add(dirs.mnt);
 }
@@ -417,14 +422,7 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
  */
 export function mountOvlfsFuse(dirs: LayerDirs, opts: MountOptions, log: string): number {
   const pidfile = `${log}.pid`;
-  const o = [
-    `lowerdir=${dirs.lowers.join(':')}`,
-    `upperdir=${dirs.upper}`,
-    `workdir=${dirs.work}`,
-    `redirect_dir=${opts.redirectDir ? 'on' : 'off'}`,
-    `metacopy=${opts.metacopy ? 'on' : 'off'}`,
-    'index=off',
-  ].join(',');
+  const o = mountOptions(dirs, opts);
   const r = spawnSync(process.execPath, ['--import', TSX, CLI, 'mount', '-o', o, '--pidfile', pidfile, '--log', log, dirs.mnt], {
     encoding: 'utf8',
     timeout: 30_000,

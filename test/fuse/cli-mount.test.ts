@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
 import { isMounted } from '../../src/fuse/session.js';
+import type { Run } from './shell.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'src/cli/main.ts');
@@ -23,12 +24,6 @@ function skipReason(): string | undefined {
 }
 const reason = skipReason();
 if (reason) process.stdout.write(`# skipping ovlfs CLI tests: ${reason}\n`);
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 function ovlfs(args: string[], opts: { cwd?: string; uid?: number; gid?: number } = {}): Run {
   const r = spawnSync(process.execPath, ['--import', TSX, CLI, ...args], { encoding: 'utf8', timeout: 30_000, cwd: opts.cwd ?? ROOT, uid: opts.uid, gid: opts.gid });

@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 
 import type { OverlayOpsArg } from '../../src/fuse/ops.js';
 import { isMounted, mountFuse, type FuseMount } from '../../src/fuse/session.js';
+import { ok, sh } from './shell.js';
 
 function has(program: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;
@@ -46,23 +47,6 @@ function need(...programs: string[]): string | false {
   return why;
 }
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function sh(cmd: string, cwd?: string, env?: NodeJS.ProcessEnv): Run {
-  const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8', timeout: 60_000, cwd, env: { ...process.env, ...env } });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ok(cmd: string, cwd?: string): string {
-  const r = sh(cmd, cwd);
-  assert.equal(r.status, 0, `${cmd} failed (${r.status}): ${r.stderr}`);
-  return r.stdout;
-}
 
 /** The same layers written into `dir`: two lowers with a merged directory, links, and an old mtime. */
 function writeLayers(dir: string): void {

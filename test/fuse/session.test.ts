@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { isMounted, mountFuse, type FuseMount } from '../../src/fuse/session.js';
+import { ok, sh, type Run } from './shell.js';
 
 function skipReason(): string | undefined {
   if (process.platform !== 'linux') return 'FUSE tests need Linux';
@@ -22,24 +23,6 @@ function skipReason(): string | undefined {
 const reason = skipReason();
 if (reason) process.stdout.write(`# skipping FUSE session tests: ${reason}\n`);
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a shell command with a deadline; a hung server shows up as a timeout, not a hung test run. */
-function sh(cmd: string, cwd?: string): Run {
-  const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8', timeout: 30_000, cwd });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ok(cmd: string, cwd?: string): string {
-  const r = sh(cmd, cwd);
-  assert.equal(r.status, 0, `${cmd} failed (${r.status}): ${r.stderr}`);
-  return r.stdout;
-}
 
 /** A listing that must be the same on the mount and on the backing directory. */
 function tree(dir: string): string {
