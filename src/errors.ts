@@ -52,6 +52,23 @@ export interface FsError extends Error {
 
 /** Builds a Node-style system error. `detail` replaces the default description (for option errors). */
 export function fsError(code: string, syscall: string, path?: string, dest?: string, detail?: string): FsError {
+  const err = buildError(code, syscall, path, dest, detail);
+  Object.defineProperty(err, OVERLAY_ERROR, { value: true });
+  Error.captureStackTrace?.(err, fsError);
+  return err;
+}
+
+/**
+ * The same error for a failed host call (src/sys/): its path is a layer path, so it is left
+ * unmarked and `relabel` gives it the overlay path the caller used.
+ */
+export function hostError(code: string, syscall: string, path?: string, dest?: string): FsError {
+  const err = buildError(code, syscall, path, dest);
+  Error.captureStackTrace?.(err, hostError);
+  return err;
+}
+
+function buildError(code: string, syscall: string, path?: string, dest?: string, detail?: string): FsError {
   const description = detail ?? MESSAGES[code] ?? code.toLowerCase();
   let message = `${code}: ${description}, ${syscall}`;
   if (path !== undefined) message += ` '${path}'`;
@@ -62,8 +79,6 @@ export function fsError(code: string, syscall: string, path?: string, dest?: str
   err.syscall = syscall;
   if (path !== undefined) err.path = path;
   if (dest !== undefined) err.dest = dest;
-  Object.defineProperty(err, OVERLAY_ERROR, { value: true });
-  Error.captureStackTrace?.(err, fsError);
   return err;
 }
 
