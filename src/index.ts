@@ -1,10 +1,10 @@
 // ovlfs: the Linux overlay filesystem as a library. `openOverlay(options).fs` is a drop-in node:fs
 // over the merged view.
 import { createOverlayFs, type OverlayFs } from './fs/index.js';
-import { Overlay } from './overlay/overlay.js';
-import type { OverlayOptions } from './overlay/options.js';
+import { Overlay, type OverlayOptions } from './overlay/index.js';
 
-export class OverlayHandle extends Overlay {
+/** An overlay with its node:fs face. */
+export class OverlayWithFs extends Overlay {
   private facade: OverlayFs | undefined;
   /** A node:fs-compatible object over absolute paths inside the overlay ('/a/b'). */
   get fs(): OverlayFs {
@@ -13,13 +13,12 @@ export class OverlayHandle extends Overlay {
 }
 
 /** Opens an overlay: `openOverlay({ lowerdir, upperdir, workdir })` or `openOverlay('lowerdir=/a:/b,upperdir=/u,workdir=/w')`. */
-export function openOverlay(options: OverlayOptions | string): OverlayHandle {
-  return new OverlayHandle(options);
+export function openOverlay(options: OverlayOptions | string): OverlayWithFs {
+  return new OverlayWithFs(options);
 }
 
-export { Overlay } from './overlay/overlay.js';
-export type { OverlayOptions } from './overlay/options.js';
-export { parseMountOptions } from './overlay/options.js';
+export { Overlay, parseMountOptions } from './overlay/index.js';
+export type { OverlayOptions, OverlayNode, OpenFile } from './overlay/index.js';
 export { DirLayer } from './layer/dir-layer.js';
 export { MemoryLayer } from './layer/memory-layer.js';
 export type { Layer, WritableLayer, LayerEntry, RealFile } from './layer/types.js';

@@ -2,7 +2,7 @@
 // around as Node's can), the callback forms, `promises`, the streams, and the classes and
 // constants callers reach for on `fs`.
 import * as fs from 'node:fs';
-import type { Overlay } from '../overlay/overlay.js';
+import type { Overlay } from '../overlay/index.js';
 import { makeCallbackApi, type CallbackApi } from './callback.js';
 import { Dirent } from './dirent.js';
 import { OverlayDir, type OpenDirOptions } from './dir.js';

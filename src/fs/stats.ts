@@ -1,6 +1,6 @@
 // Stats objects that are Node's own: `instanceof fs.Stats` holds and every method works.
 import * as fs from 'node:fs';
-import type { OvlStat } from '../overlay/inode.js';
+import type { OvlStat } from '../overlay/index.js';
 
 const S_IFMT = 0o170000;
 

@@ -7,16 +7,12 @@ import * as fs from 'node:fs';
 import * as posix from 'node:path/posix';
 import { fsError, relabel } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT } from '../layer/types.js';
-import { readFile as readOvlFile, realFile, writeFile as writeOvlFile, type OvlFile } from '../overlay/file.js';
-import type { OvlNode } from '../overlay/node.js';
-import { isNormalName } from '../overlay/namei.js';
-import { permits, processCaller } from '../overlay/permission.js';
-import type { Overlay } from '../overlay/overlay.js';
+import { isNormalName, type OpenFile, type Overlay, type OverlayNode } from '../overlay/index.js';
 import { encodingOf, toBuffer, toFlags, toMode, toPath, toTimeMs, type EncodingOption } from './args.js';
 import { Dirent } from './dirent.js';
 import { BigIntStats, makeStatFs, makeStats } from './stats.js';
 
-const { O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, F_OK, W_OK, COPYFILE_EXCL, COPYFILE_FICLONE } = fs.constants;
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, F_OK, COPYFILE_EXCL, COPYFILE_FICLONE_FORCE } = fs.constants;
 const MAX_SYMLINKS = 40;
 
 type StatOptions = { bigint?: boolean; throwIfNoEntry?: boolean };
@@ -39,7 +35,7 @@ function call<T>(syscall: string, path: string | undefined, fn: () => T, dest?: 
 }
 
 export class SyncFs {
-  private readonly files = new Map<number, OvlFile>();
+  private readonly files = new Map<number, OpenFile>();
   private readonly freeFds: number[] = [];
   private nextFd = 1000;
 
@@ -48,13 +44,13 @@ export class SyncFs {
   // --- descriptors ---------------------------------------------------------------------------------
 
   /** The open overlay file behind a virtual fd. */
-  fileOf(fd: number, syscall: string): OvlFile {
+  fileOf(fd: number, syscall: string): OpenFile {
     const file = typeof fd === 'number' ? this.files.get(fd) : undefined;
     if (file === undefined) throw fsError('EBADF', syscall);
     return file;
   }
 
-  private allocate(file: OvlFile): number {
+  private allocate(file: OpenFile): number {
     const fd = this.freeFds.pop() ?? this.nextFd++;
     this.files.set(fd, file);
     return fd;
@@ -62,7 +58,7 @@ export class SyncFs {
 
   // --- lookups -------------------------------------------------------------------------------------
 
-  private node(path: string, follow: boolean, syscall: string): OvlNode {
+  private node(path: string, follow: boolean, syscall: string): OverlayNode {
     return this.overlay.resolve(path, follow, syscall);
   }
 
@@ -71,7 +67,7 @@ export class SyncFs {
    * parent's errors first, then EEXIST for the root, dots and existing names, then ENOENT for a
    * trailing slash on anything but a directory.
    */
-  private forCreate(p: string, syscall: string, isDir: boolean): { parent: OvlNode; name: string } {
+  private forCreate(p: string, syscall: string, isDir: boolean): { parent: OverlayNode; name: string } {
     const { parent, name, trailingSlash } = this.overlay.resolveParent(p, syscall);
     if (!isNormalName(name) || this.overlay.lookup(parent, name) !== null) throw fsError('EEXIST', syscall, p);
     if (trailingSlash && !isDir) throw fsError('ENOENT', syscall, p);
@@ -89,12 +85,7 @@ export class SyncFs {
 
   accessSync(path: fs.PathLike, mode: number = F_OK): void {
     const p = toPath(path);
-    call('access', p, () => {
-      const node = this.node(p, true, 'access');
-      if (mode === F_OK) return;
-      if ((mode & W_OK) !== 0 && this.overlay.readOnly) throw fsError('EROFS', 'access', p);
-      if (!permits(this.overlay.getattr(node), processCaller(), mode)) throw fsError('EACCES', 'access', p);
-    });
+    call('access', p, () => this.overlay.access(this.node(p, true, 'access'), mode));
   }
 
   statSync(path: fs.PathLike, options?: StatOptions): fs.Stats | fs.BigIntStats | undefined {
@@ -119,7 +110,7 @@ export class SyncFs {
 
   fstatSync(fd: number, options?: { bigint?: boolean }): fs.Stats | fs.BigIntStats {
     const file = this.fileOf(fd, 'fstat');
-    const st = call('fstat', undefined, () => this.overlay.fgetattr(file));
+    const st = call('fstat', undefined, () => this.overlay.fstat(file));
     return options?.bigint ? new BigIntStats(st) : makeStats(st);
   }
 
@@ -138,7 +129,7 @@ export class SyncFs {
     return this.allocate(file);
   }
 
-  private openPath(p: string, flags: number, mode: number, depth: number): OvlFile {
+  private openPath(p: string, flags: number, mode: number, depth: number): OpenFile {
     const follow = (flags & O_NOFOLLOW) === 0;
     if ((flags & O_CREAT) === 0) {
       const node = this.node(p, follow, 'open');
@@ -195,7 +186,7 @@ export class SyncFs {
     const file = this.fileOf(fd, 'read');
     if (len === 0) return 0;
     const at = typeof pos === 'bigint' ? Number(pos) : pos ?? null;
-    return call('read', undefined, () => readOvlFile(file, buffer, offset, len!, at));
+    return call('read', undefined, () => this.overlay.read(file, buffer, offset, len!, at));
   }
 
   writeSync(fd: number, data: NodeJS.ArrayBufferView | string, offsetOrPosition?: number | null, lengthOrEncoding?: number | BufferEncoding | null, position?: number | null): number {
@@ -203,12 +194,12 @@ export class SyncFs {
     if (typeof data === 'string') {
       const buffer = Buffer.from(data, (typeof lengthOrEncoding === 'string' ? lengthOrEncoding : 'utf8'));
       const pos = typeof offsetOrPosition === 'number' ? offsetOrPosition : null;
-      return call('write', undefined, () => writeOvlFile(file, buffer, 0, buffer.length, pos));
+      return call('write', undefined, () => this.overlay.write(file, buffer, 0, buffer.length, pos));
     }
     const offset = typeof offsetOrPosition === 'number' ? offsetOrPosition : 0;
     const length = typeof lengthOrEncoding === 'number' ? lengthOrEncoding : data.byteLength - offset;
     const pos = typeof position === 'number' ? position : null;
-    return call('write', undefined, () => writeOvlFile(file, data, offset, length, pos));
+    return call('write', undefined, () => this.overlay.write(file, data, offset, length, pos));
   }
 
   readvSync(fd: number, buffers: readonly NodeJS.ArrayBufferView[], position?: number | null): number {
@@ -236,20 +227,17 @@ export class SyncFs {
 
   fsyncSync(fd: number): void {
     const file = this.fileOf(fd, 'fsync');
-    if (file.node.isDir || this.overlay.ctx.volatile) return;
-    call('fsync', undefined, () => realFile(file, 'fsync').sync());
+    call('fsync', undefined, () => this.overlay.fsync(file));
   }
 
   fdatasyncSync(fd: number): void {
     const file = this.fileOf(fd, 'fdatasync');
-    if (file.node.isDir || this.overlay.ctx.volatile) return;
-    call('fdatasync', undefined, () => realFile(file, 'fdatasync').datasync());
+    call('fdatasync', undefined, () => this.overlay.fsync(file, true));
   }
 
   ftruncateSync(fd: number, len = 0): void {
     const file = this.fileOf(fd, 'ftruncate');
-    if (!file.writable) throw fsError('EINVAL', 'ftruncate');
-    call('ftruncate', undefined, () => realFile(file, 'ftruncate').truncate(len));
+    call('ftruncate', undefined, () => this.overlay.ftruncate(file, len));
   }
 
   truncateSync(path: fs.PathLike, len = 0): void {
@@ -263,17 +251,17 @@ export class SyncFs {
 
   fchmodSync(fd: number, mode: fs.Mode): void {
     const file = this.fileOf(fd, 'fchmod');
-    call('fchmod', undefined, () => this.overlay.setattr(file.node, { mode: toMode(mode, 0) }, 'fchmod'));
+    call('fchmod', undefined, () => this.overlay.fsetattr(file, { mode: toMode(mode, 0) }, 'fchmod'));
   }
 
   fchownSync(fd: number, uid: number, gid: number): void {
     const file = this.fileOf(fd, 'fchown');
-    call('fchown', undefined, () => this.overlay.setattr(file.node, { uid, gid }, 'fchown'));
+    call('fchown', undefined, () => this.overlay.fsetattr(file, { uid, gid }, 'fchown'));
   }
 
   futimesSync(fd: number, atime: fs.TimeLike, mtime: fs.TimeLike): void {
     const file = this.fileOf(fd, 'futime');
-    call('futime', undefined, () => this.overlay.setattr(file.node, { atimeMs: toTimeMs(atime), mtimeMs: toTimeMs(mtime) }, 'futime'));
+    call('futime', undefined, () => this.overlay.fsetattr(file, { atimeMs: toTimeMs(atime), mtimeMs: toTimeMs(mtime) }, 'futime'));
   }
 
   // --- whole files ---------------------------------------------------------------------------------
@@ -285,10 +273,10 @@ export class SyncFs {
     const fd = isFd ? path : this.openSync(path, flag ?? 'r');
     try {
       const file = this.fileOf(fd, 'read');
-      if (file.node.isDir) throw fsError('EISDIR', 'read');
+      if (file.isDirectory) throw fsError('EISDIR', 'read');
       // As node:fs does: read exactly the size fstat reports; only files that report 0 (like
       // /proc) are read in chunks until EOF.
-      const size = isFd ? 0 : call('fstat', undefined, () => realFile(file, 'read').stat().size);
+      const size = isFd ? 0 : call('fstat', undefined, () => this.overlay.fstat(file).size);
       let data: Buffer;
       if (size > 0) {
         data = Buffer.allocUnsafe(size);
@@ -346,7 +334,7 @@ export class SyncFs {
     const root = call('scandir', p, () => this.node(p, true, 'scandir'));
     if (!root.isDir) throw fsError('ENOTDIR', 'scandir', p);
     const out: Array<string | Buffer | Dirent<string> | Dirent<Buffer>> = [];
-    const queue: Array<{ node: OvlNode; rel: string; dir: string }> = [{ node: root, rel: '', dir: p.replace(/\/$/, '') || '/' }];
+    const queue: Array<{ node: OverlayNode; rel: string; dir: string }> = [{ node: root, rel: '', dir: p.replace(/\/$/, '') || '/' }];
     while (queue.length > 0) {
       const { node, rel, dir } = queue.shift()!;
       const entries = call('scandir', dir, () => this.overlay.readdir(node));
@@ -426,7 +414,7 @@ export class SyncFs {
 
   rmSync(path: fs.PathLike, options?: fs.RmOptions): void {
     const p = toPath(path);
-    let node: OvlNode;
+    let node: OverlayNode;
     try {
       node = this.node(p, false, 'rm');
     } catch (err) {
@@ -562,18 +550,8 @@ export class SyncFs {
       const output = call('copyfile', from, () => this.openSync(to, (mode & COPYFILE_EXCL) !== 0 ? 'wx' : 'w', st.mode & 0o7777), to);
       try {
         const outputFile = this.fileOf(output, 'copyfile');
-        const srcHost = this.overlay.dataHostPath(inputFile.node);
-        const dstHost = this.overlay.dataHostPath(outputFile.node);
-        if (srcHost !== undefined && dstHost !== undefined) {
-          call('copyfile', from, () => fs.copyFileSync(srcHost, dstHost, (mode & ~COPYFILE_EXCL) | COPYFILE_FICLONE), to);
-          return;
-        }
-        const buffer = Buffer.allocUnsafe(Math.min(Math.max(st.size, 1), 1 << 20));
-        for (;;) {
-          const n = this.readSync(input, buffer, 0, buffer.length, null);
-          if (n === 0) break;
-          this.writeSync(output, buffer, 0, n, null);
-        }
+        const force = (mode & COPYFILE_FICLONE_FORCE) !== 0;
+        call('copyfile', from, () => this.overlay.cloneFile(inputFile, outputFile, force), to);
       } finally {
         this.closeSync(output);
       }

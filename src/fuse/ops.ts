@@ -6,11 +6,11 @@
 // are separate inodes (index=off: copy-up breaks the link), so each of their names gets an id of its own.
 // Ids count up and are never reused, so the generation is always 0.
 //
-// File handles are the core's OvlFiles. Every read and write goes through the core's one choke point
+// File handles are the core's OpenFiles. Every read and write goes through the core's one choke point
 // (realFile in src/overlay/file.ts), so a handle opened read-only before another process copied the file
 // up reads the upper data, also when the kernel's page cache has been dropped and the READ reaches us.
 // That is why this is not no-open mode: with no handle, an unlinked open file would have no name left to
-// read from, and the core's promise lives in its OvlFile.
+// read from, and the core's promise lives in its OpenFile.
 //
 // Caching. Entries, attributes, file pages (FOPEN_KEEP_CACHE) and directory listings (FOPEN_CACHE_DIR)
 // may be cached for a long time, because every change to the layers comes through this mount and the
@@ -23,12 +23,7 @@ import { constants as fsc } from 'node:fs';
 
 import { fsError } from '../errors.js';
 import { O_ACCMODE, S_IFDIR, S_IFMT } from '../layer/types.js';
-import { permits } from '../overlay/permission.js';
-import { readFile, realFile, writeFile, type OvlFile } from '../overlay/file.js';
-import type { OvlStat } from '../overlay/inode.js';
-import type { OvlNode } from '../overlay/node.js';
-import type { OverlayOptions } from '../overlay/options.js';
-import { Overlay } from '../overlay/overlay.js';
+import { Overlay, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
 import type {
   AttrOut,
   CopyFileRangeIn,
@@ -64,7 +59,7 @@ export interface OverlayOpsArg {
 interface Inode {
   readonly id: number;
   /** Every name of it; more than one for upper hard links. */
-  readonly nodes: OvlNode[];
+  readonly nodes: OverlayNode[];
   nlookup: number;
   /** Host dev:ino of the upper file, for joining further names of a hard link. */
   key: string | undefined;
@@ -73,7 +68,7 @@ interface Inode {
 }
 
 interface Handle {
-  file: OvlFile;
+  file: OpenFile;
   inode: Inode;
 }
 
@@ -110,6 +105,10 @@ export function attrOf(st: OvlStat, ino: number): FuseAttr {
   };
 }
 
+function setAttrOf(a: SetattrIn, atimeMs: number | undefined, mtimeMs: number | undefined): SetAttr {
+  return { mode: a.mode !== undefined ? a.mode & 0o7777 : undefined, uid: a.uid, gid: a.gid, size: a.size, atimeMs, mtimeMs };
+}
+
 function msOf(t: SetattrIn['atime']): number | undefined {
   if (t === undefined) return undefined;
   if (t === 'now') return Date.now();
@@ -123,7 +122,7 @@ function isPrivateXattr(name: string): boolean {
 
 export class OverlayFuseOps implements FuseOperations {
   private readonly byId = new Map<number, Inode>();
-  private readonly byNode = new Map<OvlNode, Inode>();
+  private readonly byNode = new Map<OverlayNode, Inode>();
   private readonly byKey = new Map<string, Inode>();
   private readonly handles = new Map<number, Handle>();
   private readonly dirs = new Map<number, DirEntry[]>();
@@ -154,26 +153,20 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   /** The name to act on: any that still exists, else the last one (an unlinked file still open). */
-  private static live(inode: Inode): OvlNode {
+  private static live(inode: Inode): OverlayNode {
     for (const n of inode.nodes) if (!n.unlinked) return n;
     return inode.nodes[inode.nodes.length - 1]!;
   }
 
-  private node(id: number): OvlNode {
+  private node(id: number): OverlayNode {
     return OverlayFuseOps.live(this.inode(id));
   }
 
-  /** The host identity of an upper hard link, or undefined when the node is not one. */
-  private static linkKey(node: OvlNode): string | undefined {
-    if (node.isDir || node.upper === undefined || node.upper.stat.nlink < 2) return undefined;
-    return `${node.upper.stat.dev}:${node.upper.stat.ino}`;
-  }
-
   /** The kernel inode for `node`, made or joined (hard links) as needed. Counts nothing. */
-  private inodeFor(node: OvlNode): Inode {
+  private inodeFor(node: OverlayNode): Inode {
     const known = this.byNode.get(node);
     if (known !== undefined) return known;
-    const key = OverlayFuseOps.linkKey(node);
+    const key = this.overlay.hardLinkKey(node);
     if (key !== undefined) {
       const other = this.byKey.get(key);
       if (other !== undefined && other.nodes.some((n) => !n.unlinked)) {
@@ -190,14 +183,14 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   /** A reply that hands the kernel a reference: one more lookup of the node. */
-  private entry(node: OvlNode): EntryOut {
+  private entry(node: OverlayNode): EntryOut {
     const inode = this.inodeFor(node);
     const attr = this.attr(inode, node);
     inode.nlookup++;
     return { nodeid: inode.id, entryTimeout: this.timeout, attrTimeout: this.timeout, attr };
   }
 
-  private attr(inode: Inode, node: OvlNode): FuseAttr {
+  private attr(inode: Inode, node: OverlayNode): FuseAttr {
     const a = attrOf(this.overlay.getattr(node), node.ino);
     inode.last = a;
     return a;
@@ -210,12 +203,14 @@ export class OverlayFuseOps implements FuseOperations {
    * up (a new mtime), and, when `fn` fails, every node it names, since the kernel refreshes nothing
    * after an error although a copy-up may have happened before it (a failed directory rename).
    */
-  private copyingUp<T>(nodes: OvlNode[], fn: () => T): T {
-    // Each node that a copy-up could change, with what it was: lower-only, or metacopy.
-    const watched = new Map<OvlNode, boolean>();
+  private copyingUp<T>(nodes: OverlayNode[], fn: () => T): T {
+    // Each node that a copy-up could change, with where its data was: lower, or metacopy.
+    const watched = new Map<OverlayNode, 'lower' | 'metacopy' | 'upper'>();
     for (const start of nodes) {
-      for (let n: OvlNode | undefined = start; n !== undefined; n = n.parent) {
-        if (!watched.has(n) && (n.upper === undefined || n.upper.metacopy)) watched.set(n, n.upper === undefined);
+      for (let n: OverlayNode | undefined = start; n !== undefined; n = n.parent) {
+        if (watched.has(n)) continue;
+        const state = this.overlay.copyUpState(n);
+        if (state !== 'upper') watched.set(n, state);
       }
     }
     let failed = true;
@@ -225,10 +220,10 @@ export class OverlayFuseOps implements FuseOperations {
       return result;
     } finally {
       if (this.notify !== undefined) {
-        const changed = new Set<OvlNode>();
-        for (const [n, wasLowerOnly] of watched) {
+        const changed = new Set<OverlayNode>();
+        for (const [n, before] of watched) {
           // Only what really moved: an untouched lower file keeps its cached attributes (no GETATTR per open).
-          if (wasLowerOnly ? n.upper !== undefined : n.upper === undefined || !n.upper.metacopy) changed.add(n);
+          if (this.overlay.copyUpState(n) !== before) changed.add(n);
         }
         if (failed) for (const n of nodes) changed.add(n);
         for (const n of changed) {
@@ -240,7 +235,7 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   /** New entries belong to the caller, as the kernel's own filesystems make them. */
-  private own(ctx: FuseContext, parent: OvlNode, node: OvlNode, mode: number | undefined): void {
+  private own(ctx: FuseContext, parent: OverlayNode, node: OverlayNode, mode: number | undefined): void {
     const parentStat = this.overlay.getattr(parent);
     const inheritGid = (parentStat.mode & S_ISGID) !== 0;
     const uid = ctx.uid !== this.myUid ? ctx.uid : undefined;
@@ -281,9 +276,8 @@ export class OverlayFuseOps implements FuseOperations {
     if (!node.unlinked) return { attrTimeout: this.timeout, attr: this.attr(inode, node) };
     // Gone from the tree, still held open: the real file answers (the core re-bound it before the unlink).
     const handle = this.handleOf(inode, fh);
-    if (handle !== undefined && handle.file.real !== undefined) {
-      const st = realFile(handle.file, 'fstat').stat();
-      const a = attrOf(st, node.ino);
+    if (handle !== undefined && !handle.file.isDirectory) {
+      const a = attrOf(this.overlay.fstat(handle.file), node.ino);
       inode.last = a;
       return { attrTimeout: this.timeout, attr: a };
     }
@@ -308,26 +302,10 @@ export class OverlayFuseOps implements FuseOperations {
       // Only the open file is left (ftruncate, fchmod, futimens of an unlinked file).
       const handle = this.handleOf(inode, a.fh);
       if (handle === undefined) throw err('ENOENT', 'setattr');
-      const real = realFile(handle.file, 'setattr');
-      if (a.mode !== undefined) real.chmod(a.mode & 0o7777);
-      if (a.uid !== undefined || a.gid !== undefined) real.chown(a.uid ?? -1, a.gid ?? -1);
-      if (a.size !== undefined) real.truncate(a.size);
-      if (atimeMs !== undefined || mtimeMs !== undefined) {
-        const st = real.stat();
-        real.utimes((atimeMs ?? st.atimeMs) / 1000, (mtimeMs ?? st.mtimeMs) / 1000);
-      }
+      this.overlay.fsetattr(handle.file, setAttrOf(a, atimeMs, mtimeMs));
       return this.getattr(ctx, nodeid, a.fh);
     }
-    this.copyingUp([node], () =>
-      this.overlay.setattr(node, {
-        mode: a.mode !== undefined ? a.mode & 0o7777 : undefined,
-        uid: a.uid,
-        gid: a.gid,
-        size: a.size,
-        atimeMs,
-        mtimeMs,
-      }),
-    );
+    this.copyingUp([node], () => this.overlay.setattr(node, setAttrOf(a, atimeMs, mtimeMs)));
     return { attrTimeout: this.timeout, attr: this.attr(inode, node) };
   }
 
@@ -336,10 +314,7 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   access(ctx: FuseContext, nodeid: number, mask: number): void {
-    const node = this.node(nodeid);
-    const st = this.overlay.getattr(node);
-    if (mask & W_OK && this.overlay.readOnly) throw err('EROFS', 'access');
-    if (!permits(st, ctx, mask)) throw err('EACCES', 'access');
+    this.overlay.access(this.node(nodeid), mask, ctx);
   }
 
   // --- the namespace --------------------------------------------------------------------------------
@@ -405,7 +380,7 @@ export class OverlayFuseOps implements FuseOperations {
       this.byNode.set(node, inode);
     }
     if (inode.key === undefined) {
-      inode.key = OverlayFuseOps.linkKey(node);
+      inode.key = this.overlay.hardLinkKey(node);
       if (inode.key !== undefined) this.byKey.set(inode.key, inode);
     }
     const attr = this.attr(inode, node);
@@ -424,13 +399,13 @@ export class OverlayFuseOps implements FuseOperations {
     return flags & (O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC);
   }
 
-  private addHandle(file: OvlFile, inode: Inode): number {
+  private addHandle(file: OpenFile, inode: Inode): number {
     const fh = this.nextFh++;
     this.handles.set(fh, { file, inode });
     return fh;
   }
 
-  private file(fh: number): OvlFile {
+  private file(fh: number): OpenFile {
     const h = this.handles.get(fh);
     if (h === undefined) throw err('EBADF', 'fh');
     return h.file;
@@ -448,8 +423,9 @@ export class OverlayFuseOps implements FuseOperations {
     const p = this.node(parent);
     const file = this.copyingUp([p], () => this.overlay.create(p, name, OverlayFuseOps.coreFlags(flags), mode & 0o7777));
     try {
-      this.own(ctx, p, file.node, mode);
-      const entry = this.entry(file.node);
+      const node = this.overlay.nodeOf(file);
+      this.own(ctx, p, node, mode);
+      const entry = this.entry(node);
       return { entry, open: { fh: this.addHandle(file, this.inode(entry.nodeid)), keepCache: true } };
     } catch (e) {
       this.overlay.release(file);
@@ -462,7 +438,7 @@ export class OverlayFuseOps implements FuseOperations {
     if (this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size);
     let done = 0;
     while (done < size) {
-      const n = readFile(file, this.scratch, done, size - done, offset + done);
+      const n = this.overlay.read(file, this.scratch, done, size - done, offset + done);
       if (n === 0) break;
       done += n;
     }
@@ -472,7 +448,7 @@ export class OverlayFuseOps implements FuseOperations {
   write(_ctx: FuseContext, _nodeid: number, fh: number, offset: number, data: Buffer): number {
     const file = this.file(fh);
     let done = 0;
-    while (done < data.length) done += writeFile(file, data, done, data.length - done, offset + done);
+    while (done < data.length) done += this.overlay.write(file, data, done, data.length - done, offset + done);
     return done;
   }
 
@@ -487,37 +463,19 @@ export class OverlayFuseOps implements FuseOperations {
   }
 
   fsync(_ctx: FuseContext, _nodeid: number, fh: number, datasync: boolean): void {
-    const real = realFile(this.file(fh), 'fsync');
-    if (datasync) real.datasync();
-    else real.sync();
+    this.overlay.fsync(this.file(fh), datasync);
   }
 
   fallocate(_ctx: FuseContext, _nodeid: number, fh: number, offset: number, length: number, mode: number): void {
-    // Node has no fallocate(2). Mode 0 (allocate, extending the size) becomes a size extension, which is
-    // what a filesystem without preallocation gives; the rest (punch hole, keep size…) is unsupported.
-    if (mode !== 0) throw err('EOPNOTSUPP', 'fallocate');
-    const file = this.file(fh);
-    if (!file.writable) throw err('EBADF', 'fallocate');
-    const real = realFile(file, 'fallocate');
-    if (real.stat().size < offset + length) real.truncate(offset + length);
+    this.overlay.fallocate(this.file(fh), offset, length, mode);
   }
 
   // No lseek: SEEK_DATA/SEEK_HOLE answered with ENOSYS makes the kernel treat the whole file as data, which
   // is all this could say without lseek(2) in Node, and it stops asking.
 
   copyFileRange(_ctx: FuseContext, a: CopyFileRangeIn): number {
-    const src = this.file(a.fhIn);
-    const dst = this.file(a.fhOut);
     if (a.flags !== 0) throw err('EINVAL', 'copy_file_range');
-    let done = 0;
-    while (done < a.len) {
-      const n = readFile(src, this.scratch, 0, Math.min(this.scratch.length, a.len - done), a.offIn + done);
-      if (n === 0) break;
-      let w = 0;
-      while (w < n) w += writeFile(dst, this.scratch, w, n - w, a.offOut + done + w);
-      done += n;
-    }
-    return done;
+    return this.overlay.copyFileRange(this.file(a.fhIn), a.offIn, this.file(a.fhOut), a.offOut, a.len);
   }
 
   // --- directories ----------------------------------------------------------------------------------

@@ -11,7 +11,17 @@ import type { OvlNode } from './node.js';
 
 const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY } = constants;
 
-export class OvlFile {
+/** What the faces may read of an open overlay file; everything else stays inside src/overlay. */
+export interface OpenFile {
+  readonly flags: number;
+  readonly readable: boolean;
+  readonly writable: boolean;
+  readonly closed: boolean;
+  /** Opened on a directory (no data). */
+  readonly isDirectory: boolean;
+}
+
+export class OvlFile implements OpenFile {
   /** The real file in use; replaced by realFile() after a copy-up. */
   real: RealFile | undefined;
   /** The node's dataGen that `real` belongs to. */
@@ -33,6 +43,8 @@ export class OvlFile {
     // Only a file whose data may still move up needs tracking.
     if (!node.isDir && (node.upper === undefined || node.upper.metacopy)) (node.openFiles ??= new Set()).add(this);
   }
+
+  get isDirectory(): boolean { return this.node.isDir; }
 }
 
 /** The flags to open a real file with: creation is the overlay's business, not the real file's. */
@@ -96,7 +108,8 @@ export function closeFile(file: OvlFile): void {
   file.real = undefined;
 }
 
-export function readFile(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
+/** read(2)/pread(2): position null (or negative) reads at the file position and moves it. */
+export function readData(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
   if (!file.readable) throw fsError('EBADF', 'read');
   const real = realFile(file, 'read');
   if (position === null || position < 0) {
@@ -107,7 +120,8 @@ export function readFile(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: 
   return real.read(buffer, offset, length, position);
 }
 
-export function writeFile(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
+/** write(2)/pwrite(2): position null writes at the file position; O_APPEND always at the end. */
+export function writeData(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
   if (!file.writable) throw fsError('EBADF', 'write');
   const real = realFile(file, 'write');
   if (file.append) {
@@ -122,4 +136,49 @@ export function writeFile(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset:
     return n;
   }
   return real.write(buffer, offset, length, position);
+}
+
+/** fsync(2)/fdatasync(2). A volatile overlay skips every sync, as the kernel's does. */
+export function syncData(ctx: OverlayContext, file: OvlFile, datasync: boolean): void {
+  const syscall = datasync ? 'fdatasync' : 'fsync';
+  if (file.closed) throw fsError('EBADF', syscall);
+  if (file.node.isDir || ctx.volatile) return;
+  const real = realFile(file, syscall);
+  if (datasync) real.datasync();
+  else real.sync();
+}
+
+/** ftruncate(2): the handle must be open for writing (EINVAL otherwise, as Linux answers). */
+export function truncateData(file: OvlFile, length: number): void {
+  if (file.closed) throw fsError('EBADF', 'ftruncate');
+  if (!file.writable || file.node.isDir) throw fsError('EINVAL', 'ftruncate');
+  if (length < 0) throw fsError('EINVAL', 'ftruncate');
+  realFile(file, 'ftruncate').truncate(length);
+}
+
+/**
+ * fallocate(2) mode 0 (allocate, extending the size): a size extension, which is what a filesystem
+ * without preallocation gives. Other modes are not supported.
+ */
+export function allocateData(file: OvlFile, offset: number, length: number, mode: number): void {
+  if (mode !== 0) throw fsError('EOPNOTSUPP', 'fallocate');
+  if (!file.writable) throw fsError('EBADF', 'fallocate');
+  const real = realFile(file, 'fallocate');
+  if (real.stat().size < offset + length) real.truncate(offset + length);
+}
+
+let scratch = Buffer.allocUnsafe(1 << 16);
+
+/** copy_file_range(2) between two open files, each through its current real file. */
+export function copyDataRange(src: OvlFile, offIn: number, dst: OvlFile, offOut: number, length: number): number {
+  if (!src.readable || !dst.writable) throw fsError('EBADF', 'copy_file_range');
+  if (scratch.length < Math.min(length, 1 << 20)) scratch = Buffer.allocUnsafe(Math.min(length, 1 << 20));
+  let done = 0;
+  while (done < length) {
+    const n = readData(src, scratch, 0, Math.min(scratch.length, length - done), offIn + done);
+    if (n === 0) break;
+    for (let w = 0; w < n;) w += writeData(dst, scratch, w, n - w, offOut + done + w);
+    done += n;
+  }
+  return done;
 }

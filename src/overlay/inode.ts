@@ -51,6 +51,30 @@ export interface SetAttr {
   mtimeMs?: number;
 }
 
+/**
+ * fchmod/fchown/futimens/ftruncate: the change lands on the handle's own inode. While the name is
+ * live that is the node (copied up first, as for setattr); once the name is gone (perhaps re-used
+ * by a new file) only the real file the handle holds is left to change.
+ */
+export function fsetattr(ctx: OverlayContext, file: OvlFile, attr: SetAttr, syscall: string): void {
+  if (file.closed) throw fsError('EBADF', syscall);
+  const node = file.node;
+  if (!node.unlinked) return setattr(ctx, node, attr, syscall);
+  // An unlinked lower or metacopy file has no upper inode of its own left to change.
+  if (node.isDir || node.upper === undefined || node.upper.metacopy) throw fsError('ENOENT', syscall);
+  const real = realFile(file, syscall);
+  if (attr.size !== undefined) {
+    if (attr.size < 0) throw fsError('EINVAL', syscall);
+    real.truncate(attr.size);
+  }
+  if (attr.uid !== undefined || attr.gid !== undefined) real.chown(attr.uid ?? -1, attr.gid ?? -1);
+  if (attr.mode !== undefined) real.chmod(attr.mode & 0o7777);
+  if (attr.atimeMs !== undefined || attr.mtimeMs !== undefined) {
+    const now = real.stat();
+    real.utimes(attr.atimeMs ?? now.atimeMs, attr.mtimeMs ?? now.mtimeMs);
+  }
+}
+
 export function setattr(ctx: OverlayContext, node: OvlNode, attr: SetAttr, syscall: string): void {
   const path = node.path();
   if (attr.size !== undefined) {

@@ -4,7 +4,7 @@
 // kernel says changing layers under a live mount is undefined, and so do we), so the cache never
 // goes stale by itself; every change the overlay makes updates it in the same synchronous step.
 import type { Layer, LayerEntry, RealStat } from '../layer/types.js';
-import { S_IFDIR, S_IFMT } from '../layer/types.js';
+import { S_IFDIR } from '../layer/types.js';
 import type { OvlFile } from './file.js';
 
 /** Joins a layer path and a name ('' is the layer's root). */
@@ -21,7 +21,25 @@ export interface LowerRef {
   entry: LayerEntry;
 }
 
-export class OvlNode {
+/**
+ * What the faces may read of an overlay node: its identity and place in the tree. Everything else
+ * (layers, caches, open files) stays inside src/overlay; the faces change nodes only through Overlay.
+ */
+export interface OverlayNode {
+  readonly name: string;
+  readonly parent: OverlayNode | undefined;
+  /** S_IFMT bits. */
+  readonly type: number;
+  readonly isDir: boolean;
+  /** st_ino, stable across copy-up. */
+  readonly ino: number;
+  /** The name was removed; the node lives on for open files. */
+  readonly unlinked: boolean;
+  /** The overlay path, for messages. */
+  path(): string;
+}
+
+export class OvlNode implements OverlayNode {
   /** Copies in lower layers: for a directory every layer merged into it, top-most first; for others the data origin. */
   lowers: LowerRef[];
   /** Looked-up children; null marks a name known to be absent (a negative dentry). */
@@ -85,6 +103,4 @@ export class OvlNode {
 
   /** A merged directory: more than one layer contributes entries (the kernel's OVL_TYPE_MERGE). */
   get merged(): boolean { return this.isDir && this.lowers.length + (this.upper !== undefined ? 1 : 0) > 1; }
-
-  static typeOf(entry: LayerEntry): number { return entry.stat.mode & S_IFMT; }
 }

@@ -4,15 +4,18 @@ import * as fs from 'node:fs';
 import { fsError } from '../errors.js';
 import { DirLayer } from '../layer/dir-layer.js';
 import type { Layer, LayerStatFs, WritableLayer } from '../layer/types.js';
-import { O_ACCMODE, S_IFDIR, S_IFLNK, S_IFREG } from '../layer/types.js';
-import { permits, processCaller } from './permission.js';
+import { O_ACCMODE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
+import { permits, processCaller, type Caller } from './permission.js';
 import { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, unlinkEntry, type RenameFlags } from './dir.js';
-import { closeFile, openNode, type OvlFile } from './file.js';
-import { fgetattr, getattr, setattr, type OvlStat, type SetAttr } from './inode.js';
+import {
+  allocateData, closeFile, copyDataRange, openNode, readData, syncData, truncateData, writeData,
+  type OpenFile, type OvlFile,
+} from './file.js';
+import { fgetattr, fsetattr, getattr, setattr, type OvlStat, type SetAttr } from './inode.js';
 import { lookupChild, walk, walkParent, type ParentAndName } from './namei.js';
-import type { OvlNode } from './node.js';
+import type { OverlayNode, OvlNode } from './node.js';
 import { checkDirectory, contains, normalizeOptions, type OverlayOptions } from './options.js';
 import { readdirNode, type OvlDirent } from './readdir.js';
 
@@ -105,13 +108,13 @@ export class Overlay {
     });
   }
 
-  get root(): OvlNode { return this.ctx.root; }
+  get root(): OverlayNode { return this.ctx.root; }
   get readOnly(): boolean { return this.ctx.upper === undefined; }
 
   // --- paths ---------------------------------------------------------------------------------------
 
   /** Resolves an overlay path ('/a/b'); symlinks resolve inside the overlay. */
-  resolve(path: string, followLast = true, syscall = 'stat'): OvlNode {
+  resolve(path: string, followLast = true, syscall = 'stat'): OverlayNode {
     return walk(this.ctx, path, followLast, syscall);
   }
 
@@ -121,38 +124,64 @@ export class Overlay {
 
   // --- nodes ---------------------------------------------------------------------------------------
 
-  lookup(parent: OvlNode, name: string): OvlNode | null {
-    if (!parent.isDir) throw fsError('ENOTDIR', 'lookup', parent.path());
-    if (name === '..') return parent.parent ?? parent;
-    if (name === '.') return parent;
-    return lookupChild(this.ctx, parent, name);
+  lookup(parent: OverlayNode, name: string): OverlayNode | null {
+    const dir = inner(parent);
+    if (!dir.isDir) throw fsError('ENOTDIR', 'lookup', dir.path());
+    if (name === '..') return dir.parent ?? dir;
+    if (name === '.') return dir;
+    return lookupChild(this.ctx, dir, name);
   }
 
-  getattr(node: OvlNode): OvlStat { return getattr(this.ctx, node); }
+  getattr(node: OverlayNode): OvlStat { return getattr(this.ctx, inner(node)); }
 
-  /** Attributes of an open file, which may have outlived its name. */
-  fgetattr(file: OvlFile): OvlStat { return fgetattr(this.ctx, file); }
+  setattr(node: OverlayNode, attr: SetAttr, syscall = 'setattr'): void { setattr(this.ctx, inner(node), attr, syscall); }
 
-  setattr(node: OvlNode, attr: SetAttr, syscall = 'setattr'): void { setattr(this.ctx, node, attr, syscall); }
+  /** access(2) for `caller` (the process by default): EROFS for W_OK on a read-only overlay. */
+  access(node: OverlayNode, mode: number, caller: Caller = processCaller()): void {
+    if (mode === fs.constants.F_OK) return;
+    const n = inner(node);
+    if ((mode & fs.constants.W_OK) !== 0 && this.readOnly) throw fsError('EROFS', 'access', n.path());
+    if (!permits(this.getattr(n), caller, mode)) throw fsError('EACCES', 'access', n.path());
+  }
 
   /** The merged listing; shared and cached, so callers must not change it. */
-  readdir(node: OvlNode): ReadonlyArray<OvlDirent> { return readdirNode(this.ctx, node); }
+  readdir(node: OverlayNode): ReadonlyArray<OvlDirent> { return readdirNode(this.ctx, inner(node)); }
 
-  readlink(node: OvlNode): string { return this.ctx.readlinkNode(node); }
+  readlink(node: OverlayNode): string { return this.ctx.readlinkNode(inner(node)); }
+
+  /**
+   * Where a node's data lives now: 'lower' (nothing copied up), 'metacopy' (metadata up, data
+   * below) or 'upper'. A copy-up moves a node along this order; the FUSE face invalidates the
+   * kernel's cached attributes of nodes that moved.
+   */
+  copyUpState(node: OverlayNode): 'lower' | 'metacopy' | 'upper' {
+    const n = inner(node);
+    return n.upper === undefined ? 'lower' : n.upper.metacopy ? 'metacopy' : 'upper';
+  }
+
+  /** The host identity of an upper file with more than one name (a hard link), else undefined. */
+  hardLinkKey(node: OverlayNode): string | undefined {
+    const n = inner(node);
+    if (n.isDir || n.upper === undefined || n.upper.stat.nlink < 2) return undefined;
+    return `${n.upper.stat.dev}:${n.upper.stat.ino}`;
+  }
+
+  // --- open files: every file operation goes through the choke point in file.ts --------------------
 
   /** Opens an existing node; a writing open copies it up first. */
-  open(node: OvlNode, flags: number): OvlFile {
-    if (node.type === S_IFLNK) throw fsError('ELOOP', 'open', node.path());
+  open(node: OverlayNode, flags: number): OpenFile {
+    const n = inner(node);
+    if (n.type === S_IFLNK) throw fsError('ELOOP', 'open', n.path());
     const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
-    if (writes && node.isDir) throw fsError('EISDIR', 'open', node.path());
+    if (writes && n.isDir) throw fsError('EISDIR', 'open', n.path());
     if (writes) {
       // Check before copying up, as the kernel's permission check on the overlay inode comes first:
       // a refused open must not leave a copy behind.
-      if (node.upper === undefined) this.checkWritable(node);
-      copyUp(this.ctx, node, 'open', { truncate: (flags & O_TRUNC) !== 0 && node.type === S_IFREG });
+      if (n.upper === undefined) this.checkWritable(n);
+      copyUp(this.ctx, n, 'open', { truncate: (flags & O_TRUNC) !== 0 && n.type === S_IFREG });
     }
     // O_TRUNC reaches the real open: the upper file is truncated as it opens.
-    return openNode(this.ctx, node, flags);
+    return openNode(this.ctx, n, flags);
   }
 
   private checkWritable(node: OvlNode): void {
@@ -161,62 +190,125 @@ export class Overlay {
   }
 
   /** Creates parent/name as a regular file and opens it (O_CREAT|O_EXCL semantics). */
-  create(parent: OvlNode, name: string, flags: number, mode: number): OvlFile {
-    const node = createEntry(this.ctx, parent, name, { type: S_IFREG, mode: mode & 0o7777 }, 'open');
+  create(parent: OverlayNode, name: string, flags: number, mode: number): OpenFile {
+    const node = createEntry(this.ctx, inner(parent), name, { type: S_IFREG, mode: mode & 0o7777 }, 'open');
     return openNode(this.ctx, node, flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW));
   }
 
-  release(file: OvlFile): void { closeFile(file); }
+  /** The node an open file is on (which may have lost its name since). */
+  nodeOf(file: OpenFile): OverlayNode { return file_(file).node; }
 
-  mkdir(parent: OvlNode, name: string, mode: number): OvlNode {
-    return createEntry(this.ctx, parent, name, { type: S_IFDIR, mode: mode & 0o7777 }, 'mkdir');
+  release(file: OpenFile): void { closeFile(file_(file)); }
+
+  /** read(2) (position null: at the file position) or pread(2). */
+  read(file: OpenFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
+    return readData(file_(file), buffer, offset, length, position);
   }
 
-  symlink(parent: OvlNode, name: string, target: string): OvlNode {
-    return createEntry(this.ctx, parent, name, { type: S_IFLNK, target }, 'symlink');
+  /** write(2) (position null: at the file position) or pwrite(2); O_APPEND writes at the end. */
+  write(file: OpenFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
+    return writeData(file_(file), buffer, offset, length, position);
   }
 
-  mknod(parent: OvlNode, name: string, mode: number, rdev: number): OvlNode {
-    const type = mode & 0o170000;
-    return createEntry(this.ctx, parent, name, { type: type === 0 ? S_IFREG : type, mode: mode & 0o7777, rdev }, 'mknod');
+  /** fstat(2): an open file whose name is gone answers from its real file. */
+  fstat(file: OpenFile): OvlStat { return fgetattr(this.ctx, file_(file)); }
+
+  /** fchmod/fchown/futimens/ftruncate: the handle's own inode, even after its name went. */
+  fsetattr(file: OpenFile, attr: SetAttr, syscall = 'setattr'): void { fsetattr(this.ctx, file_(file), attr, syscall); }
+
+  /** fsync(2)/fdatasync(2); nothing on a volatile overlay. */
+  fsync(file: OpenFile, datasync = false): void { syncData(this.ctx, file_(file), datasync); }
+
+  ftruncate(file: OpenFile, length: number): void { truncateData(file_(file), length); }
+
+  fallocate(file: OpenFile, offset: number, length: number, mode: number): void {
+    allocateData(file_(file), offset, length, mode);
   }
 
-  unlink(parent: OvlNode, name: string): void { unlinkEntry(this.ctx, parent, name); }
+  /** copy_file_range(2) between two open files. */
+  copyFileRange(src: OpenFile, offIn: number, dst: OpenFile, offOut: number, length: number): number {
+    return copyDataRange(file_(src), offIn, file_(dst), offOut, length);
+  }
 
-  rmdir(parent: OvlNode, name: string): void { rmdirEntry(this.ctx, parent, name); }
+  /**
+   * Copies all of src's current data into dst (both open), cloning (reflink) where both live on
+   * host files of one filesystem that can, else copying. `force` fails where no clone is possible.
+   */
+  cloneFile(src: OpenFile, dst: OpenFile, force = false): void {
+    const from = this.ctx.dataRef(file_(src).node);
+    const to = this.ctx.dataRef(file_(dst).node);
+    const srcHost = from.layer.hostPath(from.rel);
+    const dstHost = to.layer.hostPath(to.rel);
+    if (srcHost !== undefined && dstHost !== undefined) {
+      const flags = force ? fs.constants.COPYFILE_FICLONE_FORCE : fs.constants.COPYFILE_FICLONE;
+      fs.copyFileSync(srcHost, dstHost, flags);
+      return;
+    }
+    if (force) throw fsError('EOPNOTSUPP', 'copyfile');
+    const size = this.fstat(src).size;
+    let done = 0;
+    while (done < size) {
+      const n = this.copyFileRange(src, done, dst, done, size - done);
+      if (n === 0) break;
+      done += n;
+    }
+  }
 
-  rename(oldParent: OvlNode, oldName: string, newParent: OvlNode, newName: string, flags?: RenameFlags): void {
-    renameEntry(this.ctx, oldParent, oldName, newParent, newName, flags);
+  // --- the namespace -------------------------------------------------------------------------------
+
+  mkdir(parent: OverlayNode, name: string, mode: number): OverlayNode {
+    return createEntry(this.ctx, inner(parent), name, { type: S_IFDIR, mode: mode & 0o7777 }, 'mkdir');
+  }
+
+  symlink(parent: OverlayNode, name: string, target: string): OverlayNode {
+    return createEntry(this.ctx, inner(parent), name, { type: S_IFLNK, target }, 'symlink');
+  }
+
+  mknod(parent: OverlayNode, name: string, mode: number, rdev: number): OverlayNode {
+    const type = mode & S_IFMT;
+    return createEntry(this.ctx, inner(parent), name, { type: type === 0 ? S_IFREG : type, mode: mode & 0o7777, rdev }, 'mknod');
+  }
+
+  unlink(parent: OverlayNode, name: string): void { unlinkEntry(this.ctx, inner(parent), name); }
+
+  rmdir(parent: OverlayNode, name: string): void { rmdirEntry(this.ctx, inner(parent), name); }
+
+  rename(oldParent: OverlayNode, oldName: string, newParent: OverlayNode, newName: string, flags?: RenameFlags): void {
+    renameEntry(this.ctx, inner(oldParent), oldName, inner(newParent), newName, flags);
   }
 
   /** rename(2) with RENAME_EXCHANGE: swaps two existing entries. */
-  exchange(aParent: OvlNode, aName: string, bParent: OvlNode, bName: string): void {
-    exchangeEntries(this.ctx, aParent, aName, bParent, bName);
+  exchange(aParent: OverlayNode, aName: string, bParent: OverlayNode, bName: string): void {
+    exchangeEntries(this.ctx, inner(aParent), aName, inner(bParent), bName);
   }
 
-  link(node: OvlNode, newParent: OvlNode, newName: string): OvlNode {
-    return linkEntry(this.ctx, node, newParent, newName);
+  link(node: OverlayNode, newParent: OverlayNode, newName: string): OverlayNode {
+    return linkEntry(this.ctx, inner(node), inner(newParent), newName);
   }
 
-  listxattr(node: OvlNode): string[] {
-    const { layer, rel } = this.ctx.metaRef(node);
+  // --- xattrs: the overlay's own are hidden by the layers ------------------------------------------
+
+  listxattr(node: OverlayNode): string[] {
+    const { layer, rel } = this.ctx.metaRef(inner(node));
     return layer.listxattr(rel);
   }
 
-  getxattr(node: OvlNode, name: string): Buffer | undefined {
-    const { layer, rel } = this.ctx.metaRef(node);
+  getxattr(node: OverlayNode, name: string): Buffer | undefined {
+    const { layer, rel } = this.ctx.metaRef(inner(node));
     return layer.getxattr(rel, name);
   }
 
-  setxattr(node: OvlNode, name: string, value: Uint8Array): void {
-    copyUp(this.ctx, node, 'setxattr', { metadataOnly: true });
-    this.ctx.upper!.setxattr(node.upperRel(), name, value);
+  setxattr(node: OverlayNode, name: string, value: Uint8Array): void {
+    const n = inner(node);
+    copyUp(this.ctx, n, 'setxattr', { metadataOnly: true });
+    this.ctx.upper!.setxattr(n.upperRel(), name, value);
   }
 
-  removexattr(node: OvlNode, name: string): void {
-    if (this.getxattr(node, name) === undefined) throw fsError('ENODATA', 'removexattr', node.path());
-    copyUp(this.ctx, node, 'removexattr', { metadataOnly: true });
-    this.ctx.upper!.removexattr(node.upperRel(), name);
+  removexattr(node: OverlayNode, name: string): void {
+    const n = inner(node);
+    if (this.getxattr(n, name) === undefined) throw fsError('ENODATA', 'removexattr', n.path());
+    copyUp(this.ctx, n, 'removexattr', { metadataOnly: true });
+    this.ctx.upper!.removexattr(n.upperRel(), name);
   }
 
   statfs(): LayerStatFs {
@@ -224,12 +316,6 @@ export class Overlay {
   }
 
   /** Releases the layers and the claim on upperdir/workdir. Open files stay usable until closed. */
-  /** The host path of a node's current data, when its layer has one (for clones). */
-  dataHostPath(node: OvlNode): string | undefined {
-    const { layer, rel } = this.ctx.dataRef(node);
-    return layer.hostPath(rel);
-  }
-
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -237,3 +323,7 @@ export class Overlay {
     for (const layer of this.owned) layer.close();
   }
 }
+
+// The faces hold nodes and files only as OverlayNode and OpenFile; every one they hold was made here.
+function inner(node: OverlayNode): OvlNode { return node as OvlNode; }
+function file_(file: OpenFile): OvlFile { return file as OvlFile; }

@@ -113,3 +113,35 @@ test('closed and unknown descriptors give EBADF; reading a write-only fd gives E
     f.cleanup();
   }
 });
+
+test('fchmod, fchown and futimes act on the handle\'s own inode after its name is re-used', (t) => {
+  const f = makeFixture([{ file: 'lower' }]);
+  t.after(() => f.cleanup());
+  const fd = f.fs.openSync('/file', 'r+');
+  f.fs.unlinkSync('/file');
+  f.fs.writeFileSync('/file', 'new file');
+  f.fs.chmodSync('/file', 0o644);
+  f.fs.fchmodSync(fd, 0o600);
+  f.fs.futimesSync(fd, 1_000_000, 1_000_000);
+  const uid = process.getuid?.() ?? 0;
+  f.fs.fchownSync(fd, uid, process.getgid?.() ?? 0);
+  // The new file is untouched; the handle's unlinked inode took the changes.
+  const fresh = f.fs.statSync('/file');
+  assert.equal(fresh.mode & 0o777, 0o644);
+  assert.notEqual(fresh.mtimeMs, 1_000_000_000);
+  const held = f.fs.fstatSync(fd);
+  assert.equal(held.mode & 0o777, 0o600);
+  assert.equal(held.mtimeMs, 1_000_000_000);
+  assert.equal(held.nlink, 0);
+  f.fs.closeSync(fd);
+});
+
+test('fsync and fdatasync on a volatile overlay sync nothing and still check the handle', (t) => {
+  const f = makeFixture([{ file: 'x' }], { volatile: true });
+  t.after(() => f.cleanup());
+  const fd = f.fs.openSync('/file', 'r+');
+  f.fs.fsyncSync(fd);
+  f.fs.fdatasyncSync(fd);
+  f.fs.closeSync(fd);
+  assert.throws(() => f.fs.fsyncSync(fd), { code: 'EBADF' });
+});

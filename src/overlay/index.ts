@@ -1,0 +1,12 @@
+// The core's public surface: the faces (src/fs, src/fuse, src/cli) import from here and nowhere
+// else in src/overlay, so nodes and open files change only through Overlay's methods.
+export { Overlay } from './overlay.js';
+export type { OverlayNode } from './node.js';
+export type { OpenFile } from './file.js';
+export type { OvlStat, SetAttr } from './inode.js';
+export type { OvlDirent } from './readdir.js';
+export type { RenameFlags } from './dir.js';
+export type { OverlayOptions } from './options.js';
+export { parseMountOptions, splitEscaped } from './options.js';
+export { isNormalName } from './namei.js';
+export { processCaller, type Caller } from './permission.js';
