@@ -1,0 +1,51 @@
+// The C library, loaded once through koffi, and the one place that turns a failed call into a
+// Node-shaped error. koffi saves errno right after each call, so reading it here is reliable.
+import koffi from 'koffi';
+import { constants } from 'node:os';
+import { hostError, type FsError } from '../errors.js';
+
+export const libc = koffi.load('libc.so.6');
+
+const CODES = new Map<number, string>();
+for (const [name, value] of Object.entries(constants.errno as Record<string, number>)) {
+  // EWOULDBLOCK and EAGAIN, EDEADLOCK and EDEADLK, ENOTSUP and EOPNOTSUPP share numbers: keep Node's first name.
+  if (!CODES.has(value)) CODES.set(value, name);
+}
+
+/** The errno name of a positive errno number, e.g. 2 -> 'ENOENT'. */
+export function errnoCode(errno: number): string {
+  return CODES.get(errno) ?? 'EIO';
+}
+
+/** The errno the last call left. */
+export function lastErrno(): number {
+  return koffi.errno();
+}
+
+/** The error for a call that returned -1: `ENOENT: no such file or directory, openat2 'x'`. */
+export function failure(syscall: string, path?: string, dest?: string): FsError {
+  return hostError(errnoCode(koffi.errno()), syscall, path, dest);
+}
+
+/** Throws the error for a call that returned a negative value; returns the value otherwise. */
+export function check(ret: number, syscall: string, path?: string, dest?: string): number {
+  if (ret < 0) throw failure(syscall, path, dest);
+  return ret;
+}
+
+/**
+ * Declares a function; a symbol the C library lacks is reported when first called (and by
+ * `probe`), so that importing this module never fails on an older libc.
+ */
+export function declare<F extends (...args: never[]) => unknown>(prototype: string): F {
+  try {
+    return libc.func(prototype) as unknown as F;
+  } catch {
+    const name = /(\w+)\s*\(/.exec(prototype)?.[1] ?? prototype;
+    return ((..._args: never[]) => {
+      throw hostError('ENOSYS', name);
+    }) as unknown as F;
+  }
+}
+
+export { koffi };
