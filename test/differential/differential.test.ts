@@ -28,7 +28,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { canon, describeSpec, failed, loadOvlfs, makeCase, report, runCase, shrink, type CandidateKind } from './run.js';
+import { canon, describeSpec, failed, loadOvlfs, makeCase, report, runCase, shrink, type CandidateKind } from '../support/differential/run.js';
 
 function env(name: string): string | undefined {
   const v = process.env[name];

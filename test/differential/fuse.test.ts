@@ -31,8 +31,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isMounted, mountOvlfsFuse, umountOvlfsFuse } from './candidates.js';
-import { canon, describeSpec, failed, loadOvlfs, makeCase, report, runCase, shrink } from './run.js';
+import { isMounted, mountOvlfsFuse, umountOvlfsFuse } from '../support/differential/candidates.js';
+import { canon, describeSpec, failed, loadOvlfs, makeCase, report, runCase, shrink } from '../support/differential/run.js';
 
 function env(name: string): string | undefined {
   const v = process.env[name];

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import fg from 'fast-glob';
 import git from 'isomorphic-git';
-import { makeFixture } from '../helpers.js';
+import { makeFixture } from '../support/fixture.js';
 
 test('isomorphic-git: init, add, commit and status on the merged view', async () => {
   const f = makeFixture([{ project: { 'README.md': '# hi\n', src: { 'a.ts': 'export const a = 1;\n', 'b.ts': 'export const b = 2;\n' } } }]);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type * as fs from 'node:fs';
 import { SyncFs } from '../../src/fs/sync.js';
 import { SYNC_NAMES } from '../../src/fs/index.js';
-import { makeFixture } from '../helpers.js';
+import { makeFixture } from '../support/fixture.js';
 
 function typed(s: SyncFs) {
   return {

@@ -10,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
 import { isMounted } from '../../src/fuse/session.js';
-import type { Run } from './shell.js';
+import type { Run } from '../support/shell.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'src/cli/main.ts');
 const TSX = import.meta.resolve('tsx');
 

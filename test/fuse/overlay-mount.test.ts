@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 
 import type { OverlayOpsArg } from '../../src/fuse/ops.js';
 import { isMounted, mountFuse, type FuseMount } from '../../src/fuse/session.js';
-import { ok, sh } from './shell.js';
+import { ok, sh } from '../support/shell.js';
 
 function has(program: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { isMounted, mountFuse, type FuseMount } from '../../src/fuse/session.js';
-import { ok, sh, type Run } from './shell.js';
+import { ok, sh, type Run } from '../support/shell.js';
 
 function skipReason(): string | undefined {
   if (process.platform !== 'linux') return 'FUSE tests need Linux';
@@ -49,7 +49,7 @@ describe('fuse session over the loopback fixture', { skip: reason }, () => {
       mountpoint: mnt,
       fsname: 'ovlfs-test',
       source: 'loopback',
-      ops: { module: new URL('./loopback.ts', import.meta.url), export: 'createLoopback', arg: back },
+      ops: { module: new URL('../support/loopback.ts', import.meta.url), export: 'createLoopback', arg: back },
       options: { debug: process.env.OVLFS_FUSE_DEBUG === '1' },
     });
   });
@@ -291,7 +291,7 @@ describe('fuse session defaults and lifecycle', { skip: reason }, () => {
   test('a filesystem without open/opendir/write: no-open mode, ENOSYS, default statfs', async () => {
     const mnt = join(base, 'm1');
     mkdirSync(mnt);
-    const m = await mountFuse({ mountpoint: mnt, ops: { module: new URL('./minimal.ts', import.meta.url), export: 'createMinimal' } });
+    const m = await mountFuse({ mountpoint: mnt, ops: { module: new URL('../support/minimal-fs.ts', import.meta.url), export: 'createMinimal' } });
     try {
       assert.equal(ok(`cat '${mnt}/greeting'`), 'hi from minimal\n');
       assert.equal(ok(`cat '${mnt}/greeting'`), 'hi from minimal\n');
@@ -319,7 +319,7 @@ describe('fuse session defaults and lifecycle', { skip: reason }, () => {
     writeFileSync(join(backing, 'secret'), 'closed\n', { mode: 0o600 });
     const m = await mountFuse({
       mountpoint: mnt,
-      ops: { module: new URL('./loopback.ts', import.meta.url), export: 'createLoopback', arg: backing },
+      ops: { module: new URL('../support/loopback.ts', import.meta.url), export: 'createLoopback', arg: backing },
       options: { allowOther: true, defaultPermissions: true },
     });
     try {
@@ -342,11 +342,11 @@ describe('fuse session defaults and lifecycle', { skip: reason }, () => {
     const mnt = join(base, 'm2');
     mkdirSync(mnt);
     await assert.rejects(
-      mountFuse({ mountpoint: mnt, ops: { module: new URL('./minimal.ts', import.meta.url), export: 'createBroken' } }),
+      mountFuse({ mountpoint: mnt, ops: { module: new URL('../support/minimal-fs.ts', import.meta.url), export: 'createBroken' } }),
       /broken on purpose/,
     );
     assert.equal(isMounted(mnt), false);
-    await assert.rejects(mountFuse({ mountpoint: mnt, ops: { module: new URL('./minimal.ts', import.meta.url), export: 'nope' } }), /no function export/);
+    await assert.rejects(mountFuse({ mountpoint: mnt, ops: { module: new URL('../support/minimal-fs.ts', import.meta.url), export: 'nope' } }), /no function export/);
     assert.equal(isMounted(mnt), false);
   });
 
@@ -356,7 +356,7 @@ describe('fuse session defaults and lifecycle', { skip: reason }, () => {
     mkdirSync(mnt);
     mkdirSync(backing);
     writeFileSync(join(backing, 'f'), 'busy\n');
-    const m = await mountFuse({ mountpoint: mnt, ops: { module: new URL('./loopback.ts', import.meta.url), export: 'createLoopback', arg: backing } });
+    const m = await mountFuse({ mountpoint: mnt, ops: { module: new URL('../support/loopback.ts', import.meta.url), export: 'createLoopback', arg: backing } });
     // A shell sits in the mount for a moment, so plain umount gets EBUSY.
     const { spawn } = await import('node:child_process');
     const holder = spawn('sh', ['-c', 'sleep 1'], { cwd: mnt, stdio: 'ignore' });
@@ -374,7 +374,7 @@ describe('fuse session defaults and lifecycle', { skip: reason }, () => {
       mkdirSync(backing);
       writeFileSync(join(backing, 'f'), 'sig\n');
       const { spawn } = await import('node:child_process');
-      const child = spawn(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), new URL('./mount-child.ts', import.meta.url).pathname, mnt, backing], {
+      const child = spawn(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), new URL('../support/mount-child.ts', import.meta.url).pathname, mnt, backing], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       try {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as xattr from '@napi-rs/xattr';
-import { isRoot, makeFixture } from '../helpers.js';
+import { isRoot, makeFixture } from '../support/fixture.js';
 
 test('a write copies the file and its parents up, keeping mode, owner, times and xattrs', { skip: isRoot ? false : 'needs root for chown and trusted xattrs' }, () => {
   const f = makeFixture([{ a: { b: { c: { file: 'lower' } } } }]);

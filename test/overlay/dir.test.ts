@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as xattr from '@napi-rs/xattr';
 import { Overlay } from '../../src/overlay/overlay.js';
 import { SyncFs } from '../../src/fs/sync.js';
-import { code, isRoot, isWhiteout, makeFixture } from '../helpers.js';
+import { code, isRoot, isWhiteout, makeFixture } from '../support/fixture.js';
 
 const skipNotRoot = isRoot ? false : 'needs root for 0/0 whiteouts and trusted xattrs';
 

@@ -2,7 +2,7 @@
 // what the first handle sees (the shape of xfstests overlay/016).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { code, makeFixture } from '../helpers.js';
+import { code, makeFixture } from '../support/fixture.js';
 
 function readAll(f: ReturnType<typeof makeFixture>, fd: number): string {
   const buffer = Buffer.alloc(4096);

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MemoryLayer, openOverlay } from '../../src/index.js';
-import { writeTree } from '../helpers.js';
+import { writeTree } from '../support/fixture.js';
 
 test('layers on different filesystems never share an st_ino (xino)', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlfs-xino-'));

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as xattr from '@napi-rs/xattr';
-import { code, isRoot, makeFixture } from '../helpers.js';
+import { code, isRoot, makeFixture } from '../support/fixture.js';
 
 const skipNotRoot = isRoot ? false : 'needs root for trusted.* xattrs and 0/0 devices';
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { isRoot, makeFixture, type Fixture } from '../helpers.js';
+import { isRoot, makeFixture, type Fixture } from '../support/fixture.js';
 
 interface Case {
   name: string;

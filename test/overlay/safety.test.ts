@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { makeFixture, type Tree } from '../helpers.js';
+import { makeFixture, type Tree } from '../support/fixture.js';
 
 function snapshot(dir: string): string {
   const hash = createHash('sha256');

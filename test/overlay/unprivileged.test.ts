@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { isRoot, writeTree } from '../helpers.js';
+import { isRoot, writeTree } from '../support/fixture.js';
 
 const NOBODY = 65534;
 
@@ -18,7 +18,7 @@ test('as an unprivileged user: user.overlay.* xattrs and xattr whiteouts', { ski
     fs.mkdirSync(path.join(base, 'work'));
     spawnSync('chown', ['-R', `${NOBODY}:${NOBODY}`, base]);
     fs.chmodSync(base, 0o755);
-    const child = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), 'unprivileged-child.ts');
+    const child = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '../support/unprivileged-child.ts');
     const r = spawnSync(process.execPath, ['--import', 'tsx', child, base], { uid: NOBODY, gid: NOBODY, encoding: 'utf8', cwd: process.cwd() });
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;

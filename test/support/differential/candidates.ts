@@ -382,7 +382,7 @@ export class OvlfsCandidate implements Candidate {
 // the kernel, so that every op is a real syscall through the kernel's FUSE client (its attribute and entry
 // caches included) into the daemon.
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 /** How long one op may take on the FUSE mount before the daemon is presumed hung and killed. */
 const OP_TIMEOUT_MS = 20_000;

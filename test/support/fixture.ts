@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Overlay } from '../src/overlay/overlay.js';
-import type { OverlayOptions } from '../src/overlay/options.js';
-import { createOverlayFs, type OverlayFs } from '../src/fs/index.js';
+import { Overlay } from '../../src/overlay/overlay.js';
+import type { OverlayOptions } from '../../src/overlay/options.js';
+import { createOverlayFs, type OverlayFs } from '../../src/fs/index.js';
 
 export const isRoot = process.getuid?.() === 0;
 

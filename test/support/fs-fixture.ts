@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openOverlay, type OverlayFs } from '../../src/index.js';
-import { writeTree, type Tree } from '../helpers.js';
+import { writeTree, type Tree } from './fixture.js';
 
 export interface FsFixture {
   fs: OverlayFs;

@@ -72,7 +72,7 @@ let openOverlayCache: OpenOverlay | string | undefined;
  */
 export async function loadOvlfs(): Promise<OpenOverlay | string> {
   if (openOverlayCache !== undefined) return openOverlayCache;
-  const file = new URL('../../src/index.ts', import.meta.url);
+  const file = new URL('../../../src/index.ts', import.meta.url);
   openOverlayCache = 'absent: src/index.ts does not exist';
   if (existsSync(file)) {
     try {
