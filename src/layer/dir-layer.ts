@@ -3,38 +3,124 @@
 // Reads everything the kernel, Docker's overlay2 and fuse-overlayfs write: 0/0 character-device
 // whiteouts, xattr whiteouts (overlay.whiteout in a directory marked overlay.opaque=x), `.wh.NAME`
 // files and `.wh..wh..opq` markers, and the overlay.{opaque,redirect,metacopy} xattrs under the
-// trusted.overlay. or user.overlay. prefix. Writes the kernel's format: 0/0 whiteouts hard-linked to
-// one shared inode when privileged, xattr whiteouts otherwise.
+// trusted.overlay. or user.overlay. prefix. Writes the kernel's format: 0/0 whiteouts wherever
+// mknod allows them (any user since Linux 5.8), xattr whiteouts only where it does not.
+//
+// Confined by construction: the layer opens its root (and its work directory) once, when it is
+// made, and never looks a host path up again. Every access is relative to those fds: a parent
+// directory is opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS)
+// (the overlay walks components itself, so a symlink on the way is never right), then the `*at`
+// call acts on the last component without following it. Parent fds are cached (DirFds below).
 import * as fs from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import * as xattr from '@napi-rs/xattr';
-import { fsError, xattrErrorCode } from '../errors.js';
+import { fsError } from '../errors.js';
+import * as sys from '../sys/index.js';
+import { copyFileData } from './copy.js';
+import { decodeRedirect } from './redirect.js';
 import {
   S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
   type CopyUpMetadata, type Layer, type LayerDirent, type LayerEntry, type LayerStatFs,
-  type RealFile, type RealStat, type WritableLayer,
+  type RealFile, type RealStat, type RenameFlags, type WritableLayer,
 } from './types.js';
 
-const { O_NOFOLLOW, O_WRONLY, O_CREAT, O_EXCL } = fs.constants;
+const { O_PATH, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC } = sys;
 const WH_PREFIX = '.wh.';
 const WH_OPAQUE = '.wh..wh..opq';
 /** Our own private xattr: the origin's inode number, so st_ino survives copy-up and remount. */
 const ORIGIN_NAME = 'ovlfs.origin';
+const EMPTY = Buffer.alloc(0);
 
 export interface DirLayerOptions {
   /** 'trusted.overlay.' (default) or 'user.overlay.' (userxattr). */
   xattrPrefix?: string;
-  /** How to write whiteouts: a 0/0 character device (needs privilege) or an xattr whiteout. */
-  whiteoutFormat?: 'chardev' | 'xattr';
+  /**
+   * How to write whiteouts: 'auto' (default) makes the kernel's 0/0 character device and falls back
+   * to an xattr whiteout only where mknod of one fails; 'xattr' always writes xattr whiteouts.
+   */
+  whiteoutFormat?: 'auto' | 'chardev' | 'xattr';
   /** The work directory (upper layers only); temps live in its `work` subdirectory, as the kernel's do. */
   workdir?: string;
   /**
    * The layer never changes while in use (a lower layer): lookups may answer misses from a cached
-   * listing of the directory instead of two failed lstats (the name and its `.wh.` form).
+   * listing of the directory instead of two failed lookups (the name and its `.wh.` form).
    */
   immutable?: boolean;
   name?: string;
 }
+
+/**
+ * fs.Stats as the layer hands them out: `instanceof fs.Stats` holds (so the fs facade hands them
+ * on as they are), and the Date fields are made only when read.
+ */
+const STATS_PROTO: object = Object.create(fs.Stats.prototype, Object.fromEntries(
+  (['atime', 'mtime', 'ctime', 'birthtime'] as const).map((name) => [name, {
+    get(this: Record<string, unknown>): Date {
+      const date = new Date(this[`${name}Ms`] as number);
+      Object.defineProperty(this, name, { value: date, writable: true, enumerable: true, configurable: true });
+      return date;
+    },
+    set(this: Record<string, unknown>, value: Date): void {
+      Object.defineProperty(this, name, { value, writable: true, enumerable: true, configurable: true });
+    },
+    enumerable: true,
+    configurable: true,
+  }]),
+));
+
+function newStat(): RealStat {
+  return Object.create(STATS_PROTO) as RealStat;
+}
+
+/**
+ * Directory fds shared by every DirLayer in the process, least recently used first, so that a
+ * lookup costs one statx and not an openat2 per component. Bounded: an overlay of many layers
+ * must not run out of fds. An fd is never evicted while the call that fetched it is running,
+ * because each call fetches at most two and the cache holds many more.
+ */
+class DirFds {
+  private readonly fds = new Map<string, number>();
+  constructor(private readonly max: number) {}
+
+  get(key: string): number | undefined {
+    const fd = this.fds.get(key);
+    if (fd !== undefined) {
+      this.fds.delete(key);
+      this.fds.set(key, fd);
+    }
+    return fd;
+  }
+
+  set(key: string, fd: number): void {
+    this.fds.set(key, fd);
+    if (this.fds.size > this.max) {
+      const [oldKey, oldFd] = this.fds.entries().next().value as [string, number];
+      this.fds.delete(oldKey);
+      fs.closeSync(oldFd);
+    }
+  }
+
+  /** Forgets `key` and every directory below it (after a rename or rmdir of a directory). */
+  dropTree(key: string): void {
+    for (const [k, fd] of this.fds) {
+      if (k === key || (k.startsWith(key) && k.charCodeAt(key.length) === 0x2f /* '/' */)) {
+        this.fds.delete(k);
+        fs.closeSync(fd);
+      }
+    }
+  }
+
+  /** Forgets every directory of a layer (its keys start with `prefix`). */
+  dropLayer(prefix: string): void {
+    for (const [k, fd] of this.fds) {
+      if (k.startsWith(prefix)) {
+        this.fds.delete(k);
+        fs.closeSync(fd);
+      }
+    }
+  }
+}
+
+const dirFds = new DirFds(512);
+let nextLayerId = 0;
 
 /** An open host file: positional I/O on a real descriptor. */
 export class HostFile implements RealFile {
@@ -45,31 +131,20 @@ export class HostFile implements RealFile {
   write(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
     return fs.writeSync(this.fd, buffer, offset, length, position);
   }
-  stat(): RealStat { return fs.fstatSync(this.fd); }
+  stat(): RealStat { return sys.statx(this.fd, '', sys.AT_EMPTY_PATH, newStat()); }
   truncate(length: number): void { fs.ftruncateSync(this.fd, length); }
   sync(): void { fs.fsyncSync(this.fd); }
   datasync(): void { fs.fdatasyncSync(this.fd); }
   chmod(mode: number): void { fs.fchmodSync(this.fd, mode); }
   chown(uid: number, gid: number): void { fs.fchownSync(this.fd, uid, gid); }
-  utimes(atime: number, mtime: number): void { fs.futimesSync(this.fd, atime / 1000, mtime / 1000); }
+  utimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void { sys.futimens(this.fd, atimeNs, mtimeNs); }
   close(): void { fs.closeSync(this.fd); }
 }
 
-function xattrGet(path: string, name: string): Buffer | undefined {
-  try {
-    return xattr.getAttributeSync(path, name) ?? undefined;
-  } catch {
-    // ENOTSUP on filesystems without xattrs, EPERM for user.* on symlinks: nothing there.
-    return undefined;
-  }
-}
-
-function xattrCall(fn: () => void, syscall: string, path: string): void {
-  try {
-    fn();
-  } catch (err) {
-    throw fsError(xattrErrorCode(err), syscall, path);
-  }
+function isMissing(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  // ELOOP: a symlink where the overlay expected a directory; for a lookup that is "not here".
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
 }
 
 let tempCounter = 0;
@@ -78,47 +153,105 @@ export class DirLayer implements WritableLayer {
   readonly name: string;
   readonly fsId: number;
   readonly prefix: string;
-  private readonly whiteoutFormat: 'chardev' | 'xattr';
-  private readonly workTemp: string | undefined;
-  private sharedWhiteout: string | undefined;
+  private readonly rootFd: number;
+  private readonly workFd: number | undefined;
+  /** Prefix of this layer's keys in the shared DirFds cache. */
+  private readonly key: string;
+  private whiteoutFormat: 'auto' | 'chardev' | 'xattr';
   private readonly immutable: boolean;
   /** Immutable layers: the names in each small directory looked into; null when not worth listing. */
   private readonly listings = new Map<string, Set<string> | null>();
   /** Temps made as xattr whiteouts: their new parent gets the opaque=x marker when they move in. */
   private readonly xattrWhiteoutTemps = new Set<string>();
+  /** The name in the work dir of the 0/0 device every whiteout is a link to. */
+  private sharedWhiteout: string | undefined;
+  private closed = false;
 
   constructor(readonly root: string, options: DirLayerOptions = {}) {
     this.name = options.name ?? root;
     this.prefix = options.xattrPrefix ?? 'trusted.overlay.';
-    this.whiteoutFormat = options.whiteoutFormat ?? 'chardev';
+    this.whiteoutFormat = options.whiteoutFormat ?? 'auto';
     this.immutable = options.immutable === true;
-    this.fsId = fs.statSync(root).dev;
-    if (options.workdir !== undefined) {
-      this.workTemp = `${options.workdir}/work`;
-      // Leftovers of a crashed copy-up were never visible; clear them, as the kernel does at mount.
-      fs.rmSync(this.workTemp, { recursive: true, force: true });
-      fs.mkdirSync(this.workTemp, { mode: 0o700 });
-    }
-  }
-
-  /** The host path of a layer path or a work-area temp. */
-  abs(rel: string): string {
-    if (rel.charCodeAt(0) === 0) {
-      if (this.workTemp === undefined) throw fsError('EROFS', 'open', rel.slice(1));
-      return `${this.workTemp}/${rel.slice(1)}`;
-    }
-    return rel === '' ? this.root : `${this.root}/${rel}`;
-  }
-
-  hostPath(rel: string): string { return this.abs(rel); }
-
-  private statOrUndefined(path: string): fs.Stats | undefined {
+    this.key = `${nextLayerId++}:`;
+    // The only lookups by path: from here on the layer is its fds, wherever its path goes.
+    this.rootFd = sys.openPath(root, O_PATH | O_DIRECTORY);
     try {
-      return fs.lstatSync(path, { throwIfNoEntry: false });
-    } catch {
-      return undefined; // ENOTDIR: a parent is not a directory in this layer.
+      sys.probe(this.rootFd, root);
+      this.fsId = sys.statx(this.rootFd, '', sys.AT_EMPTY_PATH).dev;
+      if (options.workdir !== undefined) {
+        const work = `${options.workdir}/work`;
+        // Leftovers of a crashed copy-up were never visible; clear them, as the kernel does at mount.
+        fs.rmSync(work, { recursive: true, force: true });
+        fs.mkdirSync(work, { mode: 0o700 });
+        this.workFd = sys.openPath(work, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+      }
+    } catch (err) {
+      fs.closeSync(this.rootFd);
+      throw err;
     }
   }
+
+  // --- resolving -----------------------------------------------------------------------------------
+
+  /** The directory fd a layer path or temp (which starts with '\0') is relative to, and the rest of it. */
+  private base(rel: string): [number, string] {
+    if (rel.charCodeAt(0) !== 0) return [this.rootFd, rel];
+    if (this.workFd === undefined) throw fsError('EROFS', 'open', rel.slice(1));
+    return [this.workFd, rel.slice(1)];
+  }
+
+  /** An O_PATH fd on the directory at rel (a layer path or temp), from the cache or opened beneath the layer. */
+  private dirFd(rel: string): number {
+    if (rel === '') return this.rootFd;
+    const key = this.key + rel;
+    let fd = dirFds.get(key);
+    if (fd === undefined) {
+      const [base, path] = this.base(rel);
+      if (path === '') return base;
+      fd = sys.openat2(base, path, O_PATH | O_DIRECTORY | O_NOFOLLOW, { noSymlinks: true });
+      dirFds.set(key, fd);
+    }
+    return fd;
+  }
+
+  /** The parent directory fd of rel and its last component ('.' for the root itself). */
+  private at(rel: string): [number, string] {
+    if (rel === '') return [this.rootFd, '.'];
+    const slash = rel.lastIndexOf('/');
+    let dirfd: number;
+    let name: string;
+    if (slash < 0) [dirfd, name] = this.base(rel);
+    else [dirfd, name] = [this.dirFd(rel.slice(0, slash)), rel.slice(slash + 1)];
+    // The core hands over clean paths; '..' here could reach above the parent fd.
+    if (name === '' || name === '.' || name === '..') throw fsError('EINVAL', 'lookup', rel);
+    return [dirfd, name];
+  }
+
+  /** A path that reaches the entry through its parent fd, for the l*xattr calls (which never follow it). */
+  private static procPath(dirfd: number, name: string): string {
+    return `/proc/self/fd/${dirfd}/${name}`;
+  }
+
+  private xattrPath(rel: string): string {
+    const [dirfd, name] = this.at(rel);
+    return DirLayer.procPath(dirfd, name);
+  }
+
+  /** Forgets cached directory fds at and below rel, after it moved or went. */
+  private forget(rel: string): void {
+    dirFds.dropTree(this.key + rel);
+  }
+
+  private xattrGet(path: string, name: string): Buffer | undefined {
+    try {
+      return sys.lgetxattr(path, name);
+    } catch {
+      // ENOTSUP on filesystems without xattrs, EPERM for user.* on symlinks: nothing there.
+      return undefined;
+    }
+  }
+
+  // --- reading -------------------------------------------------------------------------------------
 
   lookup(rel: string): LayerEntry | undefined {
     if (this.immutable && rel !== '') {
@@ -127,22 +260,31 @@ export class DirLayer implements WritableLayer {
       const name = rel.slice(slash + 1);
       if (names !== null && !names.has(name)) {
         if (!names.has(WH_PREFIX + name)) return undefined;
-        const whPath = this.abs(`${rel.slice(0, slash + 1)}${WH_PREFIX}${name}`);
-        return { stat: fs.lstatSync(whPath), whiteout: true, opaque: false, metacopy: false };
+        return this.ociWhiteout(rel);
       }
     }
-    const path = this.abs(rel);
-    const stat = this.statOrUndefined(path);
+    let dirfd: number;
+    let name: string;
+    try {
+      [dirfd, name] = this.at(rel);
+    } catch (err) {
+      if (isMissing(err)) return undefined; // A parent is not a directory in this layer.
+      throw err;
+    }
+    const stat = sys.tryStatx(dirfd, name, sys.AT_SYMLINK_NOFOLLOW, newStat());
     if (stat === undefined) {
       // An AUFS/OCI-style `.wh.NAME` beside a missing NAME is a whiteout too.
-      const slash = rel.lastIndexOf('/');
-      const whPath = this.abs(`${rel.slice(0, slash + 1)}${WH_PREFIX}${rel.slice(slash + 1)}`);
-      if (rel !== '' && this.statOrUndefined(whPath) !== undefined) {
-        return { stat: fs.lstatSync(whPath), whiteout: true, opaque: false, metacopy: false };
-      }
-      return undefined;
+      return rel === '' ? undefined : this.ociWhiteout(rel);
     }
-    return this.decode(rel, path, stat);
+    return this.decode(rel, dirfd, name, stat);
+  }
+
+  private ociWhiteout(rel: string): LayerEntry | undefined {
+    const slash = rel.lastIndexOf('/');
+    const [dirfd] = this.at(rel);
+    const stat = sys.tryStatx(dirfd, WH_PREFIX + rel.slice(slash + 1), sys.AT_SYMLINK_NOFOLLOW, newStat());
+    if (stat === undefined) return undefined;
+    return { stat, whiteout: true, opaque: false, metacopy: false };
   }
 
   /**
@@ -153,52 +295,66 @@ export class DirLayer implements WritableLayer {
     let names = this.listings.get(dir);
     if (names !== undefined) return names;
     names = null;
-    const stat = this.statOrUndefined(this.abs(dir));
-    if (stat !== undefined && stat.isDirectory() && stat.size <= 65536) {
-      try {
-        names = new Set(fs.readdirSync(this.abs(dir)));
-      } catch {
-        names = null;
-      }
+    try {
+      const fd = this.dirFd(dir);
+      const stat = sys.statx(fd, '', sys.AT_EMPTY_PATH);
+      if (stat.size <= 65536) names = new Set(fs.readdirSync(`/proc/self/fd/${fd}`));
+    } catch {
+      names = null;
     }
     this.listings.set(dir, names);
     return names;
   }
 
-  private decode(rel: string, path: string, stat: RealStat): LayerEntry {
+  private decode(rel: string, dirfd: number, name: string, stat: RealStat): LayerEntry {
     const type = stat.mode & S_IFMT;
     const entry: LayerEntry = { stat, whiteout: false, opaque: false, metacopy: false };
     if (type === S_IFCHR) {
       entry.whiteout = stat.rdev === 0;
-    } else if (type === S_IFDIR) {
-      const opaque = xattrGet(path, this.prefix + 'opaque');
+      if (entry.whiteout) return entry;
+    }
+    const path = DirLayer.procPath(dirfd, name);
+    if (type === S_IFDIR) {
+      const opaque = this.xattrGet(path, this.prefix + 'opaque');
       // "x" only marks a directory that holds xattr whiteouts; it is not opaque.
-      entry.opaque = (opaque !== undefined && opaque.toString() === 'y') ||
-        this.statOrUndefined(`${path}/${WH_OPAQUE}`) !== undefined;
-      const redirect = xattrGet(path, this.prefix + 'redirect');
-      if (redirect !== undefined) entry.redirect = redirect.toString();
+      entry.opaque = (opaque !== undefined && opaque.toString() === 'y') || this.hasOpaqueMarker(rel);
+      this.decodeRedirect(entry, path);
     } else if (type === S_IFREG) {
       if (stat.size === 0 && this.isXattrWhiteout(rel, path)) {
         entry.whiteout = true;
         return entry;
       }
-      if (xattrGet(path, this.prefix + 'metacopy') !== undefined) {
+      if (this.xattrGet(path, this.prefix + 'metacopy') !== undefined) {
         entry.metacopy = true;
-        const redirect = xattrGet(path, this.prefix + 'redirect');
-        if (redirect !== undefined) entry.redirect = redirect.toString();
+        this.decodeRedirect(entry, path);
       }
     }
-    if (!entry.whiteout) {
-      const origin = xattrGet(path, this.prefix + ORIGIN_NAME);
-      if (origin !== undefined) entry.originIno = Number(origin.toString());
-    }
+    const origin = this.xattrGet(path, this.prefix + ORIGIN_NAME);
+    if (origin !== undefined) entry.originIno = Number(origin.toString());
     return entry;
   }
 
+  private decodeRedirect(entry: LayerEntry, path: string): void {
+    const value = this.xattrGet(path, this.prefix + 'redirect');
+    if (value === undefined) return;
+    const { redirect, invalid } = decodeRedirect(value);
+    if (redirect !== undefined) entry.redirect = redirect;
+    if (invalid !== undefined) entry.invalid = invalid;
+  }
+
+  /** An OCI `.wh..wh..opq` file inside the directory marks it opaque. */
+  private hasOpaqueMarker(rel: string): boolean {
+    try {
+      return sys.tryStatx(this.dirFd(rel), WH_OPAQUE) !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
   private isXattrWhiteout(rel: string, path: string): boolean {
-    if (xattrGet(path, this.prefix + 'whiteout') === undefined) return false;
+    if (this.xattrGet(path, this.prefix + 'whiteout') === undefined) return false;
     const slash = rel.lastIndexOf('/');
-    const marker = xattrGet(this.abs(rel.slice(0, Math.max(slash, 0))), this.prefix + 'opaque');
+    const marker = this.xattrGet(this.xattrPath(rel.slice(0, Math.max(slash, 0))), this.prefix + 'opaque');
     return marker !== undefined && (marker.toString() === 'x' || marker.toString() === 'y');
   }
 
@@ -216,11 +372,14 @@ export class DirLayer implements WritableLayer {
     return undefined;
   }
 
-  lstat(rel: string): RealStat { return fs.lstatSync(this.abs(rel)); }
+  lstat(rel: string): RealStat {
+    const [dirfd, name] = this.at(rel);
+    return sys.statx(dirfd, name, sys.AT_SYMLINK_NOFOLLOW, newStat());
+  }
 
   readdir(rel: string): LayerDirent[] {
-    const path = this.abs(rel);
-    const dirents = fs.readdirSync(path, { withFileTypes: true });
+    const dirfd = this.dirFd(rel);
+    const dirents = fs.readdirSync(`/proc/self/fd/${dirfd}`, { withFileTypes: true });
     let xwhiteouts: boolean | undefined;
     const out: LayerDirent[] = [];
     for (const d of dirents) {
@@ -235,23 +394,23 @@ export class DirLayer implements WritableLayer {
       else if (d.isDirectory()) type = S_IFDIR;
       else if (d.isSymbolicLink()) type = S_IFLNK;
       else if (d.isCharacterDevice()) type = S_IFCHR;
-      else {
-        type = this.statOrUndefined(`${path}/${name}`)?.mode ?? 0;
-        type &= S_IFMT;
-      }
+      else type = (sys.tryStatx(dirfd, name)?.mode ?? 0) & S_IFMT;
       let whiteout = false;
       if (type === S_IFCHR) {
-        whiteout = this.statOrUndefined(`${path}/${name}`)?.rdev === 0;
+        whiteout = sys.tryStatx(dirfd, name)?.rdev === 0;
       } else if (type === S_IFREG) {
-        xwhiteouts ??= ['x', 'y'].includes(xattrGet(path, this.prefix + 'opaque')?.toString() ?? '');
-        if (xwhiteouts && xattrGet(`${path}/${name}`, this.prefix + 'whiteout') !== undefined) whiteout = true;
+        xwhiteouts ??= ['x', 'y'].includes(this.xattrGet(`/proc/self/fd/${dirfd}/.`, this.prefix + 'opaque')?.toString() ?? '');
+        if (xwhiteouts && this.xattrGet(DirLayer.procPath(dirfd, name), this.prefix + 'whiteout') !== undefined) whiteout = true;
       }
       out.push({ name, type, whiteout });
     }
     return out;
   }
 
-  readlink(rel: string): string { return fs.readlinkSync(this.abs(rel)); }
+  readlink(rel: string): string {
+    const [dirfd, name] = this.at(rel);
+    return sys.readlinkat(dirfd, name);
+  }
 
   private isPrivateXattr(name: string): boolean {
     return name.startsWith(this.prefix) || name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
@@ -260,11 +419,11 @@ export class DirLayer implements WritableLayer {
   listxattr(rel: string): string[] {
     let names: string[];
     try {
-      names = xattr.listAttributesSync(this.abs(rel));
+      names = sys.llistxattr(this.xattrPath(rel));
     } catch (err) {
-      const code = xattrErrorCode(err);
+      const code = (err as { code?: string }).code;
       if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return [];
-      throw fsError(code, 'listxattr', rel);
+      throw fsError(code ?? 'EIO', 'listxattr', rel);
     }
     return names.filter((n) => !this.isPrivateXattr(n));
   }
@@ -272,204 +431,296 @@ export class DirLayer implements WritableLayer {
   getxattr(rel: string, name: string): Buffer | undefined {
     if (this.isPrivateXattr(name)) return undefined;
     try {
-      return xattr.getAttributeSync(this.abs(rel), name) ?? undefined;
+      return sys.lgetxattr(this.xattrPath(rel), name);
     } catch (err) {
-      throw fsError(xattrErrorCode(err), 'getxattr', rel);
+      throw fsError((err as { code?: string }).code ?? 'EIO', 'getxattr', rel);
     }
   }
 
   open(rel: string, flags: number): RealFile {
-    return new HostFile(fs.openSync(this.abs(rel), flags | O_NOFOLLOW));
+    const [dirfd, name] = this.at(rel);
+    return new HostFile(sys.openat2(dirfd, name, flags | O_NOFOLLOW, { noSymlinks: true }));
   }
 
-  statfs(): LayerStatFs { return fs.statfsSync(this.root); }
+  statfs(): LayerStatFs { return fs.statfsSync(`/proc/self/fd/${this.rootFd}`); }
 
-  close(): void { /* nothing held */ }
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    dirFds.dropLayer(this.key);
+    fs.closeSync(this.rootFd);
+    if (this.workFd !== undefined) fs.closeSync(this.workFd);
+  }
 
-  // --- writing -----------------------------------------------------------------------------------
+  // --- writing -------------------------------------------------------------------------------------
 
   tempPath(): string {
     return `\0#${process.pid.toString(16)}-${(tempCounter++).toString(16)}`;
   }
 
   create(rel: string, flags: number, mode: number): RealFile {
-    return new HostFile(fs.openSync(this.abs(rel), flags | O_CREAT | O_EXCL | O_NOFOLLOW, mode));
+    const [dirfd, name] = this.at(rel);
+    return new HostFile(sys.openat2(dirfd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW, { mode, noSymlinks: true }));
   }
 
-  mkdir(rel: string, mode: number): void { fs.mkdirSync(this.abs(rel), { mode }); }
+  mkdir(rel: string, mode: number): void {
+    const [dirfd, name] = this.at(rel);
+    sys.mkdirat(dirfd, name, mode);
+  }
 
-  symlink(target: string, rel: string): void { fs.symlinkSync(target, this.abs(rel)); }
+  symlink(target: string, rel: string): void {
+    const [dirfd, name] = this.at(rel);
+    sys.symlinkat(target, dirfd, name);
+  }
 
   mknod(rel: string, mode: number, rdev: number): void {
-    const path = this.abs(rel);
-    const perm = (mode & 0o7777).toString(8);
+    const [dirfd, name] = this.at(rel);
     const type = mode & S_IFMT;
-    if (type === S_IFREG || type === 0) {
-      fs.closeSync(fs.openSync(path, O_WRONLY | O_CREAT | O_EXCL, mode & 0o7777));
-      return;
-    }
-    // Node has no mknod(2); mknod(1) makes fifos (unprivileged) and devices (privileged).
-    const kind = type === 0o010000 ? ['p'] : type === S_IFCHR ? ['c', String(rdev >> 8), String(rdev & 0xff)] : type === 0o060000 ? ['b', String(rdev >> 8), String(rdev & 0xff)] : undefined;
-    if (kind === undefined) throw fsError('EPERM', 'mknod', rel);
-    if (this.statOrUndefined(path) !== undefined) throw fsError('EEXIST', 'mknod', rel);
-    try {
-      execFileSync('mknod', ['-m', perm, path, ...kind], { stdio: 'ignore' });
-    } catch {
-      throw fsError('EPERM', 'mknod', rel);
-    }
+    sys.mknodat(dirfd, name, (type === 0 ? S_IFREG : type) | (mode & 0o7777), rdev);
   }
 
-  link(existing: string, rel: string): void { fs.linkSync(this.abs(existing), this.abs(rel)); }
+  link(existing: string, rel: string): void {
+    const [olddirfd, oldname] = this.at(existing);
+    const [newdirfd, newname] = this.at(rel);
+    sys.linkat(olddirfd, oldname, newdirfd, newname);
+  }
 
-  unlink(rel: string): void { fs.unlinkSync(this.abs(rel)); }
+  unlink(rel: string): void {
+    const [dirfd, name] = this.at(rel);
+    sys.unlinkat(dirfd, name);
+  }
 
-  rmdir(rel: string): void { fs.rmdirSync(this.abs(rel)); }
+  rmdir(rel: string): void {
+    const [dirfd, name] = this.at(rel);
+    sys.unlinkat(dirfd, name, sys.AT_REMOVEDIR);
+    this.forget(rel);
+  }
 
-  rename(from: string, to: string, noReplace = false): void {
-    const dst = this.abs(to);
-    // Without renameat2 in Node, NOREPLACE is a check then a rename: we are the upper's only writer.
-    if (noReplace && this.statOrUndefined(dst) !== undefined) throw fsError('EEXIST', 'rename', from, to);
-    fs.renameSync(this.abs(from), dst);
-    if (this.xattrWhiteoutTemps.delete(from)) this.markXattrWhiteoutParent(to);
+  rename(from: string, to: string, flags: RenameFlags = {}): void {
+    const [olddirfd, oldname] = this.at(from);
+    const [newdirfd, newname] = this.at(to);
+    let bits = 0;
+    if (flags.noReplace) bits |= sys.RENAME_NOREPLACE;
+    if (flags.exchange) bits |= sys.RENAME_EXCHANGE;
+    if (flags.whiteout && this.whiteoutFormat !== 'xattr') {
+      try {
+        sys.renameat2(olddirfd, oldname, newdirfd, newname, bits | sys.RENAME_WHITEOUT);
+        this.moved(from, to, flags);
+        return;
+      } catch (err) {
+        // RENAME_WHITEOUT makes a 0/0 device: where mknod of one is refused, so is this (EPERM);
+        // a filesystem without it says EINVAL. Either way, fall back to two steps below.
+        const code = (err as { code?: string }).code;
+        if (code !== 'EPERM' && code !== 'EINVAL') throw err;
+        if (code === 'EPERM' && this.whiteoutFormat === 'auto') this.whiteoutFormat = 'xattr';
+      }
+    }
+    if (!flags.whiteout) {
+      sys.renameat2(olddirfd, oldname, newdirfd, newname, bits);
+      this.moved(from, to, flags);
+      return;
+    }
+    // The whiteout is made aside first and moved in right after: the name is free for a moment
+    // (a crash then shows the lower entry again, never loses the moved one).
+    const wh = this.tempPath();
+    this.whiteout(wh);
+    try {
+      sys.renameat2(olddirfd, oldname, newdirfd, newname, bits);
+    } catch (err) {
+      this.removeTemp(wh);
+      throw err;
+    }
+    this.moved(from, to, flags);
+    this.rename(wh, from, { noReplace: true });
+  }
+
+  /** Bookkeeping after a rename: cached fds of what moved, and xattr whiteouts that changed parent. */
+  private moved(from: string, to: string, flags: RenameFlags): void {
+    this.forget(from);
+    this.forget(to);
+    if (flags.exchange) {
+      const fromTemp = this.xattrWhiteoutTemps.delete(from);
+      if (this.xattrWhiteoutTemps.delete(to)) this.markXattrWhiteoutParent(from);
+      if (fromTemp) this.markXattrWhiteoutParent(to);
+    } else if (this.xattrWhiteoutTemps.delete(from)) {
+      this.markXattrWhiteoutParent(to);
+    }
   }
 
   whiteout(rel: string): void {
-    if (this.whiteoutFormat === 'xattr') {
-      const path = this.abs(rel);
-      // user.* xattrs need write permission on the file, so it cannot start as mode 0.
-      fs.closeSync(fs.openSync(path, O_WRONLY | O_CREAT | O_EXCL, 0o600));
-      xattrCall(() => xattr.setAttributeSync(path, this.prefix + 'whiteout', ''), 'setxattr', rel);
-      if (rel.charCodeAt(0) === 0) this.xattrWhiteoutTemps.add(rel);
-      else this.markXattrWhiteoutParent(rel);
-      return;
-    }
-    // One 0/0 device, hard-linked for every whiteout, as the kernel shares its whiteout inode.
-    for (let attempt = 0; attempt < 3; attempt++) {
-      if (this.sharedWhiteout === undefined || this.statOrUndefined(this.sharedWhiteout) === undefined) {
-        this.sharedWhiteout = this.abs(this.tempPath());
-        try {
-          execFileSync('mknod', ['-m', '000', this.sharedWhiteout, 'c', '0', '0'], { stdio: 'ignore' });
-        } catch {
-          throw fsError('EPERM', 'mknod', rel, undefined, 'cannot create a 0/0 whiteout (needs privilege; use userxattr)');
-        }
-      }
+    if (this.whiteoutFormat !== 'xattr') {
       try {
-        fs.linkSync(this.sharedWhiteout, this.abs(rel));
+        this.deviceWhiteout(rel);
         return;
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'EMLINK' && code !== 'ENOENT') throw err;
-        this.sharedWhiteout = undefined; // Too many links, or the kernel cleaned the work dir: make a new one.
+        if (this.whiteoutFormat === 'chardev' || (err as { code?: string }).code !== 'EPERM') throw err;
+        // Before Linux 5.8, or inside some containers, mknod of 0/0 needs privilege.
+        this.whiteoutFormat = 'xattr';
       }
     }
-    throw fsError('EMLINK', 'link', rel);
+    const [dirfd, name] = this.at(rel);
+    // user.* xattrs need write permission on the file, so it cannot start as mode 0.
+    fs.closeSync(sys.openat2(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, { mode: 0o600, noSymlinks: true }));
+    sys.lsetxattr(DirLayer.procPath(dirfd, name), this.prefix + 'whiteout', EMPTY);
+    if (rel.charCodeAt(0) === 0) this.xattrWhiteoutTemps.add(rel);
+    else this.markXattrWhiteoutParent(rel);
+  }
+
+  /**
+   * A 0/0 character device, hard-linked to one in the work dir, as the kernel shares its whiteout
+   * inode (ovl_whiteout); a new one is made when that one has too many links or went away.
+   */
+  private deviceWhiteout(rel: string): void {
+    const [dirfd, name] = this.at(rel);
+    if (this.workFd === undefined) {
+      sys.mknodat(dirfd, name, S_IFCHR, 0);
+      return;
+    }
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (this.sharedWhiteout === undefined) {
+        const shared = this.tempPath().slice(1);
+        sys.mknodat(this.workFd, shared, S_IFCHR, 0);
+        this.sharedWhiteout = shared;
+      }
+      try {
+        sys.linkat(this.workFd, this.sharedWhiteout, dirfd, name);
+        return;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== 'EMLINK' && code !== 'ENOENT') throw err;
+        this.sharedWhiteout = undefined;
+      }
+    }
+    sys.mknodat(dirfd, name, S_IFCHR, 0);
   }
 
   private markXattrWhiteoutParent(rel: string): void {
     const slash = rel.lastIndexOf('/');
-    const parent = this.abs(slash < 0 ? '' : rel.slice(0, slash));
-    if (xattrGet(parent, this.prefix + 'opaque')?.toString() === 'y') return;
-    xattrCall(() => xattr.setAttributeSync(parent, this.prefix + 'opaque', 'x'), 'setxattr', rel);
+    const parent = this.xattrPath(slash < 0 ? '' : rel.slice(0, slash));
+    if (this.xattrGet(parent, this.prefix + 'opaque')?.toString() === 'y') return;
+    sys.lsetxattr(parent, this.prefix + 'opaque', Buffer.from('x'));
   }
 
-  setOpaque(rel: string): void {
-    const path = this.abs(rel);
-    xattrCall(() => xattr.setAttributeSync(path, this.prefix + 'opaque', 'y'), 'setxattr', rel);
+  private setPrivate(rel: string, name: string, value: string): void {
+    sys.lsetxattr(this.xattrPath(rel), this.prefix + name, Buffer.from(value));
   }
 
-  setRedirect(rel: string, redirect: string): void {
-    const path = this.abs(rel);
-    xattrCall(() => xattr.setAttributeSync(path, this.prefix + 'redirect', redirect), 'setxattr', rel);
-  }
+  setOpaque(rel: string): void { this.setPrivate(rel, 'opaque', 'y'); }
+
+  setRedirect(rel: string, redirect: string): void { this.setPrivate(rel, 'redirect', redirect); }
 
   setMetacopy(rel: string, on: boolean): void {
-    const path = this.abs(rel);
-    if (on) xattrCall(() => xattr.setAttributeSync(path, this.prefix + 'metacopy', ''), 'setxattr', rel);
-    else if (xattrGet(path, this.prefix + 'metacopy') !== undefined) {
-      xattrCall(() => xattr.removeAttributeSync(path, this.prefix + 'metacopy'), 'removexattr', rel);
-    }
+    const path = this.xattrPath(rel);
+    if (on) sys.lsetxattr(path, this.prefix + 'metacopy', EMPTY);
+    else if (this.xattrGet(path, this.prefix + 'metacopy') !== undefined) sys.lremovexattr(path, this.prefix + 'metacopy');
   }
 
   setxattr(rel: string, name: string, value: Uint8Array): void {
     if (this.isPrivateXattr(name)) throw fsError('EPERM', 'setxattr', rel);
-    xattrCall(() => xattr.setAttributeSync(this.abs(rel), name, value), 'setxattr', rel);
+    sys.lsetxattr(this.xattrPath(rel), name, value);
   }
 
   removexattr(rel: string, name: string): void {
     if (this.isPrivateXattr(name)) throw fsError('ENODATA', 'removexattr', rel);
-    const path = this.abs(rel);
-    if (xattrGet(path, name) === undefined) throw fsError('ENODATA', 'removexattr', rel);
-    xattrCall(() => xattr.removeAttributeSync(path, name), 'removexattr', rel);
+    sys.lremovexattr(this.xattrPath(rel), name);
   }
 
-  chmod(rel: string, mode: number): void { fs.chmodSync(this.abs(rel), mode & 0o7777); }
-
-  lchown(rel: string, uid: number, gid: number): void { fs.lchownSync(this.abs(rel), uid, gid); }
-
-  lutimes(rel: string, atimeMs: number, mtimeMs: number): void {
-    fs.lutimesSync(this.abs(rel), atimeMs / 1000, mtimeMs / 1000);
+  chmod(rel: string, mode: number): void {
+    const [dirfd, name] = this.at(rel);
+    sys.fchmodat(dirfd, name, mode & 0o7777);
   }
 
-  truncate(rel: string, length: number): void { fs.truncateSync(this.abs(rel), length); }
+  lchown(rel: string, uid: number, gid: number): void {
+    const [dirfd, name] = this.at(rel);
+    sys.fchownat(dirfd, name, uid, gid);
+  }
+
+  lutimes(rel: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
+    const [dirfd, name] = this.at(rel);
+    sys.utimensat(dirfd, name, atimeNs, mtimeNs);
+  }
+
+  truncate(rel: string, length: number): void {
+    const file = this.open(rel, O_WRONLY);
+    try {
+      file.truncate(length);
+    } finally {
+      file.close();
+    }
+  }
 
   copyData(from: Layer, fromRel: string, rel: string): void {
-    const src = from.hostPath(fromRel);
-    const dst = this.abs(rel);
-    if (src !== undefined) {
-      // Clones where the filesystem can (XFS/btrfs reflink), copies otherwise.
-      fs.copyFileSync(src, dst, fs.constants.COPYFILE_FICLONE);
-      return;
-    }
-    const input = from.open(fromRel, fs.constants.O_RDONLY);
-    const fd = fs.openSync(dst, fs.constants.O_WRONLY | O_CREAT | fs.constants.O_TRUNC | O_NOFOLLOW, 0o600);
+    const input = from.open(fromRel, O_RDONLY);
     try {
-      const buffer = Buffer.allocUnsafe(1 << 20);
-      for (let pos = 0; ;) {
-        const n = input.read(buffer, 0, buffer.length, pos);
-        if (n === 0) break;
-        fs.writeSync(fd, buffer, 0, n, pos);
-        pos += n;
+      const [dirfd, name] = this.at(rel);
+      const output = new HostFile(sys.openat2(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, { mode: 0o600, noSymlinks: true }));
+      try {
+        // A reflink where the filesystem can (XFS, btrfs), copy_file_range inside the kernel otherwise.
+        copyFileData(input, output);
+      } finally {
+        output.close();
       }
     } finally {
       input.close();
-      fs.closeSync(fd);
     }
   }
 
   setMetadata(rel: string, meta: CopyUpMetadata): void {
-    const path = this.abs(rel);
-    const stat = fs.lstatSync(path);
+    const [dirfd, name] = this.at(rel);
+    const stat = sys.statx(dirfd, name);
     const isLink = (stat.mode & S_IFMT) === S_IFLNK;
     try {
-      fs.lchownSync(path, meta.uid, meta.gid);
+      sys.fchownat(dirfd, name, meta.uid, meta.gid);
     } catch (err) {
       // Unprivileged copy-up cannot give files away; the kernel needs privilege for that too.
-      if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+      if ((err as { code?: string }).code !== 'EPERM') throw err;
     }
     // chown clears set-id bits, so the mode comes after it. Symlink modes are meaningless on Linux.
-    if (!isLink) fs.chmodSync(path, meta.mode & 0o7777);
-    for (const [name, value] of meta.xattrs) {
+    if (!isLink) sys.fchmodat(dirfd, name, meta.mode & 0o7777);
+    const path = DirLayer.procPath(dirfd, name);
+    for (const [xname, value] of meta.xattrs) {
       try {
-        xattr.setAttributeSync(path, name, value);
+        sys.lsetxattr(path, xname, value);
       } catch (err) {
-        const code = xattrErrorCode(err);
+        const code = (err as { code?: string }).code ?? 'EIO';
         if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EPERM') throw fsError(code, 'setxattr', rel);
       }
     }
     if (meta.originIno !== undefined && !(isLink && this.prefix.startsWith('user.'))) {
-      xattrCall(() => xattr.setAttributeSync(path, this.prefix + ORIGIN_NAME, String(meta.originIno)), 'setxattr', rel);
+      sys.lsetxattr(path, this.prefix + ORIGIN_NAME, Buffer.from(String(meta.originIno)));
     }
-    fs.lutimesSync(path, meta.atimeMs / 1000, meta.mtimeMs / 1000);
+    sys.utimensat(dirfd, name, meta.atimeNs, meta.mtimeNs);
   }
 
   fsync(rel: string): void {
-    const fd = fs.openSync(this.abs(rel), fs.constants.O_RDONLY | O_NOFOLLOW);
+    const file = this.open(rel, O_RDONLY);
     try {
-      fs.fsyncSync(fd);
+      file.sync();
     } finally {
-      fs.closeSync(fd);
+      file.close();
     }
   }
 
-  removeTemp(rel: string): void { fs.rmSync(this.abs(rel), { recursive: true, force: true }); }
+  removeTemp(rel: string): void {
+    const [dirfd, name] = this.at(rel);
+    this.removeTree(dirfd, name);
+    this.forget(rel);
+  }
+
+  /** rm -rf of one entry below dirfd, through fds only; a missing entry is fine. */
+  private removeTree(dirfd: number, name: string): void {
+    const stat = sys.tryStatx(dirfd, name);
+    if (stat === undefined) return;
+    if ((stat.mode & S_IFMT) === S_IFDIR) {
+      const fd = sys.openat2(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW, { noSymlinks: true });
+      try {
+        for (const child of fs.readdirSync(`/proc/self/fd/${fd}`)) this.removeTree(fd, child);
+      } finally {
+        fs.closeSync(fd);
+      }
+      sys.unlinkat(dirfd, name, sys.AT_REMOVEDIR);
+    } else {
+      sys.unlinkat(dirfd, name);
+    }
+  }
 }

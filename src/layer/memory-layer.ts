@@ -28,7 +28,9 @@ import {
   type LayerStatFs,
   type RealFile,
   type RealStat,
+  type RenameFlags,
   type WritableLayer,
+  nsToMs,
 } from './types.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = constants;
@@ -59,10 +61,11 @@ interface Inode {
   target: string;
   /** Directories: the entries, in creation order. */
   children: Map<string, Inode> | undefined;
-  atimeMs: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  birthtimeMs: number;
+  /** Times in nanoseconds, as the layer contract carries them. */
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  birthtimeNs: bigint;
   xattrs: Map<string, Buffer>;
   // The overlay's private state. On disk these are trusted.overlay.* xattrs of the inode, so hard
   // links share them here too.
@@ -115,11 +118,20 @@ function statOf(inode: Inode, dev: number): RealStat {
     size: inode.size,
     blksize: BLKSIZE,
     blocks: Math.ceil(inode.size / 512),
-    atimeMs: inode.atimeMs,
-    mtimeMs: inode.mtimeMs,
-    ctimeMs: inode.ctimeMs,
-    birthtimeMs: inode.birthtimeMs,
+    atimeMs: nsToMs(inode.atimeNs),
+    mtimeMs: nsToMs(inode.mtimeNs),
+    ctimeMs: nsToMs(inode.ctimeNs),
+    birthtimeMs: nsToMs(inode.birthtimeNs),
+    atimeNs: inode.atimeNs,
+    mtimeNs: inode.mtimeNs,
+    ctimeNs: inode.ctimeNs,
+    birthtimeNs: inode.birthtimeNs,
   };
+}
+
+/** The current time in nanoseconds (the clock's resolution is what Date gives). */
+function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
 }
 
 function asBuffer(view: NodeJS.ArrayBufferView): Buffer {
@@ -146,9 +158,9 @@ function resize(inode: Inode, size: number): void {
 }
 
 function touch(inode: Inode, mtime: boolean): void {
-  const now = Date.now();
-  inode.ctimeMs = now;
-  if (mtime) inode.mtimeMs = now;
+  const now = nowNs();
+  inode.ctimeNs = now;
+  if (mtime) inode.mtimeNs = now;
 }
 
 /** An open regular file. It holds the inode itself, so it keeps working after its name is unlinked. */
@@ -235,11 +247,11 @@ class MemoryFile implements RealFile {
     touch(inode, false);
   }
 
-  /** Times in milliseconds, like `lutimes` and `CopyUpMetadata`. */
-  utimes(atime: number, mtime: number): void {
+  /** Times in nanoseconds, like `lutimes` and `CopyUpMetadata`; undefined leaves one as it is. */
+  utimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
     const inode = this.check('futime');
-    inode.atimeMs = atime;
-    inode.mtimeMs = mtime;
+    if (atimeNs !== undefined) inode.atimeNs = atimeNs;
+    if (mtimeNs !== undefined) inode.mtimeNs = mtimeNs;
     touch(inode, false);
   }
 
@@ -306,7 +318,7 @@ export class MemoryLayer implements WritableLayer {
   // ---- inodes and path walking ----
 
   private newInode(mode: number, rdev = 0): Inode {
-    const now = Date.now();
+    const now = nowNs();
     const dir = (mode & S_IFMT) === S_IFDIR;
     return {
       ino: this.nextIno++,
@@ -319,10 +331,10 @@ export class MemoryLayer implements WritableLayer {
       size: dir ? DIR_SIZE : 0,
       target: '',
       children: dir ? new Map() : undefined,
-      atimeMs: now,
-      mtimeMs: now,
-      ctimeMs: now,
-      birthtimeMs: now,
+      atimeNs: now,
+      mtimeNs: now,
+      ctimeNs: now,
+      birthtimeNs: now,
       xattrs: new Map(),
       opaque: false,
       redirect: undefined,
@@ -489,10 +501,6 @@ export class MemoryLayer implements WritableLayer {
     return { type: TMPFS_MAGIC, bsize: BLKSIZE, blocks, bfree: blocks - used, bavail: blocks - used, files, ffree: files - inodes };
   }
 
-  hostPath(_rel: string): string | undefined {
-    return undefined;
-  }
-
   close(): void {
     // Open files keep their inodes; everything reachable by name goes.
     this.tree = this.newInode(S_IFDIR | 0o755);
@@ -567,10 +575,11 @@ export class MemoryLayer implements WritableLayer {
     this.detach(parent, name, inode);
   }
 
-  rename(from: string, to: string, noReplace = false): void {
+  rename(from: string, to: string, flags: RenameFlags = {}): void {
     const fail = (code: string): never => {
       throw fsError(code, 'rename', display(from), display(to));
     };
+    if (flags.exchange && (flags.noReplace || flags.whiteout)) return fail('EINVAL');
     const src = this.walk(from);
     if (typeof src === 'string') return fail(src);
     if (src.inode === undefined) return fail('ENOENT');
@@ -579,10 +588,27 @@ export class MemoryLayer implements WritableLayer {
     if (src.parent === undefined || dst.parent === undefined) return fail('EBUSY');
     const moving = src.inode;
     const target = dst.inode;
-    if (noReplace && target !== undefined) return fail('EEXIST');
+    if (flags.noReplace && target !== undefined) return fail('EEXIST');
     // A directory cannot move into its own subtree. No directory has a second name, so the path
     // prefix is the whole truth.
     if (moving.children !== undefined && to.startsWith(from + '/')) return fail('EINVAL');
+    if (flags.exchange) {
+      if (target === undefined) return fail('ENOENT');
+      if (target.children !== undefined && from.startsWith(to + '/')) return fail('EINVAL');
+      if (target === moving) return;
+      src.parent.children!.set(src.name, target);
+      dst.parent.children!.set(dst.name, moving);
+      if ((moving.children !== undefined) !== (target.children !== undefined) && src.parent !== dst.parent) {
+        const dirDelta = moving.children !== undefined ? 1 : -1;
+        dst.parent.nlink += dirDelta;
+        src.parent.nlink -= dirDelta;
+      }
+      touch(src.parent, true);
+      touch(dst.parent, true);
+      touch(moving, false);
+      touch(target, false);
+      return;
+    }
     // Two names of one inode: rename(2) does nothing and succeeds.
     if (target === moving) return;
     if (target !== undefined) {
@@ -597,6 +623,8 @@ export class MemoryLayer implements WritableLayer {
     touch(src.parent, true);
     this.attach(dst.parent, dst.name, moving);
     touch(moving, false);
+    // RENAME_WHITEOUT: the old name turns into a whiteout in the same step.
+    if (flags.whiteout) this.attach(src.parent, src.name, this.newInode(S_IFCHR, 0));
   }
 
   whiteout(rel: string): void {
@@ -655,10 +683,10 @@ export class MemoryLayer implements WritableLayer {
     touch(inode, false);
   }
 
-  lutimes(rel: string, atimeMs: number, mtimeMs: number): void {
+  lutimes(rel: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void {
     const inode = this.get(rel, 'lutime');
-    inode.atimeMs = atimeMs;
-    inode.mtimeMs = mtimeMs;
+    if (atimeNs !== undefined) inode.atimeNs = atimeNs;
+    if (mtimeNs !== undefined) inode.mtimeNs = mtimeNs;
     touch(inode, false);
   }
 
@@ -699,8 +727,8 @@ export class MemoryLayer implements WritableLayer {
     inode.mode = (inode.mode & S_IFMT) | (meta.mode & 0o7777);
     inode.uid = meta.uid;
     inode.gid = meta.gid;
-    inode.atimeMs = meta.atimeMs;
-    inode.mtimeMs = meta.mtimeMs;
+    inode.atimeNs = meta.atimeNs;
+    inode.mtimeNs = meta.mtimeNs;
     // No user.* check here: copy-up keeps whatever the lower file carried.
     for (const [name, value] of meta.xattrs) inode.xattrs.set(name, Buffer.from(value));
     if (meta.originIno !== undefined) inode.originIno = meta.originIno;
@@ -712,9 +740,10 @@ export class MemoryLayer implements WritableLayer {
 
   removeTemp(rel: string): void {
     if (!rel.startsWith('\0')) throw fsError('EINVAL', 'rm', display(rel));
-    const { parent, name, inode } = this.slot(rel, 'rm');
-    if (inode === undefined) throw fsError('ENOENT', 'rm', display(rel));
-    this.drop(parent!, name, inode);
+    const slot = this.walk(rel);
+    // Like rm -rf: a temp that is already gone (renamed into place) is fine.
+    if (typeof slot === 'string' || slot.inode === undefined) return;
+    this.drop(slot.parent!, slot.name, slot.inode);
   }
 
   /** Removes an entry and, depth first, everything below it, keeping the link counts of shared inodes right. */

@@ -9,8 +9,12 @@
 // A writable layer also owns a work area for atomic "create, then rename into place". Work paths
 // come from `tempPath()` and start with '\0', which no real file name can contain, so every
 // writing method accepts either kind of path.
+//
+// Times cross this contract in one unit: nanoseconds since the epoch, as a bigint (what statx
+// reports and utimensat takes). The *Ms fields of RealStat are the same times in Node's unit, for
+// the faces that hand out fs.Stats.
 
-/** The subset of `fs.Stats` the core needs; `fs.Stats` satisfies it. */
+/** The subset of `fs.Stats` the core needs, plus nanosecond times. */
 export interface RealStat {
   dev: number;
   ino: number;
@@ -26,6 +30,22 @@ export interface RealStat {
   mtimeMs: number;
   ctimeMs: number;
   birthtimeMs: number;
+  /** The same times in nanoseconds, exact. */
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  birthtimeNs: bigint;
+}
+
+/**
+ * An overlay xattr a layer found but cannot accept, decoded as the kernel decodes it: the core
+ * answers a lookup that needs it with `code` (an errno name), as the kernel's lookup does.
+ */
+export interface InvalidXattr {
+  /** The errno name the kernel's lookup fails with, e.g. 'EINVAL'. */
+  code: string;
+  /** What is wrong, for messages and logs: e.g. 'invalid redirect (a/b)'. */
+  what: string;
 }
 
 /** What a layer holds at one path, decoded from its on-disk format. */
@@ -35,8 +55,18 @@ export interface LayerEntry {
   whiteout: boolean;
   /** Directories: the layers below are not merged into this one. */
   opaque: boolean;
-  /** Directories (and metacopy files): where this entry's lower copy lives. '/a/b' is from the layer root, 'b' is a sibling. */
+  /**
+   * Directories (and metacopy files): where this entry's lower copy lives. '/a/b' is from the layer
+   * root, 'b' is a sibling. Only set when valid: an absolute path of non-empty components, none of
+   * them '.' or '..', or a single sibling name that is not '.' or '..'.
+   */
   redirect?: string;
+  /**
+   * Set when an overlay xattr on this entry is malformed (today: the redirect). The layer still
+   * reports the entry; the core must fail a lookup that would follow it with `invalid.code`, as
+   * the kernel's ovl_lookup does (EINVAL for an invalid redirect), and must not follow it.
+   */
+  invalid?: InvalidXattr;
   /** Regular files: only metadata is here, the data is in the lower origin. */
   metacopy: boolean;
   /** The inode number of the lower file this one was copied up from, when recorded. */
@@ -62,7 +92,7 @@ export interface LayerStatFs {
 
 /** An open real file. The overlay's open files hold one and swap it on copy-up. */
 export interface RealFile {
-  /** The host file descriptor, when there is one (DirLayer); enables clone and copy_file_range. */
+  /** The host file descriptor, when there is one (DirLayer); enables clone and copy_file_range (see copyFileData). */
   readonly fd: number | undefined;
   read(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number): number;
   /** position null appends (O_APPEND). */
@@ -73,7 +103,8 @@ export interface RealFile {
   datasync(): void;
   chmod(mode: number): void;
   chown(uid: number, gid: number): void;
-  utimes(atime: number, mtime: number): void;
+  /** Sets the times in nanoseconds; undefined leaves that time as it is (UTIME_OMIT). */
+  utimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void;
   close(): void;
 }
 
@@ -99,8 +130,6 @@ export interface Layer {
   /** Opens a regular file for reading or writing (flags without O_CREAT). */
   open(rel: string, flags: number): RealFile;
   statfs(): LayerStatFs;
-  /** A host path to the entry, for clone and copy; undefined for layers without one. */
-  hostPath(rel: string): string | undefined;
   /** Drops anything the layer holds (fds, locks). */
   close(): void;
 }
@@ -109,10 +138,16 @@ export interface CopyUpMetadata {
   mode: number;
   uid: number;
   gid: number;
-  atimeMs: number;
-  mtimeMs: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
   xattrs: Array<[string, Buffer]>;
   originIno?: number;
+}
+
+export interface RenameFlags {
+  noReplace?: boolean;
+  exchange?: boolean;
+  whiteout?: boolean;
 }
 
 /** The upper layer: a layer the overlay may change. */
@@ -126,18 +161,24 @@ export interface WritableLayer extends Layer {
   link(existing: string, rel: string): void;
   unlink(rel: string): void;
   rmdir(rel: string): void;
-  /** rename(2); noReplace fails with EEXIST when to exists. */
-  rename(from: string, to: string, noReplace?: boolean): void;
-  /** Makes a whiteout at rel in this layer's format. */
+  /**
+   * renameat2(2), each flag one atomic step: `noReplace` fails with EEXIST when `to` exists;
+   * `exchange` swaps two existing entries (of any types); `whiteout` leaves a whiteout in this
+   * layer's format at `from` as the entry moves (a directory too, over a whiteout or nothing).
+   */
+  rename(from: string, to: string, flags?: RenameFlags): void;
+  /** Makes a whiteout at rel in this layer's format; rel must be free. */
   whiteout(rel: string): void;
   setOpaque(rel: string): void;
   setRedirect(rel: string, redirect: string): void;
   setMetacopy(rel: string, on: boolean): void;
   setxattr(rel: string, name: string, value: Uint8Array): void;
   removexattr(rel: string, name: string): void;
+  /** Never follows a symlink: a symlink's mode cannot change (EOPNOTSUPP). */
   chmod(rel: string, mode: number): void;
   lchown(rel: string, uid: number, gid: number): void;
-  lutimes(rel: string, atimeMs: number, mtimeMs: number): void;
+  /** Times in nanoseconds, never following a symlink; undefined leaves that time as it is. */
+  lutimes(rel: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void;
   truncate(rel: string, length: number): void;
   /** Copies the data of a regular file from another layer, cloning where the filesystem can. */
   copyData(from: Layer, fromRel: string, rel: string): void;
@@ -145,8 +186,20 @@ export interface WritableLayer extends Layer {
   setMetadata(rel: string, meta: CopyUpMetadata): void;
   /** Flushes a file's data to stable storage (fsync), before it is renamed into place. */
   fsync(rel: string): void;
-  /** Removes a directory tree in the work area (after a replace). */
+  /** Removes an entry or directory tree in the work area (after a replace); one already gone is fine. */
   removeTemp(rel: string): void;
+}
+
+/** Nanoseconds from Node's milliseconds (a double, as Date and fs.Stats carry them). */
+export function msToNs(ms: number): bigint {
+  const whole = Math.floor(ms);
+  return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
+}
+
+/** Node's milliseconds from nanoseconds: what fs.Stats shows for a time statx reported. */
+export function nsToMs(ns: bigint): number {
+  const sec = ns / 1_000_000_000n - (ns % 1_000_000_000n < 0n ? 1n : 0n);
+  return Number(sec) * 1000 + Number(ns - sec * 1_000_000_000n) / 1e6;
 }
 
 /** The access-mode bits of open flags; node's fs.constants lacks O_ACCMODE. */

@@ -70,8 +70,8 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
     // A copy-up is not a change the user made: keep the parent's times as they were, as the kernel does.
     const parentRel = parent.upperRel();
     const parentStat = upper.lstat(parentRel);
-    upper.rename(temp, node.upperRel(), true);
-    upper.lutimes(parentRel, parentStat.atimeMs, parentStat.mtimeMs);
+    upper.rename(temp, node.upperRel(), { noReplace: true });
+    upper.lutimes(parentRel, parentStat.atimeNs, parentStat.mtimeNs);
   } catch (err) {
     upper.removeTemp(temp);
     throw err;
@@ -112,11 +112,11 @@ function dropMetacopy(upper: WritableLayer, node: OvlNode): void {
   node.dataGen++;
 }
 
-export function metadataOf(layer: Layer, rel: string, stat: { mode: number; uid: number; gid: number; atimeMs: number; mtimeMs: number }, originIno: number | undefined): CopyUpMetadata {
+export function metadataOf(layer: Layer, rel: string, stat: { mode: number; uid: number; gid: number; atimeNs: bigint; mtimeNs: bigint }, originIno: number | undefined): CopyUpMetadata {
   const xattrs: Array<[string, Buffer]> = [];
   for (const name of layer.listxattr(rel)) {
     const value = layer.getxattr(rel, name);
     if (value !== undefined) xattrs.push([name, value]);
   }
-  return { mode: stat.mode, uid: stat.uid, gid: stat.gid, atimeMs: stat.atimeMs, mtimeMs: stat.mtimeMs, xattrs, originIno };
+  return { mode: stat.mode, uid: stat.uid, gid: stat.gid, atimeNs: stat.atimeNs, mtimeNs: stat.mtimeNs, xattrs, originIno };
 }

@@ -2,7 +2,7 @@
 // whiteouts where a lower entry would show through, rename with redirects, and hard links.
 import { constants } from 'node:fs';
 import { fsError } from '../errors.js';
-import { S_IFDIR, S_IFLNK, S_IFREG, type RealStat, type WritableLayer } from '../layer/types.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type RealStat, type WritableLayer } from '../layer/types.js';
 import type { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import { settleOpenFiles } from './file.js';
@@ -56,12 +56,16 @@ export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, 
     try {
       make(upper, temp, entry);
       if (opaqueDir) upper.setOpaque(temp);
-      // rename(2) cannot put a directory over a device, and renameat2 is not in Node.
-      if (existing !== undefined && entry.type === S_IFDIR) upper.unlink(rel);
-      upper.rename(temp, rel);
-    } catch (err) {
+      if (existing === undefined) {
+        upper.rename(temp, rel, { noReplace: true });
+      } else if (entry.type === S_IFDIR) {
+        // rename(2) cannot put a directory over a device: swap the two, then drop the whiteout (ovl_create_over_whiteout).
+        upper.rename(temp, rel, { exchange: true });
+      } else {
+        upper.rename(temp, rel);
+      }
+    } finally {
       upper.removeTemp(temp);
-      throw err;
     }
   }
   return attach(ctx, parent, name, entry.type);
@@ -76,31 +80,18 @@ export function lowerPositive(parent: OvlNode, name: string): boolean {
   return false;
 }
 
-/** Replaces the upper entry at rel with a whiteout, atomically for non-directories. */
-function whiteoutOver(upper: WritableLayer, rel: string, isDir: boolean): void {
+/**
+ * Replaces the upper entry at rel with a whiteout in one step: a whiteout made aside is exchanged
+ * with it, and what it replaced is dropped (the kernel's ovl_cleanup_and_whiteout).
+ */
+function whiteoutOver(upper: WritableLayer, rel: string): void {
   const temp = upper.tempPath();
-  upper.whiteout(temp);
-  if (!isDir) {
-    try {
-      upper.rename(temp, rel);
-    } catch (err) {
-      upper.removeTemp(temp);
-      throw err;
-    }
-    return;
-  }
-  // A directory cannot be renamed over by a device; move it aside first, then drop it. If the
-  // whiteout cannot take its place, the directory goes back, so the name never shows what is below.
-  const aside = upper.tempPath();
-  upper.rename(rel, aside);
   try {
-    upper.rename(temp, rel);
-  } catch (err) {
-    upper.rename(aside, rel);
+    upper.whiteout(temp);
+    upper.rename(temp, rel, { exchange: true });
+  } finally {
     upper.removeTemp(temp);
-    throw err;
   }
-  upper.removeTemp(aside);
 }
 
 /** Removes the whiteouts an upper directory holds, once it is empty in the merged view. */
@@ -149,7 +140,7 @@ export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string):
   // What shows through at this name decides, not where the node came from (it may have been renamed here).
   const needWhiteout = node.upper === undefined || lowerPositive(parent, name);
   if (node.upper !== undefined) {
-    if (needWhiteout) whiteoutOver(upper, rel, false);
+    if (needWhiteout) whiteoutOver(upper, rel);
     else upper.unlink(rel);
   } else {
     upper.whiteout(rel);
@@ -171,7 +162,7 @@ export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): 
   const needWhiteout = node.upper === undefined || lowerPositive(parent, name);
   if (node.upper !== undefined) {
     if (needWhiteout) {
-      whiteoutOver(upper, rel, true);
+      whiteoutOver(upper, rel);
     } else {
       clearWhiteouts(upper, rel);
       upper.rmdir(rel);
@@ -262,8 +253,7 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
     node.upper = upper.lookup(oldRel);
     if (whiteoutOld) {
       const parentRel = oldParent.upperRel();
-      const now = Date.now();
-      upper.lutimes(parentRel, upper.lstat(parentRel).atimeMs, now);
+      upper.lutimes(parentRel, undefined, BigInt(Date.now()) * 1_000_000n);
     }
     throw fsError('ENOTEMPTY', 'rename', oldPath, newPath);
   }
@@ -271,14 +261,16 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   if (target !== null) settleOpenFiles(target);
   const targetStat = target !== null ? snapshot(ctx, target) : undefined;
   const atTarget = upper.lookup(newRel);
-  if (atTarget !== undefined) {
-    const targetIsDir = (atTarget.stat.mode & S_IFDIR) === S_IFDIR && !atTarget.whiteout;
-    if (targetIsDir) clearWhiteouts(upper, newRel);
-    // rename(2) puts a file over a whiteout device, but not a directory.
-    else if (atTarget.whiteout && node.isDir) upper.unlink(newRel);
+  if (atTarget !== undefined && atTarget.whiteout) {
+    // Over an upper whiteout, swap: the whiteout lands at the old name, where it is kept if
+    // something below shows through there (ovl_rename's RENAME_EXCHANGE and cleanup).
+    upper.rename(oldRel, newRel, { exchange: true });
+    if (!whiteoutOld) upper.unlink(oldRel);
+  } else {
+    if (atTarget !== undefined && (atTarget.stat.mode & S_IFMT) === S_IFDIR) clearWhiteouts(upper, newRel);
+    // RENAME_WHITEOUT: the old name turns into a whiteout in the same step as the move.
+    upper.rename(oldRel, newRel, { whiteout: whiteoutOld });
   }
-  upper.rename(oldRel, newRel);
-  if (whiteoutOld) upper.whiteout(oldRel);
 
   if (target !== null) detach(newParent, newName, target, targetStat);
   oldParent.listing = undefined;
@@ -294,7 +286,7 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
 /**
  * RENAME_EXCHANGE: both names stay taken, so no whiteout is needed; directories with lower copies
  * get redirects, and a pure upper directory moving into a merged parent turns opaque, as for rename.
- * Without renameat2 in Node the swap is three renames through the work area.
+ * The swap itself is one renameat2(RENAME_EXCHANGE) in the upper layer.
  */
 export function exchangeEntries(ctx: OverlayContext, aParent: OvlNode, aName: string, bParent: OvlNode, bName: string): void {
   const aPath = aParent.childPath(aName);
@@ -330,10 +322,7 @@ export function exchangeEntries(ctx: OverlayContext, aParent: OvlNode, aName: st
   settleOpenFiles(b);
   const aRel = a.upperRel();
   const bRel = b.upperRel();
-  const temp = upper.tempPath();
-  upper.rename(aRel, temp);
-  upper.rename(bRel, aRel);
-  upper.rename(temp, bRel);
+  upper.rename(aRel, bRel, { exchange: true });
   a.parent = bParent;
   a.name = bName;
   b.parent = aParent;

@@ -46,9 +46,12 @@ export function futimens(fd: number, atimeNs: bigint | undefined, mtimeNs: bigin
   check(rawFutimens(fd, fill(atimeNs, mtimeNs)), 'futimens');
 }
 
-/** fchmodat(2). Linux has no way to change a symlink's mode, so no flag is taken. */
-export function fchmodat(dirfd: number, path: string, mode: number): void {
-  check(rawFchmodat(dirfd, path, mode, 0), 'fchmodat', path);
+/**
+ * fchmodat(2), AT_SYMLINK_NOFOLLOW by default: glibc then refuses a symlink (EOPNOTSUPP) instead of
+ * changing whatever it points to, which may be outside the tree.
+ */
+export function fchmodat(dirfd: number, path: string, mode: number, flags = AT_SYMLINK_NOFOLLOW): void {
+  check(rawFchmodat(dirfd, path, mode, flags), 'fchmodat', path);
 }
 
 /** fchownat(2), AT_SYMLINK_NOFOLLOW by default; -1 leaves an id as it is. */

@@ -10,7 +10,7 @@ import { closeSync } from 'node:fs';
 export * from './constants.js';
 export { errnoCode } from './libc.js';
 export { openat2, openPath, type Openat2Options } from './open.js';
-export { statx, type Statx } from './stat.js';
+export { statx, tryStatx, type Statx } from './stat.js';
 export { renameat2 } from './rename.js';
 export { linkat, mkdirat, mknodat, readlinkat, symlinkat, unlinkat } from './namespace.js';
 export { fchmodat, fchownat, futimens, utimensat } from './attr.js';

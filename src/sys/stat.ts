@@ -1,6 +1,6 @@
 // statx(2): attributes with nanosecond times, relative to a directory fd.
 import { AT_SYMLINK_NOFOLLOW } from './constants.js';
-import { check, declare } from './libc.js';
+import { check, declare, lastErrno } from './libc.js';
 
 const rawStatx = declare<(dirfd: number, path: string, flags: number, mask: number, buf: Buffer) => number>(
   'int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)',
@@ -52,6 +52,27 @@ function ms(offset: number): number {
  */
 export function statx<T extends object = Statx>(dirfd: number, path: string, flags = AT_SYMLINK_NOFOLLOW, into?: T): T & Statx {
   check(rawStatx(dirfd, path, flags, STATX_BASIC_STATS | STATX_BTIME, buf), 'statx', path);
+  return decode(into);
+}
+
+const ENOENT = 2;
+const ENOTDIR = 20;
+
+/**
+ * statx, but undefined where nothing is there (ENOENT, or ENOTDIR for a parent that is not a
+ * directory): lookups miss often, and an Error for each miss would cost more than the call.
+ */
+export function tryStatx<T extends object = Statx>(dirfd: number, path: string, flags = AT_SYMLINK_NOFOLLOW, into?: T): (T & Statx) | undefined {
+  const ret = rawStatx(dirfd, path, flags, STATX_BASIC_STATS | STATX_BTIME, buf);
+  if (ret < 0) {
+    const errno = lastErrno();
+    if (errno === ENOENT || errno === ENOTDIR) return undefined;
+    check(ret, 'statx', path);
+  }
+  return decode(into);
+}
+
+function decode<T extends object>(into: T | undefined): T & Statx {
   const s = (into ?? {}) as T & Statx;
   const hasBirth = (buf.readUInt32LE(0) & STATX_BTIME) !== 0;
   s.dev = makedev(buf.readUInt32LE(136), buf.readUInt32LE(140));
