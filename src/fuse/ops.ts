@@ -559,7 +559,7 @@ export class OverlayFuseOps implements FuseOperations {
 /** Attributes of a negative entry: the kernel reads none of them. */
 const NO_STAT: OvlStat = {
   dev: 0, ino: 0, mode: 0, nlink: 0, uid: 0, gid: 0, rdev: 0, size: 0, blksize: 0, blocks: 0,
-  atimeMs: 0, mtimeMs: 0, ctimeMs: 0, birthtimeMs: 0,
+  atimeMs: 0, mtimeMs: 0, ctimeMs: 0, birthtimeMs: 0, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, birthtimeNs: 0n,
 };
 
 /** The FuseOpsFactory a mountFuse() worker loads (see session.ts): builds the overlay on the serving thread. */

@@ -1,7 +1,7 @@
 // Attributes of overlay inodes (the kernel's inode.c): stat merges the real file's attributes with
 // the overlay's identity, and every attribute change copies up first.
 import { fsError } from '../errors.js';
-import { S_IFLNK, S_IFMT, S_IFREG, type RealStat } from '../layer/types.js';
+import { S_IFLNK, S_IFMT, S_IFREG, msToNs, type RealStat } from '../layer/types.js';
 import type { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import type { OvlNode } from './node.js';
@@ -39,7 +39,13 @@ export function fgetattr(ctx: OverlayContext, file: OvlFile): OvlStat {
     dev: ctx.dev, ino: node.ino, mode: real.mode, nlink: real.nlink, uid: real.uid, gid: real.gid,
     rdev: real.rdev, size: real.size, blksize: real.blksize, blocks: real.blocks,
     atimeMs: real.atimeMs, mtimeMs: real.mtimeMs, ctimeMs: real.ctimeMs, birthtimeMs: real.birthtimeMs,
+    atimeNs: real.atimeNs, mtimeNs: real.mtimeNs, ctimeNs: real.ctimeNs, birthtimeNs: real.birthtimeNs,
   };
+}
+
+/** The layer contract's unit (ns); undefined leaves the time as it is. */
+function nsOf(ms: number | undefined): bigint | undefined {
+  return ms === undefined ? undefined : msToNs(ms);
 }
 
 export interface SetAttr {
@@ -69,10 +75,7 @@ export function fsetattr(ctx: OverlayContext, file: OvlFile, attr: SetAttr, sysc
   }
   if (attr.uid !== undefined || attr.gid !== undefined) real.chown(attr.uid ?? -1, attr.gid ?? -1);
   if (attr.mode !== undefined) real.chmod(attr.mode & 0o7777);
-  if (attr.atimeMs !== undefined || attr.mtimeMs !== undefined) {
-    const now = real.stat();
-    real.utimes(attr.atimeMs ?? now.atimeMs, attr.mtimeMs ?? now.mtimeMs);
-  }
+  if (attr.atimeMs !== undefined || attr.mtimeMs !== undefined) real.utimes(nsOf(attr.atimeMs), nsOf(attr.mtimeMs));
 }
 
 export function setattr(ctx: OverlayContext, node: OvlNode, attr: SetAttr, syscall: string): void {
@@ -89,13 +92,5 @@ export function setattr(ctx: OverlayContext, node: OvlNode, attr: SetAttr, sysca
   if (attr.uid !== undefined || attr.gid !== undefined) upper.lchown(rel, attr.uid ?? -1, attr.gid ?? -1);
   if (attr.mode !== undefined) upper.chmod(rel, attr.mode);
   if (attr.size !== undefined) upper.truncate(rel, attr.size);
-  if (attr.atimeMs !== undefined || attr.mtimeMs !== undefined) {
-    let { atimeMs, mtimeMs } = attr;
-    if (atimeMs === undefined || mtimeMs === undefined) {
-      const now = upper.lstat(rel);
-      atimeMs ??= now.atimeMs;
-      mtimeMs ??= now.mtimeMs;
-    }
-    upper.lutimes(rel, atimeMs, mtimeMs);
-  }
+  if (attr.atimeMs !== undefined || attr.mtimeMs !== undefined) upper.lutimes(rel, nsOf(attr.atimeMs), nsOf(attr.mtimeMs));
 }

@@ -2,6 +2,7 @@
 // layers, and offers the core's operations on nodes to every face (the fs facade, FUSE, the CLI).
 import * as fs from 'node:fs';
 import { fsError } from '../errors.js';
+import { copyFileData } from '../layer/copy.js';
 import { DirLayer } from '../layer/dir-layer.js';
 import type { Layer, LayerStatFs, WritableLayer } from '../layer/types.js';
 import { O_ACCMODE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
@@ -10,7 +11,7 @@ import { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, unlinkEntry, type RenameFlags } from './dir.js';
 import {
-  allocateData, closeFile, copyDataRange, openNode, readData, syncData, truncateData, writeData,
+  allocateData, closeFile, copyDataRange, openNode, readData, realFile, syncData, truncateData, writeData,
   type OpenFile, type OvlFile,
 } from './file.js';
 import { fgetattr, fsetattr, getattr, setattr, type OvlStat, type SetAttr } from './inode.js';
@@ -52,7 +53,6 @@ export class Overlay {
   constructor(options: OverlayOptions | string) {
     const o = normalizeOptions(options);
     const prefix = o.userxattr ? 'user.overlay.' : 'trusted.overlay.';
-    const privileged = typeof process.getuid === 'function' && process.getuid() === 0;
     const seen: Array<{ dir: string; role: string }> = [];
     const checkOverlap = (dir: string, role: string): void => {
       for (const other of seen) {
@@ -90,7 +90,6 @@ export class Overlay {
       upper = new DirLayer(upperDir, {
         xattrPrefix: prefix,
         workdir: workDir,
-        whiteoutFormat: privileged && !o.userxattr ? 'chardev' : 'xattr',
       });
       this.owned.push(upper);
       for (const dir of [upperDir, workDir]) {
@@ -235,23 +234,7 @@ export class Overlay {
    * host files of one filesystem that can, else copying. `force` fails where no clone is possible.
    */
   cloneFile(src: OpenFile, dst: OpenFile, force = false): void {
-    const from = this.ctx.dataRef(file_(src).node);
-    const to = this.ctx.dataRef(file_(dst).node);
-    const srcHost = from.layer.hostPath(from.rel);
-    const dstHost = to.layer.hostPath(to.rel);
-    if (srcHost !== undefined && dstHost !== undefined) {
-      const flags = force ? fs.constants.COPYFILE_FICLONE_FORCE : fs.constants.COPYFILE_FICLONE;
-      fs.copyFileSync(srcHost, dstHost, flags);
-      return;
-    }
-    if (force) throw fsError('EOPNOTSUPP', 'copyfile');
-    const size = this.fstat(src).size;
-    let done = 0;
-    while (done < size) {
-      const n = this.copyFileRange(src, done, dst, done, size - done);
-      if (n === 0) break;
-      done += n;
-    }
+    copyFileData(realFile(file_(src), 'copyfile'), realFile(file_(dst), 'copyfile'), { cloneOnly: force });
   }
 
   // --- the namespace -------------------------------------------------------------------------------
