@@ -1,4 +1,4 @@
-// Runs as an unprivileged user (see unprivileged.test.ts): user.overlay.* xattrs and xattr whiteouts.
+// Runs as an unprivileged user (see unprivileged.test.ts): user.overlay.* xattrs and 0/0 whiteouts.
 import * as fs from 'node:fs';
 import * as xattr from '@napi-rs/xattr';
 import { Overlay } from '../../src/overlay/overlay.js';
