@@ -83,19 +83,28 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
 }
 
 /**
- * Copies the data under a metacopy file in place; the file stays metacopy until the copy is whole.
- * The kernel writes the data into the upper inode and leaves its new mtime, and so do we.
+ * Copies the data under a metacopy file. The data is built in a temp in the work area, takes the
+ * metacopy file's metadata (mode, owner, times, xattrs, origin, redirect), and is renamed over it
+ * in one step, so any failure (ENOSPC half way, say) leaves the metacopy file whole. Like the
+ * kernel's in-place copy, the data copy-up gives the file a new mtime.
  */
 function copyUpData(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, syscall: string): void {
   const rel = node.upperRel();
-  const before = upper.lstat(rel);
   const data = node.lowers[node.lowers.length - 1];
+  // The kernel refuses a metacopy file whose data is nowhere below (ovl_lookup: EIO).
+  if (data === undefined) throw fsError('EIO', syscall, node.path(), undefined, 'metacopy file without its lower data');
+  const temp = upper.tempPath();
   try {
-    upper.copyData(data.layer, data.rel, rel);
-    upper.chmod(rel, before.mode);
-    if (!ctx.volatile) upper.fsync(rel);
-    upper.setMetacopy(rel, false);
+    const before = upper.lstat(rel);
+    const meta = metadataOf(upper, rel, before, node.upper!.originIno);
+    meta.mtimeNs = BigInt(Date.now()) * 1_000_000n;
+    upper.copyData(data.layer, data.rel, temp);
+    upper.setMetadata(temp, meta);
+    if (node.upper!.redirect !== undefined) upper.setRedirect(temp, node.upper!.redirect);
+    if (!ctx.volatile) upper.fsync(temp);
+    upper.rename(temp, rel);
   } catch (err) {
+    upper.removeTemp(temp);
     throw fsError((err as { code?: string }).code ?? 'EIO', syscall, node.path());
   }
   node.upper = upper.lookup(rel);
