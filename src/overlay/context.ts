@@ -36,6 +36,11 @@ export class OverlayContext {
     const layers: Layer[] = upper !== undefined ? [upper, ...lowers] : [...lowers];
     for (const layer of layers) if (!this.fsIndex.has(layer.fsId)) this.fsIndex.set(layer.fsId, this.fsIndex.size);
     this.sameFs = this.fsIndex.size === 1;
+    // xino=off changes nothing on one filesystem. Across filesystems the kernel then gives up unique,
+    // persistent st_ino for per-layer pseudo devices; ovlfs keeps one st_dev, so it refuses instead.
+    if (options.xino === 'off' && !this.sameFs) {
+      throw fsError('EINVAL', 'mount', undefined, undefined, 'xino=off with layers on different filesystems is not supported: st_ino would not be unique; use xino=auto');
+    }
     this.dev = layers[0].fsId;
     this.root = this.makeRoot();
   }

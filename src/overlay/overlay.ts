@@ -5,7 +5,7 @@ import { fsError } from '../errors.js';
 import { copyFileData } from '../layer/copy.js';
 import { DirLayer } from '../layer/dir-layer.js';
 import type { Layer, LayerStatFs, WritableLayer } from '../layer/types.js';
-import { O_ACCMODE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
+import { O_ACCMODE, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
 import { permits, processCaller, type Caller } from './permission.js';
 import { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
@@ -44,7 +44,7 @@ function liveKernelOverlayUses(dir: string): boolean {
 }
 
 export class Overlay {
-  readonly ctx: OverlayContext;
+  private readonly ctx: OverlayContext;
   private readonly claimed: string[] = [];
   /** Layers this overlay made from directories; layers passed in as objects belong to the caller. */
   private readonly owned: Layer[] = [];
@@ -249,6 +249,9 @@ export class Overlay {
 
   mknod(parent: OverlayNode, name: string, mode: number, rdev: number): OverlayNode {
     const type = mode & S_IFMT;
+    // A 0/0 character device is a whiteout in the upper layer: the name would vanish from the
+    // merged view. The kernel's ovl_mknod refuses it the same way.
+    if (type === S_IFCHR && rdev === 0) throw fsError('EPERM', 'mknod', inner(parent).childPath(name));
     return createEntry(this.ctx, inner(parent), name, { type: type === 0 ? S_IFREG : type, mode: mode & 0o7777, rdev }, 'mknod');
   }
 
