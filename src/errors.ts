@@ -1,41 +1,14 @@
 // Errors shaped like Node's own: `ENOENT: no such file or directory, open '/x'` with code, errno
 // (negative), syscall and path, so callers written for node:fs handle ours unchanged.
 import { constants } from 'node:os';
+import { getSystemErrorMap } from 'node:util';
 
-const MESSAGES: Record<string, string> = {
-  EPERM: 'operation not permitted',
-  ENOENT: 'no such file or directory',
-  EIO: 'i/o error',
-  EBADF: 'bad file descriptor',
-  EAGAIN: 'resource temporarily unavailable',
-  EACCES: 'permission denied',
-  EBUSY: 'resource busy or locked',
-  EEXIST: 'file already exists',
-  EXDEV: 'cross-device link not permitted',
-  ENODEV: 'no such device',
-  ENOTDIR: 'not a directory',
-  EISDIR: 'illegal operation on a directory',
-  EINVAL: 'invalid argument',
-  EMFILE: 'too many open files',
-  EFBIG: 'file too large',
-  ENOSPC: 'no space left on device',
-  ESPIPE: 'invalid seek',
-  EROFS: 'read-only file system',
-  EMLINK: 'too many links',
-  ENAMETOOLONG: 'name too long',
-  ENOSYS: 'function not implemented',
-  ENOTEMPTY: 'directory not empty',
-  ELOOP: 'too many symbolic links encountered',
-  ENODATA: 'no data available',
-  ENOTSUP: 'operation not supported on socket',
-  EOPNOTSUPP: 'operation not supported on socket',
-  ERANGE: 'result too large',
-  E2BIG: 'argument list too long',
-  ESTALE: 'stale file handle',
-  ENXIO: 'no such device or address',
-  ETXTBSY: 'text file is busy',
-  ENOTCONN: 'socket is not connected',
-};
+/** libuv's descriptions, the ones Node's own fs errors carry, by code. */
+const MESSAGES = new Map<string, string>();
+for (const [name, description] of getSystemErrorMap().values()) MESSAGES.set(name, description);
+// Codes libuv does not describe: ESTALE in strerror(3)'s words; EOPNOTSUPP is ENOTSUP on Linux.
+MESSAGES.set('ESTALE', 'stale file handle');
+MESSAGES.set('EOPNOTSUPP', MESSAGES.get('ENOTSUP') ?? 'operation not supported');
 
 const ERRNO = constants.errno as Record<string, number>;
 
@@ -69,7 +42,7 @@ export function hostError(code: string, syscall: string, path?: string, dest?: s
 }
 
 function buildError(code: string, syscall: string, path?: string, dest?: string, detail?: string): FsError {
-  const description = detail ?? MESSAGES[code] ?? code.toLowerCase();
+  const description = detail ?? MESSAGES.get(code) ?? code.toLowerCase();
   let message = `${code}: ${description}, ${syscall}`;
   if (path !== undefined) message += ` '${path}'`;
   if (dest !== undefined) message += ` -> '${dest}'`;
