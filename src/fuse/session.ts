@@ -12,13 +12,16 @@
 // paths); the worker imports the module and builds the filesystem there. For a thread that wants to
 // serve in place, with no signal handling, server.ts's serveFuse(fd, ops) is the primitive.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
+import { isMounted } from '../mount-table.js';
 import type { FuseNotifier } from './operations.js';
 import { Notifier, type ServeOptions } from './server.js';
+
+export { isMounted };
 
 export interface MountOptions extends ServeOptions {
   /** Let users other than the mounter in (mount option allow_other). */
@@ -94,17 +97,6 @@ function run(cmd: string, args: string[], stdio: Array<'ignore' | 'pipe' | numbe
   });
 }
 
-/** Whether `mountpoint` is a mount point right now, from /proc/self/mountinfo. */
-export function isMounted(mountpoint: string): boolean {
-  const target = resolve(mountpoint);
-  const info = readFileSync('/proc/self/mountinfo', 'utf8');
-  for (const line of info.split('\n')) {
-    const f = line.split(' ');
-    // Field 5 is the mount point, with spaces and the like octal-escaped.
-    if (f.length > 4 && f[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === target) return true;
-  }
-  return false;
-}
 
 /**
  * Starts the worker. Its entry module has this module's extension: .js when built, .ts when running from

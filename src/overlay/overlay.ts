@@ -2,6 +2,7 @@
 // layers, and offers the core's operations on nodes to every face (the fs facade, FUSE, the CLI).
 import * as fs from 'node:fs';
 import { fsError } from '../errors.js';
+import { readMounts } from '../mount-table.js';
 import { copyFileData } from '../layer/copy.js';
 import { DirLayer } from '../layer/dir-layer.js';
 import type { Layer, LayerStatFs, WritableLayer } from '../layer/types.js';
@@ -26,21 +27,9 @@ const { O_RDONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = fs.constants;
 const inUse = new Set<string>();
 
 function liveKernelOverlayUses(dir: string): boolean {
-  let mounts = '';
-  try {
-    mounts = fs.readFileSync('/proc/self/mounts', 'utf8');
-  } catch {
-    return false;
-  }
-  for (const line of mounts.split('\n')) {
-    const [, , type, opts] = line.split(' ');
-    if (type !== 'overlay' && type !== 'fuse.fuse-overlayfs' || opts === undefined) continue;
-    for (const opt of opts.split(',')) {
-      const [key, value] = opt.split('=');
-      if ((key === 'upperdir' || key === 'workdir') && value?.replace(/\\040/g, ' ') === dir) return true;
-    }
-  }
-  return false;
+  return readMounts().some(
+    (m) => (m.type === 'overlay' || m.type === 'fuse.fuse-overlayfs') && m.options.some(([key, value]) => (key === 'upperdir' || key === 'workdir') && value === dir),
+  );
 }
 
 export class Overlay {
