@@ -15,6 +15,10 @@
 // call. Buffers handed *out* (read data) are copied to the kernel before the next request is read, so a
 // method may return a view of a reused scratch buffer.
 
+import type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, OpenOut, SetattrIn, StatfsOut } from './structs.js';
+
+export type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, FuseAttr, OpenOut, SetattrIn, StatfsOut, Timespec } from './structs.js';
+
 /** Who made the request. */
 export interface FuseContext {
   readonly unique: bigint;
@@ -23,68 +27,9 @@ export interface FuseContext {
   readonly pid: number;
 }
 
-/** struct fuse_attr. Times are whole seconds plus nanoseconds, as the kernel keeps them. */
-export interface FuseAttr {
-  ino: number | bigint;
-  size: number | bigint;
-  blocks: number | bigint;
-  atime: number | bigint;
-  atimensec: number;
-  mtime: number | bigint;
-  mtimensec: number;
-  ctime: number | bigint;
-  ctimensec: number;
-  mode: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  rdev: number;
-  blksize: number;
-  flags?: number;
-}
-
-/** fuse_entry_out. A nodeid of 0 is a negative entry: the kernel caches "no such name" for entryTimeout. */
-export interface EntryOut {
-  nodeid: number;
-  generation?: number;
-  /** Seconds the kernel may cache the name; defaults to the session's entryTimeout. */
-  entryTimeout?: number;
-  /** Seconds the kernel may cache the attributes; defaults to the session's attrTimeout. */
-  attrTimeout?: number;
-  attr: FuseAttr;
-}
-
-export interface AttrOut {
-  attrTimeout?: number;
-  attr: FuseAttr;
-}
-
-/** fuse_open_out: the handle and FOPEN_* hints. */
-export interface OpenOut {
-  fh: number;
-  /** FOPEN_KEEP_CACHE: the page cache is still valid from a previous open. */
-  keepCache?: boolean;
-  /** FOPEN_DIRECT_IO: bypass the page cache for this handle. */
-  directIo?: boolean;
-  /** FOPEN_CACHE_DIR: the kernel may cache this directory's listing. */
-  cacheDir?: boolean;
-  nonseekable?: boolean;
-  /** Any further raw FOPEN_* bits. */
-  flags?: number;
-}
-
 export interface CreateOut {
   entry: EntryOut;
   open: OpenOut;
-}
-
-export interface DirEntry {
-  name: string;
-  ino: number | bigint;
-  /** S_IFMT bits of the entry (as in st_mode), or 0 when unknown. */
-  type: number;
-  /** The offset cookie that resumes the listing *after* this entry. */
-  off: number;
 }
 
 /** What a readdirplus implementation gets: `add` packs an entry if it fits and only then calls `lookup`. */
@@ -95,50 +40,6 @@ export interface DirPlusSink {
    * return null to send the name without attributes (no lookup counted).
    */
   add(entry: DirEntry, lookup: () => EntryOut | null): boolean;
-}
-
-export interface StatfsOut {
-  blocks: number;
-  bfree: number;
-  bavail: number;
-  files: number;
-  ffree: number;
-  bsize: number;
-  namelen: number;
-  frsize: number;
-}
-
-export interface Timespec {
-  sec: number;
-  nsec: number;
-}
-
-/** fuse_setattr_in decoded: only the fields whose FATTR_* bit is set are present. */
-export interface SetattrIn {
-  /** Raw FATTR_* bits, for anything not decoded below. */
-  valid: number;
-  fh?: number;
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  size?: number;
-  /** 'now' when FATTR_ATIME_NOW is set. */
-  atime?: Timespec | 'now';
-  mtime?: Timespec | 'now';
-  ctime?: Timespec;
-  /** FATTR_KILL_SUIDGID (only with HANDLE_KILLPRIV_V2). */
-  killSuidgid?: boolean;
-}
-
-export interface CopyFileRangeIn {
-  nodeidIn: number;
-  fhIn: number;
-  offIn: number;
-  nodeidOut: number;
-  fhOut: number;
-  offOut: number;
-  len: number;
-  flags: number;
 }
 
 /**

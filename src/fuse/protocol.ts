@@ -4,7 +4,7 @@
 // u64 fields are read into JS numbers: node ids and handles are ours to choose, and offsets above 2^53 do
 // not occur in practice. Inode numbers, which the layers choose, may be given as bigint.
 
-import type { AttrOut, EntryOut, FuseAttr, OpenOut, SetattrIn, StatfsOut, Timespec } from './operations.js';
+import type { AttrOut, EntryOut, FuseAttr, InHeader, InitIn, InitOut, OpenOut, RenameIn, SetattrIn, StatfsOut, Timespec } from './structs.js';
 
 export const FUSE_KERNEL_VERSION = 7;
 /** The newest minor whose structs this file encodes; we reply with min(kernel's, this). */
@@ -222,18 +222,6 @@ function writeTimeout(buf: Buffer, secOff: number, nsecOff: number, seconds: num
 // ---------------------------------------------------------------------------------------------------------
 // Headers.
 
-export interface InHeader {
-  len: number;
-  opcode: number;
-  unique: bigint;
-  nodeid: number;
-  uid: number;
-  gid: number;
-  pid: number;
-  /** Length of extensions after the opcode's arguments, in bytes. */
-  extLen: number;
-}
-
 export function decodeInHeader(buf: Buffer): InHeader {
   return {
     len: buf.readUInt32LE(0),
@@ -269,14 +257,6 @@ export function encodeError(unique: bigint, errno: number): Buffer {
 // ---------------------------------------------------------------------------------------------------------
 // INIT.
 
-export interface InitIn {
-  major: number;
-  minor: number;
-  maxReadahead: number;
-  flags: number;
-  flags2: number;
-}
-
 export function decodeInitIn(buf: Buffer, off: number, end: number): InitIn {
   return {
     major: buf.readUInt32LE(off),
@@ -286,19 +266,6 @@ export function decodeInitIn(buf: Buffer, off: number, end: number): InitIn {
     // flags2 exists from 7.36 and only means anything when the kernel sets INIT_EXT.
     flags2: end - off >= 20 ? buf.readUInt32LE(off + 16) : 0,
   };
-}
-
-export interface InitOut {
-  major: number;
-  minor: number;
-  maxReadahead: number;
-  flags: number;
-  maxBackground: number;
-  congestionThreshold: number;
-  maxWrite: number;
-  timeGran: number;
-  maxPages: number;
-  flags2?: number;
 }
 
 export function encodeInitOut(unique: bigint, o: InitOut): Buffer {
@@ -320,7 +287,6 @@ export function encodeInitOut(unique: bigint, o: InitOut): Buffer {
 
 // ---------------------------------------------------------------------------------------------------------
 // Attributes and entries.
-
 
 /** Writes struct fuse_attr (88 bytes) at `off`. */
 export function writeAttr(buf: Buffer, off: number, a: FuseAttr): void {
@@ -545,13 +511,6 @@ export function decodeMkdirIn(buf: Buffer, off: number, end: number): { mode: nu
   return { mode: buf.readUInt32LE(off), umask: buf.readUInt32LE(off + 4), name: readName(buf, off + 8, end)[0] };
 }
 
-export interface RenameIn {
-  newDir: number;
-  flags: number;
-  oldName: string;
-  newName: string;
-}
-
 /** RENAME (fuse_rename_in, 8 bytes) or RENAME2 (fuse_rename2_in, 16 bytes), then old\0new\0. */
 export function decodeRenameIn(buf: Buffer, off: number, end: number, v2: boolean): RenameIn {
   const newDir = readU64(buf, off);
@@ -651,10 +610,6 @@ export function decodeGetxattrIn(buf: Buffer, off: number, end: number, withName
 
 export function decodeAccessIn(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off);
-}
-
-export function decodeInterruptIn(buf: Buffer, off: number): bigint {
-  return buf.readBigUInt64LE(off);
 }
 
 export function decodeFallocateIn(buf: Buffer, off: number): { fh: number; offset: number; length: number; mode: number } {

@@ -10,6 +10,7 @@ import { constants } from 'node:os';
 
 import type { DirEntry, EntryOut, FuseContext, FuseNotifier, FuseOperations } from './operations.js';
 import * as P from './protocol.js';
+import type { InHeader } from './structs.js';
 
 const ERRNO = constants.errno as Record<string, number>;
 
@@ -237,11 +238,11 @@ class Server {
     );
   }
 
-  private ctx(h: P.InHeader): FuseContext {
+  private ctx(h: InHeader): FuseContext {
     return { unique: h.unique, uid: h.uid, gid: h.gid, pid: h.pid };
   }
 
-  private dispatch(h: P.InHeader, buf: Buffer, off: number, end: number): void {
+  private dispatch(h: InHeader, buf: Buffer, off: number, end: number): void {
     const ops = this.ops;
     const u = h.unique;
     const t = this.timeouts;
@@ -428,7 +429,7 @@ class Server {
   }
 
   /** READDIR and READDIRPLUS: pack entries into the kernel's buffer until the next one would not fit. */
-  private readdir(h: P.InHeader, buf: Buffer, off: number, plus: boolean): void {
+  private readdir(h: InHeader, buf: Buffer, off: number, plus: boolean): void {
     const ops = this.ops;
     const a = P.decodeReadIn(buf, off);
     const ctx = this.ctx(h);

@@ -1,0 +1,154 @@
+// The structs of /usr/include/linux/fuse.h as the rest of src/fuse sees them: decoded requests and the
+// replies to encode. protocol.ts reads and writes them; neither depends on anything else in the project.
+//
+// u64 fields are JavaScript numbers: node ids and handles are ours to choose, and offsets above 2^53 do
+// not occur in practice. Inode numbers, which the layers choose, may be given as bigint.
+
+/** struct fuse_attr. Times are whole seconds plus nanoseconds, as the kernel keeps them. */
+export interface FuseAttr {
+  ino: number | bigint;
+  size: number | bigint;
+  blocks: number | bigint;
+  atime: number | bigint;
+  atimensec: number;
+  mtime: number | bigint;
+  mtimensec: number;
+  ctime: number | bigint;
+  ctimensec: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  blksize: number;
+  flags?: number;
+}
+
+/** fuse_entry_out. A nodeid of 0 is a negative entry: the kernel caches "no such name" for entryTimeout. */
+export interface EntryOut {
+  nodeid: number;
+  generation?: number;
+  /** Seconds the kernel may cache the name; defaults to the session's entryTimeout. */
+  entryTimeout?: number;
+  /** Seconds the kernel may cache the attributes; defaults to the session's attrTimeout. */
+  attrTimeout?: number;
+  attr: FuseAttr;
+}
+
+export interface AttrOut {
+  attrTimeout?: number;
+  attr: FuseAttr;
+}
+
+/** fuse_open_out: the handle and FOPEN_* hints. */
+export interface OpenOut {
+  fh: number;
+  /** FOPEN_KEEP_CACHE: the page cache is still valid from a previous open. */
+  keepCache?: boolean;
+  /** FOPEN_DIRECT_IO: bypass the page cache for this handle. */
+  directIo?: boolean;
+  /** FOPEN_CACHE_DIR: the kernel may cache this directory's listing. */
+  cacheDir?: boolean;
+  nonseekable?: boolean;
+  /** Any further raw FOPEN_* bits. */
+  flags?: number;
+}
+
+
+export interface DirEntry {
+  name: string;
+  ino: number | bigint;
+  /** S_IFMT bits of the entry (as in st_mode), or 0 when unknown. */
+  type: number;
+  /** The offset cookie that resumes the listing *after* this entry. */
+  off: number;
+}
+
+
+export interface StatfsOut {
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  bsize: number;
+  namelen: number;
+  frsize: number;
+}
+
+export interface Timespec {
+  sec: number;
+  nsec: number;
+}
+
+/** fuse_setattr_in decoded: only the fields whose FATTR_* bit is set are present. */
+export interface SetattrIn {
+  /** Raw FATTR_* bits, for anything not decoded below. */
+  valid: number;
+  fh?: number;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  /** 'now' when FATTR_ATIME_NOW is set. */
+  atime?: Timespec | 'now';
+  mtime?: Timespec | 'now';
+  ctime?: Timespec;
+  /** FATTR_KILL_SUIDGID (only with HANDLE_KILLPRIV_V2). */
+  killSuidgid?: boolean;
+}
+
+export interface CopyFileRangeIn {
+  nodeidIn: number;
+  fhIn: number;
+  offIn: number;
+  nodeidOut: number;
+  fhOut: number;
+  offOut: number;
+  len: number;
+  flags: number;
+}
+
+/** fuse_in_header, the start of every request. */
+export interface InHeader {
+  len: number;
+  opcode: number;
+  unique: bigint;
+  nodeid: number;
+  uid: number;
+  gid: number;
+  pid: number;
+  /** Length of extensions after the opcode's arguments, in bytes. */
+  extLen: number;
+}
+
+/** fuse_init_in. */
+export interface InitIn {
+  major: number;
+  minor: number;
+  maxReadahead: number;
+  flags: number;
+  flags2: number;
+}
+
+/** fuse_init_out. */
+export interface InitOut {
+  major: number;
+  minor: number;
+  maxReadahead: number;
+  flags: number;
+  maxBackground: number;
+  congestionThreshold: number;
+  maxWrite: number;
+  timeGran: number;
+  maxPages: number;
+  flags2?: number;
+}
+
+/** fuse_rename_in / fuse_rename2_in and the two names after it. */
+export interface RenameIn {
+  newDir: number;
+  flags: number;
+  oldName: string;
+  newName: string;
+}
