@@ -91,7 +91,9 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
     }
   }
   if (upper === undefined && lowers.length === 0) return null;
-  if (type !== S_IFDIR && lowers.length > 0 && lowers[lowers.length - 1].entry.metacopy) {
+  // The kernel's ovl_lookup aborts too ("metacopy with no lower data found"): the data is gone.
+  const dataless = lowers.length > 0 ? lowers[lowers.length - 1].entry.metacopy : upper?.metacopy === true;
+  if (type !== S_IFDIR && dataless) {
     throw fsError('EIO', 'lookup', parent.childPath(name), undefined, 'metacopy file without its lower data');
   }
   return new OvlNode(name, parent, type, upper, lowers, ctx.inoOf(upper, lowers));
