@@ -143,8 +143,9 @@ export class HostFile implements RealFile {
 
 function isMissing(err: unknown): boolean {
   const code = (err as { code?: string }).code;
-  // ELOOP: a symlink where the overlay expected a directory; for a lookup that is "not here".
-  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
+  // ELOOP: a symlink where the overlay expected a directory; for a lookup that is "not here", as
+  // is a name too long to exist (the kernel's lookup treats ENAMETOOLONG as a miss too).
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG';
 }
 
 let tempCounter = 0;

@@ -62,9 +62,13 @@ export interface LayerEntry {
    */
   redirect?: string;
   /**
-   * Set when an overlay xattr on this entry is malformed (today: the redirect). The layer still
-   * reports the entry; the core must fail a lookup that would follow it with `invalid.code`, as
-   * the kernel's ovl_lookup does (EINVAL for an invalid redirect), and must not follow it.
+   * Set when an overlay xattr on this entry is malformed (today: the redirect; `redirect` is then
+   * unset). The layer still reports the entry. The core must not follow it, and must fail the
+   * lookup with `invalid.code` where the kernel's ovl_lookup would have read the redirect: when the
+   * lookup goes on below this entry (a directory that is not opaque with layers below it, or a
+   * metacopy file) and redirects are followed. Codes, as Linux 6.18 gives them: EINVAL for an empty
+   * value, an empty component, or a relative value with a '/'; EACCES for a '.' or '..' component.
+   * An over-long value or component is not invalid: it is a redirect that finds nothing.
    */
   invalid?: InvalidXattr;
   /** Regular files: only metadata is here, the data is in the lower origin. */

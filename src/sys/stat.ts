@@ -57,16 +57,18 @@ export function statx<T extends object = Statx>(dirfd: number, path: string, fla
 
 const ENOENT = 2;
 const ENOTDIR = 20;
+const ENAMETOOLONG = 36;
 
 /**
- * statx, but undefined where nothing is there (ENOENT, or ENOTDIR for a parent that is not a
- * directory): lookups miss often, and an Error for each miss would cost more than the call.
+ * statx, but undefined where nothing is there (ENOENT; ENOTDIR for a parent that is not a
+ * directory; ENAMETOOLONG for a name no entry can have): lookups miss often, and an Error for
+ * each miss would cost more than the call.
  */
 export function tryStatx<T extends object = Statx>(dirfd: number, path: string, flags = AT_SYMLINK_NOFOLLOW, into?: T): (T & Statx) | undefined {
   const ret = rawStatx(dirfd, path, flags, STATX_BASIC_STATS | STATX_BTIME, buf);
   if (ret < 0) {
     const errno = lastErrno();
-    if (errno === ENOENT || errno === ENOTDIR) return undefined;
+    if (errno === ENOENT || errno === ENOTDIR || errno === ENAMETOOLONG) return undefined;
     check(ret, 'statx', path);
   }
   return decode(into);
