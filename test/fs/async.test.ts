@@ -6,7 +6,7 @@ import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { cb, makeOverlayFs, type FsFixture } from '../support/fs-fixture.js';
+import { cb, makeOverlayFs, type FsFixture } from '../support/fixture.js';
 
 const TREE = {
   'a.txt': 'hello world',

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { makeOverlayFs, type FsFixture } from '../support/fs-fixture.js';
+import { makeOverlayFs, type FsFixture } from '../support/fixture.js';
 
 let fx: FsFixture;
 beforeEach(() => {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { makeOverlayFs, type FsFixture } from '../support/fs-fixture.js';
+import { makeOverlayFs, type FsFixture } from '../support/fixture.js';
 
 const BIG = randomBytes(300 * 1024 + 17);
 

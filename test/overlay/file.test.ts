@@ -1,122 +1,92 @@
 // Open files never go stale: each test opens read-only, changes the file another way, and checks
 // what the first handle sees (the shape of xfstests overlay/016).
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { code, makeFixture } from '../support/fixture.js';
+import { fixture, isRoot, testEachKind, type Fixture } from '../support/fixture.js';
 
-function readAll(f: ReturnType<typeof makeFixture>, fd: number): string {
+function readAll(f: Fixture, fd: number): string {
   const buffer = Buffer.alloc(4096);
   const n = f.fs.readSync(fd, buffer, 0, buffer.length, 0);
   return buffer.subarray(0, n).toString();
 }
 
-test('a read-only fd opened before a copy-up reads the data written after it', () => {
-  const f = makeFixture([{ a: { b: { c: { file: 'old' } } } }]);
-  try {
-    const ro = f.fs.openSync('/a/b/c/file', 'r');
-    const rw = f.fs.openSync('/a/b/c/file', 'r+');
-    f.fs.writeSync(rw, 'new');
-    assert.equal(readAll(f, ro), 'new');
-    f.fs.writeFileSync('/a/b/c/file', 'newer');
-    assert.equal(readAll(f, ro), 'newer');
-    f.fs.closeSync(ro);
-    f.fs.closeSync(rw);
-  } finally {
-    f.cleanup();
-  }
+testEachKind('a read-only fd opened before a copy-up reads the data written after it', (t, kind) => {
+  const f = fixture(t, [{ a: { b: { c: { file: 'old' } } } }], {}, { kind });
+  const ro = f.fs.openSync('/a/b/c/file', 'r');
+  const rw = f.fs.openSync('/a/b/c/file', 'r+');
+  f.fs.writeSync(rw, 'new');
+  assert.equal(readAll(f, ro), 'new');
+  f.fs.writeFileSync('/a/b/c/file', 'newer');
+  assert.equal(readAll(f, ro), 'newer');
+  f.fs.closeSync(ro);
+  f.fs.closeSync(rw);
 });
 
-test('truncate through the path is seen by open handles, and the position carries over', () => {
-  const f = makeFixture([{ file: '0123456789' }]);
-  try {
-    const ro = f.fs.openSync('/file', 'r');
-    const buffer = Buffer.alloc(4);
-    assert.equal(f.fs.readSync(ro, buffer, 0, 4, null), 4);
-    assert.equal(buffer.toString(), '0123');
-    f.fs.truncateSync('/file', 6);
-    assert.equal(f.fs.readSync(ro, buffer, 0, 4, null), 2);
-    assert.equal(buffer.subarray(0, 2).toString(), '45');
-    f.fs.closeSync(ro);
-  } finally {
-    f.cleanup();
-  }
+testEachKind('truncate through the path is seen by open handles, and the position carries over', (t, kind) => {
+  const f = fixture(t, [{ file: '0123456789' }], {}, { kind });
+  const ro = f.fs.openSync('/file', 'r');
+  const buffer = Buffer.alloc(4);
+  assert.equal(f.fs.readSync(ro, buffer, 0, 4, null), 4);
+  assert.equal(buffer.toString(), '0123');
+  f.fs.truncateSync('/file', 6);
+  assert.equal(f.fs.readSync(ro, buffer, 0, 4, null), 2);
+  assert.equal(buffer.subarray(0, 2).toString(), '45');
+  f.fs.closeSync(ro);
 });
 
-test('a handle keeps reading its file after the name is unlinked or renamed', () => {
-  const f = makeFixture([{ lower: 'lower data', other: 'o' }]);
-  try {
-    const ro = f.fs.openSync('/lower', 'r');
-    f.fs.unlinkSync('/lower');
-    assert.equal(readAll(f, ro), 'lower data');
-    f.fs.writeFileSync('/upper', 'upper data');
-    const ro2 = f.fs.openSync('/upper', 'r');
-    f.fs.renameSync('/upper', '/moved');
-    f.fs.unlinkSync('/moved');
-    assert.equal(readAll(f, ro2), 'upper data');
-    f.fs.closeSync(ro);
-    f.fs.closeSync(ro2);
-  } finally {
-    f.cleanup();
-  }
+testEachKind('a handle keeps reading its file after the name is unlinked or renamed', (t, kind) => {
+  const f = fixture(t, [{ lower: 'lower data', other: 'o' }], {}, { kind });
+  const ro = f.fs.openSync('/lower', 'r');
+  f.fs.unlinkSync('/lower');
+  assert.equal(readAll(f, ro), 'lower data');
+  f.fs.writeFileSync('/upper', 'upper data');
+  const ro2 = f.fs.openSync('/upper', 'r');
+  f.fs.renameSync('/upper', '/moved');
+  f.fs.unlinkSync('/moved');
+  assert.equal(readAll(f, ro2), 'upper data');
+  f.fs.closeSync(ro);
+  f.fs.closeSync(ro2);
 });
 
-test('copy-up, then unlink, while a stale handle is still open: the handle sees the copied data', () => {
-  const f = makeFixture([{ file: 'v1' }]);
-  try {
-    const ro = f.fs.openSync('/file', 'r');
-    f.fs.writeFileSync('/file', 'v2');
-    f.fs.unlinkSync('/file');
-    assert.equal(readAll(f, ro), 'v2');
-    f.fs.closeSync(ro);
-  } finally {
-    f.cleanup();
-  }
+testEachKind('copy-up, then unlink, while a stale handle is still open: the handle sees the copied data', (t, kind) => {
+  const f = fixture(t, [{ file: 'v1' }], {}, { kind });
+  const ro = f.fs.openSync('/file', 'r');
+  f.fs.writeFileSync('/file', 'v2');
+  f.fs.unlinkSync('/file');
+  assert.equal(readAll(f, ro), 'v2');
+  f.fs.closeSync(ro);
 });
 
-test('after unlink and re-create, an old handle reads the old file, never the new one', () => {
-  const f = makeFixture([{ file: 'old' }]);
-  try {
-    const ro = f.fs.openSync('/file', 'r');
-    f.fs.unlinkSync('/file');
-    f.fs.writeFileSync('/file', 'new');
-    assert.equal(readAll(f, ro), 'old');
-    assert.equal(f.fs.readFileSync('/file', 'utf8'), 'new');
-    f.fs.closeSync(ro);
-  } finally {
-    f.cleanup();
-  }
+testEachKind('after unlink and re-create, an old handle reads the old file, never the new one', (t, kind) => {
+  const f = fixture(t, [{ file: 'old' }], {}, { kind });
+  const ro = f.fs.openSync('/file', 'r');
+  f.fs.unlinkSync('/file');
+  f.fs.writeFileSync('/file', 'new');
+  assert.equal(readAll(f, ro), 'old');
+  assert.equal(f.fs.readFileSync('/file', 'utf8'), 'new');
+  f.fs.closeSync(ro);
 });
 
-test('O_APPEND keeps appending across a copy-up made through another handle', () => {
-  const f = makeFixture([{ log: 'a' }]);
-  try {
-    const fd = f.fs.openSync('/log', 'a');
-    f.fs.writeSync(fd, 'b');
-    f.fs.writeFileSync('/log', 'XY', { flag: 'r+' });
-    f.fs.writeSync(fd, 'c');
-    assert.equal(f.fs.readFileSync('/log', 'utf8'), 'XYc');
-    f.fs.closeSync(fd);
-  } finally {
-    f.cleanup();
-  }
+testEachKind('O_APPEND keeps appending across a copy-up made through another handle', (t, kind) => {
+  const f = fixture(t, [{ log: 'a' }], {}, { kind });
+  const fd = f.fs.openSync('/log', 'a');
+  f.fs.writeSync(fd, 'b');
+  f.fs.writeFileSync('/log', 'XY', { flag: 'r+' });
+  f.fs.writeSync(fd, 'c');
+  assert.equal(f.fs.readFileSync('/log', 'utf8'), 'XYc');
+  f.fs.closeSync(fd);
 });
 
-test('closed and unknown descriptors give EBADF; reading a write-only fd gives EBADF', () => {
-  const f = makeFixture([{ file: 'x' }]);
-  try {
-    const fd = f.fs.openSync('/file', 'w');
-    assert.equal(code(() => f.fs.readSync(fd, Buffer.alloc(1), 0, 1, 0)), 'EBADF');
-    f.fs.closeSync(fd);
-    assert.equal(code(() => f.fs.closeSync(fd)), 'EBADF');
-    assert.equal(code(() => f.fs.fstatSync(99999)), 'EBADF');
-  } finally {
-    f.cleanup();
-  }
+testEachKind('closed and unknown descriptors give EBADF; reading a write-only fd gives EBADF', (t, kind) => {
+  const f = fixture(t, [{ file: 'x' }], {}, { kind });
+  const fd = f.fs.openSync('/file', 'w');
+  assert.throws(() => f.fs.readSync(fd, Buffer.alloc(1), 0, 1, 0), { code: 'EBADF' });
+  f.fs.closeSync(fd);
+  assert.throws(() => f.fs.closeSync(fd), { code: 'EBADF' });
+  assert.throws(() => f.fs.fstatSync(99999), { code: 'EBADF' });
 });
 
-test('fchmod, fchown and futimes act on the handle\'s own inode after its name is re-used', (t) => {
-  const f = makeFixture([{ file: 'lower' }]);
-  t.after(() => f.cleanup());
+testEachKind('fchmod, fchown and futimes act on the handle\'s own inode after its name is re-used', (t, kind) => {
+  const f = fixture(t, [{ file: 'lower' }], {}, { kind });
   const fd = f.fs.openSync('/file', 'r+');
   f.fs.unlinkSync('/file');
   f.fs.writeFileSync('/file', 'new file');
@@ -136,12 +106,22 @@ test('fchmod, fchown and futimes act on the handle\'s own inode after its name i
   f.fs.closeSync(fd);
 });
 
-test('fsync and fdatasync on a volatile overlay sync nothing and still check the handle', (t) => {
-  const f = makeFixture([{ file: 'x' }], { volatile: true });
-  t.after(() => f.cleanup());
+testEachKind('fsync and fdatasync on a volatile overlay sync nothing and still check the handle', (t, kind) => {
+  const f = fixture(t, [{ file: 'x' }], { volatile: true }, { kind });
   const fd = f.fs.openSync('/file', 'r+');
   f.fs.fsyncSync(fd);
   f.fs.fdatasyncSync(fd);
   f.fs.closeSync(fd);
   assert.throws(() => f.fs.fsyncSync(fd), { code: 'EBADF' });
+});
+
+testEachKind('opening for writing a file its user may not write is EACCES, and copies nothing up', () => ({
+  skip: isRoot ? 'root may write any file; unprivileged.test.ts runs this suite as nobody' : false,
+}), (t, kind) => {
+  const f = fixture(t, [{ readonly: 'ro' }], {}, { kind });
+  f.edit(0, (layer) => layer.chmod('readonly', 0o444));
+  assert.throws(() => f.fs.openSync('/readonly', 'r+'), { code: 'EACCES' });
+  assert.throws(() => f.fs.writeFileSync('/readonly', 'x'), { code: 'EACCES' });
+  assert.equal(f.entry('upper', 'readonly'), undefined, 'a refused open copies nothing up');
+  assert.equal(f.fs.readFileSync('/readonly', 'utf8'), 'ro');
 });
