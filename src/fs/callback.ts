@@ -10,10 +10,14 @@
 // method and the assembled object is given Node's exact types once, in `makeCallbackApi`.
 import type * as fs from 'node:fs';
 import { promisify } from 'node:util';
-import { deliver, invalidCallback, type Callback } from './defer.js';
+import { deliver, later, makeCallback, type Callback } from './defer.js';
 import { OverlayDir, type OpenDirOptions } from './dir.js';
-import { readArgs, writeArgs } from './io-args.js';
 import type { SyncFs } from './sync.js';
+import {
+  abortError, ERR_INVALID_ARG_VALUE, getOptions, getValidatedFd, kValidateObjectAllowNullable, validateBuffer,
+  validateBufferArray, validateEncoding, validateFunction, validateInteger, validateObject, validateOffsetLengthRead,
+  validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView,
+} from './validate.js';
 
 type Loose = (...args: unknown[]) => unknown;
 
@@ -49,9 +53,8 @@ const SYNC_OF: Partial<Record<CallbackName, keyof SyncFs>> = {
 
 /** Splits off the trailing callback, which Node requires (it throws synchronously without one). */
 function takeCallback(args: unknown[]): [unknown[], Callback] {
-  const cb = args[args.length - 1];
-  if (typeof cb !== 'function') throw invalidCallback(cb);
-  return [args.slice(0, -1), cb as Callback];
+  const cb = makeCallback(args[args.length - 1]);
+  return [args.slice(0, -1), cb];
 }
 
 function plain(sync: SyncFs, name: CallbackName, method: keyof SyncFs): Loose {
@@ -85,53 +88,133 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
   }
 
   // close(fd) may omit its callback.
-  const closeCb = api.close;
-  api.close = function close(...all: unknown[]): void {
-    if (all.length < 2 || all[1] === undefined) all = [all[0], () => {}];
-    closeCb(...all);
+  api.close = function close(fd: unknown, cb?: unknown): void {
+    const callback = cb === undefined ? () => {} : makeCallback(cb);
+    deliver(callback, () => (sync.closeSync(fd), []));
   };
 
   api.exists = function exists(path: unknown, cb: unknown): void {
-    if (typeof cb !== 'function') throw invalidCallback(cb);
+    validateFunction(cb, 'cb');
     let found = false;
     try {
       found = sync.existsSync(path as fs.PathLike);
     } catch {
       found = false;
     }
-    setImmediate(cb as (exists: boolean) => void, found);
+    setImmediate(() => Reflect.apply(cb, undefined, [found]));
   };
   Object.defineProperty(api.exists, promisify.custom, {
     value: (path: unknown): Promise<boolean> => new Promise((resolve) => api.exists(path, resolve)),
   });
 
-  api.read = function read(...all: unknown[]): void {
-    const [args, cb] = takeCallback(all);
-    const fd = args[0] as number;
-    const r = readArgs(args[1], args[2], args[3], args[4]);
-    deliver(cb, () => [sync.readSync(fd, r.buffer, r.offset, r.length, r.position), r.buffer], [0, r.buffer]);
+  // read(fd, buffer, offset, length, position, cb), read(fd, buffer, options, cb),
+  // read(fd, options, cb) and read(fd, cb): Node's shapes and checks, in Node's order.
+  api.read = function read(fd: unknown, buffer?: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown, callback?: unknown): void {
+    const n = getValidatedFd(fd);
+    let offset = offsetOrOptions;
+    let params: unknown = null;
+    if (arguments.length <= 4) {
+      if (arguments.length === 4) {
+        validateObject(offsetOrOptions, 'options', kValidateObjectAllowNullable);
+        callback = length;
+        params = offsetOrOptions;
+      } else if (arguments.length === 3) {
+        if (!ArrayBuffer.isView(buffer)) {
+          params = buffer;
+          buffer = (params as { buffer?: unknown } | null)?.buffer ?? Buffer.alloc(16384);
+        }
+        callback = offsetOrOptions;
+      } else {
+        callback = buffer;
+        buffer = Buffer.alloc(16384);
+      }
+      if (params !== undefined) validateObject(params, 'options', kValidateObjectAllowNullable);
+      const o = (params ?? {}) as { offset?: unknown; length?: unknown; position?: unknown };
+      offset = o.offset ?? 0;
+      length = o.length ?? ((buffer as NodeJS.ArrayBufferView | undefined)?.byteLength ?? NaN) - (offset as number);
+      position = o.position ?? null;
+    }
+    validateBuffer(buffer);
+    validateFunction(callback, 'cb');
+    const cb = callback as Callback;
+    if (offset == null) offset = 0;
+    else validateInteger(offset, 'offset', 0);
+    const len = (length as number) | 0;
+    const buf = buffer;
+    if (len === 0) {
+      process.nextTick(() => Reflect.apply(cb, undefined, [null, 0, buf]));
+      return;
+    }
+    if (buf.byteLength === 0) throw ERR_INVALID_ARG_VALUE('buffer', buf, 'is empty and cannot be written');
+    validateOffsetLengthRead(offset as number, len, buf.byteLength);
+    if (position == null) position = -1;
+    else validatePosition(position, 'position');
+    const pos = position as number | bigint;
+    deliver(cb, () => [sync.readAt(n, buf, offset as number, len, pos), buf], [0, buf]);
   };
   withCustomPromisify(api.read, ['bytesRead', 'buffer']);
 
-  api.write = function write(...all: unknown[]): void {
-    const [args, cb] = takeCallback(all);
-    const fd = args[0] as number;
-    const w = writeArgs(args[1], args[2], args[3], args[4]);
-    deliver(cb, () => [sync.writeSync(fd, w.data, w.a, w.b, w.c), w.data], [0, w.data]);
+  api.write = function write(fd: unknown, buffer?: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown, callback?: unknown): void {
+    const n = getValidatedFd(fd);
+    let offset = offsetOrOptions;
+    if (ArrayBuffer.isView(buffer)) {
+      callback ||= position || length || offset;
+      validateFunction(callback, 'cb');
+      if (typeof offset === 'object') {
+        const o = (offsetOrOptions ?? {}) as { offset?: unknown; length?: unknown; position?: unknown };
+        offset = o.offset ?? 0;
+        length = o.length ?? buffer.byteLength - (offset as number);
+        position = o.position ?? null;
+      }
+      if (offset == null || typeof offset === 'function') offset = 0;
+      else validateInteger(offset, 'offset', 0);
+      if (typeof length !== 'number') length = buffer.byteLength - (offset as number);
+      if (typeof position !== 'number') position = null;
+      validateOffsetLengthWrite(offset as number, length as number, buffer.byteLength);
+      const buf = buffer as NodeJS.ArrayBufferView;
+      const at = position as number | null;
+      deliver(callback as Callback, () => [sync.writeAt(n, buf, offset as number, length as number, at), buf], [0, buf]);
+      return;
+    }
+    validateStringAfterArrayBufferView(buffer, 'buffer');
+    if (typeof position !== 'function') {
+      if (typeof offset === 'function') {
+        position = offset;
+        offset = null;
+      } else {
+        position = length;
+      }
+      length = 'utf8';
+    }
+    const str = buffer;
+    validateEncoding(str, length);
+    validateFunction(position, 'cb');
+    const encoding = (typeof length === 'string' && Buffer.isEncoding(length) ? length : 'utf8') as BufferEncoding;
+    const data = Buffer.from(str, encoding);
+    const at = typeof offset === 'number' ? offset : null;
+    deliver(position as Callback, () => [sync.writeAt(n, data, 0, data.length, at), str], [0, str]);
   };
   withCustomPromisify(api.write, ['bytesWritten', 'buffer']);
 
-  api.readv = function readv(...all: unknown[]): void {
-    const [args, cb] = takeCallback(all);
-    const buffers = args[1] as NodeJS.ArrayBufferView[];
-    deliver(cb, () => [sync.readvSync(args[0] as number, buffers, positionOf(args[2])), buffers], [0, buffers]);
+  api.readv = function readv(fd: unknown, buffers: unknown, position?: unknown, callback?: unknown): void {
+    const n = getValidatedFd(fd);
+    const list = validateBufferArray(buffers);
+    callback ||= position;
+    validateFunction(callback, 'cb');
+    deliver(callback as Callback, () => [sync.readvSync(n, list, typeof position === 'number' ? position : null), list], [0, list]);
   };
   withCustomPromisify(api.readv, ['bytesRead', 'buffers']);
 
-  api.writev = function writev(...all: unknown[]): void {
-    const [args, cb] = takeCallback(all);
-    const buffers = args[1] as NodeJS.ArrayBufferView[];
-    deliver(cb, () => [sync.writevSync(args[0] as number, buffers, positionOf(args[2])), buffers], [0, buffers]);
+  api.writev = function writev(fd: unknown, buffers: unknown, position?: unknown, callback?: unknown): void {
+    const n = getValidatedFd(fd);
+    const list = validateBufferArray(buffers);
+    callback ||= position;
+    validateFunction(callback, 'cb');
+    if (list.length === 0) {
+      process.nextTick(() => Reflect.apply(callback as Callback, undefined, [null, 0, list]));
+      return;
+    }
+    deliver(callback as Callback, () => [sync.writevSync(n, list, typeof position === 'number' ? position : null), list], [0, list]);
   };
   withCustomPromisify(api.writev, ['bytesWritten', 'buffers']);
 
@@ -140,13 +223,40 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
     deliver(cb, () => [OverlayDir.open(sync, args[0] as fs.PathLike, args[1] as OpenDirOptions | undefined)]);
   };
 
+  // readFile, writeFile and appendFile take an AbortSignal: with one, the work waits for a later
+  // turn and checks the signal first, so an abort right after the call is honoured, as in Node.
+  for (const name of ['readFile', 'writeFile', 'appendFile'] as const) {
+    const plainForm = api[name];
+    const syncForm = (sync[`${name}Sync`] as Loose).bind(sync);
+    const withSignal = function (this: unknown, ...all: unknown[]): void {
+      const cb = makeCallback(all.at(-1));
+      const options = name === 'readFile' ? all[1] : all[2];
+      const signal = all.length >= (name === 'readFile' ? 3 : 4) ? getOptions(options).signal : undefined;
+      if (signal === undefined) {
+        plainForm(...all);
+        return;
+      }
+      if (signal.aborted) return later(cb, abortError(signal));
+      const args = all.slice(0, -1);
+      setImmediate(() => {
+        if (signal.aborted) return Reflect.apply(cb, undefined, [abortError(signal)]);
+        let result: unknown;
+        try {
+          result = syncForm(...args);
+        } catch (err) {
+          return Reflect.apply(cb, undefined, [err]);
+        }
+        if (signal.aborted) return Reflect.apply(cb, undefined, [abortError(signal)]);
+        Reflect.apply(cb, undefined, name === 'readFile' ? [null, result] : [null]);
+      });
+    };
+    Object.defineProperty(withSignal, 'name', { value: name });
+    api[name] = withSignal;
+  }
+
   // fs.realpath.native is the same call here: the overlay resolves its own paths either way.
-  Object.defineProperty(api.realpath, 'native', { value: plain(sync, 'realpath', 'realpathSync'), enumerable: true });
+  Object.defineProperty(api.realpath, 'native', { value: plain(sync, 'realpath', 'realpathNativeSync'), enumerable: true });
 
   // The one place Node's exact types are given to the generic wrappers (see the header comment).
   return api as unknown as CallbackApi;
-}
-
-function positionOf(p: unknown): number | null {
-  return typeof p === 'number' ? p : null;
 }

@@ -1,25 +1,35 @@
 // How the asynchronous forms turn a synchronous core call into Node's async contract: the call runs
 // now (so it is atomic within the process), its result arrives on a later turn of the event loop.
 // setImmediate rather than nextTick: a stream reading a large file through a chain of callbacks
-// must not starve timers and I/O, as a nextTick chain would.
+// must not starve timers and I/O, as a nextTick chain would. Callbacks run with `this` undefined,
+// as Node's makeCallback calls them.
+import { isNodeError, validateFunction } from './validate.js';
 
 export type Callback = (err: Error | null, ...results: unknown[]) => void;
 
+/** Node's ERR_FS_* errors that its async forms report through the callback, not by throwing. */
+const DELIVERED = new Set(['ERR_FS_FILE_TOO_LARGE', 'ERR_FS_EISDIR', 'ERR_FS_CP_EINVAL', 'ERR_FS_CP_DIR_TO_NON_DIR',
+  'ERR_FS_CP_EEXIST', 'ERR_FS_CP_FIFO_PIPE', 'ERR_FS_CP_NON_DIR_TO_DIR', 'ERR_FS_CP_SOCKET', 'ERR_FS_CP_SYMLINK_TO_SUBDIRECTORY',
+  'ERR_FS_CP_UNKNOWN']);
+
 /**
- * Whether an error is an argument-validation error that Node throws synchronously from the
- * callback and promise forms alike (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ...). System errors
- * and ERR_FS_* errors (rm's ERR_FS_EISDIR, cp's ERR_FS_CP_*) are delivered asynchronously.
+ * Whether an error is an argument-validation error, which Node throws synchronously from the
+ * callback forms (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ...). System errors and the ERR_FS_*
+ * errors of a running operation are delivered to the callback.
  */
 export function isArgumentError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('ERR_') && !code.startsWith('ERR_FS_');
+  return isNodeError(err) && !DELIVERED.has(err.code);
 }
 
-export function invalidCallback(cb: unknown): TypeError {
-  const received = cb === undefined ? 'undefined' : cb === null ? 'null' : `type ${typeof cb} (${String(cb)})`;
-  const err = new TypeError(`The "cb" argument must be of type function. Received ${received}`) as TypeError & { code: string };
-  err.code = 'ERR_INVALID_ARG_TYPE';
-  return err;
+/** The callback argument, checked as Node's makeCallback checks it. */
+export function makeCallback(cb: unknown): Callback {
+  validateFunction(cb, 'cb');
+  return cb as Callback;
+}
+
+/** Calls `cb(...args)` on a later turn with `this` undefined. */
+export function later(cb: Callback, ...args: unknown[]): void {
+  setImmediate(() => Reflect.apply(cb, undefined, args));
 }
 
 /** Runs `fn` now and delivers `(null, ...results)` or `(err, ...onError)` to `cb` later. */
@@ -29,20 +39,8 @@ export function deliver(cb: Callback, fn: () => unknown[], onError: unknown[] = 
     results = fn();
   } catch (err) {
     if (isArgumentError(err)) throw err;
-    setImmediate(cb, err as Error, ...onError);
+    later(cb, err as Error, ...onError);
     return;
   }
-  setImmediate(cb, null, ...results);
-}
-
-/** Node's AbortError, as raised when an AbortSignal cancels readFile/writeFile. */
-export function abortError(signal: AbortSignal | undefined): Error {
-  const err = new Error('The operation was aborted', { cause: signal?.reason }) as Error & { code: string };
-  err.name = 'AbortError';
-  err.code = 'ABORT_ERR';
-  return err;
-}
-
-export function checkAborted(signal: AbortSignal | null | undefined): void {
-  if (signal?.aborted) throw abortError(signal);
+  later(cb, null, ...results);
 }

@@ -4,7 +4,8 @@
 import type * as fs from 'node:fs';
 import { fsError } from '../errors.js';
 import { toPath, type EncodingOption } from './args.js';
-import { deliver, invalidCallback, type Callback } from './defer.js';
+import { deliver, makeCallback, type Callback } from './defer.js';
+import { ERR_DIR_CLOSED } from './validate.js';
 import type { Dirent } from './dirent.js';
 import type { SyncFs } from './sync.js';
 
@@ -15,9 +16,7 @@ export interface OpenDirOptions {
 }
 
 function dirClosed(): Error {
-  const err = new Error('Directory handle was closed') as Error & { code: string };
-  err.code = 'ERR_DIR_CLOSED';
-  return err;
+  return ERR_DIR_CLOSED();
 }
 
 export class OverlayDir implements fs.Dir {
@@ -56,7 +55,7 @@ export class OverlayDir implements fs.Dir {
       if (this.closed) throw dirClosed();
       return Promise.resolve(this.readSync());
     }
-    if (typeof cb !== 'function') throw invalidCallback(cb);
+    makeCallback(cb);
     if (this.closed) throw dirClosed();
     deliver(cb as Callback, () => [this.readSync()]);
   }
@@ -75,7 +74,7 @@ export class OverlayDir implements fs.Dir {
       this.closeSync();
       return Promise.resolve();
     }
-    if (typeof cb !== 'function') throw invalidCallback(cb);
+    makeCallback(cb);
     if (this.closed) {
       process.nextTick(cb, dirClosed());
       return;

@@ -12,7 +12,7 @@ import type { CreateReadStreamOptions, CreateWriteStreamOptions, FileHandle, Fil
 import { createInterface, type Interface } from 'node:readline';
 import { ReadableStream } from 'node:stream/web';
 import { encodingOf, toBuffer } from './args.js';
-import { checkAborted } from './defer.js';
+import { checkAborted } from './validate.js';
 import { readArgs, writeArgs } from './io-args.js';
 import type { SyncFs } from './sync.js';
 

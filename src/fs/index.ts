@@ -9,6 +9,7 @@ import { OverlayDir, type OpenDirOptions } from './dir.js';
 import { makePromisesApi, type PromisesApi } from './promises.js';
 import { makeStreams, type OverlayStreams } from './streams.js';
 import { SyncFs } from './sync.js';
+import { publicApi } from './validate.js';
 
 export const SYNC_NAMES = [
   'existsSync', 'accessSync', 'statSync', 'lstatSync', 'fstatSync', 'statfsSync', 'openSync', 'closeSync', 'readSync',
@@ -40,15 +41,29 @@ export function createOverlayFs(overlay: Overlay): OverlayFs {
   const sync = new SyncFs(overlay);
   const streams = makeStreams(sync);
 
+  // Every public function is wrapped so that the errors it throws have stacks that start at its
+  // caller, as Node's do (validate.ts, publicApi).
   const bound: Record<string, unknown> = {};
-  for (const name of SYNC_NAMES) bound[name] = (sync[name] as (...args: unknown[]) => unknown).bind(sync);
-  // fs.realpathSync.native: the overlay resolves its own paths either way.
-  Object.defineProperty(bound.realpathSync, 'native', { value: bound.realpathSync, enumerable: true });
-  bound.opendirSync = (path: fs.PathLike, options?: OpenDirOptions) => OverlayDir.open(sync, path, options);
+  for (const name of SYNC_NAMES) bound[name] = publicApi((sync[name] as (...args: unknown[]) => unknown).bind(sync), name);
+  Object.defineProperty(bound.realpathSync, 'native', {
+    value: publicApi(sync.realpathNativeSync.bind(sync), 'realpathSync'),
+    enumerable: true,
+  });
+  bound.opendirSync = publicApi((path: fs.PathLike, options?: OpenDirOptions) => OverlayDir.open(sync, path, options), 'opendirSync');
+
+  const callbacks: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(makeCallbackApi(sync))) {
+    const wrapped = publicApi(fn as (...args: unknown[]) => unknown, name);
+    for (const key of Reflect.ownKeys(fn)) {
+      if (key === 'name' || key === 'length' || key === 'prototype') continue;
+      Reflect.defineProperty(wrapped, key, Reflect.getOwnPropertyDescriptor(fn, key)!);
+    }
+    callbacks[name] = wrapped;
+  }
 
   const api = {
     ...bound,
-    ...makeCallbackApi(sync),
+    ...callbacks,
     promises: makePromisesApi(sync, streams),
     createReadStream: streams.createReadStream,
     createWriteStream: streams.createWriteStream,

@@ -10,7 +10,7 @@ import type * as fs from 'node:fs';
 import type * as fsp from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { toFlags, toMode } from './args.js';
-import { checkAborted } from './defer.js';
+import { checkAborted } from './validate.js';
 import { OverlayDir, type OpenDirOptions } from './dir.js';
 import { OverlayFileHandle, writeAll, type HandleStreams } from './file-handle.js';
 import type { SyncFs } from './sync.js';

@@ -6,23 +6,30 @@
 import * as fs from 'node:fs';
 import * as posix from 'node:path/posix';
 import { fsError, relabel } from '../errors.js';
-import { S_IFDIR, S_IFLNK, S_IFMT } from '../layer/types.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
 import { isNormalName, type OpenFile, type Overlay, type OverlayNode } from '../overlay/index.js';
-import { encodingOf, toBuffer, toFlags, toMode, toPath, toTimeMs, type EncodingOption } from './args.js';
-import { Dirent } from './dirent.js';
+import { toPath, type EncodingOption } from './args.js';
+import { direntOf, type Dirent } from './dirent.js';
 import { BigIntStats, makeStatFs, makeStats } from './stats.js';
+import {
+  ERR_FS_FILE_TOO_LARGE, ERR_INVALID_ARG_VALUE, emitRecursiveRmdirWarning, getOptions, getValidatedFd, getValidatedFdNative,
+  getValidatedPath, getValidFileModeNative, kIoMaxLength, kMaxUserId, kValidateObjectAllowNullable, parseFileMode,
+  stringToFlags, toPathIfFileURL, toUnixTimestamp, validateBoolean, validateBuffer, validateBufferArray, validateCpOptions,
+  validateEncoding, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition,
+  validateRmdirOptions, validateRmOptionsShape, validateStringAfterArrayBufferView, validateSymlinkType,
+  warnOnNonPortableTemplate, type CpOptions, type FsOptions, type RmdirOptions,
+} from './validate.js';
 
-const { O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, F_OK, COPYFILE_EXCL, COPYFILE_FICLONE_FORCE } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_EXCL, O_NOFOLLOW, O_DIRECTORY, COPYFILE_EXCL, COPYFILE_FICLONE_FORCE } = fs.constants;
 const MAX_SYMLINKS = 40;
 
 type StatOptions = { bigint?: boolean; throwIfNoEntry?: boolean };
-type ReaddirOptions = { encoding?: EncodingOption; withFileTypes?: boolean; recursive?: boolean } | BufferEncoding | 'buffer' | null | undefined;
-type WriteFileOptions = { encoding?: BufferEncoding | null; mode?: fs.Mode; flag?: string | number } | BufferEncoding | null | undefined;
 
-function encode(name: string, encoding: EncodingOption): string | Buffer {
+/** A name from the core in the caller's encoding: 'buffer' gives the bytes, others decode them. */
+export function encode(name: string, encoding: EncodingOption | string): string | Buffer {
   if (encoding === 'buffer') return Buffer.from(name);
   if (encoding === undefined || encoding === null || encoding === 'utf8' || encoding === 'utf-8') return name;
-  return Buffer.from(name).toString(encoding);
+  return Buffer.from(name).toString(encoding as BufferEncoding);
 }
 
 /** Runs a call, re-labelling host errors with the overlay path so no host path leaks out. */
@@ -30,8 +37,48 @@ function call<T>(syscall: string, path: string | undefined, fn: () => T, dest?: 
   try {
     return fn();
   } catch (err) {
+    // Argument errors (ERR_*) pass through as they are: they are not system errors.
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && code.startsWith('ERR_')) throw err;
     throw relabel(err, syscall, path, dest);
   }
+}
+
+/** Node's isFd for readFile/writeFile: an int32 is a descriptor, anything else a path. */
+function isFd(path: unknown): path is number {
+  return typeof path === 'number' && (path | 0) === path;
+}
+
+/**
+ * The directory name Node reports in Dirent.parentPath and returned paths: the caller's own
+ * spelling for a string, the overlay path otherwise.
+ */
+function shownPath(original: unknown, normalized: string, joined?: string): string {
+  if (joined !== undefined) return joined.startsWith('/') ? posix.normalize(joined) : toPath(joined);
+  if (typeof original === 'string' && original.startsWith('/')) return original.length > 1 && original.endsWith('/') ? original.slice(0, -1) : original;
+  return normalized.length > 1 && normalized.endsWith('/') ? normalized.slice(0, -1) : normalized;
+}
+
+/** rm on a directory without `recursive`: Node's SystemError ERR_FS_EISDIR. */
+function fsEisdir(path: string): Error {
+  const context = { code: 'EISDIR', message: 'is a directory', path, syscall: 'rm', errno: 21 };
+  const err = new Error(`Path is a directory: rm returned EISDIR (is a directory) ${path}`) as Error & Record<string, unknown>;
+  Object.defineProperty(err, 'name', { value: 'SystemError', enumerable: false, writable: true, configurable: true });
+  err.code = 'ERR_FS_EISDIR';
+  Object.defineProperty(err, 'info', { value: context, enumerable: true, configurable: true });
+  for (const key of ['errno', 'syscall', 'path'] as const) {
+    Object.defineProperty(err, key, { get: () => context[key], set: (v: never) => { context[key] = v; }, enumerable: true, configurable: true });
+  }
+  return err;
+}
+
+let truncateWarned = false;
+
+/** DEP0081: truncate(fd) (once per process). */
+function showTruncateDeprecation(): void {
+  if (truncateWarned || process.noDeprecation) return;
+  truncateWarned = true;
+  process.emitWarning('Using fs.truncate with a file descriptor is deprecated. Please use fs.ftruncate with a file descriptor instead.', 'DeprecationWarning', 'DEP0081');
 }
 
 export class SyncFs {
@@ -44,19 +91,25 @@ export class SyncFs {
   // --- descriptors ---------------------------------------------------------------------------------
 
   /** The open overlay file behind a virtual fd. */
-  fileOf(fd: number, syscall: string): OpenFile {
+  fileOf(fd: unknown, syscall: string): OpenFile {
     const file = typeof fd === 'number' ? this.files.get(fd) : undefined;
     if (file === undefined) throw fsError('EBADF', syscall);
     return file;
   }
 
-  private allocate(file: OpenFile): number {
+  allocate(file: OpenFile): number {
     const fd = this.freeFds.pop() ?? this.nextFd++;
     this.files.set(fd, file);
     return fd;
   }
 
   // --- lookups -------------------------------------------------------------------------------------
+
+  /** A validated path argument as an overlay path. */
+  pathOf(path: unknown, name = 'path'): string {
+    const p = getValidatedPath(path, name);
+    return toPath(typeof p === 'string' ? p : p.toString());
+  }
 
   private node(path: string, follow: boolean, syscall: string): OverlayNode {
     return this.overlay.resolve(path, follow, syscall);
@@ -74,58 +127,67 @@ export class SyncFs {
     return { parent, name };
   }
 
-  existsSync(path: fs.PathLike): boolean {
+  existsSync(path: unknown): boolean {
+    let p: string;
     try {
-      this.node(toPath(path), true, 'access');
+      p = this.pathOf(path);
+    } catch {
+      return false;
+    }
+    try {
+      this.node(p, true, 'access');
       return true;
     } catch {
       return false;
     }
   }
 
-  accessSync(path: fs.PathLike, mode: number = F_OK): void {
-    const p = toPath(path);
-    call('access', p, () => this.overlay.access(this.node(p, true, 'access'), mode));
+  accessSync(path: unknown, mode?: unknown): void {
+    const p = this.pathOf(path);
+    const m = getValidFileModeNative(mode, 'access');
+    call('access', p, () => this.overlay.access(this.node(p, true, 'access'), m));
   }
 
-  statSync(path: fs.PathLike, options?: StatOptions): fs.Stats | fs.BigIntStats | undefined {
-    return this.statPath(path, true, 'stat', options);
+  statSync(path: unknown, options: StatOptions = { bigint: false, throwIfNoEntry: true }): fs.Stats | fs.BigIntStats | undefined {
+    return this.statPath(this.pathOf(path), true, 'stat', options);
   }
 
-  lstatSync(path: fs.PathLike, options?: StatOptions): fs.Stats | fs.BigIntStats | undefined {
-    return this.statPath(path, false, 'lstat', options);
+  lstatSync(path: unknown, options: StatOptions = { bigint: false, throwIfNoEntry: true }): fs.Stats | fs.BigIntStats | undefined {
+    return this.statPath(this.pathOf(path), false, 'lstat', options);
   }
 
-  private statPath(path: fs.PathLike, follow: boolean, syscall: string, options?: StatOptions): fs.Stats | fs.BigIntStats | undefined {
-    const p = toPath(path);
+  private statPath(p: string, follow: boolean, syscall: string, options: StatOptions): fs.Stats | fs.BigIntStats | undefined {
     let st;
     try {
       st = this.overlay.getattr(this.node(p, follow, syscall));
     } catch (err) {
-      if (options?.throwIfNoEntry === false && (err as { code?: string }).code === 'ENOENT') return undefined;
+      const code = (err as { code?: string }).code;
+      // As Node's binding: only "no such entry" answers undefined.
+      if (options?.throwIfNoEntry === false && (code === 'ENOENT' || code === 'ENOTDIR')) return undefined;
       throw relabel(err, syscall, p);
     }
     return options?.bigint ? new BigIntStats(st) : makeStats(st);
   }
 
-  fstatSync(fd: number, options?: { bigint?: boolean }): fs.Stats | fs.BigIntStats {
-    const file = this.fileOf(fd, 'fstat');
+  fstatSync(fd: unknown, options: { bigint?: boolean } = { bigint: false }): fs.Stats | fs.BigIntStats {
+    const file = this.fileOf(getValidatedFdNative(fd), 'fstat');
     const st = call('fstat', undefined, () => this.overlay.fstat(file));
     return options?.bigint ? new BigIntStats(st) : makeStats(st);
   }
 
-  statfsSync(path: fs.PathLike, options?: { bigint?: boolean }): fs.StatsFs | fs.BigIntStatsFs {
-    const p = toPath(path);
-    this.node(p, true, 'statfs');
+  statfsSync(path: unknown, options: { bigint?: boolean } = { bigint: false }): fs.StatsFs | fs.BigIntStatsFs {
+    const p = this.pathOf(path);
+    call('statfs', p, () => this.node(p, true, 'statfs'));
     return makeStatFs(call('statfs', p, () => this.overlay.statfs()), options?.bigint === true);
   }
 
   // --- open files ----------------------------------------------------------------------------------
 
-  openSync(path: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode | null): number {
-    const p = toPath(path);
-    const f = toFlags(flags);
-    const file = call('open', p, () => this.openPath(p, f, toMode(mode, 0o666), 0));
+  openSync(path: unknown, flags?: unknown, mode?: unknown): number {
+    const p = this.pathOf(path);
+    const f = stringToFlags(flags);
+    const m = parseFileMode(mode, 'mode', 0o666);
+    const file = call('open', p, () => this.openPath(p, f, m, 0));
     return this.allocate(file);
   }
 
@@ -159,130 +221,183 @@ export class SyncFs {
     return this.overlay.open(existing, flags);
   }
 
-  closeSync(fd: number): void {
-    const file = this.fileOf(fd, 'close');
-    this.files.delete(fd);
-    this.freeFds.push(fd);
+  closeSync(fd: unknown): void {
+    const n = getValidatedFdNative(fd);
+    const file = this.fileOf(n, 'close');
+    this.files.delete(n);
+    this.freeFds.push(n);
     this.overlay.release(file);
   }
 
-  readSync(fd: number, buffer: NodeJS.ArrayBufferView, offsetOrOptions?: number | fs.ReadSyncOptions | null, length?: number, position?: fs.ReadPosition | null): number {
-    let offset = 0;
-    let len: number | undefined = length;
-    let pos: fs.ReadPosition | null | undefined = position;
-    if (offsetOrOptions !== null && typeof offsetOrOptions === 'object') {
-      offset = offsetOrOptions.offset ?? 0;
-      len = offsetOrOptions.length;
-      pos = offsetOrOptions.position;
-    } else if (typeof offsetOrOptions === 'number') {
-      offset = offsetOrOptions;
+  /** fs.readSync, with Node's argument shapes and checks in Node's order. */
+  readSync(fd: unknown, buffer: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown): number {
+    const n = getValidatedFd(fd);
+    validateBuffer(buffer);
+    let offset = offsetOrOptions;
+    let len = length;
+    let pos = position;
+    if (arguments.length <= 3 || typeof offsetOrOptions === 'object') {
+      if (offsetOrOptions !== undefined) validateObject(offsetOrOptions, 'options', kValidateObjectAllowNullable);
+      const o = (offsetOrOptions ?? {}) as { offset?: unknown; length?: unknown; position?: unknown };
+      offset = o.offset ?? 0;
+      len = o.length ?? buffer.byteLength - (offset as number);
+      pos = o.position ?? null;
     }
-    len ??= buffer.byteLength - offset;
-    if (offset < 0 || len < 0 || offset + len > buffer.byteLength) {
-      const err = new RangeError(`The value of "length" is out of range.`) as RangeError & { code: string };
-      err.code = 'ERR_OUT_OF_RANGE';
-      throw err;
-    }
+    if (offset === undefined) offset = 0;
+    else validateInteger(offset, 'offset', 0);
+    const l = (len as number) | 0;
+    if (l === 0) return 0;
+    if (buffer.byteLength === 0) throw ERR_INVALID_ARG_VALUE('buffer', buffer, 'is empty and cannot be written');
+    validateOffsetLengthRead(offset as number, l, buffer.byteLength);
+    if (pos == null) pos = -1;
+    validatePosition(pos, 'position');
+    return this.readAt(n, buffer, offset as number, l, pos);
+  }
+
+  /** A validated read: position -1 (or -1n) reads at the file position, as the binding does. */
+  readAt(fd: number, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | bigint | null): number {
     const file = this.fileOf(fd, 'read');
-    if (len === 0) return 0;
-    const at = typeof pos === 'bigint' ? Number(pos) : pos ?? null;
-    return call('read', undefined, () => this.overlay.read(file, buffer, offset, len!, at));
+    const at = position === null || position === -1 || position === -1n ? null : Number(position);
+    if (at !== null && at < 0) throw fsError('EINVAL', 'read');
+    return call('read', undefined, () => this.overlay.read(file, buffer, offset, length, at));
   }
 
-  writeSync(fd: number, data: NodeJS.ArrayBufferView | string, offsetOrPosition?: number | null, lengthOrEncoding?: number | BufferEncoding | null, position?: number | null): number {
+  /** A validated write at `position` (null: at the file position). */
+  writeAt(fd: number, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | bigint | null): number {
     const file = this.fileOf(fd, 'write');
-    if (typeof data === 'string') {
-      const buffer = Buffer.from(data, (typeof lengthOrEncoding === 'string' ? lengthOrEncoding : 'utf8'));
-      const pos = typeof offsetOrPosition === 'number' ? offsetOrPosition : null;
-      return call('write', undefined, () => this.overlay.write(file, buffer, 0, buffer.length, pos));
-    }
-    const offset = typeof offsetOrPosition === 'number' ? offsetOrPosition : 0;
-    const length = typeof lengthOrEncoding === 'number' ? lengthOrEncoding : data.byteLength - offset;
-    const pos = typeof position === 'number' ? position : null;
-    return call('write', undefined, () => this.overlay.write(file, data, offset, length, pos));
+    const at = position === null || typeof position !== 'number' && typeof position !== 'bigint' ? null : Number(position);
+    if (at !== null && at < 0) return call('write', undefined, () => this.overlay.write(file, buffer, offset, length, null));
+    return call('write', undefined, () => this.overlay.write(file, buffer, offset, length, at));
   }
 
-  readvSync(fd: number, buffers: readonly NodeJS.ArrayBufferView[], position?: number | null): number {
-    let total = 0;
+  /** fs.writeSync, with Node's argument shapes and checks in Node's order. */
+  writeSync(fd: unknown, buffer: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown): number {
+    const n = getValidatedFd(fd);
+    let offset = offsetOrOptions;
+    let len = length;
+    let pos = position;
+    if (ArrayBuffer.isView(buffer)) {
+      if (typeof offset === 'object') {
+        const o = (offsetOrOptions ?? {}) as { offset?: unknown; length?: unknown; position?: unknown };
+        offset = o.offset ?? 0;
+        len = o.length ?? buffer.byteLength - (offset as number);
+        pos = o.position ?? null;
+      }
+      if (pos === undefined) pos = null;
+      if (offset == null) offset = 0;
+      else validateInteger(offset, 'offset', 0);
+      if (typeof len !== 'number') len = buffer.byteLength - (offset as number);
+      validateOffsetLengthWrite(offset as number, len as number, buffer.byteLength);
+      return this.writeAt(n, buffer as NodeJS.ArrayBufferView, offset as number, len as number, typeof pos === 'number' || typeof pos === 'bigint' ? pos : null);
+    }
+    validateStringAfterArrayBufferView(buffer, 'buffer');
+    validateEncoding(buffer, len);
+    const encoding = (typeof len === 'string' && Buffer.isEncoding(len) ? len : 'utf8') as BufferEncoding;
+    const data = Buffer.from(buffer, encoding);
+    return this.writeAt(n, data, 0, data.length, typeof offset === 'number' ? offset : null);
+  }
+
+  readvSync(fd: unknown, buffers: unknown, position?: unknown): number {
+    const n = getValidatedFd(fd);
+    const list = validateBufferArray(buffers);
     let pos = typeof position === 'number' ? position : null;
-    for (const b of buffers) {
-      const n = this.readSync(fd, b, 0, b.byteLength, pos);
-      total += n;
-      if (pos !== null) pos += n;
-      if (n < b.byteLength) break;
+    let total = 0;
+    for (const b of list) {
+      if (b.byteLength === 0) continue;
+      const got = this.readAt(n, b, 0, b.byteLength, pos);
+      total += got;
+      if (pos !== null) pos += got;
+      if (got < b.byteLength) break;
     }
     return total;
   }
 
-  writevSync(fd: number, buffers: readonly NodeJS.ArrayBufferView[], position?: number | null): number {
-    let total = 0;
+  writevSync(fd: unknown, buffers: unknown, position?: unknown): number {
+    const n = getValidatedFd(fd);
+    const list = validateBufferArray(buffers);
+    if (list.length === 0) return 0;
     let pos = typeof position === 'number' ? position : null;
-    for (const b of buffers) {
-      const n = this.writeSync(fd, b, 0, b.byteLength, pos);
-      total += n;
-      if (pos !== null) pos += n;
+    let total = 0;
+    for (const b of list) {
+      const put = this.writeAt(n, b, 0, b.byteLength, pos);
+      total += put;
+      if (pos !== null) pos += put;
     }
     return total;
   }
 
-  fsyncSync(fd: number): void {
-    const file = this.fileOf(fd, 'fsync');
+  fsyncSync(fd: unknown): void {
+    const file = this.fileOf(getValidatedFdNative(fd), 'fsync');
     call('fsync', undefined, () => this.overlay.fsync(file));
   }
 
-  fdatasyncSync(fd: number): void {
-    const file = this.fileOf(fd, 'fdatasync');
+  fdatasyncSync(fd: unknown): void {
+    const file = this.fileOf(getValidatedFdNative(fd), 'fdatasync');
     call('fdatasync', undefined, () => this.overlay.fsync(file, true));
   }
 
-  ftruncateSync(fd: number, len = 0): void {
-    const file = this.fileOf(fd, 'ftruncate');
-    call('ftruncate', undefined, () => this.overlay.ftruncate(file, len));
+  ftruncateSync(fd: unknown, len: unknown = 0): void {
+    validateInteger(len, 'len');
+    const file = this.fileOf(getValidatedFdNative(fd), 'ftruncate');
+    call('ftruncate', undefined, () => this.overlay.ftruncate(file, Math.max(0, len)));
   }
 
-  truncateSync(path: fs.PathLike, len = 0): void {
-    const p = toPath(path);
-    call('open', p, () => {
-      const node = this.node(p, true, 'open');
-      if (node.isDir) throw fsError('EISDIR', 'open', p);
-      this.overlay.setattr(node, { size: len }, 'truncate');
-    });
+  truncateSync(path: unknown, len?: unknown): void {
+    if (typeof path === 'number') {
+      showTruncateDeprecation();
+      this.ftruncateSync(path, len);
+      return;
+    }
+    const fd = this.openSync(path, 'r+');
+    try {
+      this.ftruncateSync(fd, len ?? 0);
+    } finally {
+      this.closeSync(fd);
+    }
   }
 
-  fchmodSync(fd: number, mode: fs.Mode): void {
-    const file = this.fileOf(fd, 'fchmod');
-    call('fchmod', undefined, () => this.overlay.fsetattr(file, { mode: toMode(mode, 0) }, 'fchmod'));
+  fchmodSync(fd: unknown, mode: unknown): void {
+    const n = getValidatedFdNative(fd);
+    const m = parseFileMode(mode, 'mode');
+    const file = this.fileOf(n, 'fchmod');
+    call('fchmod', undefined, () => this.overlay.fsetattr(file, { mode: m }, 'fchmod'));
   }
 
-  fchownSync(fd: number, uid: number, gid: number): void {
-    const file = this.fileOf(fd, 'fchown');
+  fchownSync(fd: unknown, uid: unknown, gid: unknown): void {
+    validateInteger(uid, 'uid', -1, kMaxUserId);
+    validateInteger(gid, 'gid', -1, kMaxUserId);
+    const file = this.fileOf(getValidatedFdNative(fd), 'fchown');
     call('fchown', undefined, () => this.overlay.fsetattr(file, { uid, gid }, 'fchown'));
   }
 
-  futimesSync(fd: number, atime: fs.TimeLike, mtime: fs.TimeLike): void {
-    const file = this.fileOf(fd, 'futime');
-    call('futime', undefined, () => this.overlay.fsetattr(file, { atimeMs: toTimeMs(atime), mtimeMs: toTimeMs(mtime) }, 'futime'));
+  futimesSync(fd: unknown, atime: unknown, mtime: unknown): void {
+    const n = getValidatedFdNative(fd);
+    const a = toUnixTimestamp(atime, 'atime');
+    const m = toUnixTimestamp(mtime, 'mtime');
+    const file = this.fileOf(n, 'futime');
+    call('futime', undefined, () => this.overlay.fsetattr(file, { atimeMs: a * 1000, mtimeMs: m * 1000 }, 'futime'));
   }
 
   // --- whole files ---------------------------------------------------------------------------------
 
-  readFileSync(path: fs.PathOrFileDescriptor, options?: { encoding?: BufferEncoding | null; flag?: string } | BufferEncoding | null): string | Buffer {
-    const encoding = encodingOf(options) as BufferEncoding | null | undefined;
-    const flag = typeof options === 'object' && options !== null ? options.flag : undefined;
-    const isFd = typeof path === 'number';
-    const fd = isFd ? path : this.openSync(path, flag ?? 'r');
+  readFileSync(path: unknown, options?: unknown): string | Buffer {
+    const o = getOptions(options, { flag: 'r' } as FsOptions);
+    const isUserFd = isFd(path);
+    const fd = isUserFd ? getValidatedFdNative(path) : this.openSync(path, o.flag, 0o666);
     try {
-      const file = this.fileOf(fd, 'read');
-      if (file.isDirectory) throw fsError('EISDIR', 'read');
+      const file = this.fileOf(fd, 'fstat');
+      const st = call('fstat', undefined, () => this.overlay.fstat(file));
+      if ((st.mode & S_IFMT) === S_IFDIR) throw fsError('EISDIR', 'read');
       // As node:fs does: read exactly the size fstat reports; only files that report 0 (like
       // /proc) are read in chunks until EOF.
-      const size = isFd ? 0 : call('fstat', undefined, () => this.overlay.fstat(file).size);
+      const size = (st.mode & S_IFMT) === S_IFREG ? st.size : 0;
+      if (size > kIoMaxLength) throw ERR_FS_FILE_TOO_LARGE(size);
       let data: Buffer;
       if (size > 0) {
         data = Buffer.allocUnsafe(size);
         let total = 0;
         while (total < size) {
-          const n = this.readSync(fd, data, total, size - total, null);
+          const n = this.readAt(fd, data, total, size - total, null);
           if (n === 0) break;
           total += n;
         }
@@ -292,55 +407,71 @@ export class SyncFs {
         let total = 0;
         for (;;) {
           const chunk = Buffer.allocUnsafe(8192);
-          const n = this.readSync(fd, chunk, 0, chunk.length, null);
+          const n = this.readAt(fd, chunk, 0, chunk.length, null);
           if (n === 0) break;
           chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
           total += n;
         }
         data = Buffer.concat(chunks, total);
       }
-      return encoding ? data.toString(encoding) : data;
+      return o.encoding && o.encoding !== 'buffer' ? data.toString(o.encoding) : data;
     } finally {
-      if (!isFd) this.closeSync(fd);
+      if (!isUserFd) this.closeSync(fd);
     }
   }
 
-  writeFileSync(path: fs.PathOrFileDescriptor, data: string | NodeJS.ArrayBufferView, options?: WriteFileOptions): void {
-    this.writeWhole(path, data, options, 'w');
-  }
-
-  appendFileSync(path: fs.PathOrFileDescriptor, data: string | Uint8Array, options?: WriteFileOptions): void {
-    this.writeWhole(path, data, options, 'a');
-  }
-
-  private writeWhole(path: fs.PathOrFileDescriptor, data: string | NodeJS.ArrayBufferView, options: WriteFileOptions, defaultFlag: string): void {
-    const o = typeof options === 'string' ? { encoding: options } : options ?? {};
-    const buffer = toBuffer(data, o.encoding);
-    const isFd = typeof path === 'number';
-    const fd = isFd ? path : this.openSync(path, o.flag ?? defaultFlag, o.mode ?? 0o666);
+  writeFileSync(path: unknown, data: unknown, options?: unknown): void {
+    const o = getOptions(options, { encoding: 'utf8', mode: 0o666, flag: 'w', flush: false } as FsOptions);
+    const flush = o.flush ?? false;
+    validateBoolean(flush, 'options.flush');
+    const flag = o.flag || 'w';
+    let buffer: NodeJS.ArrayBufferView;
+    if (ArrayBuffer.isView(data)) {
+      buffer = data as NodeJS.ArrayBufferView;
+    } else {
+      validateStringAfterArrayBufferView(data, 'data');
+      buffer = Buffer.from(data, (o.encoding || 'utf8') as BufferEncoding);
+    }
+    const isUserFd = isFd(path);
+    const fd = isUserFd ? path : this.openSync(path, flag, o.mode);
     try {
-      for (let done = 0; done < buffer.length;) done += this.writeSync(fd, buffer, done, buffer.length - done, null);
+      let offset = 0;
+      let length = buffer.byteLength;
+      while (length > 0) {
+        const written = this.writeSync(fd, buffer, offset, length);
+        offset += written;
+        length -= written;
+      }
+      if (flush) this.fsyncSync(fd);
     } finally {
-      if (!isFd) this.closeSync(fd);
+      if (!isUserFd) this.closeSync(fd);
     }
+  }
+
+  appendFileSync(path: unknown, data: unknown, options?: unknown): void {
+    const o = { ...getOptions(options, { encoding: 'utf8', mode: 0o666, flag: 'a' } as FsOptions) };
+    if (!o.flag || isFd(path)) o.flag = 'a';
+    this.writeFileSync(path, data, o);
   }
 
   // --- directories ---------------------------------------------------------------------------------
 
-  readdirSync(path: fs.PathLike, options?: ReaddirOptions): Array<string | Buffer | Dirent<string> | Dirent<Buffer>> {
-    const p = toPath(path);
-    const encoding = encodingOf(options);
-    const o = typeof options === 'object' && options !== null ? options : {};
+  readdirSync(path: unknown, options?: unknown): Array<string | Buffer | Dirent<string> | Dirent<Buffer>> {
+    const o = getOptions(options) as FsOptions & { withFileTypes?: boolean; recursive?: unknown };
+    const p = this.pathOf(path);
+    if (o.recursive != null) validateBoolean(o.recursive, 'options.recursive');
+    const encoding = o.encoding;
     const root = call('scandir', p, () => this.node(p, true, 'scandir'));
     if (!root.isDir) throw fsError('ENOTDIR', 'scandir', p);
     const out: Array<string | Buffer | Dirent<string> | Dirent<Buffer>> = [];
-    const queue: Array<{ node: OverlayNode; rel: string; dir: string }> = [{ node: root, rel: '', dir: p.replace(/\/$/, '') || '/' }];
-    while (queue.length > 0) {
-      const { node, rel, dir } = queue.shift()!;
+    const base = shownPath(path, p);
+    const queue: Array<{ node: OverlayNode; rel: string; dir: string }> = [{ node: root, rel: '', dir: base }];
+    for (let i = 0; i < queue.length; i++) {
+      const { node, rel, dir } = queue[i];
       const entries = call('scandir', dir, () => this.overlay.readdir(node));
       for (const e of entries) {
         const relName = rel === '' ? e.name : `${rel}/${e.name}`;
-        if (o.withFileTypes) out.push(new Dirent(encode(e.name, encoding) as string, e.type, dir));
+        if (o.withFileTypes) out.push(direntOf(encode(e.name, encoding) as string, e.type, dir));
         else out.push(encode(o.recursive ? relName : e.name, encoding));
         if (o.recursive && (e.type & S_IFMT) === S_IFDIR) {
           const child = this.overlay.lookup(node, e.name);
@@ -351,21 +482,31 @@ export class SyncFs {
     return out;
   }
 
-  mkdirSync(path: fs.PathLike, options?: fs.Mode | fs.MakeDirectoryOptions | null): string | undefined {
-    const p = toPath(path);
-    const o = typeof options === 'object' && options !== null ? options : { mode: options ?? undefined };
-    const mode = toMode(o.mode, 0o777);
-    if (!o.recursive) {
+  mkdirSync(path: unknown, options?: unknown): string | undefined {
+    let mode: unknown = 0o777;
+    let recursive: unknown = false;
+    if (typeof options === 'number' || typeof options === 'string') {
+      mode = options;
+    } else if (options) {
+      const o = options as { recursive?: unknown; mode?: unknown };
+      if (o.recursive !== undefined) recursive = o.recursive;
+      if (o.mode !== undefined) mode = o.mode;
+    }
+    const p = this.pathOf(path);
+    validateBoolean(recursive, 'options.recursive');
+    const m = parseFileMode(mode, 'mode');
+    if (!recursive) {
       call('mkdir', p, () => {
         const { parent, name } = this.forCreate(p, 'mkdir', true);
-        this.overlay.mkdir(parent, name, mode);
+        this.overlay.mkdir(parent, name, m);
       });
       return undefined;
     }
     let first: string | undefined;
     let node = this.overlay.root;
     let sofar = '';
-    for (const name of p.split('/').filter((s) => s !== '')) {
+    const names = p.split('/').filter((s) => s !== '');
+    names.forEach((name, i) => {
       sofar += '/' + name;
       const current = sofar;
       node = call('mkdir', p, () => {
@@ -373,36 +514,57 @@ export class SyncFs {
         if (child !== null && child.type === S_IFLNK) child = this.node(current, true, 'mkdir');
         if (child === null) {
           first ??= current;
-          return this.overlay.mkdir(node, name, mode);
+          return this.overlay.mkdir(node, name, m);
         }
-        if (!child.isDir) throw fsError('EEXIST', 'mkdir', p);
+        // A file in the middle of the path is ENOTDIR; the path itself being a file is EEXIST.
+        if (!child.isDir) throw fsError(i === names.length - 1 ? 'EEXIST' : 'ENOTDIR', 'mkdir', p);
         return child;
       });
-    }
-    return first;
+    });
+    return first === undefined ? undefined : encode(first, undefined) as string;
   }
 
-  mkdtempSync(prefix: string, options?: { encoding?: EncodingOption } | BufferEncoding | 'buffer' | null): string | Buffer {
+  mkdtempSync(prefix: unknown, options?: unknown): string | Buffer {
+    const o = getOptions(options);
+    const valid = getValidatedPath(prefix, 'prefix');
+    warnOnNonPortableTemplate(valid);
+    const text = typeof valid === 'string' ? valid : valid.toString();
     const chars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
     for (let attempt = 0; ; attempt++) {
       let suffix = '';
       for (let i = 0; i < 6; i++) suffix += chars[Math.floor(Math.random() * chars.length)];
-      const p = toPath(prefix + suffix);
+      const p = toPath(text + suffix);
       try {
-        this.mkdirSync(p, 0o700);
-        return encode(p, encodingOf(options));
+        call('mkdtemp', p, () => {
+          const { parent, name } = this.forCreate(p, 'mkdtemp', true);
+          this.overlay.mkdir(parent, name, 0o700);
+        });
+        return encode(shownPath(valid, p, text + suffix), o.encoding);
       } catch (err) {
-        if ((err as { code?: string }).code !== 'EEXIST' || attempt > 100) throw relabel(err, 'mkdtemp', prefix + 'XXXXXX');
+        if ((err as { code?: string }).code !== 'EEXIST' || attempt > 100) throw relabel(err, 'mkdtemp', toPath(text) + 'XXXXXX');
       }
     }
   }
 
-  rmdirSync(path: fs.PathLike, options?: fs.RmDirOptions): void {
-    const p = toPath(path);
-    if (options?.recursive) {
-      this.rmSync(p, { recursive: true, force: false });
-      return;
+  rmdirSync(path: unknown, options?: unknown): void {
+    const p = this.pathOf(path);
+    if ((options as { recursive?: unknown } | undefined)?.recursive) {
+      emitRecursiveRmdirWarning();
+      const o = validateRmOptionsShape({ ...(options as object), force: false });
+      // Node checks with lstat first: a missing path fails there, a non-directory falls through to
+      // rmdir(2) and its ENOTDIR, never to a recursive removal.
+      const st = this.lstatSync(p) as fs.Stats;
+      if (st.isDirectory()) {
+        this.removeTree(p, o);
+        return;
+      }
+    } else {
+      validateRmdirOptions(options);
     }
+    this.rmdirOne(p);
+  }
+
+  private rmdirOne(p: string): void {
     call('rmdir', p, () => {
       const { parent, name } = this.overlay.resolveParent(p, 'rmdir');
       if (name === '') throw fsError('EBUSY', 'rmdir', p);
@@ -412,38 +574,37 @@ export class SyncFs {
     });
   }
 
-  rmSync(path: fs.PathLike, options?: fs.RmOptions): void {
-    const p = toPath(path);
+  rmSync(path: unknown, options?: unknown): void {
+    const p = this.pathOf(path);
+    const o = validateRmOptionsShape(options);
+    let isDir: boolean | undefined;
+    if (!o.force || !o.recursive) {
+      isDir = (this.lstatSync(p, { throwIfNoEntry: !o.force }) as fs.Stats | undefined)?.isDirectory();
+      if (isDir && !o.recursive) throw fsEisdir(p);
+    }
     let node: OverlayNode;
     try {
-      node = this.node(p, false, 'rm');
+      node = this.node(p, false, 'lstat');
     } catch (err) {
-      if (options?.force && (err as { code?: string }).code === 'ENOENT') return;
-      throw relabel(err, 'rm', p);
+      if (o.force && (err as { code?: string }).code === 'ENOENT') return;
+      throw relabel(err, 'lstat', p);
     }
-    if (node.isDir && !options?.recursive) {
-      const err = new Error(`Path is a directory: rm returned EISDIR (is a directory) ${p}`) as Error & { code: string; errno: number; syscall: string; path: string };
-      err.code = 'ERR_FS_EISDIR';
-      err.errno = 21;
-      err.syscall = 'rm';
-      err.path = p;
-      throw err;
-    }
-    this.removeTree(p);
+    if (node.isDir) this.removeTree(p, o);
+    else this.unlinkSync(p);
   }
 
-  private removeTree(p: string): void {
-    const node = this.node(p, false, 'rm');
+  private removeTree(p: string, _o: RmdirOptions): void {
+    const node = this.node(p, false, 'lstat');
     if (node.isDir) {
-      for (const e of call('scandir', p, () => this.overlay.readdir(node))) this.removeTree(posix.join(p, e.name));
-      this.rmdirSync(p);
+      for (const e of call('scandir', p, () => this.overlay.readdir(node))) this.removeTree(posix.join(p, e.name), _o);
+      this.rmdirOne(p);
     } else {
       this.unlinkSync(p);
     }
   }
 
-  unlinkSync(path: fs.PathLike): void {
-    const p = toPath(path);
+  unlinkSync(path: unknown): void {
+    const p = this.pathOf(path);
     call('unlink', p, () => {
       const { parent, name, trailingSlash } = this.overlay.resolveParent(p, 'unlink');
       if (!isNormalName(name)) throw fsError('EISDIR', 'unlink', p);
@@ -455,9 +616,9 @@ export class SyncFs {
     });
   }
 
-  renameSync(oldPath: fs.PathLike, newPath: fs.PathLike): void {
-    const from = toPath(oldPath);
-    const to = toPath(newPath);
+  renameSync(oldPath: unknown, newPath: unknown): void {
+    const from = this.pathOf(oldPath, 'oldPath');
+    const to = this.pathOf(newPath, 'newPath');
     call('rename', from, () => {
       // Both parents resolve before either name is judged, as in do_renameat2.
       const a = this.overlay.resolveParent(from, 'rename');
@@ -473,30 +634,74 @@ export class SyncFs {
 
   // --- links ---------------------------------------------------------------------------------------
 
-  symlinkSync(target: fs.PathLike, path: fs.PathLike, _type?: fs.symlink.Type | null): void {
-    const p = toPath(path);
-    const t = typeof target === 'string' ? target : Buffer.isBuffer(target) ? target.toString() : toPath(target);
-    call('symlink', t, () => {
+  symlinkSync(target: unknown, path: unknown, type?: unknown): void {
+    const t = getValidatedPath(target, 'target');
+    const p = this.pathOf(path);
+    validateSymlinkType(type);
+    const text = typeof t === 'string' ? t : t.toString();
+    call('symlink', text, () => {
       const { parent, name } = this.forCreate(p, 'symlink', false);
-      this.overlay.symlink(parent, name, t);
+      this.overlay.symlink(parent, name, text);
     }, p);
   }
 
-  readlinkSync(path: fs.PathLike, options?: { encoding?: EncodingOption } | BufferEncoding | 'buffer' | null): string | Buffer {
-    const p = toPath(path);
+  readlinkSync(path: unknown, options?: unknown): string | Buffer {
+    const o = getOptions(options);
+    const p = this.pathOf(path, 'oldPath');
     const target = call('readlink', p, () => this.overlay.readlink(this.node(p, false, 'readlink')));
-    return encode(target, encodingOf(options));
+    return encode(target, o.encoding);
   }
 
-  realpathSync(path: fs.PathLike, options?: { encoding?: EncodingOption } | BufferEncoding | null): string | Buffer {
-    const p = toPath(path);
+  /**
+   * fs.realpathSync as Node's JavaScript implementation walks it: one lstat per component and a
+   * readlink per link, so a failure names `lstat` and the component that failed.
+   */
+  realpathSync(path: unknown, options?: unknown): string | Buffer {
+    const o = getOptions(options);
+    let raw = toPathIfFileURL(path);
+    if (typeof raw !== 'string') raw = `${raw as string}`;
+    const start = this.pathOf(raw);
+    const seen = new Map<string, string>();
+    let p = start.length > 1 && start.endsWith('/') ? start.slice(0, -1) : start;
+    let pos = 1;
+    let current = '/';
+    let links = 0;
+    while (pos < p.length) {
+      const next = p.indexOf('/', pos);
+      const part = next === -1 ? p.slice(pos) : p.slice(pos, next);
+      pos = next === -1 ? p.length : next + 1;
+      const base = current === '/' ? `/${part}` : `${current}/${part}`;
+      const node = call('lstat', base, () => this.node(base, false, 'lstat'));
+      if (node.type !== S_IFLNK) {
+        current = base;
+        continue;
+      }
+      if (++links > MAX_SYMLINKS) throw fsError('ELOOP', 'stat', base);
+      let target = seen.get(base);
+      if (target === undefined) {
+        call('stat', base, () => this.node(base, true, 'stat'));
+        target = this.overlay.readlink(node);
+        seen.set(base, target);
+      }
+      const resolved = posix.resolve(current, target);
+      p = posix.resolve(resolved, p.slice(pos));
+      current = '/';
+      pos = 1;
+    }
+    return encode(current, o.encoding);
+  }
+
+  /** fs.realpathSync.native: one realpath(3) call, whose failures name `realpath`. */
+  realpathNativeSync(path: unknown, options?: unknown): string | Buffer {
+    const o = getOptions(options);
+    const p = this.pathOf(path);
     const node = call('realpath', p, () => this.node(p, true, 'realpath'));
-    return encode(node.path(), encodingOf(options));
+    return encode(node.path(), o.encoding);
   }
 
-  linkSync(existingPath: fs.PathLike, newPath: fs.PathLike): void {
-    const from = toPath(existingPath);
-    const to = toPath(newPath);
+  linkSync(existingPath: unknown, newPath: unknown): void {
+    const from = this.pathOf(existingPath, 'existingPath');
+    const to = this.pathOf(newPath, 'newPath');
     call('link', from, () => {
       const node = this.node(from, false, 'link');
       const { parent, name } = this.forCreate(to, 'link', false);
@@ -506,29 +711,38 @@ export class SyncFs {
 
   // --- attributes ----------------------------------------------------------------------------------
 
-  chmodSync(path: fs.PathLike, mode: fs.Mode): void {
-    const p = toPath(path);
-    call('chmod', p, () => this.overlay.setattr(this.node(p, true, 'chmod'), { mode: toMode(mode, 0) }, 'chmod'));
+  chmodSync(path: unknown, mode: unknown): void {
+    const p = this.pathOf(path);
+    const m = parseFileMode(mode, 'mode');
+    call('chmod', p, () => this.overlay.setattr(this.node(p, true, 'chmod'), { mode: m }, 'chmod'));
   }
 
-  chownSync(path: fs.PathLike, uid: number, gid: number): void {
-    const p = toPath(path);
+  chownSync(path: unknown, uid: unknown, gid: unknown): void {
+    const p = this.pathOf(path);
+    validateInteger(uid, 'uid', -1, kMaxUserId);
+    validateInteger(gid, 'gid', -1, kMaxUserId);
     call('chown', p, () => this.overlay.setattr(this.node(p, true, 'chown'), { uid, gid }, 'chown'));
   }
 
-  lchownSync(path: fs.PathLike, uid: number, gid: number): void {
-    const p = toPath(path);
+  lchownSync(path: unknown, uid: unknown, gid: unknown): void {
+    const p = this.pathOf(path);
+    validateInteger(uid, 'uid', -1, kMaxUserId);
+    validateInteger(gid, 'gid', -1, kMaxUserId);
     call('lchown', p, () => this.overlay.setattr(this.node(p, false, 'lchown'), { uid, gid }, 'lchown'));
   }
 
-  utimesSync(path: fs.PathLike, atime: fs.TimeLike, mtime: fs.TimeLike): void {
-    const p = toPath(path);
-    call('utime', p, () => this.overlay.setattr(this.node(p, true, 'utime'), { atimeMs: toTimeMs(atime), mtimeMs: toTimeMs(mtime) }, 'utime'));
+  utimesSync(path: unknown, atime: unknown, mtime: unknown): void {
+    const p = this.pathOf(path);
+    const a = toUnixTimestamp(atime);
+    const m = toUnixTimestamp(mtime);
+    call('utime', p, () => this.overlay.setattr(this.node(p, true, 'utime'), { atimeMs: a * 1000, mtimeMs: m * 1000 }, 'utime'));
   }
 
-  lutimesSync(path: fs.PathLike, atime: fs.TimeLike, mtime: fs.TimeLike): void {
-    const p = toPath(path);
-    call('lutime', p, () => this.overlay.setattr(this.node(p, false, 'lutime'), { atimeMs: toTimeMs(atime), mtimeMs: toTimeMs(mtime) }, 'lutime'));
+  lutimesSync(path: unknown, atime: unknown, mtime: unknown): void {
+    const p = this.pathOf(path);
+    const a = toUnixTimestamp(atime);
+    const m = toUnixTimestamp(mtime);
+    call('lutime', p, () => this.overlay.setattr(this.node(p, false, 'lutime'), { atimeMs: a * 1000, mtimeMs: m * 1000 }, 'lutime'));
   }
 
   // --- copies --------------------------------------------------------------------------------------
@@ -539,18 +753,20 @@ export class SyncFs {
    * cloned (COPYFILE_FICLONE) when the filesystem can, and copied by the kernel otherwise;
    * COPYFILE_FICLONE_FORCE fails with the filesystem's error when it cannot clone.
    */
-  copyFileSync(src: fs.PathLike, dest: fs.PathLike, mode = 0): void {
-    const from = toPath(src);
-    const to = toPath(dest);
-    const input = this.openSync(from, 'r');
+  copyFileSync(src: unknown, dest: unknown, mode?: unknown): void {
+    const from = this.pathOf(src, 'src');
+    const to = this.pathOf(dest, 'dest');
+    const flags = getValidFileModeNative(mode, 'copyFile');
+    const input = call('copyfile', from, () => this.allocate(this.openPath(from, O_RDONLY, 0, 0)), to);
     try {
       const inputFile = this.fileOf(input, 'copyfile');
-      const st = this.fstatSync(input) as fs.Stats;
-      if (st.isDirectory()) throw fsError('EISDIR', 'copyfile', from, to);
-      const output = call('copyfile', from, () => this.openSync(to, (mode & COPYFILE_EXCL) !== 0 ? 'wx' : 'w', st.mode & 0o7777), to);
+      const st = call('copyfile', from, () => this.overlay.fstat(inputFile), to);
+      if ((st.mode & S_IFMT) === S_IFDIR) throw fsError('EISDIR', 'copyfile', from, to);
+      const outFlags = O_WRONLY | O_CREAT | O_TRUNC | ((flags & COPYFILE_EXCL) !== 0 ? O_EXCL : 0);
+      const output = call('copyfile', from, () => this.allocate(this.openPath(to, outFlags, st.mode & 0o7777, 0)), to);
       try {
         const outputFile = this.fileOf(output, 'copyfile');
-        const force = (mode & COPYFILE_FICLONE_FORCE) !== 0;
+        const force = (flags & COPYFILE_FICLONE_FORCE) !== 0;
         call('copyfile', from, () => this.overlay.cloneFile(inputFile, outputFile, force), to);
       } finally {
         this.closeSync(output);
@@ -560,10 +776,14 @@ export class SyncFs {
     }
   }
 
-  cpSync(src: string | URL, dest: string | URL, options?: fs.CopySyncOptions): void {
-    const from = toPath(src);
-    const to = toPath(dest);
-    const o = options ?? {};
+  cpSync(src: unknown, dest: unknown, options?: unknown): void {
+    const o = validateCpOptions(options);
+    const from = this.pathOf(src, 'src');
+    const to = this.pathOf(dest, 'dest');
+    this.cpPath(from, to, o);
+  }
+
+  private cpPath(from: string, to: string, o: CpOptions): void {
     if (o.filter && !o.filter(from, to)) return;
     const st = (o.dereference ? this.statSync(from) : this.lstatSync(from)) as fs.Stats;
     if (st.isDirectory()) {
@@ -578,7 +798,7 @@ export class SyncFs {
         throw err;
       }
       if (!this.existsSync(to)) this.mkdirSync(to, { mode: st.mode & 0o7777 });
-      for (const name of this.readdirSync(from) as string[]) this.cpSync(posix.join(from, name), posix.join(to, name), o);
+      for (const name of this.readdirSync(from) as string[]) this.cpPath(posix.join(from, name), posix.join(to, name), o);
       if (o.preserveTimestamps) this.utimesSync(to, st.atime, st.mtime);
       return;
     }

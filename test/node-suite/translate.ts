@@ -277,7 +277,7 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
         api[key] = wrapFn(key, ov as Fn, realAny[key] as Fn | undefined, kind);
         const native = (ov as AnyObj).native;
         if (typeof native === 'function') {
-          (api[key] as AnyObj).native = wrapFn(key, native as Fn, (realAny[key] as AnyObj | undefined)?.native as Fn | undefined, kind);
+          (api[key] as AnyObj).native = wrapFn(key, native as Fn, (realAny[key] as unknown as AnyObj | undefined)?.native as Fn | undefined, kind);
         }
         continue;
       }
