@@ -99,6 +99,9 @@ export class Overlay {
   get root(): OverlayNode { return this.ctx.root; }
   get readOnly(): boolean { return this.ctx.upper === undefined; }
 
+  /** The layers, top-most first (the upper, then the lowers): the facade's fs.watch watches their directories. */
+  get layers(): readonly Layer[] { return this.ctx.upper !== undefined ? [this.ctx.upper, ...this.ctx.lowers] : this.ctx.lowers; }
+
   // --- paths ---------------------------------------------------------------------------------------
 
   /** Resolves an overlay path ('/a/b'); symlinks resolve inside the overlay. */
