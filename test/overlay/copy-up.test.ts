@@ -1,76 +1,78 @@
 // Copy-up: parents first, metadata kept, atomic through the work dir, st_ino stable.
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as xattr from '@napi-rs/xattr';
-import { isRoot, makeFixture } from '../support/fixture.js';
+import type { Layer } from '../../src/layer/types.js';
+import { fixture, isRoot, testEachKind } from '../support/fixture.js';
 
-test('a write copies the file and its parents up, keeping mode, owner, times and xattrs', { skip: isRoot ? false : 'needs root for chown and trusted xattrs' }, () => {
-  const f = makeFixture([{ a: { b: { c: { file: 'lower' } } } }]);
+const S = 1_000_000_000n;
+
+function readAll(layer: Layer, rel: string): string {
+  const file = layer.open(rel, fs.constants.O_RDONLY);
   try {
-    const lower = `${f.lowers[0]}/a/b/c/file`;
-    fs.chmodSync(lower, 0o640);
-    fs.chownSync(lower, 1234, 5678);
-    fs.utimesSync(lower, 1000, 2000);
-    xattr.setAttributeSync(lower, 'user.tag', 'kept');
-    fs.utimesSync(`${f.lowers[0]}/a/b/c`, 3000, 4000);
-    f.reopen();
-    f.fs.appendFileSync('/a/b/c/file', '+');
-    const st = fs.statSync(f.up('a/b/c/file'));
-    assert.equal(st.mode & 0o7777, 0o640);
-    assert.equal(st.uid, 1234);
-    assert.equal(st.gid, 5678);
-    assert.equal(xattr.getAttributeSync(f.up('a/b/c/file'), 'user.tag')?.toString(), 'kept');
-    assert.equal(fs.readFileSync(f.up('a/b/c/file'), 'utf8'), 'lower+');
-    assert.equal(fs.readFileSync(lower, 'utf8'), 'lower', 'the lower layer is never written');
-    // The parent was copied up with its times, and the child's copy-up did not change them.
-    assert.equal(fs.statSync(f.up('a/b/c')).mtimeMs, 4000 * 1000);
-    assert.deepEqual(fs.readdirSync(`${f.work}/work`).filter((n) => !n.startsWith('#')), []);
+    const b = Buffer.alloc(4096);
+    return b.subarray(0, file.read(b, 0, b.length, 0)).toString();
   } finally {
-    f.cleanup();
+    file.close();
   }
+}
+
+testEachKind('a write copies the file and its parents up, keeping mode, owner, times and xattrs', (t, kind) => {
+  const f = fixture(t, [{ a: { b: { c: { file: 'lower' } } } }], {}, { kind });
+  // Only root may give a file away (and then still write it).
+  const [uid, gid] = isRoot ? [1234, 5678] : [process.getuid!(), process.getgid!()];
+  f.edit(0, (layer) => {
+    layer.chmod('a/b/c/file', 0o640);
+    layer.lchown('a/b/c/file', uid, gid);
+    layer.lutimes('a/b/c/file', 1000n * S, 2000n * S);
+    layer.setxattr('a/b/c/file', 'user.tag', Buffer.from('kept'));
+    layer.lutimes('a/b/c', 3000n * S, 4000n * S);
+  });
+  f.fs.appendFileSync('/a/b/c/file', '+');
+  const st = f.entry('upper', 'a/b/c/file')!.stat;
+  assert.equal(st.mode & 0o7777, 0o640);
+  assert.equal(st.uid, uid);
+  assert.equal(st.gid, gid);
+  assert.deepEqual(f.inspect('upper', (layer) => layer.getxattr('a/b/c/file', 'user.tag')), Buffer.from('kept'));
+  assert.equal(f.inspect('upper', (layer) => readAll(layer, 'a/b/c/file')), 'lower+');
+  assert.equal(f.fs.readFileSync('/a/b/c/file', 'utf8'), 'lower+');
+  assert.equal(f.inspect(0, (layer) => layer.lstat('a/b/c/file').size), 5, 'the lower layer is never written');
+  // The parent was copied up with its times, and the child's copy-up did not change them.
+  assert.equal(f.entry('upper', 'a/b/c')!.stat.mtimeNs, 4000n * S);
+  if (f.kind === 'dir') assert.deepEqual(f.workLeftovers(), []);
 });
 
-test('st_ino is the same before and after copy-up, and after reopening', () => {
-  const f = makeFixture([{ file: 'x', dir: { y: '1' } }]);
-  try {
-    const before = f.fs.statSync('/file').ino;
-    const dirBefore = f.fs.statSync('/dir').ino;
-    f.fs.writeFileSync('/file', 'changed');
-    f.fs.writeFileSync('/dir/new', 'n');
-    assert.equal(f.fs.statSync('/file').ino, before);
-    assert.equal(f.fs.statSync('/dir').ino, dirBefore);
-    f.reopen();
-    assert.equal(f.fs.statSync('/file').ino, before);
-  } finally {
-    f.cleanup();
-  }
+testEachKind('st_ino is the same before and after copy-up, and after reopening', (t, kind) => {
+  const f = fixture(t, [{ file: 'x', dir: { y: '1' } }], {}, { kind });
+  const before = f.fs.statSync('/file').ino;
+  const dirBefore = f.fs.statSync('/dir').ino;
+  f.fs.writeFileSync('/file', 'changed');
+  f.fs.writeFileSync('/dir/new', 'n');
+  assert.ok(f.entry('upper', 'file'), 'copied up');
+  assert.equal(f.fs.statSync('/file').ino, before);
+  assert.equal(f.fs.statSync('/dir').ino, dirBefore);
+  f.reopen();
+  assert.equal(f.fs.statSync('/file').ino, before);
 });
 
-test('a failed copy-up leaves nothing behind in the merged view', () => {
-  const f = makeFixture([{ dir: { file: 'lower data' } }]);
-  try {
-    assert.equal(f.fs.readFileSync('/dir/file', 'utf8'), 'lower data');
-    // Something takes the upper name behind the overlay's back, so the copy's final rename fails.
-    fs.mkdirSync(f.up('dir/file'), { recursive: true });
-    assert.throws(() => f.fs.appendFileSync('/dir/file', '+'), { code: 'EEXIST' });
-    const leftovers = fs.readdirSync(`${f.work}/work`).filter((n) => !fs.lstatSync(`${f.work}/work/${n}`).isCharacterDevice());
-    assert.deepEqual(leftovers, [], 'the half-made copy was removed from the work dir');
-    assert.equal(f.fs.readFileSync('/dir/file', 'utf8'), 'lower data', 'the merged view is unchanged');
-    assert.equal(fs.readFileSync(`${f.lowers[0]}/dir/file`, 'utf8'), 'lower data');
-  } finally {
-    f.cleanup();
-  }
+testEachKind('a failed copy-up leaves nothing behind in the merged view', (t, kind) => {
+  const f = fixture(t, [{ dir: { file: 'lower data' } }], {}, { kind });
+  assert.equal(f.fs.readFileSync('/dir/file', 'utf8'), 'lower data');
+  // Something takes the upper name behind the overlay's back, so the copy's final rename fails.
+  f.behindBack('upper', (layer) => {
+    layer.mkdir('dir', 0o755);
+    layer.mkdir('dir/file', 0o755);
+  });
+  assert.throws(() => f.fs.appendFileSync('/dir/file', '+'), { code: 'EEXIST' });
+  if (f.kind === 'dir') assert.deepEqual(f.workLeftovers(), [], 'the half-made copy was removed from the work dir');
+  assert.equal(f.fs.readFileSync('/dir/file', 'utf8'), 'lower data', 'the merged view is unchanged');
+  assert.equal(f.inspect(0, (layer) => layer.lstat('dir/file').size), 10);
 });
 
-test('a directory copy-up is not opaque, so the lower entries still show', () => {
-  const f = makeFixture([{ d: { a: '1', b: '2' } }]);
-  try {
-    f.fs.writeFileSync('/d/c', '3');
-    assert.deepEqual((f.fs.readdirSync('/d') as string[]).sort(), ['a', 'b', 'c']);
-    f.reopen();
-    assert.deepEqual((f.fs.readdirSync('/d') as string[]).sort(), ['a', 'b', 'c']);
-  } finally {
-    f.cleanup();
-  }
+testEachKind('a directory copy-up is not opaque, so the lower entries still show', (t, kind) => {
+  const f = fixture(t, [{ d: { a: '1', b: '2' } }], {}, { kind });
+  f.fs.writeFileSync('/d/c', '3');
+  assert.equal(f.entry('upper', 'd')?.opaque, false);
+  assert.deepEqual((f.fs.readdirSync('/d') as string[]).sort(), ['a', 'b', 'c']);
+  f.reopen();
+  assert.deepEqual((f.fs.readdirSync('/d') as string[]).sort(), ['a', 'b', 'c']);
 });

@@ -2,10 +2,9 @@
 // change the file through another handle or path, and check what the first handle sees. Each case
 // runs on a lower file, a metacopy file, a file three levels down a lower-only directory, and a
 // file inside a directory renamed through a redirect.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import { isRoot, makeFixture, type Fixture } from '../support/fixture.js';
+import { fixture, forEachLayerKind, testEachKind, type Fixture, type LayerKind } from '../support/fixture.js';
 
 interface Case {
   name: string;
@@ -24,14 +23,10 @@ const cases: Case[] = [
 
 const tree = { file: '0123456789', a: { b: { c: { file: '0123456789' } } }, dir: { file: '0123456789' } };
 
-function withCase(c: Case, body: (f: Fixture, p: string) => void): void {
-  const f = makeFixture([tree], { redirect_dir: 'on', metacopy: c.metacopy ? 'on' : 'off' });
-  try {
-    c.setup(f);
-    body(f, c.path);
-  } finally {
-    f.cleanup();
-  }
+function withCase(t: TestContext, kind: LayerKind, c: Case): Fixture {
+  const f = fixture(t, [tree], { redirect_dir: 'on', metacopy: c.metacopy ? 'on' : 'off' }, { kind });
+  c.setup(f);
+  return f;
 }
 
 function read(f: Fixture, fd: number, length = 64, position: number | null = 0): string {
@@ -39,11 +34,11 @@ function read(f: Fixture, fd: number, length = 64, position: number | null = 0):
   return b.subarray(0, f.fs.readSync(fd, b, 0, length, position)).toString();
 }
 
-for (const c of cases) {
-  const skip = c.metacopy && !isRoot ? 'metacopy needs trusted xattrs (root)' : false;
-
-  test(`${c.name}: read, readv and fstat see a write made through another handle`, { skip }, () => {
-    withCase(c, (f, p) => {
+forEachLayerKind((kind, label) => {
+  for (const c of cases) {
+    test(`${c.name}: read, readv and fstat see a write made through another handle${label}`, (t) => {
+      const f = withCase(t, kind, c);
+      const p = c.path;
       const ro = f.fs.openSync(p, 'r');
       assert.equal(read(f, ro, 4, null), '0123');
       const rw = f.fs.openSync(p, 'r+');
@@ -56,10 +51,10 @@ for (const c of cases) {
       f.fs.closeSync(rw);
       f.fs.closeSync(ro);
     });
-  });
 
-  test(`${c.name}: truncate and writeFile through the path are seen by open handles`, { skip }, () => {
-    withCase(c, (f, p) => {
+    test(`${c.name}: truncate and writeFile through the path are seen by open handles${label}`, (t) => {
+      const f = withCase(t, kind, c);
+      const p = c.path;
       const ro = f.fs.openSync(p, 'r');
       f.fs.truncateSync(p, 3);
       assert.equal(read(f, ro), '012');
@@ -67,10 +62,10 @@ for (const c of cases) {
       assert.equal(read(f, ro), 'new content');
       f.fs.closeSync(ro);
     });
-  });
 
-  test(`${c.name}: fchmod, futimes, fsync and fdatasync on a read-only handle reach the current file`, { skip }, () => {
-    withCase(c, (f, p) => {
+    test(`${c.name}: fchmod, futimes, fsync and fdatasync on a read-only handle reach the current file${label}`, (t) => {
+      const f = withCase(t, kind, c);
+      const p = c.path;
       const ro = f.fs.openSync(p, 'r');
       f.fs.fchmodSync(ro, 0o640);
       f.fs.futimesSync(ro, 1000, 2000);
@@ -82,12 +77,9 @@ for (const c of cases) {
       assert.equal(read(f, ro), '0123456789+');
       f.fs.closeSync(ro);
     });
-  });
 
-  test(`${c.name}: copyFile and a read stream read the current data`, { skip }, async () => {
-    const f = makeFixture([tree], { redirect_dir: 'on', metacopy: c.metacopy ? 'on' : 'off' });
-    try {
-      c.setup(f);
+    test(`${c.name}: copyFile and a read stream read the current data${label}`, async (t) => {
+      const f = withCase(t, kind, c);
       const p = c.path;
       const ro = f.fs.openSync(p, 'r');
       f.fs.writeFileSync(p, 'copied up');
@@ -96,38 +88,28 @@ for (const c of cases) {
       const chunks: Buffer[] = [];
       for await (const chunk of f.fs.createReadStream('', { fd: ro, start: 0, autoClose: true })) chunks.push(chunk as Buffer);
       assert.equal(Buffer.concat(chunks).toString(), 'copied up');
-    } finally {
-      f.cleanup();
-    }
-  });
-}
-
-test('concurrent async appends on one lower file copy it up once and lose nothing', async () => {
-  const f = makeFixture([{ log: '' }]);
-  try {
-    const ro = await f.fs.promises.open('/log', 'r');
-    await Promise.all(Array.from({ length: 50 }, (_, i) => f.fs.promises.appendFile('/log', `line ${i}\n`)));
-    const lines = (await ro.readFile('utf8')).trim().split('\n');
-    assert.equal(lines.length, 50);
-    assert.equal(new Set(lines).size, 50);
-    assert.deepEqual(fs.readdirSync(`${f.work}/work`).filter((n) => !fs.lstatSync(`${f.work}/work/${n}`).isCharacterDevice()), []);
-    await ro.close();
-  } finally {
-    f.cleanup();
+    });
   }
 });
 
-test('a FileHandle opened before a copy-up writes and reads through the upper file', async () => {
-  const f = makeFixture([{ data: 'lower' }]);
-  try {
-    const ro = await f.fs.promises.open('/data', 'r');
-    const rw = await f.fs.promises.open('/data', 'a');
-    await rw.appendFile(' appended');
-    assert.equal(await ro.readFile('utf8'), 'lower appended');
-    assert.equal((await ro.stat()).size, 14);
-    await rw.close();
-    await ro.close();
-  } finally {
-    f.cleanup();
-  }
+testEachKind('concurrent async appends on one lower file copy it up once and lose nothing', async (t, kind) => {
+  const f = fixture(t, [{ log: '' }], {}, { kind });
+  const ro = await f.fs.promises.open('/log', 'r');
+  await Promise.all(Array.from({ length: 50 }, (_, i) => f.fs.promises.appendFile('/log', `line ${i}\n`)));
+  const lines = (await ro.readFile('utf8')).trim().split('\n');
+  assert.equal(lines.length, 50);
+  assert.equal(new Set(lines).size, 50);
+  if (f.kind === 'dir') assert.deepEqual(f.workLeftovers(), []);
+  await ro.close();
+});
+
+testEachKind('a FileHandle opened before a copy-up writes and reads through the upper file', async (t, kind) => {
+  const f = fixture(t, [{ data: 'lower' }], {}, { kind });
+  const ro = await f.fs.promises.open('/data', 'r');
+  const rw = await f.fs.promises.open('/data', 'a');
+  await rw.appendFile(' appended');
+  assert.equal(await ro.readFile('utf8'), 'lower appended');
+  assert.equal((await ro.stat()).size, 14);
+  await rw.close();
+  await ro.close();
 });

@@ -81,8 +81,10 @@ interface FixtureBase {
   entry(which: number | 'upper', rel: string): LayerEntry | undefined;
   /** Reads a layer through the layer contract, e.g. `f.inspect('upper', (l) => l.readdir('d'))`. */
   inspect<T>(which: number | 'upper', read: (layer: Layer) => T): T;
-  /** Changes a layer through the layer contract behind the overlay's back, then reopens the overlay. */
+  /** Changes a layer through the layer contract, then reopens the overlay so that it reads the change. */
   edit(which: number | 'upper', change: (layer: WritableLayer) => void): void;
+  /** Changes a layer under the live overlay, as another writer would (undefined behaviour, as in the kernel). */
+  behindBack(which: number | 'upper', change: (layer: WritableLayer) => void): void;
   /** Closes the overlay and removes the layers; `fixture()` does it in t.after. */
   cleanup(): void;
 }
@@ -157,6 +159,7 @@ function memoryFixture(lowerTrees: Tree[], options: Partial<OverlayOptions>, upp
       change(layer(which));
       f.reopen();
     },
+    behindBack: (which, change) => change(layer(which)),
     cleanup() {
       f.overlay.close();
       for (const l of [...lowers, upper]) l.close();
@@ -205,6 +208,7 @@ function dirFixture(lowerTrees: Tree[], options: Partial<OverlayOptions>, upperT
       withLayer(which, change);
       f.overlay = open({});
     },
+    behindBack: (which, change) => withLayer(which, change),
     up: (rel) => path.join(upper, rel),
     workLeftovers() {
       const dir = path.join(work, 'work');
