@@ -1,4 +1,4 @@
-// Issue 3's benchmark: the cost of the open-file choke point (realFile() in src/overlay/file.ts).
+// The re-bind benchmark: the cost of the open-file choke point (realFile() in src/overlay/file.ts).
 //  1. Read throughput of a handle re-bound after a copy-up against a handle opened fresh on the same
 //     upper file, in the same run (goal: the re-bound one at least 0.95× the fresh one).
 //  2. Overlay 4 KiB reads against raw fs.readSync on the same real file (goal: within 1.1×).

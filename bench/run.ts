@@ -1,4 +1,4 @@
-// The benchmark suite (issue 4): `npm run bench` for the full run that docs/benchmarks.md shows,
+// The benchmark suite: `npm run bench` for the full run that docs/benchmarks.md shows,
 // `npm run bench -- --quick` for a short one (under two minutes). Options:
 //   --quick            smaller sizes and fewer repetitions; writes bench/results/quick.json, leaves docs alone
 //   --only=a,b         run only these workloads (small, large, readdir, churn, copyup, job, layers, memory, rebind, profile)
@@ -6,7 +6,7 @@
 //   --docs             regenerate docs/benchmarks.md from this run even when quick
 //   --merge            keep the other workloads' results already in the results file (with --only)
 //   --pinned           run everything on CPU 0 (taskset), the suite and the FUSE daemons it starts alike,
-//                      since cross-CPU wakeups dominate FUSE latency on these VMs; writes pinned.json
+//                      since cross-CPU wakeups dominate FUSE latency on small virtual machines; writes pinned.json
 import { execSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The workloads of issue 4. Each builds its layers once in a scratch dir, gives every peer its own
+// The benchmark workloads. Each builds its layers once in a scratch dir, gives every peer its own
 // upper and work dir, and times the same code on every peer's view.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
