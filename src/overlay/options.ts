@@ -8,7 +8,7 @@ import type { Layer, WritableLayer } from '../layer/types.js';
 export type OnOff = boolean | 'on' | 'off';
 
 export interface OverlayOptions {
-  /** Lower layers, top-most first (kernel order). A string may hold several, separated by ':'. */
+  /** Lower layers, top-most first (kernel order). A string may hold several, separated by ':' ('\:' escapes); an array holds one each. */
   lowerdir: string | Layer | Array<string | Layer>;
   upperdir?: string | WritableLayer;
   workdir?: string;
@@ -36,14 +36,18 @@ export interface ParsedOptions {
   volatile: boolean;
 }
 
-/** Splits "a:b\:c" into ["a", "b:c"], honouring the kernel's backslash escapes. */
-export function splitEscaped(value: string, separator: string): string[] {
+/**
+ * Splits "a:b\:c" into ["a", "b:c"], honouring the kernel's backslash escapes. With `keepEscapes` the
+ * pieces keep their backslashes, for a value that is split again later ("lowerdir=a\:b:c" inside an
+ * -o list). The one splitter for option strings: the CLI and the library both use it.
+ */
+export function splitEscaped(value: string, separator: string, keepEscapes = false): string[] {
   const out: string[] = [];
   let current = '';
   for (let i = 0; i < value.length; i++) {
     const c = value[i];
     if (c === '\\' && i + 1 < value.length) {
-      current += value[++i];
+      current += keepEscapes ? c + value[++i] : value[++i];
     } else if (c === separator) {
       out.push(current);
       current = '';
@@ -55,6 +59,35 @@ export function splitEscaped(value: string, separator: string): string[] {
   return out;
 }
 
+/** Removes the backslash escapes of one option value. */
+export function unescapeOption(value: string): string {
+  return splitEscaped(value, '')[0]!;
+}
+
+let userNamespace: boolean | undefined;
+
+/** Whether a uid_map's text is the initial namespace's identity map, "0 0 4294967295". */
+export function isIdentityMap(uidMap: string): boolean {
+  const fields = uidMap.trim().split(/\s+/);
+  return fields.length === 3 && fields[0] === '0' && fields[1] === '0' && fields[2] === '4294967295';
+}
+
+/**
+ * Whether this process runs in a user namespace other than the initial one: its uid_map is not the
+ * identity. There uid 0 holds no capability over the host, so trusted.* xattrs are out of reach (EPERM)
+ * and the overlay keeps its xattrs under user.overlay.*, as the kernel's overlay does in a user namespace.
+ */
+export function inUserNamespace(): boolean {
+  if (userNamespace === undefined) {
+    try {
+      userNamespace = !isIdentityMap(fs.readFileSync('/proc/self/uid_map', 'utf8'));
+    } catch {
+      userNamespace = false; // no /proc: assume the initial namespace
+    }
+  }
+  return userNamespace;
+}
+
 function invalid(detail: string): Error {
   return fsError('EINVAL', 'mount', undefined, undefined, detail);
 }
@@ -62,23 +95,21 @@ function invalid(detail: string): Error {
 /** Parses 'lowerdir=/a:/b,upperdir=/u,workdir=/w,redirect_dir=on' as mount(8) -o does. */
 export function parseMountOptions(text: string): OverlayOptions {
   const options: Record<string, string | boolean> = {};
-  for (const item of splitEscaped(text, ',')) {
+  for (const item of splitEscaped(text, ',', true)) {
     if (item === '') continue;
     const eq = item.indexOf('=');
     const key = eq < 0 ? item : item.slice(0, eq);
-    const value = eq < 0 ? true : item.slice(eq + 1);
-    options[key] = value;
+    options[key] = eq < 0 ? true : item.slice(eq + 1);
   }
   const lowerdir = options.lowerdir;
   if (typeof lowerdir !== 'string' || lowerdir === '') throw invalid('missing lowerdir= option (lowerdir=/lower1:/lower2)');
-  // Re-escape what splitEscaped consumed so ':' separates only layers.
-  const lowerText = text.match(/(?:^|,)lowerdir=((?:\\.|[^,])*)/)?.[1] ?? lowerdir;
-  const result: OverlayOptions = { lowerdir: splitEscaped(lowerText, ':') };
+  // ':' separates layers only where it is not escaped, so the lowerdir value is split before unescaping.
+  const result: OverlayOptions = { lowerdir: splitEscaped(lowerdir, ':') };
   for (const [key, value] of Object.entries(options)) {
     switch (key) {
       case 'lowerdir': break;
-      case 'upperdir': result.upperdir = String(value); break;
-      case 'workdir': result.workdir = String(value); break;
+      case 'upperdir': result.upperdir = unescapeOption(String(value)); break;
+      case 'workdir': result.workdir = unescapeOption(String(value)); break;
       case 'userxattr': result.userxattr = true; break;
       case 'redirect_dir': result.redirect_dir = value as OverlayOptions['redirect_dir']; break;
       case 'metacopy': result.metacopy = value as OnOff; break;
@@ -105,12 +136,11 @@ function onOff(value: OnOff | undefined, name: string, fallback: boolean): boole
 
 export function normalizeOptions(options: OverlayOptions | string): ParsedOptions {
   const o = typeof options === 'string' ? parseMountOptions(options) : options;
-  const lowerList = Array.isArray(o.lowerdir) ? o.lowerdir : [o.lowerdir];
-  const lower: Array<string | Layer> = [];
-  for (const item of lowerList) {
-    if (typeof item === 'string') lower.push(...splitEscaped(item, ':').filter((s) => s !== ''));
-    else lower.push(item);
-  }
+  // A single string holds one or more layers split on ':'; an array holds one layer per item, so a
+  // path with a ':' in it (unescaped by parseMountOptions) stays one layer.
+  const lower: Array<string | Layer> = Array.isArray(o.lowerdir)
+    ? o.lowerdir.filter((item) => item !== '')
+    : typeof o.lowerdir === 'string' ? splitEscaped(o.lowerdir, ':').filter((s) => s !== '') : [o.lowerdir];
   if (lower.length === 0) throw invalid('at least one lowerdir is required');
   if (lower.length > 500) throw invalid('too many lower layers (the kernel allows 500)');
   if (o.upperdir !== undefined && typeof o.upperdir === 'string' && o.workdir === undefined) {
@@ -128,12 +158,14 @@ export function normalizeOptions(options: OverlayOptions | string): ParsedOption
   if (metacopy && (redirect === 'off' || redirect === 'nofollow')) {
     throw invalid('metacopy=on needs redirect_dir=on or follow');
   }
-  const privileged = typeof process.getuid === 'function' && process.getuid() === 0;
+  // Root in a user namespace is not privileged over the host's files: trusted.* xattrs give EPERM there.
+  const privileged = typeof process.getuid === 'function' && process.getuid() === 0 && !inUserNamespace();
   return {
     lower,
     upper: o.upperdir,
     workdir: o.workdir,
-    // Without privilege trusted.* xattrs are out of reach; user.overlay.* is the kernel's answer.
+    // Without privilege trusted.* xattrs are out of reach; user.overlay.* is the kernel's answer (its
+    // default in a user namespace too). ovlfs's own origin xattr takes the same prefix.
     userxattr: o.userxattr === undefined ? !privileged : onOff(o.userxattr, 'userxattr', false),
     redirectDir: redirect as ParsedOptions['redirectDir'],
     metacopy,
