@@ -326,6 +326,19 @@ export function agree(tr: Trio, questions: Array<[what: string, expected: string
   if (bad.length > 0) assert.fail(bad.join('\n'));
 }
 
+export type Question = [what: string, expected: string, fn: (v: View) => string];
+
+/**
+ * One subtest per question, in order (later questions see what earlier ones changed). A question
+ * named in `todo` is a known difference from the kernel: it runs as a todo subtest, so it reports but
+ * does not fail the run.
+ */
+export async function questions(t: TestContext, tr: Trio, list: Question[], todo: Record<string, string> = {}): Promise<void> {
+  for (const item of list) {
+    await t.test(item[0], { todo: todo[item[0]] }, () => agree(tr, [item]));
+  }
+}
+
 // --- trees ---------------------------------------------------------------------------------------------
 
 /**
