@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The ovlfs command. It parses arguments and calls the library: mountFuse (src/fuse/session.ts) with the
-// overlay's FUSE operations (src/fuse/ops.ts). It holds no filesystem logic of its own.
+// The ovlfs command. It parses arguments and calls the library: mountFuse (src/fuse/bridge/mount.ts) with the
+// overlay's FUSE file system (src/fuse/overlay-fs.ts). It holds no filesystem logic of its own.
 //
 // Daemonizing: Node cannot fork, so `ovlfs mount` starts itself again as a detached child (a new session,
 // stdio on /dev/null or --log) with a pipe on fd 3. The child mounts and writes one line on that pipe,
@@ -11,8 +11,9 @@ import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync,
 import { basename, extname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { OverlayOpsArg } from '../fuse/ops.js';
-import { isMounted, mountFuse, type MountOptions } from '../fuse/session.js';
+import { mountFuse, type MountOptions } from '../fuse/bridge/mount.js';
+import type { OverlayFsArg } from '../fuse/overlay-fs.js';
+import { isMounted } from '../mount-table.js';
 
 /** Exit statuses, as mount(8) uses them: 1 for bad usage or permissions, 32 for a failed mount. */
 const EXIT_USAGE = 1;
@@ -195,7 +196,7 @@ function checkMountpoint(mountpoint: string): void {
 function opsModule(): URL {
   // .js when built, .ts when run from sources under tsx: the worker loads the same kind.
   const ext = extname(fileURLToPath(import.meta.url));
-  return new URL(`../fuse/ops${ext}`, import.meta.url);
+  return new URL(`../fuse/overlay-fs${ext}`, import.meta.url);
 }
 
 function log(line: string): void {
@@ -206,14 +207,14 @@ function log(line: string): void {
 async function serve(req: MountRequest, ready: (error: string | undefined) => void): Promise<number> {
   // New entries get the mode the kernel sends, with the caller's umask already applied; ours must not apply.
   process.umask(0);
-  const arg: OverlayOpsArg = { overlay: req.overlay };
+  const arg: OverlayFsArg = { overlay: req.overlay };
   let mount;
   try {
     mount = await mountFuse({
       mountpoint: req.mountpoint,
       fsname: 'ovlfs',
       source: req.source,
-      ops: { module: opsModule(), export: 'createOverlayOps', arg },
+      filesystem: { module: opsModule(), export: 'createOverlayFs', arg },
       options: req.mount,
     });
   } catch (e) {

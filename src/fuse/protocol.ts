@@ -12,7 +12,6 @@ export const FUSE_KERNEL_MINOR_VERSION = 38;
 /** The oldest minor we speak: 7.31 brought the 64-byte init_out, max_pages and explicit inval data. */
 export const FUSE_MIN_MINOR_VERSION = 31;
 export const FUSE_ROOT_ID = 1;
-export const FUSE_MIN_READ_BUFFER = 8192;
 
 export const Opcode = {
   LOOKUP: 1,
@@ -65,7 +64,7 @@ export const Opcode = {
   SYNCFS: 50,
   TMPFILE: 51,
 } as const;
-export type OpcodeName = keyof typeof Opcode;
+type OpcodeName = keyof typeof Opcode;
 
 const OPCODE_NAMES = new Map<number, OpcodeName>(
   (Object.entries(Opcode) as [OpcodeName, number][]).map(([name, code]) => [code, name]),
@@ -111,7 +110,7 @@ export const InitFlag = {
   INIT_RESERVED: 0x80000000,
 } as const;
 
-export const FopenFlag = {
+const FopenFlag = {
   DIRECT_IO: 1 << 0,
   KEEP_CACHE: 1 << 1,
   NONSEEKABLE: 1 << 2,
@@ -137,14 +136,8 @@ export const Fattr = {
   KILL_SUIDGID: 1 << 11,
 } as const;
 
-export const FUSE_GETATTR_FH = 1 << 0;
-export const FUSE_RELEASE_FLUSH = 1 << 0;
-export const FUSE_RELEASE_FLOCK_UNLOCK = 1 << 1;
-export const FUSE_WRITE_CACHE = 1 << 0;
-export const FUSE_WRITE_LOCKOWNER = 1 << 1;
-export const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
-export const FUSE_FSYNC_FDATASYNC = 1 << 0;
-export const FUSE_OPEN_KILL_SUIDGID = 1 << 0;
+const FUSE_GETATTR_FH = 1 << 0;
+const FUSE_FSYNC_FDATASYNC = 1 << 0;
 
 export const RENAME_NOREPLACE = 1 << 0;
 export const RENAME_EXCHANGE = 1 << 1;
@@ -159,25 +152,22 @@ export const NotifyCode = {
   DELETE: 6,
 } as const;
 
-/** Interrupt requests carry this bit in `unique`. */
-export const FUSE_INT_REQ_BIT = 1n;
-
 // Struct sizes.
 export const IN_HEADER_SIZE = 40;
 export const OUT_HEADER_SIZE = 16;
-export const ATTR_SIZE = 88;
-export const ENTRY_OUT_SIZE = 40 + ATTR_SIZE;
-export const ATTR_OUT_SIZE = 16 + ATTR_SIZE;
-export const OPEN_OUT_SIZE = 16;
-export const WRITE_OUT_SIZE = 8;
-export const STATFS_OUT_SIZE = 80;
-export const INIT_OUT_SIZE = 64;
-export const GETXATTR_OUT_SIZE = 8;
-export const LSEEK_OUT_SIZE = 8;
-export const DIRENT_NAME_OFFSET = 24;
-export const DIRENTPLUS_NAME_OFFSET = ENTRY_OUT_SIZE + DIRENT_NAME_OFFSET;
-export const SETXATTR_IN_SIZE = 16;
-export const COMPAT_SETXATTR_IN_SIZE = 8;
+const ATTR_SIZE = 88;
+const ENTRY_OUT_SIZE = 40 + ATTR_SIZE;
+const ATTR_OUT_SIZE = 16 + ATTR_SIZE;
+const OPEN_OUT_SIZE = 16;
+const WRITE_OUT_SIZE = 8;
+const STATFS_OUT_SIZE = 80;
+const INIT_OUT_SIZE = 64;
+const GETXATTR_OUT_SIZE = 8;
+const LSEEK_OUT_SIZE = 8;
+const DIRENT_NAME_OFFSET = 24;
+const DIRENTPLUS_NAME_OFFSET = ENTRY_OUT_SIZE + DIRENT_NAME_OFFSET;
+const SETXATTR_IN_SIZE = 16;
+const COMPAT_SETXATTR_IN_SIZE = 8;
 
 const TWO32 = 0x1_0000_0000;
 
@@ -289,7 +279,7 @@ export function encodeInitOut(unique: bigint, o: InitOut): Buffer {
 // Attributes and entries.
 
 /** Writes struct fuse_attr (88 bytes) at `off`. */
-export function writeAttr(buf: Buffer, off: number, a: FuseAttr): void {
+function writeAttr(buf: Buffer, off: number, a: FuseAttr): void {
   writeU64(buf, off, a.ino);
   writeU64(buf, off + 8, a.size);
   writeU64(buf, off + 16, a.blocks);
@@ -314,7 +304,7 @@ export interface Timeouts {
 }
 
 /** Writes struct fuse_entry_out (128 bytes) at `off`. */
-export function writeEntryOut(buf: Buffer, off: number, e: EntryOut, t: Timeouts): void {
+function writeEntryOut(buf: Buffer, off: number, e: EntryOut, t: Timeouts): void {
   writeU64(buf, off, e.nodeid);
   writeU64(buf, off + 8, e.generation ?? 0);
   writeTimeout(buf, off + 16, off + 32, e.entryTimeout ?? t.entry);
@@ -344,7 +334,7 @@ export function openFlags(o: OpenOut): number {
   return f;
 }
 
-export function writeOpenOut(buf: Buffer, off: number, o: OpenOut): void {
+function writeOpenOut(buf: Buffer, off: number, o: OpenOut): void {
   writeU64(buf, off, o.fh);
   buf.writeUInt32LE(openFlags(o) >>> 0, off + 8);
   buf.writeUInt32LE(0, off + 12);
@@ -414,7 +404,7 @@ export function direntplusSize(nameLen: number): number {
 }
 
 /** S_IFMT bits → the DT_* type fuse_dirent carries. */
-export function modeToDirentType(mode: number): number {
+function modeToDirentType(mode: number): number {
   return (mode & 0o170000) >>> 12;
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
-import { isMounted } from '../../src/fuse/session.js';
+import { isMounted } from '../../src/mount-table.js';
 import type { Run } from '../support/shell.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

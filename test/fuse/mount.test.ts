@@ -1,4 +1,5 @@
-// Proves src/fuse (protocol, server loop, worker-served mount) by mounting the loopback fixture over a temp
+// Proves src/fuse's protocol and bridge (node ids, handles, snapshots, serving loop, worker-served mount)
+// by mounting the loopback fixture over a temp
 // directory and running real programs against the mount, then comparing with the backing directory.
 //
 // The mount is served by a worker thread (mountFuse), so this thread may block in spawnSync while the
@@ -11,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { isMounted, mountFuse, type FuseMount } from '../../src/fuse/session.js';
+import { mountFuse, type FuseMount } from '../../src/fuse/bridge/mount.js';
+import { isMounted } from '../../src/mount-table.js';
 import { ok, sh, type Run } from '../support/shell.js';
 
 function skipReason(): string | undefined {
@@ -21,7 +23,7 @@ function skipReason(): string | undefined {
   return undefined;
 }
 const reason = skipReason();
-if (reason) process.stdout.write(`# skipping FUSE session tests: ${reason}\n`);
+if (reason) process.stdout.write(`# skipping FUSE bridge tests: ${reason}\n`);
 
 
 /** A listing that must be the same on the mount and on the backing directory. */
@@ -30,7 +32,7 @@ function tree(dir: string): string {
   return ok(`cd '${dir}' && find . -printf '%P %y %s %m %U %G %n %l %T@\\n' | sort`).replace(/(\.\d{3})\d*$/gm, '$1');
 }
 
-describe('fuse session over the loopback fixture', { skip: reason }, () => {
+describe('the bridge over the loopback fixture', { skip: reason }, () => {
   let base = '';
   let back = '';
   let mnt = '';
@@ -49,7 +51,7 @@ describe('fuse session over the loopback fixture', { skip: reason }, () => {
       mountpoint: mnt,
       fsname: 'ovlfs-test',
       source: 'loopback',
-      ops: { module: new URL('../support/loopback.ts', import.meta.url), export: 'createLoopback', arg: back },
+      filesystem: { module: new URL('../support/loopback.ts', import.meta.url), export: 'createLoopback', arg: back },
       options: { debug: process.env.OVLFS_FUSE_DEBUG === '1' },
     });
   });
@@ -278,7 +280,7 @@ print('%.1f' % ((time.perf_counter() - t) / n * 1e6))
   });
 });
 
-describe('fuse session defaults and lifecycle', { skip: reason }, () => {
+describe('mount defaults and lifecycle', { skip: reason }, () => {
   let base = '';
   before(() => {
     base = mkdtempSync(join(tmpdir(), 'ovlfs-fuse-'));
@@ -291,7 +293,7 @@ describe('fuse session defaults and lifecycle', { skip: reason }, () => {
   test('a filesystem without open/opendir/write: no-open mode, ENOSYS, default statfs', async () => {
     const mnt = join(base, 'm1');
     mkdirSync(mnt);
-    const m = await mountFuse({ mountpoint: mnt, ops: { module: new URL('../support/minimal-fs.ts', import.meta.url), export: 'createMinimal' } });
+    const m = await mountFuse({ mountpoint: mnt, filesystem: { module: new URL('../support/minimal-fs.ts', import.meta.url), export: 'createMinimal' } });
     try {
       assert.equal(ok(`cat '${mnt}/greeting'`), 'hi from minimal\n');
       assert.equal(ok(`cat '${mnt}/greeting'`), 'hi from minimal\n');
@@ -319,7 +321,7 @@ describe('fuse session defaults and lifecycle', { skip: reason }, () => {
     writeFileSync(join(backing, 'secret'), 'closed\n', { mode: 0o600 });
     const m = await mountFuse({
       mountpoint: mnt,
-      ops: { module: new URL('../support/loopback.ts', import.meta.url), export: 'createLoopback', arg: backing },
+      filesystem: { module: new URL('../support/loopback.ts', import.meta.url), export: 'createLoopback', arg: backing },
       options: { allowOther: true, defaultPermissions: true },
     });
     try {
@@ -342,11 +344,11 @@ describe('fuse session defaults and lifecycle', { skip: reason }, () => {
     const mnt = join(base, 'm2');
     mkdirSync(mnt);
     await assert.rejects(
-      mountFuse({ mountpoint: mnt, ops: { module: new URL('../support/minimal-fs.ts', import.meta.url), export: 'createBroken' } }),
+      mountFuse({ mountpoint: mnt, filesystem: { module: new URL('../support/minimal-fs.ts', import.meta.url), export: 'createBroken' } }),
       /broken on purpose/,
     );
     assert.equal(isMounted(mnt), false);
-    await assert.rejects(mountFuse({ mountpoint: mnt, ops: { module: new URL('../support/minimal-fs.ts', import.meta.url), export: 'nope' } }), /no function export/);
+    await assert.rejects(mountFuse({ mountpoint: mnt, filesystem: { module: new URL('../support/minimal-fs.ts', import.meta.url), export: 'nope' } }), /no function export/);
     assert.equal(isMounted(mnt), false);
   });
 
@@ -356,7 +358,7 @@ describe('fuse session defaults and lifecycle', { skip: reason }, () => {
     mkdirSync(mnt);
     mkdirSync(backing);
     writeFileSync(join(backing, 'f'), 'busy\n');
-    const m = await mountFuse({ mountpoint: mnt, ops: { module: new URL('../support/loopback.ts', import.meta.url), export: 'createLoopback', arg: backing } });
+    const m = await mountFuse({ mountpoint: mnt, filesystem: { module: new URL('../support/loopback.ts', import.meta.url), export: 'createLoopback', arg: backing } });
     // A shell sits in the mount for a moment, so plain umount gets EBUSY.
     const { spawn } = await import('node:child_process');
     const holder = spawn('sh', ['-c', 'sleep 1'], { cwd: mnt, stdio: 'ignore' });

@@ -1,4 +1,4 @@
-// Proves src/fuse/ops.ts: the ovlfs mount (the overlay core served over FUSE) next to the kernel overlay
+// Proves src/fuse/overlay-fs.ts: the ovlfs mount (the overlay core served over FUSE) next to the kernel overlay
 // over identical copies of the same layers. Real programs run the same script on both mounts; their output,
 // the merged trees (types, sizes, modes, owners, link counts, targets, contents) and the upper layers must
 // agree. The seed scenario checks the copy-up promise across processes with the page cache dropped.
@@ -12,8 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import type { OverlayOpsArg } from '../../src/fuse/ops.js';
-import { isMounted, mountFuse, type FuseMount } from '../../src/fuse/session.js';
+import type { OverlayFsArg } from '../../src/fuse/overlay-fs.js';
+import { mountFuse, type FuseMount } from '../../src/fuse/bridge/mount.js';
+import { isMounted } from '../../src/mount-table.js';
 import { ok, sh } from '../support/shell.js';
 
 function has(program: string): boolean {
@@ -169,12 +170,12 @@ describe('ovlfs mount next to the kernel overlay', { skip: reason }, () => {
     omnt = join(odir, 'm');
     ok(`mount -t overlay overlay -o '${overlayOptions(kdir)}' '${kmnt}'`);
     kernelMounted = true;
-    const arg: OverlayOpsArg = { overlay: overlayOptions(odir) };
+    const arg: OverlayFsArg = { overlay: overlayOptions(odir) };
     mount = await mountFuse({
       mountpoint: omnt,
       fsname: 'ovlfs',
       source: 'ovlfs-test',
-      ops: { module: new URL('../../src/fuse/ops.ts', import.meta.url), export: 'createOverlayOps', arg },
+      filesystem: { module: new URL('../../src/fuse/overlay-fs.ts', import.meta.url), export: 'createOverlayFs', arg },
       options: { allowOther: true, defaultPermissions: true, debug: process.env.OVLFS_FUSE_DEBUG === '1' },
     });
   });

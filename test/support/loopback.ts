@@ -1,8 +1,11 @@
-// A passthrough filesystem over a real directory: the reference implementation of FuseOperations and the
-// fixture that proves the session against real programs (as go-fuse's loopback does for go-fuse).
+// A passthrough file system over a real directory on the bridge's node API: the reference implementation
+// of NodeFileSystem and the fixture that proves the bridge and the serving loop against real programs (as
+// go-fuse's loopback does for go-fuse).
 //
-// Nodes are (parent, name) pairs, so renaming a directory moves everything below it for free; one node per
-// (st_dev, st_ino), so hard links share a nodeid as the kernel expects. File handles are real fds.
+// A node is a name: (parent, name), kept in its parent's table of children so that a name looked up again
+// is the same node, and renaming a directory moves everything below it for free. Its hard-link key is the
+// host's st_dev:st_ino, so the bridge gives hard links one node id as the kernel expects. File handles
+// are real fds.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -10,21 +13,10 @@ import { join } from 'node:path';
 import * as xattr from '@napi-rs/xattr';
 
 import { fsError, xattrErrorCode } from '../../src/errors.js';
-import type {
-  AttrOut,
-  CopyFileRangeIn,
-  CreateOut,
-  DirEntry,
-  EntryOut,
-  FuseAttr,
-  FuseContext,
-  FuseNotifier,
-  FuseOperations,
-  OpenOut,
-  SetattrIn,
-  StatfsOut,
-} from '../../src/fuse/operations.js';
-import { FUSE_ROOT_ID, RENAME_EXCHANGE, RENAME_NOREPLACE } from '../../src/fuse/protocol.js';
+import { NodeBridge, type ListedEntry, type Listing, type NodeFileSystem, type Opened } from '../../src/fuse/bridge/nodes.js';
+import type { FuseCaller, FuseNotifier, RawFileSystem } from '../../src/fuse/bridge/raw-fs.js';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE } from '../../src/fuse/protocol.js';
+import type { FuseAttr, SetattrIn, StatfsOut } from '../../src/fuse/structs.js';
 
 const { O_CREAT, O_EXCL, O_NOCTTY } = fs.constants;
 const S_IFMT = 0o170000;
@@ -39,15 +31,17 @@ const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const NS = 1_000_000_000n;
 
-interface Node {
-  id: number;
-  parent: Node | null;
+interface Name {
+  parent: Name | null;
   name: string;
+  /** st_dev:st_ino when looked up. */
   key: string;
-  nlookup: number;
+  /** Unlinked or replaced: only open fds still reach the file. */
+  gone: boolean;
+  children: Map<string, Name> | undefined;
 }
 
-export function attrFromStat(st: fs.BigIntStats): FuseAttr {
+function attrFromStat(st: fs.BigIntStats): FuseAttr {
   return {
     ino: st.ino,
     size: st.size,
@@ -71,100 +65,86 @@ function err(code: string, syscall: string): Error {
   return fsError(code, syscall);
 }
 
-export class Loopback implements FuseOperations {
-  private readonly nodes = new Map<number, Node>();
-  private readonly byKey = new Map<string, Node>();
-  private readonly files = new Map<number, number>();
-  private readonly dirs = new Map<number, DirEntry[]>();
-  private nextId = FUSE_ROOT_ID + 1;
-  private nextFh = 1;
+const keyOf = (st: fs.BigIntStats): string => `${st.dev}:${st.ino}`;
+
+class Loopback implements NodeFileSystem<Name, number> {
+  readonly root: Name;
   private scratch = Buffer.allocUnsafe(1 << 20);
-  private readonly root: Node;
   private readonly myUid = process.getuid?.() ?? 0;
   private readonly myGid = process.getgid?.() ?? 0;
 
   constructor(readonly rootPath: string) {
-    const st = fs.lstatSync(rootPath, { bigint: true });
-    this.root = { id: FUSE_ROOT_ID, parent: null, name: '', key: `${st.dev}:${st.ino}`, nlookup: 1 };
-    this.nodes.set(FUSE_ROOT_ID, this.root);
+    this.root = { parent: null, name: '', key: keyOf(fs.lstatSync(rootPath, { bigint: true })), gone: false, children: undefined };
   }
 
-  private node(id: number): Node {
-    const n = this.nodes.get(id);
-    if (!n) throw err('ESTALE', 'node');
-    return n;
-  }
-
-  private path(n: Node): string {
+  private path(n: Name): string {
     return n.parent ? join(this.path(n.parent), n.name) : this.rootPath;
   }
 
-  private pathOf(id: number): string {
-    return this.path(this.node(id));
-  }
-
-  private fd(fh: number): number {
-    const fd = this.files.get(fh);
-    if (fd === undefined) throw err('EBADF', 'fh');
-    return fd;
-  }
-
-  /** Finds or makes the node for a name just stat'ed, and counts one lookup. */
-  private entry(parent: Node, name: string, st: fs.BigIntStats): EntryOut {
-    const key = `${st.dev}:${st.ino}`;
-    let n = this.byKey.get(key);
-    if (!n) {
-      n = { id: this.nextId++, parent, name, key, nlookup: 0 };
-      this.nodes.set(n.id, n);
-      this.byKey.set(key, n);
-    } else if (n !== this.root) {
-      n.parent = parent;
-      n.name = name;
+  /** The node of `name` in `parent` just stat'ed: the known one if it is still the same file. */
+  private child(parent: Name, name: string, st: fs.BigIntStats): Name {
+    const key = keyOf(st);
+    const children = (parent.children ??= new Map());
+    let n = children.get(name);
+    if (n?.key !== key) {
+      if (n !== undefined) n.gone = true;
+      n = { parent, name, key, gone: false, children: undefined };
+      children.set(name, n);
     }
-    n.nlookup++;
-    return { nodeid: n.id, attr: attrFromStat(st) };
+    return n;
+  }
+
+  /** The name `name` in `parent` no longer reaches its file. */
+  private drop(parent: Name, name: string): void {
+    const n = parent.children?.get(name);
+    if (n === undefined) return;
+    n.gone = true;
+    parent.children!.delete(name);
   }
 
   /** Created entries belong to the caller, as the kernel would make them. */
-  private own(ctx: FuseContext, p: string): void {
-    if (ctx.uid !== this.myUid || ctx.gid !== this.myGid) fs.lchownSync(p, ctx.uid, ctx.gid);
+  private own(caller: FuseCaller, p: string): void {
+    if (caller.uid !== this.myUid || caller.gid !== this.myGid) fs.lchownSync(p, caller.uid, caller.gid);
   }
 
-  lookup(_ctx: FuseContext, parent: number, name: string): EntryOut {
-    const pn = this.node(parent);
-    return this.entry(pn, name, fs.lstatSync(join(this.path(pn), name), { bigint: true }));
+  hardLinkKey(n: Name): string {
+    return n.key;
   }
 
-  forget(nodeid: number, nlookup: number): void {
-    const n = this.nodes.get(nodeid);
-    if (!n || n === this.root) return;
-    n.nlookup -= nlookup;
-    if (n.nlookup <= 0) {
-      this.nodes.delete(nodeid);
-      if (this.byKey.get(n.key) === n) this.byKey.delete(n.key);
-    }
+  isLive(n: Name): boolean {
+    return !n.gone;
   }
 
-  getattr(_ctx: FuseContext, nodeid: number, fh: number | undefined): AttrOut {
-    const fd = fh !== undefined ? this.files.get(fh) : undefined;
-    const st = fd !== undefined ? fs.fstatSync(fd, { bigint: true }) : fs.lstatSync(this.pathOf(nodeid), { bigint: true });
-    return { attr: attrFromStat(st) };
+  forget(n: Name): void {
+    if (n.parent?.children?.get(n.name) === n) n.parent.children.delete(n.name);
   }
 
-  setattr(ctx: FuseContext, nodeid: number, a: SetattrIn): AttrOut {
-    const p = this.pathOf(nodeid);
-    const fd = a.fh !== undefined ? this.files.get(a.fh) : undefined;
+  lookup(_caller: FuseCaller, parent: Name, name: string): Name {
+    return this.child(parent, name, fs.lstatSync(join(this.path(parent), name), { bigint: true }));
+  }
+
+  getattr(_caller: FuseCaller, n: Name, fd: number | undefined): FuseAttr | null {
+    if (fd !== undefined) return attrFromStat(fs.fstatSync(fd, { bigint: true }));
+    if (n.gone) return null;
+    return attrFromStat(fs.lstatSync(this.path(n), { bigint: true }));
+  }
+
+  setattr(_caller: FuseCaller, n: Name, a: SetattrIn, fd: number | undefined): void {
+    const p = this.path(n);
     if (a.mode !== undefined) {
       if (fd !== undefined) fs.fchmodSync(fd, a.mode & 0o7777);
       else fs.chmodSync(p, a.mode & 0o7777);
     }
-    if (a.uid !== undefined || a.gid !== undefined) fs.lchownSync(p, a.uid ?? -1, a.gid ?? -1);
+    if (a.uid !== undefined || a.gid !== undefined) {
+      if (fd !== undefined) fs.fchownSync(fd, a.uid ?? -1, a.gid ?? -1);
+      else fs.lchownSync(p, a.uid ?? -1, a.gid ?? -1);
+    }
     if (a.size !== undefined) {
       if (fd !== undefined) fs.ftruncateSync(fd, a.size);
       else fs.truncateSync(p, a.size);
     }
     if (a.atime !== undefined || a.mtime !== undefined) {
-      const st = fs.lstatSync(p, { bigint: true });
+      const st = fd !== undefined ? fs.fstatSync(fd, { bigint: true }) : fs.lstatSync(p, { bigint: true });
       const now = Date.now() / 1000;
       const pick = (t: SetattrIn['atime'], ns: bigint): number =>
         t === 'now' ? now : t ? t.sec + t.nsec / 1e9 : Number(ns / 1000n) / 1e6;
@@ -173,24 +153,21 @@ export class Loopback implements FuseOperations {
       if (fd !== undefined) fs.futimesSync(fd, at, mt);
       else fs.lutimesSync(p, at, mt);
     }
-    return this.getattr(ctx, nodeid, a.fh);
   }
 
-  readlink(_ctx: FuseContext, nodeid: number): Buffer {
-    return fs.readlinkSync(this.pathOf(nodeid), { encoding: 'buffer' });
+  readlink(_caller: FuseCaller, n: Name): Buffer {
+    return fs.readlinkSync(this.path(n), { encoding: 'buffer' });
   }
 
-  symlink(ctx: FuseContext, parent: number, name: string, target: string): EntryOut {
-    const pn = this.node(parent);
-    const p = join(this.path(pn), name);
+  symlink(caller: FuseCaller, parent: Name, name: string, target: string): Name {
+    const p = join(this.path(parent), name);
     fs.symlinkSync(target, p);
-    this.own(ctx, p);
-    return this.entry(pn, name, fs.lstatSync(p, { bigint: true }));
+    this.own(caller, p);
+    return this.child(parent, name, fs.lstatSync(p, { bigint: true }));
   }
 
-  mknod(ctx: FuseContext, parent: number, name: string, mode: number, rdev: number): EntryOut {
-    const pn = this.node(parent);
-    const p = join(this.path(pn), name);
+  mknod(caller: FuseCaller, parent: Name, name: string, mode: number, rdev: number): Name {
+    const p = join(this.path(parent), name);
     const type = mode & S_IFMT;
     if (type === S_IFREG || type === 0) {
       fs.closeSync(fs.openSync(p, 'wx', mode & 0o7777));
@@ -203,149 +180,109 @@ export class Loopback implements FuseOperations {
       if (r.status !== 0) throw err(fs.existsSync(p) ? 'EEXIST' : 'EPERM', 'mknod');
     }
     fs.chmodSync(p, mode & 0o7777); // our own umask must not apply: the kernel already applied the caller's
-    this.own(ctx, p);
-    return this.entry(pn, name, fs.lstatSync(p, { bigint: true }));
+    this.own(caller, p);
+    return this.child(parent, name, fs.lstatSync(p, { bigint: true }));
   }
 
-  mkdir(ctx: FuseContext, parent: number, name: string, mode: number): EntryOut {
-    const pn = this.node(parent);
-    const p = join(this.path(pn), name);
+  mkdir(caller: FuseCaller, parent: Name, name: string, mode: number): Name {
+    const p = join(this.path(parent), name);
     fs.mkdirSync(p, mode & 0o7777);
     fs.chmodSync(p, mode & 0o7777);
-    this.own(ctx, p);
-    return this.entry(pn, name, fs.lstatSync(p, { bigint: true }));
+    this.own(caller, p);
+    return this.child(parent, name, fs.lstatSync(p, { bigint: true }));
   }
 
-  /** A removed name whose inode has no other name must not lend its node to a later inode of that number. */
-  private dropKey(p: string): void {
-    const st = fs.lstatSync(p, { bigint: true });
-    if ((st.mode & BigInt(S_IFMT)) === BigInt(S_IFDIR) || st.nlink <= 1n) this.byKey.delete(`${st.dev}:${st.ino}`);
+  unlink(_caller: FuseCaller, parent: Name, name: string): void {
+    fs.unlinkSync(join(this.path(parent), name));
+    this.drop(parent, name);
   }
 
-  unlink(_ctx: FuseContext, parent: number, name: string): void {
-    const p = join(this.pathOf(parent), name);
-    const st = fs.lstatSync(p, { bigint: true });
-    fs.unlinkSync(p);
-    if (st.nlink <= 1n) this.byKey.delete(`${st.dev}:${st.ino}`);
+  rmdir(_caller: FuseCaller, parent: Name, name: string): void {
+    fs.rmdirSync(join(this.path(parent), name));
+    this.drop(parent, name);
   }
 
-  rmdir(_ctx: FuseContext, parent: number, name: string): void {
-    const p = join(this.pathOf(parent), name);
-    const st = fs.lstatSync(p, { bigint: true });
-    fs.rmdirSync(p);
-    this.byKey.delete(`${st.dev}:${st.ino}`);
-  }
-
-  rename(_ctx: FuseContext, parent: number, name: string, newParent: number, newName: string, flags: number): void {
-    const pn = this.node(parent);
-    const np = this.node(newParent);
-    const from = join(this.path(pn), name);
-    const to = join(this.path(np), newName);
+  rename(_caller: FuseCaller, parent: Name, name: string, newParent: Name, newName: string, flags: number): void {
+    const from = join(this.path(parent), name);
+    const to = join(this.path(newParent), newName);
     if (flags & RENAME_EXCHANGE || flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw err('EINVAL', 'rename');
     if (flags & RENAME_NOREPLACE && fs.existsSync(to)) throw err('EEXIST', 'rename');
-    const st = fs.lstatSync(from, { bigint: true });
-    if (fs.existsSync(to)) this.dropKey(to);
+    const same = fs.existsSync(to) && keyOf(fs.lstatSync(from, { bigint: true })) === keyOf(fs.lstatSync(to, { bigint: true }));
     fs.renameSync(from, to);
-    const n = this.byKey.get(`${st.dev}:${st.ino}`);
-    if (n && n !== this.root) {
-      n.parent = np;
-      n.name = newName;
-    }
+    if (same) return; // two names of one file: rename(2) does nothing
+    const moved = parent.children?.get(name);
+    this.drop(newParent, newName);
+    if (moved === undefined) return;
+    parent.children!.delete(name);
+    moved.parent = newParent;
+    moved.name = newName;
+    (newParent.children ??= new Map()).set(newName, moved);
   }
 
-  link(_ctx: FuseContext, nodeid: number, newParent: number, newName: string): EntryOut {
-    const np = this.node(newParent);
-    const to = join(this.path(np), newName);
-    fs.linkSync(this.pathOf(nodeid), to);
-    return this.entry(np, newName, fs.lstatSync(to, { bigint: true }));
+  link(_caller: FuseCaller, n: Name, newParent: Name, newName: string): Name {
+    const to = join(this.path(newParent), newName);
+    fs.linkSync(this.path(n), to);
+    return this.child(newParent, newName, fs.lstatSync(to, { bigint: true }));
   }
 
-  private addFile(fd: number): number {
-    const fh = this.nextFh++;
-    this.files.set(fh, fd);
-    return fh;
+  open(_caller: FuseCaller, n: Name, flags: number): Opened<number> {
+    return { file: fs.openSync(this.path(n), flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) };
   }
 
-  open(_ctx: FuseContext, nodeid: number, flags: number): OpenOut {
-    const fd = fs.openSync(this.pathOf(nodeid), flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
-    return { fh: this.addFile(fd) };
-  }
-
-  create(ctx: FuseContext, parent: number, name: string, mode: number, flags: number): CreateOut {
-    const pn = this.node(parent);
-    const p = join(this.path(pn), name);
+  create(caller: FuseCaller, parent: Name, name: string, mode: number, flags: number): Opened<number> & { node: Name } {
+    const p = join(this.path(parent), name);
     const fd = fs.openSync(p, flags | O_CREAT, mode & 0o7777);
     try {
       fs.fchmodSync(fd, mode & 0o7777);
-      this.own(ctx, p);
-      const entry = this.entry(pn, name, fs.fstatSync(fd, { bigint: true }));
-      return { entry, open: { fh: this.addFile(fd) } };
+      this.own(caller, p);
+      return { node: this.child(parent, name, fs.fstatSync(fd, { bigint: true })), file: fd };
     } catch (e) {
       fs.closeSync(fd);
       throw e;
     }
   }
 
-  read(_ctx: FuseContext, _nodeid: number, fh: number, offset: number, size: number): Uint8Array {
+  read(_caller: FuseCaller, fd: number, offset: number, size: number): Uint8Array {
     if (this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size);
-    const n = fs.readSync(this.fd(fh), this.scratch, 0, size, offset);
+    const n = fs.readSync(fd, this.scratch, 0, size, offset);
     return this.scratch.subarray(0, n);
   }
 
-  write(_ctx: FuseContext, _nodeid: number, fh: number, offset: number, data: Buffer): number {
-    return fs.writeSync(this.fd(fh), data, 0, data.length, offset);
+  write(_caller: FuseCaller, fd: number, offset: number, data: Buffer): number {
+    return fs.writeSync(fd, data, 0, data.length, offset);
   }
 
   flush(): void {
     // Every write already went to the backing file.
   }
 
-  release(_ctx: FuseContext, _nodeid: number, fh: number): void {
-    const fd = this.files.get(fh);
-    this.files.delete(fh);
-    if (fd !== undefined) fs.closeSync(fd);
+  release(fd: number): void {
+    fs.closeSync(fd);
   }
 
-  fsync(_ctx: FuseContext, _nodeid: number, fh: number, datasync: boolean): void {
-    if (datasync) fs.fdatasyncSync(this.fd(fh));
-    else fs.fsyncSync(this.fd(fh));
+  fsync(_caller: FuseCaller, fd: number, datasync: boolean): void {
+    if (datasync) fs.fdatasyncSync(fd);
+    else fs.fsyncSync(fd);
   }
 
-  opendir(_ctx: FuseContext, nodeid: number): OpenOut {
-    // The listing is taken once per open, so offsets stay stable however the directory changes meanwhile.
-    const p = this.pathOf(nodeid);
+  readdir(_caller: FuseCaller, n: Name): Listing {
+    const p = this.path(n);
     const self = fs.lstatSync(p, { bigint: true });
     // glibc skips d_ino 0 entries, so '..' needs a number; the root's parent is outside, so it uses its own.
-    const up = nodeid === FUSE_ROOT_ID ? self : fs.lstatSync(join(p, '..'), { bigint: true });
-    const list: DirEntry[] = [
-      { name: '.', ino: self.ino, type: S_IFDIR, off: 1 },
-      { name: '..', ino: up.ino, type: S_IFDIR, off: 2 },
+    const up = n === this.root ? self : fs.lstatSync(join(p, '..'), { bigint: true });
+    const entries: ListedEntry[] = [
+      { name: '.', ino: self.ino, type: S_IFDIR },
+      { name: '..', ino: up.ino, type: S_IFDIR },
     ];
-    for (const d of fs.readdirSync(p, { withFileTypes: true })) {
-      let ino: bigint = 0n;
-      let type = 0;
+    for (const d of fs.readdirSync(p)) {
       try {
-        const st = fs.lstatSync(join(p, d.name), { bigint: true });
-        ino = st.ino;
-        type = Number(st.mode) & S_IFMT;
+        const st = fs.lstatSync(join(p, d), { bigint: true });
+        entries.push({ name: d, ino: st.ino, type: Number(st.mode) & S_IFMT });
       } catch {
-        continue; // gone meanwhile
+        // gone meanwhile
       }
-      list.push({ name: d.name, ino, type, off: list.length + 1 });
     }
-    const fh = this.nextFh++;
-    this.dirs.set(fh, list);
-    return { fh };
-  }
-
-  readdir(_ctx: FuseContext, _nodeid: number, fh: number, offset: number): DirEntry[] {
-    const list = this.dirs.get(fh);
-    if (!list) throw err('EBADF', 'readdir');
-    return list.slice(offset);
-  }
-
-  releasedir(_ctx: FuseContext, _nodeid: number, fh: number): void {
-    this.dirs.delete(fh);
+    return { entries };
   }
 
   fsyncdir(): void {
@@ -365,8 +302,8 @@ export class Loopback implements FuseOperations {
     }
   }
 
-  setxattr(_ctx: FuseContext, nodeid: number, name: string, value: Buffer, flags: number): void {
-    const p = this.pathOf(nodeid);
+  setxattr(_caller: FuseCaller, n: Name, name: string, value: Buffer, flags: number): void {
+    const p = this.path(n);
     if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
       const has = this.xattrCall('getxattr', () => xattr.getAttributeSync(p, name)) !== null;
       if (flags & XATTR_CREATE && has) throw err('EEXIST', 'setxattr');
@@ -375,58 +312,55 @@ export class Loopback implements FuseOperations {
     this.xattrCall('setxattr', () => xattr.setAttributeSync(p, name, value));
   }
 
-  getxattr(_ctx: FuseContext, nodeid: number, name: string): Buffer {
-    const p = this.pathOf(nodeid);
+  getxattr(_caller: FuseCaller, n: Name, name: string): Buffer {
+    const p = this.path(n);
     const v = this.xattrCall('getxattr', () => xattr.getAttributeSync(p, name));
     if (v === null) throw err('ENODATA', 'getxattr');
     return v;
   }
 
-  listxattr(_ctx: FuseContext, nodeid: number): string[] {
-    const p = this.pathOf(nodeid);
+  listxattr(_caller: FuseCaller, n: Name): string[] {
+    const p = this.path(n);
     return this.xattrCall('listxattr', () => xattr.listAttributesSync(p));
   }
 
-  removexattr(_ctx: FuseContext, nodeid: number, name: string): void {
-    const p = this.pathOf(nodeid);
+  removexattr(_caller: FuseCaller, n: Name, name: string): void {
+    const p = this.path(n);
     this.xattrCall('removexattr', () => xattr.removeAttributeSync(p, name));
   }
 
-  access(_ctx: FuseContext, nodeid: number, mask: number): void {
-    fs.accessSync(this.pathOf(nodeid), mask);
+  access(_caller: FuseCaller, n: Name, mask: number): void {
+    fs.accessSync(this.path(n), mask);
   }
 
-  fallocate(_ctx: FuseContext, _nodeid: number, fh: number, offset: number, length: number, mode: number): void {
+  fallocate(_caller: FuseCaller, fd: number, offset: number, length: number, mode: number): void {
     // Node has no fallocate(2); mode 0 (allocate, extending the size) is emulated by growing the file.
     if (mode !== 0) throw err('EOPNOTSUPP', 'fallocate');
-    const fd = this.fd(fh);
     if (fs.fstatSync(fd).size < offset + length) fs.ftruncateSync(fd, offset + length);
   }
 
-  lseek(_ctx: FuseContext, _nodeid: number, fh: number, offset: number, whence: number): number {
-    // Without lseek(2) in Node, the whole file counts as data: what POSIX allows a filesystem without holes.
-    const size = fs.fstatSync(this.fd(fh)).size;
+  lseek(_caller: FuseCaller, fd: number, offset: number, whence: number): number {
+    // Without lseek(2) in Node, the whole file counts as data: what POSIX allows a file system without holes.
+    const size = fs.fstatSync(fd).size;
     if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw err('EINVAL', 'lseek');
     if (offset >= size) throw err('ENXIO', 'lseek');
     return whence === SEEK_DATA ? offset : size;
   }
 
-  copyFileRange(_ctx: FuseContext, a: CopyFileRangeIn): number {
-    const fdIn = this.fd(a.fhIn);
-    const fdOut = this.fd(a.fhOut);
+  copyFileRange(_caller: FuseCaller, fdIn: number, offIn: number, fdOut: number, offOut: number, len: number): number {
     let done = 0;
-    while (done < a.len) {
-      const n = fs.readSync(fdIn, this.scratch, 0, Math.min(this.scratch.length, a.len - done), a.offIn + done);
+    while (done < len) {
+      const n = fs.readSync(fdIn, this.scratch, 0, Math.min(this.scratch.length, len - done), offIn + done);
       if (n === 0) break;
-      fs.writeSync(fdOut, this.scratch, 0, n, a.offOut + done);
+      fs.writeSync(fdOut, this.scratch, 0, n, offOut + done);
       done += n;
     }
     return done;
   }
 }
 
-/** The FuseOpsFactory a mountFuse() worker loads: `arg` is the backing directory. */
-export function createLoopback(arg: unknown, _notify: FuseNotifier): FuseOperations {
+/** The RawFileSystemFactory a mountFuse() worker loads: `arg` is the backing directory. */
+export function createLoopback(arg: unknown, notify: FuseNotifier): RawFileSystem {
   if (typeof arg !== 'string') throw new TypeError('loopback: the argument must be the backing directory');
-  return new Loopback(arg);
+  return new NodeBridge(new Loopback(arg), { notify });
 }

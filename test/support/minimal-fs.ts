@@ -1,8 +1,9 @@
-// A tiny read-only filesystem that implements only lookup, getattr, read and readdir: no open, no opendir,
-// no writes. It proves the session's defaults: no-open mode (the kernel stops sending OPEN/RELEASE),
-// ENOSYS for everything missing, and a default statfs.
+// A tiny read-only file system on the raw interface that implements only lookup, getattr, read and
+// readdir: no open, no opendir, no writes. It proves the serving loop's defaults: no-open mode (the kernel
+// stops sending OPEN/RELEASE), ENOSYS for everything missing, and a default statfs.
 import { fsError } from '../../src/errors.js';
-import type { AttrOut, DirEntry, EntryOut, FuseAttr, FuseContext, FuseOperations } from '../../src/fuse/operations.js';
+import type { FuseCaller, RawFileSystem } from '../../src/fuse/bridge/raw-fs.js';
+import type { AttrOut, DirEntry, EntryOut, FuseAttr } from '../../src/fuse/structs.js';
 
 const now = Math.floor(Date.now() / 1000);
 const CONTENT = Buffer.from('hi from minimal\n');
@@ -21,24 +22,24 @@ const NAMES = new Map<string, number>([
   ['d', 3],
 ]);
 
-class Minimal implements FuseOperations {
+class Minimal implements RawFileSystem {
   opens = 0;
-  lookup(_ctx: FuseContext, parent: number, name: string): EntryOut {
+  lookup(_caller: FuseCaller, parent: number, name: string): EntryOut {
     const id = parent === 1 ? NAMES.get(name) : undefined;
     if (id === undefined) throw fsError('ENOENT', 'lookup');
     return { nodeid: id, attr: NODES.get(id)! };
   }
-  getattr(_ctx: FuseContext, nodeid: number): AttrOut {
+  getattr(_caller: FuseCaller, nodeid: number): AttrOut {
     const a = NODES.get(nodeid);
     if (!a) throw fsError('ENOENT', 'getattr');
     return { attr: a };
   }
-  read(_ctx: FuseContext, nodeid: number, fh: number, offset: number, size: number): Uint8Array {
+  read(_caller: FuseCaller, nodeid: number, fh: number, offset: number, size: number): Uint8Array {
     // In no-open mode every handle is 0.
     if (nodeid !== 2 || fh !== 0) throw fsError('EBADF', 'read');
     return CONTENT.subarray(offset, offset + size);
   }
-  readdir(_ctx: FuseContext, nodeid: number, _fh: number, offset: number): DirEntry[] {
+  readdir(_caller: FuseCaller, nodeid: number, _fh: number, offset: number): DirEntry[] {
     const list: DirEntry[] =
       nodeid === 1
         ? [
@@ -55,11 +56,11 @@ class Minimal implements FuseOperations {
   }
 }
 
-export function createMinimal(): FuseOperations {
+export function createMinimal(): RawFileSystem {
   return new Minimal();
 }
 
 /** A factory that fails, to prove a broken filesystem never gets mounted. */
-export function createBroken(): FuseOperations {
+export function createBroken(): RawFileSystem {
   throw new Error('broken on purpose');
 }

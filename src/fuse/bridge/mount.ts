@@ -1,4 +1,4 @@
-// Mounting and unmounting a FUSE filesystem whose requests are served by a worker thread.
+// Mounting and unmounting a FUSE file system whose requests are served by a worker thread.
 //
 // Why a worker: the request loop (server.ts) blocks in a synchronous read of /dev/fuse, because that costs
 // the fewest wakeups per request. A thread blocked there runs no JavaScript, so it could never run a
@@ -6,22 +6,20 @@
 // mount(8) and umount(8), and the worker keeps the loop. Unmounting ends the worker by itself: the kernel
 // fails the worker's pending read with ENODEV, and the loop returns.
 //
-// Why a module path: a worker shares no objects with its parent, and the filesystem (the overlay core,
+// Why a module path: a worker shares no objects with its parent, and the file system (the overlay core,
 // with its open files and caches) must live on the thread that serves it. So the caller names a module
-// and an export (a FuseOpsFactory) and passes an argument that survives structured clone (options, layer
-// paths); the worker imports the module and builds the filesystem there. For a thread that wants to
-// serve in place, with no signal handling, server.ts's serveFuse(fd, ops) is the primitive.
+// and an export (a RawFileSystemFactory) and passes an argument that survives structured clone (options,
+// layer paths); the worker imports the module and builds the file system there. For a thread that wants
+// to serve in place, with no signal handling, server.ts's serveFuse(fd, filesystem) is the primitive.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-import { isMounted } from '../mount-table.js';
-import type { FuseNotifier } from './operations.js';
+import { isMounted } from '../../mount-table.js';
+import type { FuseNotifier } from './raw-fs.js';
 import { Notifier, type ServeOptions } from './server.js';
-
-export { isMounted };
 
 export interface MountOptions extends ServeOptions {
   /** Let users other than the mounter in (mount option allow_other). */
@@ -35,10 +33,10 @@ export interface MountOptions extends ServeOptions {
   handleSignals?: boolean;
 }
 
-export interface OpsModule {
+export interface FileSystemModule {
   /** Path or file URL of the module holding the factory. Relative paths resolve from process.cwd(). */
   module: string | URL;
-  /** The export's name (a FuseOpsFactory); default 'createOps'. */
+  /** The export's name (a RawFileSystemFactory); default 'createFileSystem'. */
   export?: string;
   /** Handed to the factory; must survive structured clone. */
   arg?: unknown;
@@ -50,7 +48,7 @@ export interface MountFuseArgs {
   fsname?: string;
   /** What /proc/mounts shows as the source. Default the fsname. */
   source?: string;
-  ops: OpsModule;
+  filesystem: FileSystemModule;
   options?: MountOptions;
 }
 
@@ -66,7 +64,7 @@ export interface FuseMount {
   unmount(): Promise<void>;
 }
 
-/** Messages between this thread and the worker. */
+/** Messages between this thread and the worker (worker.ts). */
 export interface WorkerInit {
   fd: number;
   module: string;
@@ -113,22 +111,23 @@ function startWorker(init: WorkerInit): Worker {
 }
 
 /**
- * Mounts a FUSE filesystem at `mountpoint` served by a worker thread that builds its operations from
- * `ops.module`. Resolves once mounted; the kernel's INIT is answered by the worker right after.
+ * Mounts a FUSE file system at `mountpoint`, served by a worker thread that builds it from
+ * `filesystem.module`. Resolves once mounted; the kernel's INIT is answered by the worker right after.
  */
 export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
   const mountpoint = resolve(args.mountpoint);
   const fsname = args.fsname ?? 'ovlfs';
   const source = args.source ?? fsname;
   const options = args.options ?? {};
-  const moduleUrl = args.ops.module instanceof URL ? args.ops.module.href : args.ops.module.startsWith('file:') ? args.ops.module : pathToFileURL(resolve(args.ops.module)).href;
+  const { module } = args.filesystem;
+  const moduleUrl = module instanceof URL ? module.href : module.startsWith('file:') ? module : pathToFileURL(resolve(module)).href;
 
   const fd = openSync('/dev/fuse', 'r+');
   const { extraOptions: _e, allowOther: _a, defaultPermissions: _d, readOnly: _r, handleSignals: _h, ...serve } = options;
-  const init: WorkerInit = { fd, module: moduleUrl, exportName: args.ops.export ?? 'createOps', arg: args.ops.arg, serve };
+  const init: WorkerInit = { fd, module: moduleUrl, exportName: args.filesystem.export ?? 'createFileSystem', arg: args.filesystem.arg, serve };
   const worker = startWorker(init);
 
-  // The worker builds the filesystem first, so a broken module fails before anything is mounted.
+  // The worker builds the file system first, so a broken module fails before anything is mounted.
   let ready: () => void;
   let failed: (err: Error) => void;
   const readyP = new Promise<void>((res, rej) => {

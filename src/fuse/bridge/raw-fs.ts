@@ -1,26 +1,27 @@
-// The filesystem interface the FUSE session dispatches to, in the style of libfuse's low-level ops and
-// go-fuse's RawFileSystem: node ids and file handles in, typed results out, errors thrown.
+// The request-level interface the serving loop (server.ts) dispatches to, in the style of libfuse's
+// low-level ops and go-fuse's RawFileSystem: node ids and file handles in, typed results out, errors
+// thrown. A file system with nodes and open files of its own implements NodeFileSystem (nodes.ts) instead,
+// and NodeBridge turns it into one of these; implement this directly only for what the node API cannot
+// say (no-open mode, the default statfs, a hand-made readdirplus).
 //
-// Every method is synchronous, like the overlay core: the session serves one request at a time on one
-// thread, so a method runs to completion without interleaving (see DESIGN.md, src/fuse/).
+// Every method is synchronous, like the overlay core: the loop serves one request at a time on one
+// thread, so a method runs to completion without interleaving.
 //
 // Errors: throw anything with a string `code` naming an errno ('ENOENT', as node:fs errors carry). The
-// session maps it through os.constants.errno; anything else becomes EIO and is logged.
+// loop maps it through os.constants.errno; anything else becomes EIO and is logged.
 //
 // Lookup counting: every reply that carries a non-zero nodeid (lookup, mknod, mkdir, symlink, link, create,
 // and each readdirplus entry except '.' and '..') makes the kernel add one to that node's lookup count;
 // `forget` hands the counts back. A node must stay valid until its count falls to zero.
 //
-// Buffers handed *in* (write data) are views of the session's request buffer and are only valid during the
+// Buffers handed *in* (write data) are views of the loop's request buffer and are only valid during the
 // call. Buffers handed *out* (read data) are copied to the kernel before the next request is read, so a
 // method may return a view of a reused scratch buffer.
 
-import type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, OpenOut, SetattrIn, StatfsOut } from './structs.js';
+import type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, OpenOut, SetattrIn, StatfsOut } from '../structs.js';
 
-export type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, FuseAttr, OpenOut, SetattrIn, StatfsOut, Timespec } from './structs.js';
-
-/** Who made the request. */
-export interface FuseContext {
+/** Who made the request (from fuse_in_header). */
+export interface FuseCaller {
   readonly unique: bigint;
   readonly uid: number;
   readonly gid: number;
@@ -43,68 +44,68 @@ export interface DirPlusSink {
 }
 
 /**
- * The filesystem. Every method is optional: the session answers ENOSYS to anything missing, and the kernel
+ * The file system, request by request. Every method is optional: the loop answers ENOSYS to anything missing, and the kernel
  * then stops asking for most of them. Leaving out `open`/`opendir` (or throwing ENOSYS from them) turns on
  * the kernel's no-open mode: no OPEN/RELEASE round trips, and fh 0 in every call.
  */
-export interface FuseOperations {
+export interface RawFileSystem {
   /** Called once INIT is negotiated, with the flags both sides agreed on. */
   init?(info: { major: number; minor: number; flags: number; maxWrite: number }): void;
   /** Called when the connection ends (DESTROY or unmount). */
   destroy?(): void;
 
-  lookup?(ctx: FuseContext, parent: number, name: string): EntryOut;
+  lookup?(caller: FuseCaller, parent: number, name: string): EntryOut;
   forget?(nodeid: number, nlookup: number): void;
-  getattr?(ctx: FuseContext, nodeid: number, fh: number | undefined): AttrOut;
-  setattr?(ctx: FuseContext, nodeid: number, attr: SetattrIn): AttrOut;
-  readlink?(ctx: FuseContext, nodeid: number): string | Buffer;
-  symlink?(ctx: FuseContext, parent: number, name: string, target: string): EntryOut;
-  mknod?(ctx: FuseContext, parent: number, name: string, mode: number, rdev: number, umask: number): EntryOut;
-  mkdir?(ctx: FuseContext, parent: number, name: string, mode: number, umask: number): EntryOut;
-  unlink?(ctx: FuseContext, parent: number, name: string): void;
-  rmdir?(ctx: FuseContext, parent: number, name: string): void;
+  getattr?(caller: FuseCaller, nodeid: number, fh: number | undefined): AttrOut;
+  setattr?(caller: FuseCaller, nodeid: number, attr: SetattrIn): AttrOut;
+  readlink?(caller: FuseCaller, nodeid: number): string | Buffer;
+  symlink?(caller: FuseCaller, parent: number, name: string, target: string): EntryOut;
+  mknod?(caller: FuseCaller, parent: number, name: string, mode: number, rdev: number, umask: number): EntryOut;
+  mkdir?(caller: FuseCaller, parent: number, name: string, mode: number, umask: number): EntryOut;
+  unlink?(caller: FuseCaller, parent: number, name: string): void;
+  rmdir?(caller: FuseCaller, parent: number, name: string): void;
   /** `flags` are RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT (0 for plain RENAME). */
-  rename?(ctx: FuseContext, parent: number, name: string, newParent: number, newName: string, flags: number): void;
-  link?(ctx: FuseContext, nodeid: number, newParent: number, newName: string): EntryOut;
+  rename?(caller: FuseCaller, parent: number, name: string, newParent: number, newName: string, flags: number): void;
+  link?(caller: FuseCaller, nodeid: number, newParent: number, newName: string): EntryOut;
 
   /** `flags` are the open(2) flags (O_CREAT/O_EXCL/O_NOCTTY removed by the kernel). */
-  open?(ctx: FuseContext, nodeid: number, flags: number): OpenOut;
-  read?(ctx: FuseContext, nodeid: number, fh: number, offset: number, size: number): Uint8Array;
+  open?(caller: FuseCaller, nodeid: number, flags: number): OpenOut;
+  read?(caller: FuseCaller, nodeid: number, fh: number, offset: number, size: number): Uint8Array;
   /** Returns the number of bytes written. `data` is only valid during the call. */
-  write?(ctx: FuseContext, nodeid: number, fh: number, offset: number, data: Buffer, flags: number): number;
-  flush?(ctx: FuseContext, nodeid: number, fh: number, lockOwner: bigint): void;
-  release?(ctx: FuseContext, nodeid: number, fh: number, flags: number): void;
-  fsync?(ctx: FuseContext, nodeid: number, fh: number, datasync: boolean): void;
+  write?(caller: FuseCaller, nodeid: number, fh: number, offset: number, data: Buffer, flags: number): number;
+  flush?(caller: FuseCaller, nodeid: number, fh: number, lockOwner: bigint): void;
+  release?(caller: FuseCaller, nodeid: number, fh: number, flags: number): void;
+  fsync?(caller: FuseCaller, nodeid: number, fh: number, datasync: boolean): void;
 
-  opendir?(ctx: FuseContext, nodeid: number, flags: number): OpenOut;
+  opendir?(caller: FuseCaller, nodeid: number, flags: number): OpenOut;
   /**
-   * Entries from `offset` on (0 is the start). The session packs as many as fit and drops the rest, so
+   * Entries from `offset` on (0 is the start). The loop packs as many as fit and drops the rest, so
    * returning more than fits is allowed but wasteful; keep the listing per handle and slice it.
    */
-  readdir?(ctx: FuseContext, nodeid: number, fh: number, offset: number): DirEntry[];
-  /** Optional: without it the session builds READDIRPLUS from readdir + lookup. */
-  readdirplus?(ctx: FuseContext, nodeid: number, fh: number, offset: number, out: DirPlusSink): void;
-  releasedir?(ctx: FuseContext, nodeid: number, fh: number): void;
-  fsyncdir?(ctx: FuseContext, nodeid: number, fh: number, datasync: boolean): void;
+  readdir?(caller: FuseCaller, nodeid: number, fh: number, offset: number): DirEntry[];
+  /** Optional: without it the loop builds READDIRPLUS from readdir + lookup. */
+  readdirplus?(caller: FuseCaller, nodeid: number, fh: number, offset: number, out: DirPlusSink): void;
+  releasedir?(caller: FuseCaller, nodeid: number, fh: number): void;
+  fsyncdir?(caller: FuseCaller, nodeid: number, fh: number, datasync: boolean): void;
 
-  statfs?(ctx: FuseContext, nodeid: number): StatfsOut;
+  statfs?(caller: FuseCaller, nodeid: number): StatfsOut;
   /** `flags` are XATTR_CREATE / XATTR_REPLACE. */
-  setxattr?(ctx: FuseContext, nodeid: number, name: string, value: Buffer, flags: number): void;
-  /** The value; the session answers size probes (size 0) and ERANGE itself. Throw ENODATA when absent. */
-  getxattr?(ctx: FuseContext, nodeid: number, name: string): Buffer;
-  listxattr?(ctx: FuseContext, nodeid: number): string[];
-  removexattr?(ctx: FuseContext, nodeid: number, name: string): void;
+  setxattr?(caller: FuseCaller, nodeid: number, name: string, value: Buffer, flags: number): void;
+  /** The value; the loop answers size probes (size 0) and ERANGE itself. Throw ENODATA when absent. */
+  getxattr?(caller: FuseCaller, nodeid: number, name: string): Buffer;
+  listxattr?(caller: FuseCaller, nodeid: number): string[];
+  removexattr?(caller: FuseCaller, nodeid: number, name: string): void;
   /** `mask` is R_OK/W_OK/X_OK/F_OK. Not sent when mounted with default_permissions. */
-  access?(ctx: FuseContext, nodeid: number, mask: number): void;
-  create?(ctx: FuseContext, parent: number, name: string, mode: number, flags: number, umask: number): CreateOut;
-  fallocate?(ctx: FuseContext, nodeid: number, fh: number, offset: number, length: number, mode: number): void;
+  access?(caller: FuseCaller, nodeid: number, mask: number): void;
+  create?(caller: FuseCaller, parent: number, name: string, mode: number, flags: number, umask: number): CreateOut;
+  fallocate?(caller: FuseCaller, nodeid: number, fh: number, offset: number, length: number, mode: number): void;
   /** SEEK_DATA / SEEK_HOLE (the kernel handles SEEK_SET/CUR/END itself). Returns the new offset. */
-  lseek?(ctx: FuseContext, nodeid: number, fh: number, offset: number, whence: number): number;
+  lseek?(caller: FuseCaller, nodeid: number, fh: number, offset: number, whence: number): number;
   /** Returns the number of bytes copied. */
-  copyFileRange?(ctx: FuseContext, args: CopyFileRangeIn): number;
+  copyFileRange?(caller: FuseCaller, args: CopyFileRangeIn): number;
 }
 
-/** What an ops factory gets besides its own argument: ways to tell the kernel to drop cached state. */
+/** What a file system factory gets besides its own argument: ways to tell the kernel to drop cached state. */
 export interface FuseNotifier {
   /** Drop cached attributes and (len 0 = to the end) cached data of a node. */
   invalInode(nodeid: number, offset?: number, length?: number): void;
@@ -113,7 +114,7 @@ export interface FuseNotifier {
 }
 
 /**
- * The shape of the module a worker-served mount loads: an export called with the caller's argument (it
- * must survive structured clone) that returns the filesystem.
+ * The shape of the module a worker-served mount loads: an export called with the mounter's argument (it
+ * must survive structured clone) that returns the file system.
  */
-export type FuseOpsFactory = (arg: unknown, notify: FuseNotifier) => FuseOperations;
+export type RawFileSystemFactory = (arg: unknown, notify: FuseNotifier) => RawFileSystem;

@@ -3,14 +3,14 @@
 // It is synchronous on purpose (DESIGN.md, src/fuse/): a blocking read wakes this thread once per request,
 // where an async read parked on libuv's pool costs several wakeups. The price is that the thread running
 // `serveFuse` does nothing else until the connection ends, so it belongs in a worker or a process of its
-// own (see session.ts). Requests are served strictly one at a time, which also means an INTERRUPT always
+// own (see mount.ts). Requests are served strictly one at a time, which also means an INTERRUPT always
 // names a request that is already answered: it needs no reply and no bookkeeping.
 import { readSync, writeSync, writevSync } from 'node:fs';
 import { constants } from 'node:os';
 
-import type { DirEntry, EntryOut, FuseContext, FuseNotifier, FuseOperations } from './operations.js';
-import * as P from './protocol.js';
-import type { InHeader } from './structs.js';
+import * as P from '../protocol.js';
+import type { DirEntry, EntryOut, InHeader } from '../structs.js';
+import type { FuseCaller, FuseNotifier, RawFileSystem } from './raw-fs.js';
 
 const ERRNO = constants.errno as Record<string, number>;
 
@@ -30,7 +30,7 @@ export interface ServeOptions {
 }
 
 /** What we ask for unless told otherwise. Each saves round trips or lifts a size limit. */
-export const DEFAULT_INIT_FLAGS =
+const DEFAULT_INIT_FLAGS =
   P.InitFlag.ASYNC_READ |
   P.InitFlag.BIG_WRITES |
   P.InitFlag.ATOMIC_O_TRUNC |
@@ -47,7 +47,7 @@ const PAGE = 4096;
 const MAX_PAGES = 256;
 
 /** The errno number of a thrown error: a string `code` as node:fs errors carry, else EIO. */
-export function errnoOf(err: unknown): number {
+function errnoOf(err: unknown): number {
   if (typeof err === 'object' && err !== null) {
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string' && ERRNO[code] !== undefined) return ERRNO[code];
@@ -130,7 +130,7 @@ class Server {
 
   constructor(
     private readonly fd: number,
-    private readonly ops: FuseOperations,
+    private readonly ops: RawFileSystem,
     private readonly opts: ServeOptions,
   ) {
     this.timeouts = { entry: opts.entryTimeout ?? 1, attr: opts.attrTimeout ?? 1 };
@@ -238,7 +238,7 @@ class Server {
     );
   }
 
-  private ctx(h: InHeader): FuseContext {
+  private caller(h: InHeader): FuseCaller {
     return { unique: h.unique, uid: h.uid, gid: h.gid, pid: h.pid };
   }
 
@@ -264,57 +264,57 @@ class Server {
       case O.LOOKUP: {
         if (!ops.lookup) break;
         const [name] = P.readName(buf, off, end);
-        return this.reply(P.encodeEntryOut(u, ops.lookup(this.ctx(h), h.nodeid, name), t));
+        return this.reply(P.encodeEntryOut(u, ops.lookup(this.caller(h), h.nodeid, name), t));
       }
       case O.GETATTR: {
         if (!ops.getattr) break;
-        return this.reply(P.encodeAttrOut(u, ops.getattr(this.ctx(h), h.nodeid, P.decodeGetattrIn(buf, off, end)), t));
+        return this.reply(P.encodeAttrOut(u, ops.getattr(this.caller(h), h.nodeid, P.decodeGetattrIn(buf, off, end)), t));
       }
       case O.SETATTR: {
         if (!ops.setattr) break;
-        return this.reply(P.encodeAttrOut(u, ops.setattr(this.ctx(h), h.nodeid, P.decodeSetattrIn(buf, off)), t));
+        return this.reply(P.encodeAttrOut(u, ops.setattr(this.caller(h), h.nodeid, P.decodeSetattrIn(buf, off)), t));
       }
       case O.READLINK: {
         if (!ops.readlink) break;
-        const target = ops.readlink(this.ctx(h), h.nodeid);
+        const target = ops.readlink(this.caller(h), h.nodeid);
         return this.replyData(u, typeof target === 'string' ? Buffer.from(target) : target);
       }
       case O.SYMLINK: {
         if (!ops.symlink) break;
         const a = P.decodeSymlink(buf, off, end);
-        return this.reply(P.encodeEntryOut(u, ops.symlink(this.ctx(h), h.nodeid, a.name, a.target), t));
+        return this.reply(P.encodeEntryOut(u, ops.symlink(this.caller(h), h.nodeid, a.name, a.target), t));
       }
       case O.MKNOD: {
         if (!ops.mknod) break;
         const a = P.decodeMknodIn(buf, off, end);
-        return this.reply(P.encodeEntryOut(u, ops.mknod(this.ctx(h), h.nodeid, a.name, a.mode, a.rdev, a.umask), t));
+        return this.reply(P.encodeEntryOut(u, ops.mknod(this.caller(h), h.nodeid, a.name, a.mode, a.rdev, a.umask), t));
       }
       case O.MKDIR: {
         if (!ops.mkdir) break;
         const a = P.decodeMkdirIn(buf, off, end);
-        return this.reply(P.encodeEntryOut(u, ops.mkdir(this.ctx(h), h.nodeid, a.name, a.mode, a.umask), t));
+        return this.reply(P.encodeEntryOut(u, ops.mkdir(this.caller(h), h.nodeid, a.name, a.mode, a.umask), t));
       }
       case O.UNLINK: {
         if (!ops.unlink) break;
-        ops.unlink(this.ctx(h), h.nodeid, P.readName(buf, off, end)[0]);
+        ops.unlink(this.caller(h), h.nodeid, P.readName(buf, off, end)[0]);
         return this.replyOk(u);
       }
       case O.RMDIR: {
         if (!ops.rmdir) break;
-        ops.rmdir(this.ctx(h), h.nodeid, P.readName(buf, off, end)[0]);
+        ops.rmdir(this.caller(h), h.nodeid, P.readName(buf, off, end)[0]);
         return this.replyOk(u);
       }
       case O.RENAME:
       case O.RENAME2: {
         if (!ops.rename) break;
         const a = P.decodeRenameIn(buf, off, end, h.opcode === O.RENAME2);
-        ops.rename(this.ctx(h), h.nodeid, a.oldName, a.newDir, a.newName, a.flags);
+        ops.rename(this.caller(h), h.nodeid, a.oldName, a.newDir, a.newName, a.flags);
         return this.replyOk(u);
       }
       case O.LINK: {
         if (!ops.link) break;
         const a = P.decodeLinkIn(buf, off, end);
-        return this.reply(P.encodeEntryOut(u, ops.link(this.ctx(h), a.oldNodeid, h.nodeid, a.name), t));
+        return this.reply(P.encodeEntryOut(u, ops.link(this.caller(h), a.oldNodeid, h.nodeid, a.name), t));
       }
       case O.OPEN:
       case O.OPENDIR: {
@@ -327,32 +327,32 @@ class Server {
           if (this.flags & noOpenFlag) break;
           return this.reply(P.encodeOpenOut(u, { fh: 0 }));
         }
-        return this.reply(P.encodeOpenOut(u, open.call(ops, this.ctx(h), h.nodeid, a.flags)));
+        return this.reply(P.encodeOpenOut(u, open.call(ops, this.caller(h), h.nodeid, a.flags)));
       }
       case O.READ: {
         if (!ops.read) break;
         const a = P.decodeReadIn(buf, off);
-        return this.replyData(u, ops.read(this.ctx(h), h.nodeid, a.fh, a.offset, a.size));
+        return this.replyData(u, ops.read(this.caller(h), h.nodeid, a.fh, a.offset, a.size));
       }
       case O.WRITE: {
         if (!ops.write) break;
         const a = P.decodeWriteIn(buf, off, end);
-        return this.reply(P.encodeWriteOut(u, ops.write(this.ctx(h), h.nodeid, a.fh, a.offset, a.data, a.writeFlags)));
+        return this.reply(P.encodeWriteOut(u, ops.write(this.caller(h), h.nodeid, a.fh, a.offset, a.data, a.writeFlags)));
       }
       case O.FLUSH: {
         if (!ops.flush) break;
         const a = P.decodeFlushIn(buf, off);
-        ops.flush(this.ctx(h), h.nodeid, a.fh, a.lockOwner);
+        ops.flush(this.caller(h), h.nodeid, a.fh, a.lockOwner);
         return this.replyOk(u);
       }
       case O.RELEASE: {
         const a = P.decodeReleaseIn(buf, off);
-        ops.release?.(this.ctx(h), h.nodeid, a.fh, a.flags);
+        ops.release?.(this.caller(h), h.nodeid, a.fh, a.flags);
         return this.replyOk(u);
       }
       case O.RELEASEDIR: {
         const a = P.decodeReleaseIn(buf, off);
-        ops.releasedir?.(this.ctx(h), h.nodeid, a.fh);
+        ops.releasedir?.(this.caller(h), h.nodeid, a.fh);
         return this.replyOk(u);
       }
       case O.FSYNC:
@@ -360,7 +360,7 @@ class Server {
         const fsync = h.opcode === O.FSYNC ? ops.fsync : ops.fsyncdir;
         if (!fsync) break;
         const a = P.decodeFsyncIn(buf, off);
-        fsync.call(ops, this.ctx(h), h.nodeid, a.fh, a.datasync);
+        fsync.call(ops, this.caller(h), h.nodeid, a.fh, a.datasync);
         return this.replyOk(u);
       }
       case O.READDIR:
@@ -368,13 +368,13 @@ class Server {
         return this.readdir(h, buf, off, h.opcode === O.READDIRPLUS);
       case O.STATFS: {
         // Without statfs, answer what libfuse does, so df and friends still work.
-        const s = ops.statfs?.(this.ctx(h), h.nodeid) ?? { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 512, namelen: 255, frsize: 512 };
+        const s = ops.statfs?.(this.caller(h), h.nodeid) ?? { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 512, namelen: 255, frsize: 512 };
         return this.reply(P.encodeStatfsOut(u, s));
       }
       case O.SETXATTR: {
         if (!ops.setxattr) break;
         const a = P.decodeSetxattrIn(buf, off, end, (this.flags & P.InitFlag.SETXATTR_EXT) !== 0);
-        ops.setxattr(this.ctx(h), h.nodeid, a.name, a.value, a.flags);
+        ops.setxattr(this.caller(h), h.nodeid, a.name, a.value, a.flags);
         return this.replyOk(u);
       }
       case O.GETXATTR:
@@ -383,43 +383,43 @@ class Server {
         if (list ? !ops.listxattr : !ops.getxattr) break;
         const a = P.decodeGetxattrIn(buf, off, end, !list);
         const value = list
-          ? P.encodeXattrNames(ops.listxattr!(this.ctx(h), h.nodeid))
-          : ops.getxattr!(this.ctx(h), h.nodeid, a.name);
+          ? P.encodeXattrNames(ops.listxattr!(this.caller(h), h.nodeid))
+          : ops.getxattr!(this.caller(h), h.nodeid, a.name);
         if (a.size === 0) return this.reply(P.encodeXattrSize(u, value.length));
         if (value.length > a.size) return this.replyError(u, ERRNO.ERANGE ?? 34);
         return this.replyData(u, value);
       }
       case O.REMOVEXATTR: {
         if (!ops.removexattr) break;
-        ops.removexattr(this.ctx(h), h.nodeid, P.readName(buf, off, end)[0]);
+        ops.removexattr(this.caller(h), h.nodeid, P.readName(buf, off, end)[0]);
         return this.replyOk(u);
       }
       case O.ACCESS: {
         if (!ops.access) break;
-        ops.access(this.ctx(h), h.nodeid, P.decodeAccessIn(buf, off));
+        ops.access(this.caller(h), h.nodeid, P.decodeAccessIn(buf, off));
         return this.replyOk(u);
       }
       case O.CREATE: {
         if (!ops.create) break;
         const a = P.decodeCreateIn(buf, off, end);
-        const r = ops.create(this.ctx(h), h.nodeid, a.name, a.mode, a.flags, a.umask);
+        const r = ops.create(this.caller(h), h.nodeid, a.name, a.mode, a.flags, a.umask);
         return this.reply(P.encodeCreateOut(u, r.entry, r.open, t));
       }
       case O.FALLOCATE: {
         if (!ops.fallocate) break;
         const a = P.decodeFallocateIn(buf, off);
-        ops.fallocate(this.ctx(h), h.nodeid, a.fh, a.offset, a.length, a.mode);
+        ops.fallocate(this.caller(h), h.nodeid, a.fh, a.offset, a.length, a.mode);
         return this.replyOk(u);
       }
       case O.LSEEK: {
         if (!ops.lseek) break;
         const a = P.decodeLseekIn(buf, off);
-        return this.reply(P.encodeLseekOut(u, ops.lseek(this.ctx(h), h.nodeid, a.fh, a.offset, a.whence)));
+        return this.reply(P.encodeLseekOut(u, ops.lseek(this.caller(h), h.nodeid, a.fh, a.offset, a.whence)));
       }
       case O.COPY_FILE_RANGE: {
         if (!ops.copyFileRange) break;
         const a = P.decodeCopyFileRangeIn(buf, off);
-        return this.reply(P.encodeWriteOut(u, ops.copyFileRange(this.ctx(h), { nodeidIn: h.nodeid, ...a })));
+        return this.reply(P.encodeWriteOut(u, ops.copyFileRange(this.caller(h), { nodeidIn: h.nodeid, ...a })));
       }
       default:
         break;
@@ -432,7 +432,7 @@ class Server {
   private readdir(h: InHeader, buf: Buffer, off: number, plus: boolean): void {
     const ops = this.ops;
     const a = P.decodeReadIn(buf, off);
-    const ctx = this.ctx(h);
+    const caller = this.caller(h);
     const out = Buffer.allocUnsafe(P.OUT_HEADER_SIZE + a.size);
     let pos = P.OUT_HEADER_SIZE;
     const limit = out.length;
@@ -461,12 +461,12 @@ class Server {
     };
 
     if (plus && ops.readdirplus) {
-      ops.readdirplus(ctx, h.nodeid, a.fh, a.offset, { add });
+      ops.readdirplus(caller, h.nodeid, a.fh, a.offset, { add });
     } else {
       if (!ops.readdir) return this.replyError(h.unique, ERRNO.ENOSYS ?? 38);
       const lookup = ops.lookup;
-      for (const e of ops.readdir(ctx, h.nodeid, a.fh, a.offset)) {
-        if (!add(e, plus && lookup ? () => lookup.call(ops, ctx, h.nodeid, e.name) : undefined)) break;
+      for (const e of ops.readdir(caller, h.nodeid, a.fh, a.offset)) {
+        if (!add(e, plus && lookup ? () => lookup.call(ops, caller, h.nodeid, e.name) : undefined)) break;
       }
     }
     P.encodeOutHeader(out, pos, 0, h.unique);
@@ -482,7 +482,7 @@ function noReply(opcode: number): boolean {
  * Serves the connection on `fd` until the kernel ends it (unmount or abort → ENODEV). Blocks the calling
  * thread throughout. `notifier`, when given, is flushed after every reply (see Notifier).
  */
-export function serveFuse(fd: number, ops: FuseOperations, opts: ServeOptions = {}, notifier?: Notifier): void {
+export function serveFuse(fd: number, ops: RawFileSystem, opts: ServeOptions = {}, notifier?: Notifier): void {
   const server = new Server(fd, ops, opts);
   const buf = Buffer.allocUnsafe(server.bufSize);
   try {

@@ -1,0 +1,491 @@
+// The node API: a file system speaks in its own nodes (N) and open files (F), and NodeBridge speaks node
+// ids and file handles to the serving loop for it (go-fuse's fs/ package over its raw fuse/, libfuse's
+// high-level API over its low-level one). What every FUSE file system needs and no file system should
+// write again lives here:
+//
+// Node ids and lookup counts. Every reply that hands the kernel a node id (lookup, create, mkdir, mknod,
+// symlink, link, each readdirplus entry) adds one to that id's lookup count, and FORGET/BATCH_FORGET take
+// counts back; at zero the id and its names leave the tables (and NodeFileSystem.forget hears of each
+// name). The root is never forgotten. Ids count up and are never reused, so the generation is always 0.
+//
+// Hard-link identity. A node is a name. Names whose hardLinkKey is equal are one inode and share one node
+// id, as a real file system shares its inode, so the kernel keeps one page cache and one set of
+// attributes for them; a new name joins an id only while one of its names is still live (an inode number
+// the host has re-used after the last name went must not inherit the old id). LINK always answers with
+// the id of its source, as the kernel expects.
+//
+// Names that are gone. An inode keeps its names after an unlink while the kernel still holds the id; the
+// name the file system is asked about is a live one if any is left, else the last. For a name that is
+// gone, getattr and setattr get the request's file handle or else any handle open on the inode (fstat of
+// an unlinked open file), and when the file system has nothing to say, the last attributes sent with
+// nlink 0 (the kernel may still ask for them).
+//
+// File handles and directory snapshots. An open file is whatever the file system returns (an fd, a core
+// open file); the bridge numbers it and hands it back on every call. A directory is listed once per
+// OPENDIR and read from that snapshot, so offsets stay stable while the directory changes underneath a
+// reader. Handles still open when the connection ends are released.
+//
+// Everything the node API leaves out answers ENOSYS, which makes the kernel stop asking for most things
+// (FLUSH and LSEEK among them). No-open mode and READDIRPLUS built by hand need the raw interface.
+import type { CopyFileRangeIn, DirEntry, EntryOut, FuseAttr, OpenOut, SetattrIn, StatfsOut, AttrOut } from '../structs.js';
+import { FUSE_ROOT_ID } from '../protocol.js';
+import type { CreateOut, FuseCaller, FuseNotifier, RawFileSystem } from './raw-fs.js';
+
+/** An entry of a directory listing; the bridge adds the offsets. '.' and '..' are the file system's to list. */
+export interface ListedEntry {
+  name: string;
+  /** The st_ino a stat of the entry reports (glibc skips entries with d_ino 0). */
+  ino: number | bigint;
+  /** S_IFMT bits of the entry, or 0 when unknown. */
+  type: number;
+}
+
+/** A directory listed for one OPENDIR, and the FOPEN_* hints for its handle. */
+export interface Listing {
+  entries: Iterable<ListedEntry>;
+  /** FOPEN_CACHE_DIR: the kernel may keep the listing. */
+  cacheDir?: boolean;
+  keepCache?: boolean;
+}
+
+/** An open file and the FOPEN_* hints for its handle. */
+export interface Opened<F> {
+  file: F;
+  /** FOPEN_KEEP_CACHE: the kernel's pages of the file are still valid. */
+  keepCache?: boolean;
+  directIo?: boolean;
+}
+
+/** What a file system may tell the kernel about its nodes; nodes the kernel does not hold are skipped. */
+export interface NodeNotifier<N> {
+  /**
+   * Attribute-only NOTIFY_INVAL_INODE, sent at once, before the reply: it takes no kernel lock (the
+   * kernel only bumps the attribute version), and a later one would race the caller's next stat.
+   */
+  invalAttrs(node: N): void;
+}
+
+/**
+ * A file system in nodes and open files. Methods are synchronous and throw errors with an errno `code`
+ * (see raw-fs.ts); every optional one left out answers ENOSYS.
+ */
+export interface NodeFileSystem<N extends object, F> {
+  readonly root: N;
+  /** Names with the same key are one inode and share a node id; undefined: an inode of its own. */
+  hardLinkKey?(node: N): string | undefined;
+  /** False once the name is gone (unlinked, replaced) while the kernel may still hold it. Default true. */
+  isLive?(node: N): boolean;
+  /** The bridge has dropped the name: the kernel forgot its node id. */
+  forget?(node: N): void;
+  /** Called once, before any request, with what the file system may tell the kernel. */
+  attach?(notify: NodeNotifier<N>): void;
+  /** The connection ended; open handles were released just before. */
+  destroy?(): void;
+
+  /** The child `name` of `parent`, or null for a negative entry the kernel may cache. */
+  lookup(caller: FuseCaller, parent: N, name: string): N | null;
+  /**
+   * The attributes of `node`. `file` is the request's handle when it belongs to the node's inode, or, for
+   * a name that is gone, any handle open on the inode. Null: nothing to say (the bridge answers with the
+   * last attributes it sent, or ENOENT).
+   */
+  getattr(caller: FuseCaller, node: N, file: F | undefined): FuseAttr | null;
+  /** Changes attributes (`file` as for getattr); the bridge answers with a getattr after it. */
+  setattr?(caller: FuseCaller, node: N, attr: SetattrIn, file: F | undefined): void;
+  readlink?(caller: FuseCaller, node: N): string | Buffer;
+  access?(caller: FuseCaller, node: N, mask: number): void;
+
+  mkdir?(caller: FuseCaller, parent: N, name: string, mode: number, umask: number): N;
+  mknod?(caller: FuseCaller, parent: N, name: string, mode: number, rdev: number, umask: number): N;
+  symlink?(caller: FuseCaller, parent: N, name: string, target: string): N;
+  /** The new name of `node`'s inode; it gets `node`'s id whatever its key. */
+  link?(caller: FuseCaller, node: N, newParent: N, newName: string): N;
+  unlink?(caller: FuseCaller, parent: N, name: string): void;
+  rmdir?(caller: FuseCaller, parent: N, name: string): void;
+  /** `flags` are RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT (0 for plain RENAME). */
+  rename?(caller: FuseCaller, parent: N, name: string, newParent: N, newName: string, flags: number): void;
+
+  /** `flags` are the open(2) flags (O_CREAT/O_EXCL/O_NOCTTY removed by the kernel). */
+  open?(caller: FuseCaller, node: N, flags: number): Opened<F>;
+  create?(caller: FuseCaller, parent: N, name: string, mode: number, flags: number, umask: number): Opened<F> & { node: N };
+  /** The data; may be a view of a reused buffer (it is copied out before the next request). */
+  read?(caller: FuseCaller, file: F, offset: number, size: number): Uint8Array;
+  /** Returns the number of bytes written. `data` is only valid during the call. */
+  write?(caller: FuseCaller, file: F, offset: number, data: Buffer, flags: number): number;
+  flush?(caller: FuseCaller, file: F, lockOwner: bigint): void;
+  fsync?(caller: FuseCaller, file: F, datasync: boolean): void;
+  fallocate?(caller: FuseCaller, file: F, offset: number, length: number, mode: number): void;
+  /** SEEK_DATA / SEEK_HOLE; returns the new offset. */
+  lseek?(caller: FuseCaller, file: F, offset: number, whence: number): number;
+  copyFileRange?(caller: FuseCaller, fileIn: F, offIn: number, fileOut: F, offOut: number, len: number, flags: number): number;
+  /** The last close of a handle (also for handles still open when the connection ends). */
+  release?(file: F): void;
+
+  /** The whole listing of a directory, '.' and '..' included, taken at OPENDIR. */
+  readdir?(caller: FuseCaller, node: N): Listing;
+  fsyncdir?(caller: FuseCaller, node: N, datasync: boolean): void;
+
+  statfs?(caller: FuseCaller, node: N): StatfsOut;
+  /** Throw ENODATA when absent; the bridge's loop answers size probes and ERANGE. */
+  getxattr?(caller: FuseCaller, node: N, name: string): Buffer;
+  listxattr?(caller: FuseCaller, node: N): string[];
+  /** `flags` are XATTR_CREATE / XATTR_REPLACE. */
+  setxattr?(caller: FuseCaller, node: N, name: string, value: Buffer, flags: number): void;
+  removexattr?(caller: FuseCaller, node: N, name: string): void;
+}
+
+export interface NodeBridgeOptions {
+  /** The kernel's notification channel (the factory's second argument); without it nothing is sent. */
+  notify?: FuseNotifier;
+  /** Seconds the kernel may cache names (negative ones too) and attributes; default the loop's. */
+  timeout?: number;
+}
+
+/** One kernel inode: its names and the kernel's lookup count. */
+interface Inode<N> {
+  readonly id: number;
+  /** Every name of it; more than one for hard links. */
+  readonly nodes: N[];
+  nlookup: number;
+  /** The hard-link key, for joining further names. */
+  key: string | undefined;
+  /** The last attributes sent, for getattr of a name that is gone while the kernel still holds it. */
+  last: FuseAttr | undefined;
+}
+
+interface Handle<N, F> {
+  file: F;
+  inode: Inode<N>;
+}
+
+/** Attributes of a negative entry: the kernel reads none of them. */
+const NO_ATTR: FuseAttr = {
+  ino: 0, size: 0, blocks: 0, atime: 0, atimensec: 0, mtime: 0, mtimensec: 0, ctime: 0, ctimensec: 0,
+  mode: 0, nlink: 0, uid: 0, gid: 0, rdev: 0, blksize: 0,
+};
+
+function errno(code: string, syscall: string): Error {
+  return Object.assign(new Error(`${code}: ${syscall}`), { code, syscall });
+}
+
+/** A NodeFileSystem served as a RawFileSystem. */
+export class NodeBridge<N extends object, F> implements RawFileSystem {
+  private readonly byId = new Map<number, Inode<N>>();
+  private readonly byNode = new Map<N, Inode<N>>();
+  private readonly byKey = new Map<string, Inode<N>>();
+  private readonly handles = new Map<number, Handle<N, F>>();
+  private readonly dirs = new Map<number, DirEntry[]>();
+  private nextId = FUSE_ROOT_ID + 1;
+  private nextFh = 1;
+  private readonly timeout: number | undefined;
+
+  constructor(
+    readonly fs: NodeFileSystem<N, F>,
+    options: NodeBridgeOptions = {},
+  ) {
+    this.timeout = options.timeout;
+    const root: Inode<N> = { id: FUSE_ROOT_ID, nodes: [fs.root], nlookup: 1, key: undefined, last: undefined };
+    this.byId.set(FUSE_ROOT_ID, root);
+    this.byNode.set(fs.root, root);
+    const notify = options.notify;
+    if (notify !== undefined) {
+      fs.attach?.({
+        invalAttrs: (node) => {
+          const inode = this.byNode.get(node);
+          if (inode !== undefined) notify.invalInode(inode.id, -1, 0);
+        },
+      });
+    }
+  }
+
+  // --- the node table -------------------------------------------------------------------------------
+
+  private inode(id: number): Inode<N> {
+    const inode = this.byId.get(id);
+    if (inode === undefined) throw errno('ESTALE', 'nodeid');
+    return inode;
+  }
+
+  private isLive(node: N): boolean {
+    return this.fs.isLive?.(node) ?? true;
+  }
+
+  /** The name to act on: any that still exists, else the last one (an unlinked file still open). */
+  private live(inode: Inode<N>): N {
+    for (const n of inode.nodes) if (this.isLive(n)) return n;
+    return inode.nodes[inode.nodes.length - 1]!;
+  }
+
+  private node(id: number): N {
+    return this.live(this.inode(id));
+  }
+
+  /** The kernel inode for `node`, made or joined (hard links) as needed. Counts nothing. */
+  private inodeFor(node: N): Inode<N> {
+    const known = this.byNode.get(node);
+    if (known !== undefined) return known;
+    const key = this.fs.hardLinkKey?.(node);
+    if (key !== undefined) {
+      const other = this.byKey.get(key);
+      if (other !== undefined && other.nodes.some((n) => this.isLive(n))) {
+        other.nodes.push(node);
+        this.byNode.set(node, other);
+        return other;
+      }
+    }
+    const inode: Inode<N> = { id: this.nextId++, nodes: [node], nlookup: 0, key, last: undefined };
+    this.byId.set(inode.id, inode);
+    this.byNode.set(node, inode);
+    if (key !== undefined) this.byKey.set(key, inode);
+    return inode;
+  }
+
+  /** A reply that hands the kernel a reference: one more lookup of the node. */
+  private entry(caller: FuseCaller, node: N): EntryOut {
+    const inode = this.inodeFor(node);
+    const attr = this.attr(caller, inode, node, undefined);
+    inode.nlookup++;
+    return { nodeid: inode.id, entryTimeout: this.timeout, attrTimeout: this.timeout, attr };
+  }
+
+  /** The attributes of `node` (a name of `inode`), remembered as the last sent. */
+  private attr(caller: FuseCaller, inode: Inode<N>, node: N, file: F | undefined): FuseAttr {
+    const a = this.fs.getattr(caller, node, file);
+    if (a === null) {
+      if (inode.last !== undefined) return { ...inode.last, nlink: 0 };
+      throw errno('ENOENT', 'getattr');
+    }
+    inode.last = a;
+    return a;
+  }
+
+  /** The open file of handle `fh` if it is on `inode`; for a name that is gone, else any open on it. */
+  private fileFor(inode: Inode<N>, node: N, fh: number | undefined): F | undefined {
+    const h = fh !== undefined ? this.handles.get(fh) : undefined;
+    if (h !== undefined && h.inode === inode) return h.file;
+    if (this.isLive(node)) return undefined;
+    for (const other of this.handles.values()) if (other.inode === inode) return other.file;
+    return undefined;
+  }
+
+  private file(fh: number): F {
+    const h = this.handles.get(fh);
+    if (h === undefined) throw errno('EBADF', 'fh');
+    return h.file;
+  }
+
+  private addHandle(file: F, inode: Inode<N>): number {
+    const fh = this.nextFh++;
+    this.handles.set(fh, { file, inode });
+    return fh;
+  }
+
+  private method<K extends keyof NodeFileSystem<N, F>>(name: K): NonNullable<NodeFileSystem<N, F>[K]> {
+    const m = this.fs[name];
+    if (m === undefined) throw errno('ENOSYS', String(name));
+    return m as NonNullable<NodeFileSystem<N, F>[K]>;
+  }
+
+  // --- lookup and attributes ------------------------------------------------------------------------
+
+  lookup(caller: FuseCaller, parent: number, name: string): EntryOut {
+    const node = this.fs.lookup(caller, this.node(parent), name);
+    // A negative entry, cached for the entry timeout; the kernel forgets it when it creates the name.
+    if (node === null) return { nodeid: 0, entryTimeout: this.timeout, attr: NO_ATTR };
+    return this.entry(caller, node);
+  }
+
+  forget(nodeid: number, nlookup: number): void {
+    const inode = this.byId.get(nodeid);
+    if (inode === undefined || nodeid === FUSE_ROOT_ID) return;
+    inode.nlookup -= nlookup;
+    if (inode.nlookup > 0) return;
+    this.byId.delete(nodeid);
+    for (const n of inode.nodes) {
+      if (this.byNode.get(n) !== inode) continue;
+      this.byNode.delete(n);
+      this.fs.forget?.(n);
+    }
+    if (inode.key !== undefined && this.byKey.get(inode.key) === inode) this.byKey.delete(inode.key);
+  }
+
+  getattr(caller: FuseCaller, nodeid: number, fh: number | undefined): AttrOut {
+    const inode = this.inode(nodeid);
+    const node = this.live(inode);
+    return { attrTimeout: this.timeout, attr: this.attr(caller, inode, node, this.fileFor(inode, node, fh)) };
+  }
+
+  setattr(caller: FuseCaller, nodeid: number, a: SetattrIn): AttrOut {
+    const setattr = this.method('setattr');
+    const inode = this.inode(nodeid);
+    const node = this.live(inode);
+    const file = this.fileFor(inode, node, a.fh);
+    setattr.call(this.fs, caller, node, a, file);
+    return { attrTimeout: this.timeout, attr: this.attr(caller, inode, node, file) };
+  }
+
+  readlink(caller: FuseCaller, nodeid: number): string | Buffer {
+    return this.method('readlink').call(this.fs, caller, this.node(nodeid));
+  }
+
+  access(caller: FuseCaller, nodeid: number, mask: number): void {
+    this.method('access').call(this.fs, caller, this.node(nodeid), mask);
+  }
+
+  // --- the namespace --------------------------------------------------------------------------------
+
+  mkdir(caller: FuseCaller, parent: number, name: string, mode: number, umask: number): EntryOut {
+    return this.entry(caller, this.method('mkdir').call(this.fs, caller, this.node(parent), name, mode, umask));
+  }
+
+  mknod(caller: FuseCaller, parent: number, name: string, mode: number, rdev: number, umask: number): EntryOut {
+    return this.entry(caller, this.method('mknod').call(this.fs, caller, this.node(parent), name, mode, rdev, umask));
+  }
+
+  symlink(caller: FuseCaller, parent: number, name: string, target: string): EntryOut {
+    return this.entry(caller, this.method('symlink').call(this.fs, caller, this.node(parent), name, target));
+  }
+
+  unlink(caller: FuseCaller, parent: number, name: string): void {
+    this.method('unlink').call(this.fs, caller, this.node(parent), name);
+  }
+
+  rmdir(caller: FuseCaller, parent: number, name: string): void {
+    this.method('rmdir').call(this.fs, caller, this.node(parent), name);
+  }
+
+  rename(caller: FuseCaller, parent: number, name: string, newParent: number, newName: string, flags: number): void {
+    this.method('rename').call(this.fs, caller, this.node(parent), name, this.node(newParent), newName, flags);
+  }
+
+  link(caller: FuseCaller, nodeid: number, newParent: number, newName: string): EntryOut {
+    const link = this.method('link');
+    const inode = this.inode(nodeid);
+    const source = this.live(inode);
+    const node = link.call(this.fs, caller, source, this.node(newParent), newName);
+    // The new name is the same inode: the kernel expects the same node id back.
+    if (!this.byNode.has(node)) {
+      inode.nodes.push(node);
+      this.byNode.set(node, inode);
+    }
+    if (inode.key === undefined) {
+      inode.key = this.fs.hardLinkKey?.(node);
+      if (inode.key !== undefined) this.byKey.set(inode.key, inode);
+    }
+    const attr = this.attr(caller, inode, node, undefined);
+    inode.nlookup++;
+    return { nodeid: inode.id, entryTimeout: this.timeout, attrTimeout: this.timeout, attr };
+  }
+
+  // --- files ----------------------------------------------------------------------------------------
+
+  open(caller: FuseCaller, nodeid: number, flags: number): OpenOut {
+    const open = this.method('open');
+    const inode = this.inode(nodeid);
+    const o = open.call(this.fs, caller, this.live(inode), flags);
+    return { fh: this.addHandle(o.file, inode), keepCache: o.keepCache, directIo: o.directIo };
+  }
+
+  create(caller: FuseCaller, parent: number, name: string, mode: number, flags: number, umask: number): CreateOut {
+    const o = this.method('create').call(this.fs, caller, this.node(parent), name, mode, flags, umask);
+    try {
+      const entry = this.entry(caller, o.node);
+      return { entry, open: { fh: this.addHandle(o.file, this.inode(entry.nodeid)), keepCache: o.keepCache, directIo: o.directIo } };
+    } catch (e) {
+      this.fs.release?.(o.file);
+      throw e;
+    }
+  }
+
+  read(caller: FuseCaller, _nodeid: number, fh: number, offset: number, size: number): Uint8Array {
+    return this.method('read').call(this.fs, caller, this.file(fh), offset, size);
+  }
+
+  write(caller: FuseCaller, _nodeid: number, fh: number, offset: number, data: Buffer, flags: number): number {
+    return this.method('write').call(this.fs, caller, this.file(fh), offset, data, flags);
+  }
+
+  flush(caller: FuseCaller, _nodeid: number, fh: number, lockOwner: bigint): void {
+    this.method('flush').call(this.fs, caller, this.file(fh), lockOwner);
+  }
+
+  release(_caller: FuseCaller, _nodeid: number, fh: number): void {
+    const h = this.handles.get(fh);
+    if (h === undefined) return;
+    this.handles.delete(fh);
+    this.fs.release?.(h.file);
+  }
+
+  fsync(caller: FuseCaller, _nodeid: number, fh: number, datasync: boolean): void {
+    this.method('fsync').call(this.fs, caller, this.file(fh), datasync);
+  }
+
+  fallocate(caller: FuseCaller, _nodeid: number, fh: number, offset: number, length: number, mode: number): void {
+    this.method('fallocate').call(this.fs, caller, this.file(fh), offset, length, mode);
+  }
+
+  lseek(caller: FuseCaller, _nodeid: number, fh: number, offset: number, whence: number): number {
+    return this.method('lseek').call(this.fs, caller, this.file(fh), offset, whence);
+  }
+
+  copyFileRange(caller: FuseCaller, a: CopyFileRangeIn): number {
+    const copy = this.method('copyFileRange');
+    return copy.call(this.fs, caller, this.file(a.fhIn), a.offIn, this.file(a.fhOut), a.offOut, a.len, a.flags);
+  }
+
+  // --- directories ----------------------------------------------------------------------------------
+
+  opendir(caller: FuseCaller, nodeid: number): OpenOut {
+    // One listing per open, so offsets stay stable while the directory changes underneath a reader.
+    const listing = this.method('readdir').call(this.fs, caller, this.node(nodeid));
+    const list: DirEntry[] = [];
+    for (const e of listing.entries) list.push({ name: e.name, ino: e.ino, type: e.type, off: list.length + 1 });
+    const fh = this.nextFh++;
+    this.dirs.set(fh, list);
+    return { fh, cacheDir: listing.cacheDir, keepCache: listing.keepCache };
+  }
+
+  readdir(_caller: FuseCaller, _nodeid: number, fh: number, offset: number): DirEntry[] {
+    const list = this.dirs.get(fh);
+    if (list === undefined) throw errno('EBADF', 'readdir');
+    return list.slice(offset);
+  }
+
+  releasedir(_caller: FuseCaller, _nodeid: number, fh: number): void {
+    this.dirs.delete(fh);
+  }
+
+  fsyncdir(caller: FuseCaller, nodeid: number, _fh: number, datasync: boolean): void {
+    this.method('fsyncdir').call(this.fs, caller, this.node(nodeid), datasync);
+  }
+
+  statfs(caller: FuseCaller, nodeid: number): StatfsOut {
+    return this.method('statfs').call(this.fs, caller, this.node(nodeid));
+  }
+
+  // --- xattrs ---------------------------------------------------------------------------------------
+
+  getxattr(caller: FuseCaller, nodeid: number, name: string): Buffer {
+    return this.method('getxattr').call(this.fs, caller, this.node(nodeid), name);
+  }
+
+  listxattr(caller: FuseCaller, nodeid: number): string[] {
+    return this.method('listxattr').call(this.fs, caller, this.node(nodeid));
+  }
+
+  setxattr(caller: FuseCaller, nodeid: number, name: string, value: Buffer, flags: number): void {
+    this.method('setxattr').call(this.fs, caller, this.node(nodeid), name, value, flags);
+  }
+
+  removexattr(caller: FuseCaller, nodeid: number, name: string): void {
+    this.method('removexattr').call(this.fs, caller, this.node(nodeid), name);
+  }
+
+  destroy(): void {
+    const open = [...this.handles.values()];
+    this.handles.clear();
+    this.dirs.clear();
+    for (const h of open) this.fs.release?.(h.file);
+    this.fs.destroy?.();
+  }
+}
