@@ -10,19 +10,22 @@ import * as xattr from '@napi-rs/xattr';
 import { createHash } from 'node:crypto';
 import { Overlay } from '../../src/overlay/overlay.js';
 import { createOverlayFs } from '../../src/fs/index.js';
-import { isRoot } from '../support/fixture.js';
+import { fixture, isRoot, testEachKind, xattrPrefix } from '../support/fixture.js';
 
-const skip = isRoot ? false : 'needs root (tmpfs mount, trusted.overlay.* xattrs)';
+const prefix = xattrPrefix();
 
 function sha(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-test('a failed metacopy data copy-up (ENOSPC) leaves the metacopy file whole', { skip }, (t) => {
+test('on disk: a failed metacopy data copy-up (ENOSPC) leaves the metacopy file whole', { skip: isRoot ? false : 'needs root to mount a 1 MiB tmpfs as the upper layer' }, (t) => {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlfs-metacopy-enospc-'));
   const small = path.join(base, 'small');
   let mounted = false;
+  const open: Overlay[] = [];
+  // One hook, in this order: the overlays hold fds on the tmpfs, which must go before it can.
   t.after(() => {
+    for (const o of open) o.close();
     if (mounted) execFileSync('umount', [small]);
     fs.rmSync(base, { recursive: true, force: true });
   });
@@ -39,12 +42,12 @@ test('a failed metacopy data copy-up (ENOSPC) leaves the metacopy file whole', {
   fs.mkdirSync(path.join(small, 'upper'));
   fs.mkdirSync(path.join(small, 'work'));
   const overlay = new Overlay({ lowerdir: lower, upperdir: path.join(small, 'upper'), workdir: path.join(small, 'work'), metacopy: 'on' });
-  t.after(() => overlay.close());
+  open.push(overlay);
   const ofs = createOverlayFs(overlay);
 
   ofs.chmodSync('/big', 0o600);
   const up = path.join(small, 'upper', 'big');
-  assert.notEqual(xattr.getAttributeSync(up, 'trusted.overlay.metacopy'), null, 'chmod copied metadata only');
+  assert.notEqual(xattr.getAttributeSync(up, `${prefix}metacopy`), null, 'chmod copied metadata only');
   const before = fs.lstatSync(up);
 
   assert.throws(() => ofs.appendFileSync('/big', 'more'), (err: unknown) => {
@@ -59,66 +62,54 @@ test('a failed metacopy data copy-up (ENOSPC) leaves the metacopy file whole', {
   assert.equal(after.ino, before.ino, 'and it is the same inode');
   assert.equal(after.mode & 0o7777, 0o600);
   assert.equal(after.size, data.length);
-  assert.notEqual(xattr.getAttributeSync(up, 'trusted.overlay.metacopy'), null, 'still metacopy');
+  assert.notEqual(xattr.getAttributeSync(up, `${prefix}metacopy`), null, 'still metacopy');
   assert.deepEqual(fs.readdirSync(path.join(small, 'work', 'work')), [], 'no temp left behind');
   // The merged view is unchanged: the new mode over the lower data.
   assert.equal(ofs.statSync('/big').mode & 0o7777, 0o600);
   assert.equal(sha(ofs.readFileSync('/big')), sha(data));
   overlay.close();
   const reopened = new Overlay({ lowerdir: lower, upperdir: path.join(small, 'upper'), workdir: path.join(small, 'work'), metacopy: 'on' });
-  try {
-    const again = createOverlayFs(reopened);
-    assert.equal(sha(again.readFileSync('/big')), sha(data));
-    assert.equal(again.statSync('/big').mode & 0o7777, 0o600);
-  } finally {
-    reopened.close();
+  open.push(reopened);
+  const again = createOverlayFs(reopened);
+  assert.equal(sha(again.readFileSync('/big')), sha(data));
+  assert.equal(again.statSync('/big').mode & 0o7777, 0o600);
+});
+
+testEachKind('a metacopy data copy-up keeps the mode, owner, xattrs and redirect of the metacopy file', (t, kind) => {
+  const f = fixture(t, [{ d: { f: 'lower data' } }], { metacopy: 'on', redirect_dir: 'on' }, { kind });
+  // Only root may give a file away (and then still write it).
+  const [uid, gid] = isRoot ? [1234, 5678] : [process.getuid!(), process.getgid!()];
+  f.fs.chmodSync('/d/f', 0o640);
+  f.fs.chownSync('/d/f', uid, gid);
+  assert.ok(f.entry('upper', 'd/f')?.metacopy, 'metadata-only copy-up');
+  f.behindBack('upper', (layer) => layer.setxattr('d/f', 'user.kept', Buffer.from('yes')));
+  f.fs.renameSync('/d/f', '/g');
+  const ino = f.fs.statSync('/g').ino;
+  f.fs.appendFileSync('/g', '+');
+  const up = f.entry('upper', 'g')!;
+  assert.equal(up.stat.mode & 0o7777, 0o640);
+  assert.equal(up.stat.uid, uid);
+  assert.equal(up.stat.gid, gid);
+  assert.equal(up.stat.size, 11);
+  assert.deepEqual(f.inspect('upper', (layer) => layer.getxattr('g', 'user.kept')), Buffer.from('yes'));
+  assert.equal(up.metacopy, false);
+  // The redirect stays on the file, as the kernel leaves it; a layer reports it only on a metacopy file.
+  if (f.kind === 'dir') {
+    assert.equal(xattr.getAttributeSync(f.up('g'), `${f.prefix}redirect`)?.toString(), '/d/f');
+    assert.equal(xattr.getAttributeSync(f.up('g'), `${f.prefix}metacopy`), null);
+    assert.equal(fs.readFileSync(f.up('g'), 'utf8'), 'lower data+');
   }
+  assert.equal(f.fs.statSync('/g').ino, ino, 'st_ino is kept');
+  assert.equal(f.fs.readFileSync('/g', 'utf8'), 'lower data+');
 });
 
-test('a metacopy data copy-up keeps the mode, owner, xattrs and redirect of the metacopy file', { skip }, (t) => {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlfs-metacopy-data-'));
-  t.after(() => fs.rmSync(base, { recursive: true, force: true }));
-  const lower = path.join(base, 'lower');
-  fs.mkdirSync(path.join(lower, 'd'), { recursive: true });
-  fs.writeFileSync(path.join(lower, 'd', 'f'), 'lower data');
-  for (const d of ['upper', 'work']) fs.mkdirSync(path.join(base, d));
-  const overlay = new Overlay({ lowerdir: lower, upperdir: path.join(base, 'upper'), workdir: path.join(base, 'work'), metacopy: 'on', redirect_dir: 'on' });
-  t.after(() => overlay.close());
-  const ofs = createOverlayFs(overlay);
-  ofs.chmodSync('/d/f', 0o640);
-  ofs.chownSync('/d/f', 1234, 5678);
-  xattr.setAttributeSync(path.join(base, 'upper', 'd', 'f'), 'user.kept', Buffer.from('yes'));
-  ofs.renameSync('/d/f', '/g');
-  const ino = ofs.statSync('/g').ino;
-  ofs.appendFileSync('/g', '+');
-  const up = path.join(base, 'upper', 'g');
-  const st = fs.lstatSync(up);
-  assert.equal(st.mode & 0o7777, 0o640);
-  assert.equal(st.uid, 1234);
-  assert.equal(st.gid, 5678);
-  assert.equal(fs.readFileSync(up, 'utf8'), 'lower data+');
-  assert.equal(xattr.getAttributeSync(up, 'user.kept')?.toString(), 'yes');
-  assert.equal(xattr.getAttributeSync(up, 'trusted.overlay.redirect')?.toString(), '/d/f');
-  assert.equal(xattr.getAttributeSync(up, 'trusted.overlay.metacopy'), null);
-  assert.equal(ofs.statSync('/g').ino, ino, 'st_ino is kept');
-  assert.equal(ofs.readFileSync('/g', 'utf8'), 'lower data+');
-});
-
-test('a metacopy file with no data below gives EIO (with an errno), not a TypeError', { skip }, (t) => {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlfs-metacopy-eio-'));
-  t.after(() => fs.rmSync(base, { recursive: true, force: true }));
-  const lower = path.join(base, 'lower');
-  fs.mkdirSync(lower);
-  fs.mkdirSync(path.join(base, 'upper'));
-  fs.mkdirSync(path.join(base, 'work'));
-  const up = path.join(base, 'upper', 'orphan');
-  fs.writeFileSync(up, '');
-  fs.truncateSync(up, 100);
-  xattr.setAttributeSync(up, 'trusted.overlay.metacopy', Buffer.alloc(0));
-  const overlay = new Overlay({ lowerdir: lower, upperdir: path.join(base, 'upper'), workdir: path.join(base, 'work'), metacopy: 'on' });
-  t.after(() => overlay.close());
-  const ofs = createOverlayFs(overlay);
-  assert.throws(() => ofs.appendFileSync('/orphan', 'x'), (err: unknown) => {
+testEachKind('a metacopy file with no data below gives EIO (with an errno), not a TypeError', (t, kind) => {
+  const f = fixture(t, [{}], { metacopy: 'on' }, { kind, upper: { orphan: '' } });
+  f.edit('upper', (layer) => {
+    layer.truncate('orphan', 100);
+    layer.setMetacopy('orphan', true);
+  });
+  assert.throws(() => f.fs.appendFileSync('/orphan', 'x'), (err: unknown) => {
     assert.ok(!(err instanceof TypeError), String(err));
     const e = err as NodeJS.ErrnoException;
     assert.equal(e.code, 'EIO');
@@ -126,22 +117,14 @@ test('a metacopy file with no data below gives EIO (with an errno), not a TypeEr
     assert.equal(e.path, '/orphan');
     return true;
   });
-  assert.equal(fs.lstatSync(up).size, 100, 'the upper file is untouched');
+  assert.equal(f.entry('upper', 'orphan')?.stat.size, 100, 'the upper file is untouched');
+  assert.equal(f.entry('upper', 'orphan')?.metacopy, true);
 });
 
-test('a metacopy file with no data below: lookup itself fails with EIO, as the kernel\'s ovl_lookup does', {
-  skip,
-}, (t) => {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlfs-metacopy-eio-'));
-  t.after(() => fs.rmSync(base, { recursive: true, force: true }));
-  for (const d of ['lower', 'upper', 'work']) fs.mkdirSync(path.join(base, d));
-  const up = path.join(base, 'upper', 'orphan');
-  fs.writeFileSync(up, '');
-  xattr.setAttributeSync(up, 'trusted.overlay.metacopy', Buffer.alloc(0));
-  const overlay = new Overlay({ lowerdir: path.join(base, 'lower'), upperdir: path.join(base, 'upper'), workdir: path.join(base, 'work'), metacopy: 'on' });
-  t.after(() => overlay.close());
-  const ofs = createOverlayFs(overlay);
-  for (const call of [() => ofs.statSync('/orphan'), () => ofs.readFileSync('/orphan')]) {
+testEachKind('a metacopy file with no data below: lookup itself fails with EIO, as the kernel\'s ovl_lookup does', (t, kind) => {
+  const f = fixture(t, [{}], { metacopy: 'on' }, { kind, upper: { orphan: '' } });
+  f.edit('upper', (layer) => layer.setMetacopy('orphan', true));
+  for (const call of [() => f.fs.statSync('/orphan'), () => f.fs.readFileSync('/orphan')]) {
     assert.throws(call, (err: unknown) => (err as NodeJS.ErrnoException).code === 'EIO' && !(err instanceof TypeError));
   }
 });
