@@ -27,6 +27,7 @@ import { Overlay, type OpenFile, type OverlayNode, type OverlayOptions, type Ovl
 import { NodeBridge, type ListedEntry, type Listing, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
 import type { FuseCaller, FuseNotifier, RawFileSystem } from './bridge/raw-fs.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE } from './protocol.js';
+import { shownIds, squashes, storedGid, storedUid, type IdMap } from './idmap.js';
 import type { FuseAttr, SetattrIn, StatfsOut } from './structs.js';
 
 const { O_TRUNC, O_SYNC, O_DSYNC } = fsc;
@@ -42,7 +43,17 @@ export interface OverlayFsArg {
   overlay: string | OverlayOptions;
   /** Entry and attribute timeout in seconds; default DEFAULT_TIMEOUT. */
   timeout?: number;
+  /** fuse-overlayfs's uid/gid shifting and squashing between the layers and the mount (see idmap.ts). */
+  idmap?: IdMap | undefined;
+  /** fuse-overlayfs's xattr_permissions: owners and modes kept in an override_stat xattr (1 security.*, 2 user.containers.*). */
+  xattrPermissions?: 0 | 1 | 2;
 }
+
+/** fuse-overlayfs's override_stat xattrs ("uid:gid:octal mode"), by xattr_permissions value; the first is written. */
+const OVERRIDE_XATTRS: Record<1 | 2, string[]> = {
+  1: ['security.fuseoverlayfs.override_stat'],
+  2: ['user.containers.override_stat', 'user.fuseoverlayfs.override_stat'],
+};
 
 function err(code: string, syscall: string): Error {
   return fsError(code, syscall);
@@ -106,8 +117,67 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   private readonly myUid = process.getuid?.() ?? 0;
   private readonly myGid = process.getgid?.() ?? 0;
   private notify: NodeNotifier<OverlayNode> | undefined;
+  private readonly override: string[] | undefined;
 
-  constructor(readonly overlay: Overlay) {}
+  constructor(
+    readonly overlay: Overlay,
+    private readonly idmap: IdMap | undefined = undefined,
+    xattrPermissions: 0 | 1 | 2 = 0,
+  ) {
+    this.override = xattrPermissions === 0 ? undefined : OVERRIDE_XATTRS[xattrPermissions];
+  }
+
+  /** The attributes the mount shows: override_stat applied, then ids shifted or squashed. */
+  private shown(node: OverlayNode, a: FuseAttr): FuseAttr {
+    if (this.override !== undefined) {
+      const o = this.overrideOf(node);
+      if (o !== undefined) [a.uid, a.gid, a.mode] = [o.uid, o.gid, (a.mode & S_IFMT) | o.mode];
+    }
+    if (this.idmap !== undefined) [a.uid, a.gid] = shownIds(this.idmap, a.uid, a.gid);
+    return a;
+  }
+
+  private overrideOf(node: OverlayNode): { uid: number; gid: number; mode: number } | undefined {
+    for (const name of this.override ?? []) {
+      let v: Buffer | undefined;
+      try {
+        v = this.overlay.getxattr(node, name);
+      } catch {
+        v = undefined;
+      }
+      const m = v === undefined ? null : /^(\d+):(\d+):([0-7]+)/.exec(v.toString());
+      if (m) return { uid: Number(m[1]), gid: Number(m[2]), mode: parseInt(m[3]!, 8) & 0o7777 };
+    }
+    return undefined;
+  }
+
+  /**
+   * Applies an owner or mode change the way the options ask: into the override_stat xattr with
+   * xattr_permissions, else to the file with the ids mapped back to the layer's (a refused chown is no
+   * error when squashing, as in fuse-overlayfs). Returns what is left for a plain setattr.
+   */
+  private ownerChange(node: OverlayNode, a: SetAttr): SetAttr {
+    if (a.uid === undefined && a.gid === undefined && a.mode === undefined) return a;
+    const m = this.idmap;
+    const uid = a.uid === undefined || m === undefined ? a.uid : storedUid(m, a.uid);
+    const gid = a.gid === undefined || m === undefined ? a.gid : storedGid(m, a.gid);
+    if (this.override !== undefined) {
+      const st = this.overlay.getattr(node);
+      const cur = this.overrideOf(node) ?? { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 };
+      const value = `${uid ?? cur.uid}:${gid ?? cur.gid}:${(a.mode ?? cur.mode).toString(8)}`;
+      this.overlay.setxattr(node, this.override[0]!, Buffer.from(value));
+      return { ...a, uid: undefined, gid: undefined, mode: undefined };
+    }
+    if ((uid !== undefined || gid !== undefined) && m !== undefined && squashes(m)) {
+      try {
+        this.overlay.setattr(node, { uid, gid }, 'chown');
+      } catch {
+        // fuse-overlayfs ignores a chown the host refuses when squashing
+      }
+      return { ...a, uid: undefined, gid: undefined };
+    }
+    return { ...a, uid, gid };
+  }
 
   get root(): OverlayNode {
     return this.overlay.root;
@@ -164,9 +234,19 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   private own(caller: FuseCaller, parent: OverlayNode, node: OverlayNode, mode: number | undefined): void {
     const parentStat = this.overlay.getattr(parent);
     const inheritGid = (parentStat.mode & S_ISGID) !== 0;
-    const uid = caller.uid !== this.myUid ? caller.uid : undefined;
-    const gid = !inheritGid && caller.gid !== this.myGid ? caller.gid : undefined;
-    if (uid !== undefined || gid !== undefined) this.overlay.setattr(node, { uid, gid }, 'chown');
+    if (this.idmap !== undefined || this.override !== undefined) {
+      // The caller's ids as the layer stores them (mapped back, or kept in override_stat).
+      const gid = inheritGid ? undefined : caller.gid;
+      const rest = this.ownerChange(node, { uid: caller.uid, gid, mode: this.override !== undefined && mode !== undefined ? mode & 0o7777 : undefined });
+      if ((rest.uid !== undefined && rest.uid !== this.myUid) || (rest.gid !== undefined && rest.gid !== this.myGid)) {
+        this.overlay.setattr(node, { uid: rest.uid, gid: rest.gid }, 'chown');
+      }
+      if (this.override !== undefined) return;
+    } else {
+      const uid = caller.uid !== this.myUid ? caller.uid : undefined;
+      const gid = !inheritGid && caller.gid !== this.myGid ? caller.gid : undefined;
+      if (uid !== undefined || gid !== undefined) this.overlay.setattr(node, { uid, gid }, 'chown');
+    }
     if (mode === undefined) return;
     // The kernel applied the caller's umask already; ours must not apply on top (mkdir(2) honours it).
     let want = mode & 0o7777;
@@ -183,9 +263,13 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   }
 
   getattr(_caller: FuseCaller, node: OverlayNode, file: OpenFile | undefined): FuseAttr | null {
-    if (!node.unlinked) return attrOf(this.overlay.getattr(node), node.ino);
+    if (!node.unlinked) return this.shown(node, attrOf(this.overlay.getattr(node), node.ino));
     // Gone from the tree, still held open: the real file answers (the core re-bound it before the unlink).
-    if (file !== undefined && !file.isDirectory) return attrOf(this.overlay.fstat(file), node.ino);
+    if (file !== undefined && !file.isDirectory) {
+      const a = attrOf(this.overlay.fstat(file), node.ino);
+      if (this.idmap !== undefined) [a.uid, a.gid] = shownIds(this.idmap, a.uid, a.gid);
+      return a;
+    }
     return null;
   }
 
@@ -193,10 +277,19 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     if (node.unlinked) {
       // Only the open file is left (ftruncate, fchmod, futimens of an unlinked file).
       if (file === undefined) throw err('ENOENT', 'setattr');
-      this.overlay.fsetattr(file, setAttrOf(a));
+      const sa = setAttrOf(a);
+      if (this.idmap !== undefined) [sa.uid, sa.gid] = [sa.uid === undefined ? undefined : storedUid(this.idmap, sa.uid), sa.gid === undefined ? undefined : storedGid(this.idmap, sa.gid)];
+      this.overlay.fsetattr(file, sa);
       return;
     }
-    this.invalidatingCopyUps([node], () => this.overlay.setattr(node, setAttrOf(a)));
+    if (this.idmap === undefined && this.override === undefined) {
+      this.invalidatingCopyUps([node], () => this.overlay.setattr(node, setAttrOf(a)));
+      return;
+    }
+    this.invalidatingCopyUps([node], () => {
+      const rest = this.ownerChange(node, setAttrOf(a));
+      if (Object.values(rest).some((v) => v !== undefined)) this.overlay.setattr(node, rest);
+    });
   }
 
   readlink(_caller: FuseCaller, node: OverlayNode): string {
@@ -382,5 +475,5 @@ export function createOverlayFs(arg: unknown, notify: FuseNotifier): RawFileSyst
   if (a === undefined || a === null || (typeof a.overlay !== 'string' && typeof a.overlay !== 'object')) {
     throw new TypeError('createOverlayFs: the argument must be { overlay: options }');
   }
-  return new NodeBridge(new OverlayFileSystem(new Overlay(a.overlay)), { notify, timeout: a.timeout ?? DEFAULT_TIMEOUT });
+  return new NodeBridge(new OverlayFileSystem(new Overlay(a.overlay), a.idmap, a.xattrPermissions ?? 0), { notify, timeout: a.timeout ?? DEFAULT_TIMEOUT });
 }
