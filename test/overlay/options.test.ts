@@ -21,44 +21,38 @@ test('mount option strings parse with the kernel escapes', () => {
   assert.throws(() => parseMountOptions('lowerdir=/a,bogus=1'), /unknown overlay option 'bogus'/);
 });
 
-test('validation: missing dirs, overlapping layers, separate subtrees, in use', () => {
+test('validation: missing dirs, overlapping layers, separate subtrees, in use', (t) => {
   const base = tmp();
-  try {
-    for (const d of ['l', 'u', 'w']) fs.mkdirSync(path.join(base, d));
-    const l = path.join(base, 'l'), u = path.join(base, 'u'), w = path.join(base, 'w');
-    assert.throws(() => new Overlay({ lowerdir: path.join(base, 'nope') }), (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && /lowerdir #1 .* does not exist/.test(e.message));
-    assert.throws(() => new Overlay({ lowerdir: l, upperdir: u }), /needs a workdir/);
-    assert.throws(() => new Overlay({ lowerdir: u, upperdir: u, workdir: w }), (e: NodeJS.ErrnoException) => e.code === 'ELOOP' && /overlapping/.test(e.message));
-    fs.mkdirSync(path.join(u, 'w2'));
-    assert.throws(() => new Overlay({ lowerdir: l, upperdir: u, workdir: path.join(u, 'w2') }), (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && /separate subtrees/.test(e.message));
-    assert.throws(() => new Overlay({ lowerdir: l, upperdir: u, workdir: w, index: 'on' }), /index=on is not supported/);
-    const first = new Overlay({ lowerdir: l, upperdir: u, workdir: w });
-    try {
-      assert.throws(() => new Overlay({ lowerdir: l, upperdir: u, workdir: w }), (e: NodeJS.ErrnoException) => e.code === 'EBUSY' && /in use/.test(e.message));
-    } finally {
-      first.close();
-    }
-    new Overlay({ lowerdir: l, upperdir: u, workdir: w }).close();
-    const fromString = new Overlay(`lowerdir=${l},upperdir=${u},workdir=${w}`);
-    fromString.close();
-  } finally {
-    fs.rmSync(base, { recursive: true, force: true });
-  }
+  t.after(() => fs.rmSync(base, { recursive: true, force: true }));
+  for (const d of ['l', 'u', 'w']) fs.mkdirSync(path.join(base, d));
+  const l = path.join(base, 'l'), u = path.join(base, 'u'), w = path.join(base, 'w');
+  assert.throws(() => new Overlay({ lowerdir: path.join(base, 'nope') }), (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && /lowerdir #1 .* does not exist/.test(e.message));
+  assert.throws(() => new Overlay({ lowerdir: l, upperdir: u }), /needs a workdir/);
+  assert.throws(() => new Overlay({ lowerdir: u, upperdir: u, workdir: w }), (e: NodeJS.ErrnoException) => e.code === 'ELOOP' && /overlapping/.test(e.message));
+  fs.mkdirSync(path.join(u, 'w2'));
+  assert.throws(() => new Overlay({ lowerdir: l, upperdir: u, workdir: path.join(u, 'w2') }), (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && /separate subtrees/.test(e.message));
+  assert.throws(() => new Overlay({ lowerdir: l, upperdir: u, workdir: w, index: 'on' }), /index=on is not supported/);
+  const first = new Overlay({ lowerdir: l, upperdir: u, workdir: w });
+  t.after(() => first.close());
+  assert.throws(() => new Overlay({ lowerdir: l, upperdir: u, workdir: w }), (e: NodeJS.ErrnoException) => e.code === 'EBUSY' && /in use/.test(e.message));
+  first.close();
+  new Overlay({ lowerdir: l, upperdir: u, workdir: w }).close();
+  const fromString = new Overlay(`lowerdir=${l},upperdir=${u},workdir=${w}`);
+  fromString.close();
 });
 
 test('workdir on another filesystem than upperdir gives EXDEV', { skip: fs.existsSync('/dev/shm') ? false : 'needs /dev/shm (tmpfs) as a second filesystem' }, (t) => {
   const base = tmp();
   const shm = fs.mkdtempSync('/dev/shm/ovlfs-opt-');
-  try {
-    if (fs.statSync(shm).dev === fs.statSync(base).dev) {
-      t.skip('/dev/shm is on the same filesystem here');
-      return;
-    }
-    fs.mkdirSync(path.join(base, 'l'));
-    fs.mkdirSync(path.join(base, 'u'));
-    assert.throws(() => new Overlay({ lowerdir: path.join(base, 'l'), upperdir: path.join(base, 'u'), workdir: shm }), (e: NodeJS.ErrnoException) => e.code === 'EXDEV' && /same filesystem/.test(e.message));
-  } finally {
+  t.after(() => {
     fs.rmSync(base, { recursive: true, force: true });
     fs.rmSync(shm, { recursive: true, force: true });
+  });
+  if (fs.statSync(shm).dev === fs.statSync(base).dev) {
+    t.skip('/dev/shm is on the same filesystem here');
+    return;
   }
+  fs.mkdirSync(path.join(base, 'l'));
+  fs.mkdirSync(path.join(base, 'u'));
+  assert.throws(() => new Overlay({ lowerdir: path.join(base, 'l'), upperdir: path.join(base, 'u'), workdir: shm }), (e: NodeJS.ErrnoException) => e.code === 'EXDEV' && /same filesystem/.test(e.message));
 });
