@@ -9,7 +9,8 @@ import { OverlayDir, type OpenDirOptions } from './dir.js';
 import { makePromisesApi, type PromisesApi } from './promises.js';
 import { makeStreams, type OverlayStreams } from './streams.js';
 import { SyncFs } from './sync.js';
-import { publicApi } from './validate.js';
+import { publicApi, toUnixTimestamp } from './validate.js';
+import { OverlayFSWatcher, OverlayStatWatcher, StatWatchers, watch, watchPromise } from './watch.js';
 
 export const SYNC_NAMES = [
   'existsSync', 'accessSync', 'statSync', 'lstatSync', 'fstatSync', 'statfsSync', 'openSync', 'closeSync', 'readSync',
@@ -22,7 +23,7 @@ export const SYNC_NAMES = [
 export type SyncApi = Pick<typeof fs, (typeof SYNC_NAMES)[number] | 'opendirSync'>;
 
 export type OverlayFs = SyncApi & CallbackApi & Pick<typeof fs,
-  'createReadStream' | 'createWriteStream' | 'constants' | 'Stats'
+  'createReadStream' | 'createWriteStream' | 'constants' | 'Stats' | 'watch' | 'watchFile' | 'unwatchFile'
 > & {
   /** Subclasses of Node's fs.ReadStream/WriteStream bound to this overlay: `new ReadStream(path, options)`. */
   ReadStream: OverlayStreams['ReadStream'];
@@ -61,10 +62,28 @@ export function createOverlayFs(overlay: Overlay): OverlayFs {
     callbacks[name] = wrapped;
   }
 
+  const statWatchers = new StatWatchers(sync.watchers, sync);
+  const promises = makePromisesApi(sync, streams) as PromisesApi & Record<string, unknown>;
+  promises.watch = (filename: unknown, options?: unknown) => watchPromise(sync.watchers, sync, filename, options);
+
+  // Watchers close when the overlay closes.
+  const closeOverlay = overlay.close.bind(overlay);
+  overlay.close = () => {
+    sync.watchers.closeAll();
+    closeOverlay();
+  };
+
   const api = {
     ...bound,
     ...callbacks,
-    promises: makePromisesApi(sync, streams),
+    watch: publicApi((filename: unknown, options?: unknown, listener?: unknown) => watch(sync.watchers, sync, filename, options, listener), 'watch'),
+    watchFile: publicApi((filename: unknown, options?: unknown, listener?: unknown) => statWatchers.watchFile(filename, options, listener), 'watchFile'),
+    unwatchFile: publicApi((filename: unknown, listener?: unknown) => statWatchers.unwatchFile(filename, listener), 'unwatchFile'),
+    FSWatcher: OverlayFSWatcher,
+    StatWatcher: OverlayStatWatcher,
+    // Node exposes its timestamp conversion on fs; its own tests call it.
+    _toUnixTimestamp: toUnixTimestamp,
+    promises,
     createReadStream: streams.createReadStream,
     createWriteStream: streams.createWriteStream,
     ReadStream: streams.ReadStream,

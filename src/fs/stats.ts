@@ -4,48 +4,45 @@ import type { OvlStat } from '../overlay/index.js';
 
 const S_IFMT = 0o170000;
 
+const NodeStats = fs.Stats as unknown as new (...fields: number[]) => fs.Stats;
+
+/** Node's own Stats, built with its constructor, so its fields, dates and deep equality are Node's. */
 export function makeStats(s: OvlStat): fs.Stats {
-  if (s instanceof fs.Stats) return s;
-  const stats = Object.create(fs.Stats.prototype) as fs.Stats;
-  Object.assign(stats, {
-    dev: s.dev, mode: s.mode, nlink: s.nlink, uid: s.uid, gid: s.gid, rdev: s.rdev, blksize: s.blksize,
-    ino: s.ino, size: s.size, blocks: s.blocks,
-    atimeMs: s.atimeMs, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, birthtimeMs: s.birthtimeMs,
-    atime: new Date(s.atimeMs), mtime: new Date(s.mtimeMs), ctime: new Date(s.ctimeMs), birthtime: new Date(s.birthtimeMs),
-  });
-  return stats;
+  return new NodeStats(s.dev, s.mode, s.nlink, s.uid, s.gid, s.rdev, s.blksize, s.ino, s.size, s.blocks, s.atimeMs, s.mtimeMs, s.ctimeMs, s.birthtimeMs);
 }
 
-function toNs(ms: number): bigint {
-  return BigInt(Math.floor(ms)) * 1000000n + BigInt(Math.round((ms % 1) * 1e6));
+/**
+ * Node's BigIntStats prototype: the class is not exported, so it is taken from one stat of the host
+ * root. Objects built on it are Node's own (`deepStrictEqual` with Node's BigIntStats holds).
+ */
+const BIGINT_PROTO = Object.getPrototypeOf(fs.statSync('/', { bigint: true })) as object;
+
+function dateOfNs(ns: bigint): Date {
+  return new Date(Number(ns / 1000000n) + (ns % 1000000n < 0n ? -1 : 0));
 }
 
-/** Node does not export its BigIntStats class; this one has the same fields and methods. */
-export class BigIntStats implements fs.BigIntStats {
-  dev: bigint; ino: bigint; mode: bigint; nlink: bigint; uid: bigint; gid: bigint; rdev: bigint;
-  size: bigint; blksize: bigint; blocks: bigint;
-  atimeMs: bigint; mtimeMs: bigint; ctimeMs: bigint; birthtimeMs: bigint;
-  atimeNs: bigint; mtimeNs: bigint; ctimeNs: bigint; birthtimeNs: bigint;
-  atime: Date; mtime: Date; ctime: Date; birthtime: Date;
+/** Floor division, as Node's BigIntStats computes milliseconds from nanoseconds. */
+function msOf(ns: bigint): bigint {
+  const q = ns / 1000000n;
+  return ns % 1000000n < 0n ? q - 1n : q;
+}
 
-  constructor(s: OvlStat) {
-    this.dev = BigInt(s.dev); this.ino = BigInt(s.ino); this.mode = BigInt(s.mode); this.nlink = BigInt(s.nlink);
-    this.uid = BigInt(s.uid); this.gid = BigInt(s.gid); this.rdev = BigInt(s.rdev); this.size = BigInt(s.size);
-    this.blksize = BigInt(s.blksize); this.blocks = BigInt(s.blocks);
-    this.atimeNs = toNs(s.atimeMs); this.mtimeNs = toNs(s.mtimeMs); this.ctimeNs = toNs(s.ctimeMs); this.birthtimeNs = toNs(s.birthtimeMs);
-    this.atimeMs = this.atimeNs / 1000000n; this.mtimeMs = this.mtimeNs / 1000000n;
-    this.ctimeMs = this.ctimeNs / 1000000n; this.birthtimeMs = this.birthtimeNs / 1000000n;
-    this.atime = new Date(s.atimeMs); this.mtime = new Date(s.mtimeMs); this.ctime = new Date(s.ctimeMs); this.birthtime = new Date(s.birthtimeMs);
-  }
+/** BigIntStats with Node's fields in Node's order; times come from the layer's nanoseconds. */
+export function makeBigIntStats(s: OvlStat): fs.BigIntStats {
+  const out = Object.create(BIGINT_PROTO) as Record<string, unknown>;
+  out.dev = BigInt(s.dev); out.mode = BigInt(s.mode); out.nlink = BigInt(s.nlink); out.uid = BigInt(s.uid);
+  out.gid = BigInt(s.gid); out.rdev = BigInt(s.rdev); out.blksize = BigInt(s.blksize); out.ino = BigInt(s.ino);
+  out.size = BigInt(s.size); out.blocks = BigInt(s.blocks);
+  out.atimeMs = msOf(s.atimeNs); out.mtimeMs = msOf(s.mtimeNs); out.ctimeMs = msOf(s.ctimeNs); out.birthtimeMs = msOf(s.birthtimeNs);
+  out.atimeNs = s.atimeNs; out.mtimeNs = s.mtimeNs; out.ctimeNs = s.ctimeNs; out.birthtimeNs = s.birthtimeNs;
+  out.atime = dateOfNs(s.atimeNs); out.mtime = dateOfNs(s.mtimeNs); out.ctime = dateOfNs(s.ctimeNs); out.birthtime = dateOfNs(s.birthtimeNs);
+  return out as unknown as fs.BigIntStats;
+}
 
-  private type(): number { return Number(this.mode) & S_IFMT; }
-  isFile(): boolean { return this.type() === 0o100000; }
-  isDirectory(): boolean { return this.type() === 0o040000; }
-  isSymbolicLink(): boolean { return this.type() === 0o120000; }
-  isBlockDevice(): boolean { return this.type() === 0o060000; }
-  isCharacterDevice(): boolean { return this.type() === 0o020000; }
-  isFIFO(): boolean { return this.type() === 0o010000; }
-  isSocket(): boolean { return this.type() === 0o140000; }
+/** Zeroed BigIntStats, as watchFile reports a missing file. */
+export function zeroBigIntStats(): fs.BigIntStats {
+  return makeBigIntStats({ dev: 0, mode: 0, nlink: 0, uid: 0, gid: 0, rdev: 0, blksize: 0, ino: 0, size: 0, blocks: 0,
+    atimeMs: 0, mtimeMs: 0, ctimeMs: 0, birthtimeMs: 0, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, birthtimeNs: 0n } as OvlStat);
 }
 
 export function makeStatFs(s: { type: number; bsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number }, bigint: boolean): fs.StatsFs | fs.BigIntStatsFs {

@@ -10,7 +10,8 @@ import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
 import { isNormalName, type OpenFile, type Overlay, type OverlayNode } from '../overlay/index.js';
 import { toPath, type EncodingOption } from './args.js';
 import { direntOf, type Dirent } from './dirent.js';
-import { BigIntStats, makeStatFs, makeStats } from './stats.js';
+import { makeBigIntStats, makeStatFs, makeStats } from './stats.js';
+import { WatchHub, type WatchEvent } from './watch.js';
 import {
   ERR_FS_FILE_TOO_LARGE, ERR_INVALID_ARG_VALUE, emitRecursiveRmdirWarning, getOptions, getValidatedFd, getValidatedFdNative,
   getValidatedPath, getValidFileModeNative, kIoMaxLength, kMaxUserId, kValidateObjectAllowNullable, parseFileMode,
@@ -72,6 +73,15 @@ function fsEisdir(path: string): Error {
   return err;
 }
 
+function trimTrailing(p: string): string {
+  return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
+}
+
+function childPath(parent: OverlayNode, name: string): string {
+  const dir = parent.path();
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
 let truncateWarned = false;
 
 /** DEP0081: truncate(fd) (once per process). */
@@ -86,7 +96,21 @@ export class SyncFs {
   private readonly freeFds: number[] = [];
   private nextFd = 1000;
 
-  constructor(readonly overlay: Overlay) {}
+  /** fs.watch and friends: told of every change made here (watch.ts). */
+  readonly watchers: WatchHub;
+
+  constructor(readonly overlay: Overlay) {
+    this.watchers = new WatchHub(this);
+  }
+
+  /** Tells watchers that the entry at `path` changed. */
+  private changed(path: string, event: WatchEvent): void {
+    if (this.watchers.active) this.watchers.notify(trimTrailing(path), event);
+  }
+
+  private changedFile(file: OpenFile, event: WatchEvent): void {
+    if (this.watchers.active) this.watchers.notify(this.overlay.nodeOf(file).path(), event);
+  }
 
   // --- descriptors ---------------------------------------------------------------------------------
 
@@ -166,13 +190,13 @@ export class SyncFs {
       if (options?.throwIfNoEntry === false && (code === 'ENOENT' || code === 'ENOTDIR')) return undefined;
       throw relabel(err, syscall, p);
     }
-    return options?.bigint ? new BigIntStats(st) : makeStats(st);
+    return options?.bigint ? makeBigIntStats(st) : makeStats(st);
   }
 
   fstatSync(fd: unknown, options: { bigint?: boolean } = { bigint: false }): fs.Stats | fs.BigIntStats {
     const file = this.fileOf(getValidatedFdNative(fd), 'fstat');
     const st = call('fstat', undefined, () => this.overlay.fstat(file));
-    return options?.bigint ? new BigIntStats(st) : makeStats(st);
+    return options?.bigint ? makeBigIntStats(st) : makeStats(st);
   }
 
   statfsSync(path: unknown, options: { bigint?: boolean } = { bigint: false }): fs.StatsFs | fs.BigIntStatsFs {
@@ -196,7 +220,9 @@ export class SyncFs {
     if ((flags & O_CREAT) === 0) {
       const node = this.node(p, follow, 'open');
       if ((flags & O_DIRECTORY) !== 0 && !node.isDir) throw fsError('ENOTDIR', 'open', p);
-      return this.overlay.open(node, flags);
+      const opened = this.overlay.open(node, flags);
+      if ((flags & O_TRUNC) !== 0) this.changedFile(opened, 'change');
+      return opened;
     }
     // Linux refuses O_CREAT|O_DIRECTORY outright (since 6.4).
     if ((flags & O_DIRECTORY) !== 0) throw fsError('EINVAL', 'open', p);
@@ -205,7 +231,9 @@ export class SyncFs {
     const existing = isNormalName(name) ? this.overlay.lookup(parent, name) : this.node(p, true, 'open');
     if (existing === null) {
       if (trailingSlash) throw fsError('EISDIR', 'open', p);
-      return this.overlay.create(parent, name, flags, mode);
+      const created = this.overlay.create(parent, name, flags, mode);
+      this.changed(childPath(parent, name), 'rename');
+      return created;
     }
     if ((flags & O_EXCL) !== 0) throw fsError('EEXIST', 'open', p);
     if (existing.type === S_IFLNK && (follow || trailingSlash)) {
@@ -218,7 +246,9 @@ export class SyncFs {
     }
     if (existing.isDir) throw fsError('EISDIR', 'open', p);
     if (trailingSlash) throw fsError('ENOTDIR', 'open', p);
-    return this.overlay.open(existing, flags);
+    const opened = this.overlay.open(existing, flags);
+    if ((flags & O_TRUNC) !== 0) this.changedFile(opened, 'change');
+    return opened;
   }
 
   closeSync(fd: unknown): void {
@@ -266,8 +296,9 @@ export class SyncFs {
   writeAt(fd: number, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | bigint | null): number {
     const file = this.fileOf(fd, 'write');
     const at = position === null || typeof position !== 'number' && typeof position !== 'bigint' ? null : Number(position);
-    if (at !== null && at < 0) return call('write', undefined, () => this.overlay.write(file, buffer, offset, length, null));
-    return call('write', undefined, () => this.overlay.write(file, buffer, offset, length, at));
+    const n = call('write', undefined, () => this.overlay.write(file, buffer, offset, length, at !== null && at < 0 ? null : at));
+    this.changedFile(file, 'change');
+    return n;
   }
 
   /** fs.writeSync, with Node's argument shapes and checks in Node's order. */
@@ -340,6 +371,7 @@ export class SyncFs {
     validateInteger(len, 'len');
     const file = this.fileOf(getValidatedFdNative(fd), 'ftruncate');
     call('ftruncate', undefined, () => this.overlay.ftruncate(file, Math.max(0, len)));
+    this.changedFile(file, 'change');
   }
 
   truncateSync(path: unknown, len?: unknown): void {
@@ -361,6 +393,7 @@ export class SyncFs {
     const m = parseFileMode(mode, 'mode');
     const file = this.fileOf(n, 'fchmod');
     call('fchmod', undefined, () => this.overlay.fsetattr(file, { mode: m }, 'fchmod'));
+    this.changedFile(file, 'change');
   }
 
   fchownSync(fd: unknown, uid: unknown, gid: unknown): void {
@@ -368,6 +401,7 @@ export class SyncFs {
     validateInteger(gid, 'gid', -1, kMaxUserId);
     const file = this.fileOf(getValidatedFdNative(fd), 'fchown');
     call('fchown', undefined, () => this.overlay.fsetattr(file, { uid, gid }, 'fchown'));
+    this.changedFile(file, 'change');
   }
 
   futimesSync(fd: unknown, atime: unknown, mtime: unknown): void {
@@ -376,6 +410,7 @@ export class SyncFs {
     const m = toUnixTimestamp(mtime, 'mtime');
     const file = this.fileOf(n, 'futime');
     call('futime', undefined, () => this.overlay.fsetattr(file, { atimeMs: a * 1000, mtimeMs: m * 1000 }, 'futime'));
+    this.changedFile(file, 'change');
   }
 
   // --- whole files ---------------------------------------------------------------------------------
@@ -499,6 +534,7 @@ export class SyncFs {
       call('mkdir', p, () => {
         const { parent, name } = this.forCreate(p, 'mkdir', true);
         this.overlay.mkdir(parent, name, m);
+        this.changed(childPath(parent, name), 'rename');
       });
       return undefined;
     }
@@ -514,7 +550,9 @@ export class SyncFs {
         if (child !== null && child.type === S_IFLNK) child = this.node(current, true, 'mkdir');
         if (child === null) {
           first ??= current;
-          return this.overlay.mkdir(node, name, m);
+          const made = this.overlay.mkdir(node, name, m);
+          this.changed(current, 'rename');
+          return made;
         }
         // A file in the middle of the path is ENOTDIR; the path itself being a file is EEXIST.
         if (!child.isDir) throw fsError(i === names.length - 1 ? 'EEXIST' : 'ENOTDIR', 'mkdir', p);
@@ -538,6 +576,7 @@ export class SyncFs {
         call('mkdtemp', p, () => {
           const { parent, name } = this.forCreate(p, 'mkdtemp', true);
           this.overlay.mkdir(parent, name, 0o700);
+          this.changed(childPath(parent, name), 'rename');
         });
         return encode(shownPath(valid, p, text + suffix), o.encoding);
       } catch (err) {
@@ -571,6 +610,7 @@ export class SyncFs {
       if (name === '.') throw fsError('EINVAL', 'rmdir', p);
       if (name === '..') throw fsError('ENOTEMPTY', 'rmdir', p);
       this.overlay.rmdir(parent, name);
+      this.changed(childPath(parent, name), 'rename');
     });
   }
 
@@ -613,6 +653,7 @@ export class SyncFs {
         throw fsError(node === null ? 'ENOENT' : node.isDir ? 'EISDIR' : 'ENOTDIR', 'unlink', p);
       }
       this.overlay.unlink(parent, name);
+      this.changed(childPath(parent, name), 'rename');
     });
   }
 
@@ -629,6 +670,8 @@ export class SyncFs {
         if (node !== null && !node.isDir) throw fsError('ENOTDIR', 'rename', from, to);
       }
       this.overlay.rename(a.parent, a.name, b.parent, b.name);
+      this.changed(childPath(a.parent, a.name), 'rename');
+      this.changed(childPath(b.parent, b.name), 'rename');
     }, to);
   }
 
@@ -642,6 +685,7 @@ export class SyncFs {
     call('symlink', text, () => {
       const { parent, name } = this.forCreate(p, 'symlink', false);
       this.overlay.symlink(parent, name, text);
+      this.changed(childPath(parent, name), 'rename');
     }, p);
   }
 
@@ -706,6 +750,7 @@ export class SyncFs {
       const node = this.node(from, false, 'link');
       const { parent, name } = this.forCreate(to, 'link', false);
       this.overlay.link(node, parent, name);
+      this.changed(childPath(parent, name), 'rename');
     }, to);
   }
 
@@ -715,6 +760,7 @@ export class SyncFs {
     const p = this.pathOf(path);
     const m = parseFileMode(mode, 'mode');
     call('chmod', p, () => this.overlay.setattr(this.node(p, true, 'chmod'), { mode: m }, 'chmod'));
+    this.changed(p, 'change');
   }
 
   chownSync(path: unknown, uid: unknown, gid: unknown): void {
@@ -722,6 +768,7 @@ export class SyncFs {
     validateInteger(uid, 'uid', -1, kMaxUserId);
     validateInteger(gid, 'gid', -1, kMaxUserId);
     call('chown', p, () => this.overlay.setattr(this.node(p, true, 'chown'), { uid, gid }, 'chown'));
+    this.changed(p, 'change');
   }
 
   lchownSync(path: unknown, uid: unknown, gid: unknown): void {
@@ -729,6 +776,7 @@ export class SyncFs {
     validateInteger(uid, 'uid', -1, kMaxUserId);
     validateInteger(gid, 'gid', -1, kMaxUserId);
     call('lchown', p, () => this.overlay.setattr(this.node(p, false, 'lchown'), { uid, gid }, 'lchown'));
+    this.changed(p, 'change');
   }
 
   utimesSync(path: unknown, atime: unknown, mtime: unknown): void {
@@ -736,6 +784,7 @@ export class SyncFs {
     const a = toUnixTimestamp(atime);
     const m = toUnixTimestamp(mtime);
     call('utime', p, () => this.overlay.setattr(this.node(p, true, 'utime'), { atimeMs: a * 1000, mtimeMs: m * 1000 }, 'utime'));
+    this.changed(p, 'change');
   }
 
   lutimesSync(path: unknown, atime: unknown, mtime: unknown): void {
@@ -743,6 +792,7 @@ export class SyncFs {
     const a = toUnixTimestamp(atime);
     const m = toUnixTimestamp(mtime);
     call('lutime', p, () => this.overlay.setattr(this.node(p, false, 'lutime'), { atimeMs: a * 1000, mtimeMs: m * 1000 }, 'lutime'));
+    this.changed(p, 'change');
   }
 
   // --- copies --------------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ export function ERR_INVALID_ARG_TYPE(name: string, expected: string | string[], 
 export function ERR_INVALID_ARG_VALUE(name: string, value: unknown, reason = 'is invalid', Base: ErrorClass = TypeError): NodeError {
   let inspected = inspect(value);
   if (inspected.length > 128) inspected = `${inspected.slice(0, 128)}...`;
-  const type = name.includes('.') ? 'property' : 'argument';
+  const type = String(name).includes('.') ? 'property' : 'argument';
   return nodeError(Base, 'ERR_INVALID_ARG_VALUE', `The ${type} '${name}' ${reason}. Received ${inspected}`);
 }
 

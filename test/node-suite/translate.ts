@@ -91,9 +91,9 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
   /** Rewrites overlay paths in an error to host paths. */
   function fixError(err: unknown): unknown {
     if (err === null || typeof err !== 'object') return err;
-    const e = err as { path?: unknown; dest?: unknown; message?: string };
+    const e = err as { path?: unknown; dest?: unknown; filename?: unknown; message?: string };
     const names: Array<[string, string]> = [];
-    for (const key of ['path', 'dest'] as const) {
+    for (const key of ['path', 'dest', 'filename'] as const) {
       const v = e[key];
       if (typeof v === 'string' && v.startsWith('/')) {
         const host = toHost(v);
@@ -120,7 +120,7 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
   }
 
   function fixResult(name: string, r: unknown): unknown {
-    if (PATH_RESULTS.has(name)) {
+    if (PATH_RESULTS.has(name.replace(/Sync$/, ''))) {
       if (name === 'readlink' && typeof r === 'string' && !r.startsWith('/')) return r;
       if (typeof r === 'string') return toHost(r);
       if (Buffer.isBuffer(r) && r[0] === 0x2f) return Buffer.concat([rootBuf, r]);
@@ -223,7 +223,7 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
       const r = route(name, args, kind === 'sync');
       if (r.target === 'real' && realFn !== undefined) return realFn.apply(realFs, args);
       const a = r.args;
-      if (kind === 'callback') {
+      if (kind === 'callback' && !name.includes('atch')) {
         const last = a.length - 1;
         if (typeof a[last] === 'function') {
           const cb = a[last] as Fn;
@@ -275,7 +275,7 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
       const kind = key.endsWith('Sync') ? 'sync' : 'callback';
       if (SHAPES[base] !== undefined || PATH_RESULTS.has(base) || key in SHAPES) {
         api[key] = wrapFn(key, ov as Fn, realAny[key] as Fn | undefined, kind);
-        const native = (ov as AnyObj).native;
+        const native = (ov as unknown as AnyObj).native;
         if (typeof native === 'function') {
           (api[key] as AnyObj).native = wrapFn(key, native as Fn, (realAny[key] as unknown as AnyObj | undefined)?.native as Fn | undefined, kind);
         }
