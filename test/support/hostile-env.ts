@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 
 import { openOverlay, type OverlayWithFs } from '../../src/index.js';
-import { lsetxattr } from '../../src/sys/index.js';
+import { AT_FDCWD, lsetxattr, mknodat } from '../../src/sys/index.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'src/cli/main.ts');
@@ -387,18 +387,18 @@ export function setXattr(path: string, name: string, value: string | Buffer): vo
   lsetxattr(path, name, Buffer.from(value));
 }
 
-/** mknod(2) through python3 (Node has none): 'OK' or the errno's code. */
+let python: string | undefined;
+
+/** The python3 interpreter itself, not a version manager's shell shim (which costs seconds a call on a busy machine). */
+export function python3(): string {
+  python ??= run('python3', ['-c', 'import sys; print(sys.executable)']).stdout.trim() || 'python3';
+  return python;
+}
+
+/** mknod(2) on a host path (Node has none; the project's system-call module has): 'OK' or the errno's code. */
 export function mknod(path: string, type: 'c' | 'b' | 'p', major = 0, minor = 0, mode = 0o644): string {
-  const r = run('python3', ['-c', [
-    'import os, stat, sys, errno',
-    'kind = {"c": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[sys.argv[2]]',
-    'try:',
-    '    os.mknod(sys.argv[1], kind | int(sys.argv[5], 8), os.makedev(int(sys.argv[3]), int(sys.argv[4])))',
-    '    print("OK")',
-    'except OSError as e:',
-    '    print(errno.errorcode[e.errno])',
-  ].join('\n'), path, type, String(major), String(minor), mode.toString(8)], 30_000);
-  return r.stdout.trim() || `python3 failed: ${r.stderr.trim()}`;
+  const kind = type === 'c' ? 0o020000 : type === 'b' ? 0o060000 : 0o010000;
+  return attempt(() => mknodat(AT_FDCWD, path, kind | mode, (major << 8) | minor));
 }
 
 /** A child process that keeps running after the test thread blocks: for daemons the test must not wait on. */
