@@ -1,0 +1,148 @@
+// The ovlfs command: which form was used, --help for each, and the mount and umount commands. It parses
+// arguments (mount-args.ts) and calls the library; it holds no filesystem logic of its own. What serves a
+// mount (daemon.ts, the FUSE bridge and the core) is imported only by the process that serves, so the
+// command that only starts the daemon loads little.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { isMounted } from '../mount-table.js';
+import { inUserNamespace } from '../overlay/options.js';
+import { HELP, HELPER_HELP, MOUNT_HELP, UMOUNT_HELP } from './help.js';
+import { parseMountArgs, UsageError, type Dialect } from './mount-args.js';
+
+/** Exit statuses, as mount(8) uses them: 1 for bad usage or permissions, 32 for a failed mount. */
+const EXIT_USAGE = 1;
+const EXIT_FAIL = 32;
+const DAEMON_ENV = 'OVLFS_DAEMON_FD';
+
+function log(line: string): void {
+  process.stderr.write(`ovlfs: ${line}\n`);
+}
+
+function checkMountpoint(mountpoint: string): void {
+  let st;
+  try {
+    st = statSync(mountpoint);
+  } catch {
+    throw new UsageError(`mount point ${mountpoint} does not exist`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`mount point ${mountpoint} is not a directory`);
+}
+
+/** Root (in any user namespace) mounts directly; anyone else needs what fusermount3 needs. */
+function checkPrivilege(what: string): void {
+  if (process.getuid?.() === 0) return;
+  throw new UsageError(
+    `${what} needs root, or root in a user namespace (as podman and buildah run it rootless): it opens /dev/fuse and mounts it; run it with sudo or from 'podman unshare'`,
+  );
+}
+
+async function mountCommand(args: string[], dialect: Dialect, argv: string[]): Promise<number> {
+  const req = parseMountArgs(args, dialect);
+  if (req === undefined) {
+    process.stdout.write((dialect === 'helper' ? HELPER_HELP : MOUNT_HELP) + '\n');
+    return 0;
+  }
+  for (const w of req.warnings) process.stderr.write(`${w}\n`);
+  checkPrivilege(dialect === 'mount' ? 'ovlfs mount' : 'ovlfs');
+  if (!existsSync('/dev/fuse')) throw new UsageError('/dev/fuse is missing: load the fuse module (modprobe fuse)');
+  checkMountpoint(req.mountpoint);
+  // Root in a user namespace cannot write trusted.* xattrs; say what the overlay will use instead.
+  if (req.debug && req.overlay.userxattr === undefined && inUserNamespace()) log('in a user namespace: using user.overlay.* xattrs (userxattr)');
+
+  const fd = process.env[DAEMON_ENV];
+  if (fd !== undefined) {
+    delete process.env[DAEMON_ENV];
+    const { serveAsDaemon } = await import('./daemon.js');
+    return serveAsDaemon(req, Number(fd));
+  }
+  const daemon = await import('./daemon.js');
+  if (req.foreground) {
+    return daemon.serve(req, (error) => {
+      if (error !== undefined) log(`mount failed: ${error}`);
+    });
+  }
+  return daemon.daemonize(req, argv);
+}
+
+function umountCommand(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { lazy: { type: 'boolean', short: 'l' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+  } catch (e) {
+    throw new UsageError(`${e instanceof Error ? e.message.replace(/\. To specify a positional argument.*$/s, '') : String(e)} (see ovlfs umount --help)`);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(UMOUNT_HELP + '\n');
+    return Promise.resolve(0);
+  }
+  if (parsed.positionals.length !== 1) throw new UsageError('expected exactly one MOUNTPOINT');
+  const mountpoint = resolve(parsed.positionals[0]!);
+  const lazy = parsed.values.lazy === true;
+  if (!isMounted(mountpoint)) throw new UsageError(`${mountpoint} is not mounted`);
+  // A mount a plain user made through fusermount3 is that user's to unmount through fusermount3.
+  const [cmd, cmdArgs] = process.getuid?.() === 0 ? ['umount', lazy ? ['-l', mountpoint] : [mountpoint]] : ['fusermount3', [lazy ? '-uz' : '-u', mountpoint]];
+  return new Promise((resolveExit) => {
+    const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'inherit', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (e) => {
+      log(`cannot run ${cmd}: ${e.message}`);
+      resolveExit(EXIT_FAIL);
+    });
+    child.on('close', (code) => {
+      if (code === 0) return resolveExit(0);
+      log(`${cmd} ${mountpoint} failed: ${stderr.trim()}${/busy/i.test(stderr) ? ' (close what uses it, or use --lazy)' : ''}`);
+      resolveExit(EXIT_FAIL);
+    });
+  });
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** argv: [script, ...args], so that a daemon child can be started with the same script and arguments. */
+export async function main(argv: string[]): Promise<number> {
+  const args = argv.slice(1);
+  try {
+    // Installed as /sbin/mount.fuse.ovlfs (or called by mount.fuse): SOURCE MOUNTPOINT [-o OPTIONS].
+    if (basename(argv[0] ?? '').startsWith('mount.')) return await mountCommand(args, 'helper', argv);
+    const [cmd, ...rest] = args;
+    switch (cmd) {
+      case undefined:
+        process.stderr.write(HELP + '\n');
+        return EXIT_USAGE;
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(HELP + '\n');
+        return 0;
+      case '-V':
+      case '--version':
+        process.stdout.write(`ovlfs ${version()}\n`);
+        return 0;
+      case 'mount':
+        return await mountCommand(rest, 'mount', argv);
+      case 'umount':
+      case 'unmount':
+        return await umountCommand(rest);
+      case 'mount-helper':
+        // For a helper script: SOURCE MOUNTPOINT -o OPTIONS, whatever SOURCE is called.
+        return await mountCommand(rest, 'helper', argv);
+      default:
+        // fuse-overlayfs's form starts with a flag (-o, -f, -d); mount(8)'s helper form with SOURCE.
+        return await mountCommand(args, cmd.startsWith('-') ? 'fuse-overlayfs' : 'helper', argv);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      log(e.message);
+      return EXIT_USAGE;
+    }
+    log(e instanceof Error ? e.message : String(e));
+    return EXIT_FAIL;
+  }
+}

@@ -1,0 +1,111 @@
+// Serving a mount, and daemonizing so that the command returns once the mount is live.
+//
+// Node cannot fork, so the command starts itself again as a detached child (a new session, stdio on
+// /dev/null or --log) with a pipe on fd 3. The child mounts and writes one line on that pipe, 'ok' or
+// the error, and the parent exits with the matching status. So the command returns 0 only once the mount
+// is live (its layers open, so a layer path that vanishes right after, as containers/storage's idmapped
+// bind mounts do, is no longer needed), and a mount that fails says why on the caller's stderr.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { mountFuse } from '../fuse/bridge/mount.js';
+import type { OverlayFsArg } from '../fuse/overlay-fs.js';
+import type { MountRequest } from './mount-args.js';
+
+export const EXIT_FAIL = 32;
+export const DAEMON_ENV = 'OVLFS_DAEMON_FD';
+
+function log(line: string): void {
+  process.stderr.write(`ovlfs: ${line}\n`);
+}
+
+function filesystemModule(): URL {
+  // .js when built, .ts when run from sources under tsx: the worker loads the same kind.
+  const ext = extname(fileURLToPath(import.meta.url));
+  return new URL(`../fuse/overlay-fs${ext}`, import.meta.url);
+}
+
+/** Mounts and serves in this process until unmounted. `ready` hears undefined (live) or the error. */
+export async function serve(req: MountRequest, ready: (error: string | undefined) => void): Promise<number> {
+  // New entries get the mode the kernel sends, with the caller's umask already applied; ours must not apply.
+  process.umask(0);
+  const arg: OverlayFsArg = { overlay: req.overlay, idmap: req.idmap, xattrPermissions: req.xattrPermissions };
+  let mount;
+  try {
+    mount = await mountFuse({
+      mountpoint: req.mountpoint,
+      fsname: 'ovlfs',
+      source: req.source,
+      filesystem: { module: filesystemModule(), export: 'createOverlayFs', arg },
+      options: {
+        readOnly: req.flags.readOnly,
+        extraOptions: req.flags.extra,
+        allowOther: true,
+        defaultPermissions: true,
+        debug: req.debug,
+        handleSignals: true,
+      },
+    });
+  } catch (e) {
+    ready(e instanceof Error ? e.message.replace(/^fuse worker: /, '') : String(e));
+    return EXIT_FAIL;
+  }
+  // Relative layer paths were resolved by now; hold no directory busy.
+  process.chdir('/');
+  if (req.pidfile !== undefined) writeFileSync(req.pidfile, `${process.pid}\n`);
+  log(`mounted ${req.mountpoint}, pid ${process.pid}`);
+  ready(undefined);
+  try {
+    await mount.done;
+    log(`unmounted ${req.mountpoint}`);
+    return 0;
+  } catch (e) {
+    log(`the filesystem failed: ${e instanceof Error ? e.message : String(e)}`);
+    return EXIT_FAIL;
+  }
+}
+
+/** The daemon child: serve, say one line on the pipe from the parent, then close it so the parent can go. */
+export function serveAsDaemon(req: MountRequest, pipe: number): Promise<number> {
+  return serve(req, (error) => {
+    try {
+      writeSync(pipe, error === undefined ? 'ok\n' : `${error}\n`);
+      closeSync(pipe);
+    } catch {
+      // the parent is gone; nothing to tell
+    }
+  });
+}
+
+/** The parent half of daemonizing: start the child, wait for its one line, exit accordingly. */
+export function daemonize(req: MountRequest, argv: string[]): Promise<number> {
+  const logFd = req.log !== undefined ? openSync(req.log, 'a') : 'ignore';
+  const child = spawn(process.execPath, [...process.execArgv, ...argv], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd, 'pipe'],
+    env: { ...process.env, [DAEMON_ENV]: '3' },
+  });
+  if (typeof logFd === 'number') closeSync(logFd);
+  return new Promise((resolveExit) => {
+    let said = '';
+    const pipe = child.stdio[3] as NodeJS.ReadableStream;
+    pipe.on('data', (d: Buffer) => (said += d.toString()));
+    // The child closes the pipe once it has said its line; a child that dies closes it too.
+    pipe.on('end', () => {
+      const line = said.trim();
+      if (line === 'ok') {
+        child.unref();
+        resolveExit(0);
+      } else {
+        log(line !== '' ? `mount failed: ${line}` : `the daemon exited (${child.exitCode}) before the mount was live${req.log ? `; see ${req.log}` : ''}`);
+        resolveExit(EXIT_FAIL);
+      }
+    });
+    child.on('error', (e) => {
+      log(`cannot start the daemon: ${e.message}`);
+      resolveExit(EXIT_FAIL);
+    });
+  });
+}

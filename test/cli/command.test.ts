@@ -1,0 +1,68 @@
+// Proves src/cli as a process: --help on every subcommand, and fuse-overlayfs's command line as
+// containers/storage runs it (cwd the storage dir, relative paths, the empty option, unknown options
+// warned about and ignored, stdin/stdout on /dev/null and stderr a pipe), live when the command returns,
+// ids shifted both ways, and unmounted by fusermount3 -u as storage does it.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+
+import { isMounted } from '../../src/mount-table.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = join(ROOT, 'src/cli/main.ts');
+const TSX = import.meta.resolve('tsx');
+
+function ovlfs(args: string[], cwd = ROOT): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', TSX, CLI, ...args], { encoding: 'utf8', timeout: 60_000, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('every subcommand answers --help', () => {
+  for (const [args, first] of [
+    [['--help'], /^Usage:\n  ovlfs mount/],
+    [['mount', '--help'], /^Usage: ovlfs mount -o/],
+    [['umount', '--help'], /^Usage: ovlfs umount/],
+    [['mount-helper', '--help'], /^Usage: ovlfs mount-helper/],
+    [['-o', 'lowerdir=/x', '--help', '/m'], /^Usage: ovlfs mount -o/],
+  ] as const) {
+    const r = ovlfs([...args]);
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, first);
+  }
+  assert.match(ovlfs(['--help']).stdout, /Without root/);
+  const bad = ovlfs(['umount', '--bogus']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--bogus.*see ovlfs umount --help/);
+});
+
+const reason = process.getuid?.() !== 0 ? 'mounting needs root' : !existsSync('/dev/fuse') ? 'no /dev/fuse' : spawnSync('sh', ['-c', 'command -v fusermount3']).status !== 0 ? 'no fusermount3 (fuse3)' : undefined;
+
+test("fuse-overlayfs's form, as containers/storage runs it", { skip: reason }, (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'ovlfs-cli-fo-'));
+  const mnt = join(base, 'merged');
+  t.after(() => {
+    if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
+    rmSync(base, { recursive: true, force: true });
+  });
+  for (const d of ['l/A/diff', 'l/B/empty', 'c/diff', 'c/work', 'merged']) mkdirSync(join(base, d), { recursive: true });
+  writeFileSync(join(base, 'l/A/diff/f'), 'from A\n');
+  const r = ovlfs(['-o', 'lowerdir=l/A/diff:l/B/empty,upperdir=c/diff,workdir=c/work,,volatile,fsync=0,nodev,threaded=1,uidmapping=:0:100000:65536,gidmapping=:0:200000:65536', mnt], base);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^unknown argument ignored: threaded=1$/m);
+  assert.equal(isMounted(mnt), true, 'live when the command returns');
+  assert.equal(readFileSync(join(mnt, 'f'), 'utf8'), 'from A\n');
+  const st = statSync(join(mnt, 'f'));
+  assert.deepEqual([st.uid, st.gid], [100000, 200000], 'layer ids shown as mount ids');
+  writeFileSync(join(mnt, 'new'), 'x');
+  spawnSync('chown', ['100007:200009', join(mnt, 'new')]);
+  const up = statSync(join(base, 'c/diff/new'));
+  assert.deepEqual([up.uid, up.gid], [7, 9], 'mount ids stored as layer ids');
+  const u = spawnSync('fusermount3', ['-u', mnt], { encoding: 'utf8' });
+  assert.equal(u.status, 0, u.stderr);
+  assert.equal(isMounted(mnt), false);
+});
