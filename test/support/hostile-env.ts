@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
@@ -230,6 +230,8 @@ export function libraryView(overlay: OverlayWithFs): View {
   return { name: 'library', fs: overlay.fs as unknown as SyncFs, p: (path) => path };
 }
 
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
 /**
  * 'OK' (with the value, when `show` is given), or the error's code. An error without a code (a
  * TypeError out of the core, say) is reported as such, so it can never pass for an errno.
@@ -241,6 +243,9 @@ export function attempt(fn: () => unknown, show?: (v: unknown) => string): strin
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
+    // libuv has no name for some errnos (ESTALE): Node then says 'Unknown system error -116'.
+    const errno = (err as { errno?: unknown }).errno;
+    if (typeof errno === 'number' && ERRNO_NAMES.has(-errno)) return ERRNO_NAMES.get(-errno)!;
     const e = err as Error;
     return `THROWN ${e?.name ?? typeof err}: ${e?.message ?? String(err)}`;
   }
