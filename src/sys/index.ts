@@ -15,7 +15,7 @@ export { renameat2 } from './rename.js';
 export { linkat, mkdirat, mknodat, readlinkat, symlinkat, unlinkat } from './namespace.js';
 export { fchmodat, fchownat, futimens, utimensat } from './attr.js';
 export {
-  fgetxattr, flistxattr, fremovexattr, fsetxattr, lgetxattr, llistxattr, lremovexattr, lsetxattr,
+  fgetxattr, flistxattr, fremovexattr, fsetxattr, getxattrAt, lgetxattr, llistxattr, lremovexattr, lsetxattr,
 } from './xattr.js';
 export { copyFileRange, fallocate, ficlone, ioctl } from './data.js';
 export { eventfd, poll, type PollFd } from './poll.js';

@@ -28,9 +28,10 @@ export interface Openat2Options {
 export function openat2(dirfd: number, path: string, flags: number, options: Openat2Options = {}): number {
   let resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   if (options.noSymlinks) resolve |= RESOLVE_NO_SYMLINKS;
-  how.writeBigUInt64LE(BigInt((flags | O_CLOEXEC) >>> 0), 0);
-  how.writeBigUInt64LE(BigInt(options.mode ?? 0), 8);
-  how.writeBigUInt64LE(BigInt(resolve), 16);
+  // Each field is a u64 whose high half is always 0 here: two 32-bit writes, no BigInt.
+  how.writeUInt32LE((flags | O_CLOEXEC) >>> 0, 0);
+  how.writeUInt32LE(options.mode ?? 0, 8);
+  how.writeUInt32LE(resolve, 16);
   return check(rawOpenat2(SYS_openat2, dirfd, path, how, 24), 'openat2', path);
 }
 

@@ -37,12 +37,22 @@ function makedev(major: number, minor: number): number {
   return (major & 0xfff) * 256 + (minor & 0xff) + (minor >>> 8) * 0x100000 + (major >>> 12) * 0x100000000000;
 }
 
+/** A u64 field as a number (exact below 2^53, as Node reports st_ino and st_size). */
+function u64(offset: number): number {
+  return buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * 0x100000000;
+}
+
+/** struct statx_timestamp { s64 tv_sec; u32 tv_nsec; }: the seconds as a number. */
+function sec(offset: number): number {
+  return buf.readUInt32LE(offset) + buf.readInt32LE(offset + 4) * 0x100000000;
+}
+
 function ns(offset: number): bigint {
-  return buf.readBigInt64LE(offset) * 1_000_000_000n + BigInt(buf.readUInt32LE(offset + 8));
+  return BigInt(sec(offset)) * 1_000_000_000n + BigInt(buf.readUInt32LE(offset + 8));
 }
 
 function ms(offset: number): number {
-  return Number(buf.readBigInt64LE(offset)) * 1000 + buf.readUInt32LE(offset + 8) / 1e6;
+  return sec(offset) * 1000 + buf.readUInt32LE(offset + 8) / 1e6;
 }
 
 /**
@@ -78,15 +88,15 @@ function decode<T extends object>(into: T | undefined): T & Statx {
   const s = (into ?? {}) as T & Statx;
   const hasBirth = (buf.readUInt32LE(0) & STATX_BTIME) !== 0;
   s.dev = makedev(buf.readUInt32LE(136), buf.readUInt32LE(140));
-  s.ino = Number(buf.readBigUInt64LE(32));
+  s.ino = u64(32);
   s.mode = buf.readUInt16LE(28);
   s.nlink = buf.readUInt32LE(16);
   s.uid = buf.readUInt32LE(20);
   s.gid = buf.readUInt32LE(24);
   s.rdev = makedev(buf.readUInt32LE(128), buf.readUInt32LE(132));
-  s.size = Number(buf.readBigUInt64LE(40));
+  s.size = u64(40);
   s.blksize = buf.readUInt32LE(4);
-  s.blocks = Number(buf.readBigUInt64LE(48));
+  s.blocks = u64(48);
   s.atimeMs = ms(64);
   s.mtimeMs = ms(112);
   s.ctimeMs = ms(96);

@@ -1,7 +1,7 @@
 // Extended attributes on an open fd (f*) or on a path whose last component is not followed (l*).
 // A missing attribute is `undefined`, not an error: lookups ask for many that are not there, and
 // building an Error for each would cost more than the call.
-import { check, declare, lastErrno } from './libc.js';
+import { check, declare, koffi, lastErrno } from './libc.js';
 
 type Get = (target: number | string, name: string, value: Buffer, size: number) => number;
 type List = (target: number | string, list: Buffer, size: number) => number;
@@ -85,4 +85,34 @@ export function fremovexattr(fd: number, name: string): void {
 
 export function lremovexattr(path: string, name: string): void {
   check(rawLremove(path, name), 'lremovexattr', path);
+}
+
+// getxattrat(2) (Linux 6.13): the l*xattr call relative to a directory fd, without a trip through
+// /proc/self/fd. Where the kernel lacks it, the same read goes through /proc/self/fd/<dirfd>/<name>.
+const SYS_getxattrat = 464;
+const rawGetxattrat = declare<(nr: number, dirfd: number, path: string, flags: number, name: string, args: Buffer, size: number) => number>(
+  'long syscall(long nr, int dirfd, const char *path, unsigned int flags, const char *name, void *args, size_t size)',
+);
+const ENOSYS = 38;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+let haveXattrAt = true;
+/** struct xattr_args { u64 value; u32 size; u32 flags; }, pointing at `small` (whose memory never moves). */
+const args = Buffer.alloc(16);
+args.writeBigUInt64LE(koffi.address(small), 0);
+
+/**
+ * The xattr `name` of the entry `path` below `dirfd`, never following a symlink at the end;
+ * undefined when it is not there (ENODATA).
+ */
+export function getxattrAt(dirfd: number, path: string, name: string): Buffer | undefined {
+  if (haveXattrAt) {
+    args.writeUInt32LE(small.length, 8);
+    const n = rawGetxattrat(SYS_getxattrat, dirfd, path, AT_SYMLINK_NOFOLLOW, name, args, 16);
+    if (n >= 0) return Buffer.from(small.subarray(0, n));
+    const errno = lastErrno();
+    if (errno === ENODATA) return undefined;
+    if (errno === ENOSYS) haveXattrAt = false;
+    else if (errno !== ERANGE) check(n, 'getxattrat', path);
+  }
+  return lgetxattr(`/proc/self/fd/${dirfd}/${path}`, name);
 }
