@@ -18,6 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { isMounted } from '../../mount-table.js';
+import { fusermountMount, fusermountUnmount } from '../fusermount.js';
 import type { FuseNotifier } from './raw-fs.js';
 import { Notifier, type ServeOptions } from './server.js';
 
@@ -31,6 +32,11 @@ export interface MountOptions extends ServeOptions {
   extraOptions?: string[];
   /** Unmount on SIGINT/SIGTERM, then die of the same signal. Off by default: a library should not own signals. */
   handleSignals?: boolean;
+  /**
+   * Mount through this fusermount3 (setuid, from fuse3) instead of mount(8): how a user without root
+   * mounts, on a mount point the user owns. It also unmounts through it (fusermount3 -u).
+   */
+  fusermount?: string;
 }
 
 export interface FileSystemModule {
@@ -122,8 +128,14 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
   const { module } = args.filesystem;
   const moduleUrl = module instanceof URL ? module.href : module.startsWith('file:') ? module : pathToFileURL(resolve(module)).href;
 
-  const fd = openSync('/dev/fuse', 'r+');
-  const { extraOptions: _e, allowOther: _a, defaultPermissions: _d, readOnly: _r, handleSignals: _h, ...serve } = options;
+  // fusermount3 opens the device and mounts it in one step and hands the fd back; mount(8) is given ours.
+  const fusermount = options.fusermount;
+  const fd = fusermount === undefined
+    ? openSync('/dev/fuse', 'r+')
+    : fusermountMount(fusermount, mountpoint, [`fsname=${source}`, `subtype=${fsname}`, ...mountOptionString(-1, options).split(',').slice(4)].join(','));
+  const { extraOptions: _e, allowOther: _a, defaultPermissions: _d, readOnly: _r, handleSignals: _h, fusermount: _f, ...serve } = options;
+  const detach = (lazy: boolean): { status: number | null; stderr: string } =>
+    fusermount !== undefined ? fusermountUnmount(fusermount, mountpoint, lazy) : spawnSync('umount', lazy ? ['-l', mountpoint] : [mountpoint], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const init: WorkerInit = { fd, module: moduleUrl, exportName: args.filesystem.export ?? 'createFileSystem', arg: args.filesystem.arg, serve };
   const worker = startWorker(init);
 
@@ -155,10 +167,13 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
 
   try {
     await readyP;
-    // Child fd 3 is our /dev/fuse descriptor: spawn's stdio array maps index i to the child's fd i.
-    const r = await run('mount', ['-i', '-t', `fuse.${fsname}`, '-o', mountOptionString(3, options), source, mountpoint], ['ignore', 'ignore', 'pipe', fd]);
-    if (r.status !== 0) throw new Error(`mount ${mountpoint} failed (${r.status}): ${r.stderr}`);
+    if (fusermount === undefined) {
+      // Child fd 3 is our /dev/fuse descriptor: spawn's stdio array maps index i to the child's fd i.
+      const r = await run('mount', ['-i', '-t', `fuse.${fsname}`, '-o', mountOptionString(3, options), source, mountpoint], ['ignore', 'ignore', 'pipe', fd]);
+      if (r.status !== 0) throw new Error(`mount ${mountpoint} failed (${r.status}): ${r.stderr}`);
+    }
   } catch (err) {
+    if (fusermount !== undefined) detach(true);
     await worker.terminate();
     closeSync(fd);
     throw err;
@@ -171,7 +186,7 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
 
   // Last resort if the process exits while still mounted: a dead server leaves an ENOTCONN mount behind.
   const onExit = (): void => {
-    if (!exited) spawnSync('umount', ['-l', mountpoint], { stdio: 'ignore' });
+    if (!exited) detach(true);
   };
   process.on('exit', onExit);
 
@@ -186,7 +201,7 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
 
   const finished = done.finally(() => {
     // A worker that died while serving leaves a mount nobody answers; detach it.
-    if (unmounting === undefined && isMounted(mountpoint)) spawnSync('umount', ['-l', mountpoint], { stdio: 'ignore' });
+    if (unmounting === undefined && isMounted(mountpoint)) detach(true);
     process.off('exit', onExit);
     for (const s of signals) process.off(s, onSignal);
     try {
@@ -200,10 +215,10 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
   function unmount(): Promise<void> {
     unmounting ??= (async () => {
       if (exited) return;
-      let r = await run('umount', [mountpoint], ['ignore', 'ignore', 'pipe']);
+      let r = fusermount !== undefined ? detach(false) : await run('umount', [mountpoint], ['ignore', 'ignore', 'pipe']);
       if (r.status !== 0 && isMounted(mountpoint)) {
         // Busy: detach now; the connection ends when the last user lets go.
-        r = await run('umount', ['-l', mountpoint], ['ignore', 'ignore', 'pipe']);
+        r = fusermount !== undefined ? detach(true) : await run('umount', ['-l', mountpoint], ['ignore', 'ignore', 'pipe']);
         if (r.status !== 0 && isMounted(mountpoint)) throw new Error(`umount ${mountpoint} failed: ${r.stderr}`);
       }
       await finished;
