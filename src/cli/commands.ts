@@ -2,8 +2,8 @@
 // arguments (mount-args.ts) and calls the library; it holds no filesystem logic of its own. What serves a
 // mount (daemon.ts, the FUSE bridge and the core) is imported only by the process that serves, so the
 // command that only starts the daemon loads little.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -31,12 +31,23 @@ function checkMountpoint(mountpoint: string): void {
   if (!st.isDirectory()) throw new UsageError(`mount point ${mountpoint} is not a directory`);
 }
 
-/** Root (in any user namespace) mounts directly; anyone else needs what fusermount3 needs. */
-function checkPrivilege(what: string): void {
+/**
+ * Root (in any user namespace) mounts directly. Anyone else mounts through fusermount3, which needs
+ * a mount point the user may write to and a /dev/fuse it may open.
+ */
+function checkPrivilege(what: string, mountpoint: string): void {
   if (process.getuid?.() === 0) return;
-  throw new UsageError(
-    `${what} needs root, or root in a user namespace (as podman and buildah run it rootless): it opens /dev/fuse and mounts it; run it with sudo or from 'podman unshare'`,
-  );
+  const rootless = 'root, or root in a user namespace (podman and buildah run their mount program there)';
+  if (!existsSync('/usr/bin/fusermount3') && spawnSync('sh', ['-c', 'command -v fusermount3'], { stdio: 'ignore' }).status !== 0) {
+    throw new UsageError(`${what} needs ${rootless}, or fusermount3 (package fuse3) to mount as a plain user`);
+  }
+  try {
+    accessSync(mountpoint, constants.W_OK);
+    accessSync('/dev/fuse', constants.R_OK | constants.W_OK);
+  } catch (e) {
+    const which = (e as NodeJS.ErrnoException).path === '/dev/fuse' ? '/dev/fuse is not open to this user' : `${mountpoint} is not writable by this user`;
+    throw new UsageError(`${what} needs ${rootless}; as a plain user it mounts through fusermount3, but ${which}`);
+  }
 }
 
 async function mountCommand(args: string[], dialect: Dialect, argv: string[]): Promise<number> {
@@ -46,9 +57,9 @@ async function mountCommand(args: string[], dialect: Dialect, argv: string[]): P
     return 0;
   }
   for (const w of req.warnings) process.stderr.write(`${w}\n`);
-  checkPrivilege(dialect === 'mount' ? 'ovlfs mount' : 'ovlfs');
   if (!existsSync('/dev/fuse')) throw new UsageError('/dev/fuse is missing: load the fuse module (modprobe fuse)');
   checkMountpoint(req.mountpoint);
+  checkPrivilege(dialect === 'mount' ? 'ovlfs mount' : 'ovlfs', req.mountpoint);
   // Root in a user namespace cannot write trusted.* xattrs; say what the overlay will use instead.
   if (req.debug && req.overlay.userxattr === undefined && inUserNamespace()) log('in a user namespace: using user.overlay.* xattrs (userxattr)');
 

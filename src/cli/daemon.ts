@@ -6,11 +6,12 @@
 // is live (its layers open, so a layer path that vanishes right after, as containers/storage's idmapped
 // bind mounts do, is no longer needed), and a mount that fails says why on the caller's stderr.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { mountFuse } from '../fuse/bridge/mount.js';
+import { findFusermount } from '../fuse/fusermount.js';
 import type { OverlayFsArg } from '../fuse/overlay-fs.js';
 import type { MountRequest } from './mount-args.js';
 
@@ -19,6 +20,15 @@ export const DAEMON_ENV = 'OVLFS_DAEMON_FD';
 
 function log(line: string): void {
   process.stderr.write(`ovlfs: ${line}\n`);
+}
+
+/** Whether fusermount3 lets a plain user pass allow_other. */
+function userAllowOther(): boolean {
+  try {
+    return /^\s*user_allow_other\s*$/m.test(readFileSync('/etc/fuse.conf', 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 function filesystemModule(): URL {
@@ -31,6 +41,8 @@ function filesystemModule(): URL {
 export async function serve(req: MountRequest, ready: (error: string | undefined) => void): Promise<number> {
   // New entries get the mode the kernel sends, with the caller's umask already applied; ours must not apply.
   process.umask(0);
+  const fusermount = process.getuid?.() === 0 ? undefined : findFusermount();
+  if (fusermount !== undefined && !userAllowOther()) log('only this user sees the mount: /etc/fuse.conf has no user_allow_other');
   const arg: OverlayFsArg = { overlay: req.overlay, idmap: req.idmap, xattrPermissions: req.xattrPermissions };
   let mount;
   try {
@@ -42,8 +54,10 @@ export async function serve(req: MountRequest, ready: (error: string | undefined
       options: {
         readOnly: req.flags.readOnly,
         extraOptions: req.flags.extra,
-        allowOther: true,
+        // A plain user mounts through fusermount3, which allows allow_other only with user_allow_other.
+        allowOther: fusermount === undefined || userAllowOther(),
         defaultPermissions: true,
+        fusermount,
         debug: req.debug,
         handleSignals: true,
       },

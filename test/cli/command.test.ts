@@ -66,3 +66,28 @@ test("fuse-overlayfs's form, as containers/storage runs it", { skip: reason }, (
   assert.equal(u.status, 0, u.stderr);
   assert.equal(isMounted(mnt), false);
 });
+
+test('a plain user mounts through fusermount3', { skip: reason ?? (spawnSync('sh', ['-c', 'command -v unshare && command -v setpriv']).status !== 0 && 'needs unshare and setpriv') }, (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'ovlfs-cli-user-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  for (const d of ['lower', 'upper', 'work', 'mnt']) mkdirSync(join(base, d));
+  writeFileSync(join(base, 'lower/f'), 'lower\n');
+  spawnSync('chmod', ['755', base]);
+  spawnSync('chown', ['-R', '65534:65534', join(base, 'upper'), join(base, 'work'), join(base, 'mnt')]);
+  // This machine's /dev/fuse may be closed to other users (mode 0600): in a private mount namespace of
+  // the test's own, a node for the same device with mode 0666 is bound over it, as most systems have it.
+  const dev = join(base, 'fuse');
+  const script = [
+    `mknod ${dev} c 10 229 && chmod 666 ${dev} && mount --bind ${dev} /dev/fuse`,
+    `setpriv --reuid=65534 --regid=65534 --clear-groups ${process.execPath} --import ${TSX} ${CLI} -o lowerdir=${base}/lower,upperdir=${base}/upper,workdir=${base}/work ${base}/mnt || exit 9`,
+    `grep " ${base}/mnt " /proc/self/mountinfo`,
+    `setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'cat ${base}/mnt/f && echo new > ${base}/mnt/n'`,
+    `setpriv --reuid=65534 --regid=65534 --clear-groups ${process.execPath} --import ${TSX} ${CLI} umount ${base}/mnt`,
+  ].join(' && ');
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 120_000, cwd: '/' });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /fuse\.ovlfs ovlfs rw,.*user_id=65534/);
+  assert.match(r.stdout, /^lower$/m);
+  assert.equal(readFileSync(join(base, 'upper/n'), 'utf8'), 'new\n');
+  assert.equal(statSync(join(base, 'upper/n')).uid, 65534);
+});
