@@ -7,7 +7,7 @@ import { makeCallbackApi, type CallbackApi } from './callback.js';
 import { Dirent } from './dirent.js';
 import { OverlayDir, type OpenDirOptions } from './dir.js';
 import { makePromisesApi, type PromisesApi } from './promises.js';
-import { makeStreams, type OverlayStreams } from './streams.js';
+import { makeStreams, type FacadeRef, type OverlayStreams } from './streams.js';
 import { SyncFs } from './sync.js';
 import { publicApi, toUnixTimestamp } from './validate.js';
 import { OverlayFSWatcher, OverlayStatWatcher, StatWatchers, watch, watchPromise } from './watch.js';
@@ -40,7 +40,8 @@ export type OverlayFs = SyncApi & CallbackApi & Pick<typeof fs,
 
 export function createOverlayFs(overlay: Overlay): OverlayFs {
   const sync = new SyncFs(overlay);
-  const streams = makeStreams(sync);
+  const facade: FacadeRef = {};
+  const streams = makeStreams(sync, facade);
 
   // Every public function is wrapped so that the errors it throws have stacks that start at its
   // caller, as Node's do (validate.ts, publicApi).
@@ -98,6 +99,7 @@ export function createOverlayFs(overlay: Overlay): OverlayFs {
     W_OK: fs.constants.W_OK,
     X_OK: fs.constants.X_OK,
   };
+  facade.current = api;
   // SyncFs's own signatures are looser unions than Node's overloads; callers get Node's types, which
   // describe what the methods do.
   return api as unknown as OverlayFs;

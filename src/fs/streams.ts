@@ -5,10 +5,12 @@
 // through SyncFs on a virtual fd, so a stream started before a copy-up continues on the new data.
 //
 // Node accepts its own FileHandle as `fd` but refuses it together with `fs`; an OverlayFileHandle
-// is therefore passed as its numeric fd plus operations that close through the handle, which is
-// what Node's internal FileHandleOperations do for its own handles.
+// is therefore passed as its numeric fd plus operations through the handle's own methods, which is
+// what Node's internal FileHandleOperations do for its own handles. A caller's own `options.fs` is
+// passed to Node unchanged, as Node honours it.
 import * as fs from 'node:fs';
 import { deliver, type Callback } from './defer.js';
+import { ERR_METHOD_NOT_IMPLEMENTED, getOptions } from './validate.js';
 import { kRef, kUnref, OverlayFileHandle, type HandleStreams, type ReadStreamOptions, type WriteStreamOptions } from './file-handle.js';
 import type { SyncFs } from './sync.js';
 
@@ -38,14 +40,37 @@ function coreOps(sync: SyncFs): StreamOps {
   };
 }
 
-/** I/O on the handle's fd; closing drops the stream's reference and closes the handle. */
-function handleOps(sync: SyncFs, handle: OverlayFileHandle): StreamOps {
+/**
+ * A FileHandle's stream does its I/O through the handle's own methods, as Node's
+ * FileHandleOperations does: a handle whose read/write/writev/close were replaced is honoured.
+ */
+function handleOps(handle: OverlayFileHandle): StreamOps {
+  const h = handle as unknown as {
+    read(b: NodeJS.ArrayBufferView, o: number, l: number, p: number | null | undefined): Promise<{ bytesRead: number; buffer: unknown }>;
+    write(b: NodeJS.ArrayBufferView, o: number, l: number, p: number | null | undefined): Promise<{ bytesWritten: number; buffer: unknown }>;
+    writev(b: NodeJS.ArrayBufferView[], p: number | null | undefined): Promise<{ bytesWritten: number; buffers: unknown }>;
+    close(): Promise<void>;
+    sync(): Promise<void>;
+  };
   return {
-    ...coreOps(sync),
-    open: (_path, _flags, _mode, cb) => setImmediate(cb, new Error('open() is not available on a stream over a FileHandle')),
+    open: () => {
+      throw ERR_METHOD_NOT_IMPLEMENTED('open()');
+    },
     close: (_fd, cb) => {
       handle[kUnref]();
-      handle.close().then(() => cb(null), (err: Error) => cb(err));
+      h.close().then(() => cb(null), (err: Error) => cb(err));
+    },
+    read: (_fd, buffer, offset, length, position, cb) => {
+      h.read(buffer, offset, length, position).then((r) => cb(null, r.bytesRead, r.buffer), (err: Error) => cb(err, 0, buffer));
+    },
+    write: (_fd, buffer, offset, length, position, cb) => {
+      h.write(buffer, offset, length, position).then((r) => cb(null, r.bytesWritten, r.buffer), (err: Error) => cb(err, 0, buffer));
+    },
+    writev: (_fd, buffers, position, cb) => {
+      h.writev(buffers, position).then((r) => cb(null, r.bytesWritten, r.buffers), (err: Error) => cb(err, 0, buffers));
+    },
+    fsync: (_fd, cb) => {
+      h.sync().then(() => cb(null), (err: Error) => cb(err));
     },
   };
 }
@@ -55,13 +80,21 @@ interface Prepared<O> {
   handle: OverlayFileHandle | undefined;
 }
 
-function prepare<O extends ReadStreamOptions | WriteStreamOptions>(sync: SyncFs, options: O | BufferEncoding | undefined): Prepared<O> {
-  const o = (typeof options === 'string' ? { encoding: options } : { ...options }) as O;
+/**
+ * The options Node's stream gets: a caller's own `options.fs` as it is (Node checks it), an
+ * OverlayFileHandle as its fd plus operations through the handle, otherwise this overlay's ops.
+ */
+function prepare<O extends ReadStreamOptions | WriteStreamOptions>(sync: SyncFs, facade: FacadeRef, options: unknown): Prepared<O> {
+  const o = { ...getOptions(options, {}) } as unknown as O & { fs?: unknown };
   if (o.fd instanceof OverlayFileHandle) {
+    if (o.fs) throw ERR_METHOD_NOT_IMPLEMENTED('FileHandle with fs');
     const handle = o.fd;
-    return { options: { ...o, fd: handle.fd, fs: handleOps(sync, handle) }, handle };
+    return { options: { ...o, fd: handle.fd, fs: handleOps(handle) }, handle };
   }
-  return { options: { ...o, fs: coreOps(sync) }, handle: undefined };
+  if (o.fs) return { options: o, handle: undefined };
+  // As Node's streams use the fs module itself, ours use the facade object: a caller who replaces
+  // overlay.fs.open (or read, write, close) changes what its streams call.
+  return { options: { ...o, fs: facade.current ?? coreOps(sync) }, handle: undefined };
 }
 
 /** A handle's 'close' closes its streams, and the streams keep the fd alive until they are done. */
@@ -71,10 +104,12 @@ function attach(stream: fs.ReadStream | fs.WriteStream, handle: OverlayFileHandl
   handle.on('close', () => stream.close());
 }
 
-// Node's stream classes are functions that take (path, options); @types/node only declares the
-// Readable/Writable constructor they inherit, hence the typed view of the same constructors.
-const NodeReadStream = fs.ReadStream as unknown as new (path: Path, options: ReadStreamOptions) => fs.ReadStream;
-const NodeWriteStream = fs.WriteStream as unknown as new (path: Path, options: WriteStreamOptions) => fs.WriteStream;
+// Node's stream classes are functions that take (path, options) and may be called on an existing
+// object (graceful-fs does `fs.ReadStream.call(this, …)`); @types/node only declares the
+// Readable/Writable constructor they inherit, hence this view of the same functions.
+type StreamCtor = (this: unknown, path: Path, options: unknown) => void;
+const NodeReadStream = fs.ReadStream as unknown as StreamCtor & { prototype: object };
+const NodeWriteStream = fs.WriteStream as unknown as StreamCtor & { prototype: object };
 
 export interface OverlayStreams extends HandleStreams {
   ReadStream: new (path: Path, options?: ReadStreamOptions | BufferEncoding) => fs.ReadStream;
@@ -83,22 +118,32 @@ export interface OverlayStreams extends HandleStreams {
   createWriteStream(path: Path, options?: WriteStreamOptions | BufferEncoding): fs.WriteStream;
 }
 
-export function makeStreams(sync: SyncFs): OverlayStreams {
-  class ReadStream extends NodeReadStream {
-    constructor(path: Path, options?: ReadStreamOptions | BufferEncoding) {
-      const p = prepare<ReadStreamOptions>(sync, options);
-      super(path, p.options);
-      attach(this, p.handle);
-    }
-  }
+/**
+ * ReadStream/WriteStream as Node defines them: plain functions that work with or without `new`,
+ * on an object made by a subclass, and whose prototypes inherit from Node's own.
+ */
+function streamClass(name: string, Base: StreamCtor & { prototype: object }, sync: SyncFs, facade: FacadeRef): new (path: Path, options?: unknown) => fs.ReadStream & fs.WriteStream {
+  const ctor = function (this: unknown, path: Path, options?: unknown): unknown {
+    if (!(this instanceof ctor)) return new (ctor as unknown as new (p: Path, o?: unknown) => unknown)(path, options);
+    const p = prepare<ReadStreamOptions>(sync, facade, options);
+    Base.call(this, path, p.options);
+    attach(this as fs.ReadStream, p.handle);
+    return undefined;
+  } as unknown as (new (path: Path, options?: unknown) => fs.ReadStream & fs.WriteStream) & { prototype: object };
+  Object.defineProperty(ctor, 'name', { value: name });
+  ctor.prototype = Object.create(Base.prototype, { constructor: { value: ctor, writable: true, configurable: true } });
+  Object.setPrototypeOf(ctor, Base);
+  return ctor;
+}
 
-  class WriteStream extends NodeWriteStream {
-    constructor(path: Path, options?: WriteStreamOptions | BufferEncoding) {
-      const p = prepare<WriteStreamOptions>(sync, options);
-      super(path, p.options);
-      attach(this, p.handle);
-    }
-  }
+/** The assembled fs object, once it exists (index.ts sets it). */
+export interface FacadeRef {
+  current?: object;
+}
+
+export function makeStreams(sync: SyncFs, facade: FacadeRef = {}): OverlayStreams {
+  const ReadStream = streamClass('ReadStream', NodeReadStream, sync, facade);
+  const WriteStream = streamClass('WriteStream', NodeWriteStream, sync, facade);
 
   const createReadStream = ((path: Path, options?: ReadStreamOptions | BufferEncoding): fs.ReadStream =>
     new ReadStream(path, options)) satisfies typeof fs.createReadStream;

@@ -287,6 +287,33 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
   // Things the overlay offers that this Node's fs does not list as own keys.
   for (const key of Object.keys(ovlAny)) if (!(key in api) && key !== 'promises') api[key] = ovlAny[key];
 
+  // Streams keep the caller's (host) path in stream.path, as Node's do, and reach the overlay through
+  // the documented `fs` option: this translating object, so that a test that replaces fs.open or
+  // fs.close sees its streams call the replacement, as with Node's own fs.
+  const wrapStream = (name: string): void => {
+    const Ovl = ovlAny[name] as Fn & { prototype: object };
+    const Real = realAny[name] as Fn;
+    const ctor = function (this: unknown, path: unknown, options?: unknown): unknown {
+      if (!(this instanceof ctor)) return new (ctor as unknown as new (p: unknown, o?: unknown) => unknown)(path, options);
+      const o = typeof options === 'string' ? { encoding: options } : (options ?? {}) as AnyObj;
+      if (typeof o !== 'object') return Ovl.call(this, path, options);
+      const m = mapPath(path);
+      if (m.outside && o.fd === undefined) return Real.call(this, path, options);
+      if ((o.fd !== undefined && typeof o.fd === 'object') || o.fs !== undefined) return Ovl.call(this, path, o);
+      return Ovl.call(this, path, { ...o, fs: api });
+    } as unknown as Fn & { prototype: object };
+    ctor.prototype = Ovl.prototype;
+    Object.setPrototypeOf(ctor, Object.getPrototypeOf(Ovl));
+    Object.defineProperty(ctor, 'name', { value: name });
+    api[name] = ctor;
+    const create = `create${name}`;
+    api[create] = function (path: unknown, options?: unknown) {
+      return new (ctor as unknown as new (p: unknown, o?: unknown) => unknown)(path, options);
+    };
+  };
+  wrapStream('ReadStream');
+  wrapStream('WriteStream');
+
   const ovlPromises = ovl.promises as unknown as AnyObj;
   const realPromises = realFs.promises as unknown as AnyObj;
   for (const key of new Set([...Reflect.ownKeys(realPromises), ...Reflect.ownKeys(ovlPromises)])) {
