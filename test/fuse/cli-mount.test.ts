@@ -2,7 +2,7 @@
 // daemon behind; a plain umount(8), `ovlfs umount` and SIGTERM each end that daemon; the mount(8) helper
 // form takes SOURCE MOUNTPOINT -o … and ignores options it does not know; bad usage says what is wrong.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,28 @@ function ovlfs(args: string[], opts: { cwd?: string; uid?: number; gid?: number 
   const r = spawnSync(process.execPath, ['--import', TSX, CLI, ...args], { encoding: 'utf8', timeout: 30_000, cwd: opts.cwd ?? ROOT, uid: opts.uid, gid: opts.gid });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function has(program: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * The fsync(2) and fdatasync(2) calls daemon `pid` makes, every thread of it, while `work` runs: strace
+ * attaches first (it reports each thread it attached to), then `work`, then strace detaches and counts.
+ */
+async function syncCallsDuring(pid: number, work: () => void): Promise<number> {
+  const strace = spawn('strace', ['-f', '-qq', '-e', 'trace=fsync,fdatasync', '-e', 'signal=none', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let out = '';
+  strace.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((res) => strace.on('exit', () => res()));
+  // -qq hides the attach messages, so wait until ptrace shows in the daemon's status (TracerPid).
+  for (let i = 0; i < 100 && !/^TracerPid:\s+[1-9]/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 300)); // the threads after the first
+  work();
+  strace.kill('SIGINT');
+  await exited;
+  return out.split('\n').filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length;
 }
 
 function alive(pid: number): boolean {
@@ -128,6 +150,30 @@ describe('the ovlfs command', () => {
     process.kill(pid, 'SIGTERM');
     await gone(pid, mnt);
   });
+
+  // The core skips every sync to the upper layer on a volatile overlay; through the mount only the
+  // daemon's system calls show it, so strace counts them for the same fsync(2) with and without volatile.
+  for (const volatile of [false, true]) {
+    test(`FUSE fsync ${volatile ? 'skips the sync on a volatile overlay' : 'syncs the upper file'}`, { skip: reason ?? (!has('strace') && 'strace not installed') ?? (!has('python3') && 'python3 not installed') }, async (t) => {
+      const { opts, mnt, pidfile } = layout();
+      assert.equal(ovlfs(['mount', '-o', volatile ? `${opts},volatile` : opts, '--pidfile', pidfile, mnt]).status, 0);
+      const pid = Number(readFileSync(pidfile, 'utf8'));
+      t.after(async () => {
+        spawnSync('umount', [mnt]);
+        await gone(pid, mnt);
+      });
+      // Copied up first, so that only the FSYNC request itself can sync anything while strace watches.
+      writeFileSync(join(mnt, 'hello'), 'changed\n');
+      const py = "import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY); os.write(fd, b'x'); os.fsync(fd); os.fdatasync(fd); os.close(fd)";
+      const calls = await syncCallsDuring(pid, () => {
+        const r = spawnSync('python3', ['-c', py, join(mnt, 'hello')], { encoding: 'utf8', timeout: 30_000 });
+        assert.equal(r.status, 0, r.stderr);
+      });
+      process.stdout.write(`# fsync(2) + fdatasync(2) through a ${volatile ? 'volatile' : 'plain'} mount: ${calls} sync calls in the daemon\n`);
+      if (volatile) assert.equal(calls, 0, 'a volatile overlay must not sync');
+      else assert.ok(calls >= 2, `fsync and fdatasync should each reach the upper file (saw ${calls} calls)`);
+    });
+  }
 
   test('the mount(8) helper form: SOURCE MOUNTPOINT -o, unknown options ignored', { skip: reason }, async () => {
     const { opts, mnt, pidfile } = layout();
