@@ -68,6 +68,9 @@ function writeLayers(dir: string): void {
   writeFileSync(join(l2, 'gone/a'), 'a\n');
   writeFileSync(join(l2, 'gone/b'), 'b\n');
   writeFileSync(join(l2, 'hard1'), 'linked\n');
+  mkdirSync(join(l2, 'held'));
+  writeFileSync(join(l2, 'held/a.txt'), 'lower a\n');
+  writeFileSync(join(l2, 'held/b.txt'), 'lower b\n');
   linkSync(join(l2, 'hard1'), join(l2, 'hard2'));
   // l1, on top: merges into docs/, shadows a file, adds a symlink
   mkdirSync(join(l1, 'docs'), { recursive: true });
@@ -306,6 +309,36 @@ os.close(fd)
     assert.match(out, /A after: b'NEW DATA, longer than before\\n'/);
     assert.match(out, /A after truncate: b'short\\n'/);
     assert.match(out, /unlinked: b'from the tarball\\n' 0/);
+  });
+
+  test('setattr of an unlinked open file changes that file: utime, chmod and truncate by fd', { skip: need('python3') }, () => {
+    // Lower files opened for writing (so copied up), a new one, all three unlinked while open. futimens and
+    // fchmod reach FUSE as SETATTR without a file handle (only ftruncate carries one), so the mount must find
+    // the handle open on the node itself; unlinked files must not take each other's times.
+    // The times are whole milliseconds: the core carries times as Node does.
+    const script = String.raw`
+import os
+a = os.open('held/a.txt', os.O_RDWR)
+b = os.open('held/b.txt', os.O_RDWR)
+c = os.open('held/fresh.txt', os.O_RDWR | os.O_CREAT, 0o644)
+os.write(c, b'fresh data\n')
+for p in ('held/a.txt', 'held/b.txt', 'held/fresh.txt'):
+    os.unlink(p)
+os.ftruncate(b, 3)
+os.utime(a, ns=(1_000_000_123_000_000, 1_100_000_456_000_000))
+os.utime(b, ns=(1_200_000_789_000_000, 1_300_000_012_000_000))
+os.utime(c, ns=(1_400_000_001_000_000, 1_500_000_002_000_000))
+os.chmod(a, 0o600)
+for name, fd in (('a', a), ('b', b), ('c', c)):
+    st = os.fstat(fd)
+    print(name, st.st_atime_ns, st.st_mtime_ns, oct(st.st_mode), st.st_size, st.st_nlink, os.pread(fd, 100, 0))
+    os.close(fd)
+`;
+    const out = both(`python3 -c '${script.replaceAll("'", "'\\''")}'`);
+    assert.match(out, /^a 1000000123000000 1100000456000000 0o100600 /m);
+    assert.match(out, /^b 1200000789000000 1300000012000000 \S+ 3 0 /m);
+    assert.match(out, /^c 1400000001000000 1500000002000000 /m);
+    sameTrees();
   });
 
   test('sqlite3 creates and queries a database', { skip: need('sqlite3') }, () => {
