@@ -290,28 +290,26 @@ describe('mount defaults and lifecycle', { skip: reason }, () => {
     rmSync(base, { recursive: true, force: true });
   });
 
-  test('a filesystem without open/opendir/write: no-open mode, ENOSYS, default statfs', async () => {
+  test('a filesystem without open/opendir/write: no-open mode, ENOSYS, default statfs', async (t) => {
     const mnt = join(base, 'm1');
     mkdirSync(mnt);
     const m = await mountFuse({ mountpoint: mnt, filesystem: { module: new URL('../support/minimal-fs.ts', import.meta.url), export: 'createMinimal' } });
-    try {
-      assert.equal(ok(`cat '${mnt}/greeting'`), 'hi from minimal\n');
-      assert.equal(ok(`cat '${mnt}/greeting'`), 'hi from minimal\n');
-      assert.deepEqual(ok(`ls -a '${mnt}'`).trim().split('\n'), ['.', '..', 'd', 'greeting']);
-      assert.equal(ok(`ls -A '${mnt}/d'`), '');
-      const w = sh(`echo x > '${mnt}/new'`);
-      assert.notEqual(w.status, 0);
-      assert.match(w.stderr, /Function not implemented/);
-      assert.match(sh(`mkdir '${mnt}/nd'`).stderr, /Function not implemented/);
-      assert.match(sh(`ln -s x '${mnt}/l'`).stderr, /Function not implemented/);
-      ok(`df '${mnt}'`);
-    } finally {
-      await m.unmount();
-    }
+    t.after(() => m.unmount());
+    assert.equal(ok(`cat '${mnt}/greeting'`), 'hi from minimal\n');
+    assert.equal(ok(`cat '${mnt}/greeting'`), 'hi from minimal\n');
+    assert.deepEqual(ok(`ls -a '${mnt}'`).trim().split('\n'), ['.', '..', 'd', 'greeting']);
+    assert.equal(ok(`ls -A '${mnt}/d'`), '');
+    const w = sh(`echo x > '${mnt}/new'`);
+    assert.notEqual(w.status, 0);
+    assert.match(w.stderr, /Function not implemented/);
+    assert.match(sh(`mkdir '${mnt}/nd'`).stderr, /Function not implemented/);
+    assert.match(sh(`ln -s x '${mnt}/l'`).stderr, /Function not implemented/);
+    ok(`df '${mnt}'`);
+    await m.unmount();
     assert.equal(isMounted(mnt), false);
   });
 
-  test('allow_other + default_permissions: other users get in, and the kernel enforces modes', async () => {
+  test('allow_other + default_permissions: other users get in, and the kernel enforces modes', async (t) => {
     const mnt = join(base, 'm4');
     const backing = join(base, 'b4');
     mkdirSync(mnt);
@@ -324,19 +322,17 @@ describe('mount defaults and lifecycle', { skip: reason }, () => {
       filesystem: { module: new URL('../support/loopback.ts', import.meta.url), export: 'createLoopback', arg: backing },
       options: { allowOther: true, defaultPermissions: true },
     });
-    try {
-      const asNobody = (cmd: string): Run => sh(`setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "${cmd}"`);
-      assert.equal(asNobody(`cat '${mnt}/public'`).stdout, 'open\n');
-      const denied = asNobody(`cat '${mnt}/secret'`);
-      assert.notEqual(denied.status, 0);
-      assert.match(denied.stderr, /Permission denied/);
-      assert.match(asNobody(`touch '${mnt}/new'`).stderr, /Permission denied/);
-      // Root made the mount, so ownership of what root creates stays root's.
-      ok(`echo r > '${mnt}/byroot'`);
-      assert.equal(ok(`stat -c '%u %g' '${backing}/byroot'`), '0 0\n');
-    } finally {
-      await m.unmount();
-    }
+    t.after(() => m.unmount());
+    const asNobody = (cmd: string): Run => sh(`setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "${cmd}"`);
+    assert.equal(asNobody(`cat '${mnt}/public'`).stdout, 'open\n');
+    const denied = asNobody(`cat '${mnt}/secret'`);
+    assert.notEqual(denied.status, 0);
+    assert.match(denied.stderr, /Permission denied/);
+    assert.match(asNobody(`touch '${mnt}/new'`).stderr, /Permission denied/);
+    // Root made the mount, so ownership of what root creates stays root's.
+    ok(`echo r > '${mnt}/byroot'`);
+    assert.equal(ok(`stat -c '%u %g' '${backing}/byroot'`), '0 0\n');
+    await m.unmount();
     assert.equal(isMounted(mnt), false);
   });
 
@@ -369,7 +365,7 @@ describe('mount defaults and lifecycle', { skip: reason }, () => {
   });
 
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    test(`${sig} unmounts a mount made with handleSignals`, async () => {
+    test(`${sig} unmounts a mount made with handleSignals`, async (t) => {
       const mnt = join(base, `sig-${sig}`);
       const backing = join(base, `sigb-${sig}`);
       mkdirSync(mnt);
@@ -379,26 +375,25 @@ describe('mount defaults and lifecycle', { skip: reason }, () => {
       const child = spawn(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), new URL('../support/mount-child.ts', import.meta.url).pathname, mnt, backing], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
-      try {
-        await new Promise<void>((res, rej) => {
-          const t = setTimeout(() => rej(new Error('child did not mount')), 20_000);
-          child.stdout.on('data', (d: Buffer) => {
-            if (d.toString().includes('mounted')) {
-              clearTimeout(t);
-              res();
-            }
-          });
-          child.on('exit', (code) => rej(new Error(`child exited early (${code})`)));
-        });
-        assert.equal(ok(`cat '${mnt}/f'`), 'sig\n');
-        const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, s) => res(s)));
-        child.kill(sig);
-        assert.equal(await exited, sig);
-        assert.equal(isMounted(mnt), false);
-      } finally {
+      t.after(() => {
         child.kill('SIGKILL');
         if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
-      }
+      });
+      await new Promise<void>((res, rej) => {
+        const timer = setTimeout(() => rej(new Error('child did not mount')), 20_000);
+        child.stdout.on('data', (d: Buffer) => {
+          if (d.toString().includes('mounted')) {
+            clearTimeout(timer);
+            res();
+          }
+        });
+        child.on('exit', (code) => rej(new Error(`child exited early (${code})`)));
+      });
+      assert.equal(ok(`cat '${mnt}/f'`), 'sig\n');
+      const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, s) => res(s)));
+      child.kill(sig);
+      assert.equal(await exited, sig);
+      assert.equal(isMounted(mnt), false);
     });
   }
 });
