@@ -11,7 +11,6 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { mountFuse } from '../fuse/bridge/mount.js';
-import { findFusermount } from '../fuse/fusermount.js';
 import type { OverlayFsArg } from '../fuse/overlay-fs.js';
 import type { MountRequest } from './mount-args.js';
 
@@ -41,7 +40,7 @@ function filesystemModule(): URL {
 export async function serve(req: MountRequest, ready: (error: string | undefined) => void): Promise<number> {
   // New entries get the mode the kernel sends, with the caller's umask already applied; ours must not apply.
   process.umask(0);
-  const fusermount = process.getuid?.() === 0 ? undefined : findFusermount();
+  const fusermount = process.getuid?.() === 0 ? undefined : (await import('../fuse/fusermount.js')).findFusermount();
   if (fusermount !== undefined && !userAllowOther()) log('only this user sees the mount: /etc/fuse.conf has no user_allow_other');
   const arg: OverlayFsArg = { overlay: req.overlay, idmap: req.idmap, xattrPermissions: req.xattrPermissions };
   let mount;

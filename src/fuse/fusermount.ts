@@ -3,7 +3,7 @@
 // back over a Unix socket whose fd number it finds in $_FUSE_COMMFD, as an SCM_RIGHTS message.
 // Node can make neither a socketpair nor a recvmsg with control data, so both go through koffi here.
 import { spawnSync } from 'node:child_process';
-import { closeSync } from 'node:fs';
+import { accessSync, closeSync, constants } from 'node:fs';
 
 import koffi from 'koffi';
 
@@ -33,7 +33,12 @@ export function findFusermount(): string | undefined {
   for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/bin', '/bin', '/usr/local/bin']) {
     if (dir === '') continue;
     const p = `${dir}/fusermount3`;
-    if (spawnSync('test', ['-x', p]).status === 0) return p;
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
   }
   return undefined;
 }

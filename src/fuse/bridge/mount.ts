@@ -18,7 +18,6 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { isMounted } from '../../mount-table.js';
-import { fusermountMount, fusermountUnmount } from '../fusermount.js';
 import type { FuseNotifier } from './raw-fs.js';
 import { Notifier, type ServeOptions } from './server.js';
 
@@ -130,12 +129,14 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
 
   // fusermount3 opens the device and mounts it in one step and hands the fd back; mount(8) is given ours.
   const fusermount = options.fusermount;
-  const fd = fusermount === undefined
+  // Loaded only for it: koffi is not needed on this thread otherwise, and loading it costs start-up time.
+  const fm = fusermount === undefined ? undefined : await import('../fusermount.js');
+  const fd = fusermount === undefined || fm === undefined
     ? openSync('/dev/fuse', 'r+')
-    : fusermountMount(fusermount, mountpoint, [`fsname=${source}`, `subtype=${fsname}`, ...mountOptionString(-1, options).split(',').slice(4)].join(','));
+    : fm.fusermountMount(fusermount, mountpoint, [`fsname=${source}`, `subtype=${fsname}`, ...mountOptionString(-1, options).split(',').slice(4)].join(','));
   const { extraOptions: _e, allowOther: _a, defaultPermissions: _d, readOnly: _r, handleSignals: _h, fusermount: _f, ...serve } = options;
   const detach = (lazy: boolean): { status: number | null; stderr: string } =>
-    fusermount !== undefined ? fusermountUnmount(fusermount, mountpoint, lazy) : spawnSync('umount', lazy ? ['-l', mountpoint] : [mountpoint], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    fusermount !== undefined && fm !== undefined ? fm.fusermountUnmount(fusermount, mountpoint, lazy) : spawnSync('umount', lazy ? ['-l', mountpoint] : [mountpoint], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const init: WorkerInit = { fd, module: moduleUrl, exportName: args.filesystem.export ?? 'createFileSystem', arg: args.filesystem.arg, serve };
   const worker = startWorker(init);
 
