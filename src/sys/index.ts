@@ -48,10 +48,13 @@ function missingCall(dirfd: number): { call: string; code: string } | null {
     return { call: 'statx', code: codeOf(err) };
   }
   try {
-    // A name that is never there: ENOENT means the call and its flags are known.
+    // A name that is never there: ENOENT (or EROFS on a read-only mount, which the kernel checks
+    // first) means the call and its flags are known. ENOSYS, EINVAL (flags unknown) and EPERM (a
+    // seccomp filter's usual answer) mean they are not.
     renameat2(dirfd, '.ovlfs-probe\n', dirfd, '.ovlfs-probe\n2', RENAME_NOREPLACE);
   } catch (err) {
-    if (codeOf(err) !== 'ENOENT') return { call: 'renameat2', code: codeOf(err) };
+    const code = codeOf(err);
+    if (code === 'ENOSYS' || code === 'EINVAL' || code === 'EPERM') return { call: 'renameat2', code };
   }
   return null;
 }

@@ -104,6 +104,26 @@ describe('DirLayer', () => {
       layer.close();
     });
 
+    it('opens a lower layer on a read-only mount', { skip: isRoot ? false : 'needs root to mount' }, (t) => {
+      const base = tempBase();
+      const src = path.join(base, 'src');
+      const ro = path.join(base, 'ro');
+      fs.mkdirSync(src);
+      fs.mkdirSync(ro);
+      fs.writeFileSync(path.join(src, 'f'), 'read only');
+      execFileSync('mount', ['--bind', src, ro]);
+      t.after(() => execFileSync('umount', ['-l', ro]));
+      execFileSync('mount', ['-o', 'remount,bind,ro', ro]);
+      // In a fresh process, so that the one-time probe of the system calls runs on this mount.
+      const module = new URL('../../src/layer/dir-layer.ts', import.meta.url).href;
+      const script = `import { DirLayer } from '${module}';
+        const layer = new DirLayer(${JSON.stringify(ro)}, { immutable: true });
+        const f = layer.open('f', 0); const b = Buffer.alloc(64);
+        process.stdout.write(b.subarray(0, f.read(b, 0, 64, 0)).toString());`;
+      const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+      assert.equal(out, 'read only');
+    });
+
     it('never follows a symlink on the way or at the end out of the layer', () => {
       const { upper, outside, layer } = setup();
       fs.symlinkSync(outside, path.join(upper, 'abs'));
