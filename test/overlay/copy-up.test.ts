@@ -35,7 +35,7 @@ testEachKind('a write copies the file and its parents up, keeping mode, owner, t
   assert.deepEqual(f.inspect('upper', (layer) => layer.getxattr('a/b/c/file', 'user.tag')), Buffer.from('kept'));
   assert.equal(f.inspect('upper', (layer) => readAll(layer, 'a/b/c/file')), 'lower+');
   assert.equal(f.fs.readFileSync('/a/b/c/file', 'utf8'), 'lower+');
-  assert.equal(f.inspect(0, (layer) => layer.lstat('a/b/c/file').size), 5, 'the lower layer is never written');
+  assert.equal(f.inspect(0, (layer) => readAll(layer, 'a/b/c/file')), 'lower', 'the lower layer is never written');
   // The parent was copied up with its times, and the child's copy-up did not change them.
   assert.equal(f.entry('upper', 'a/b/c')!.stat.mtimeNs, 4000n * S);
   if (f.kind === 'dir') assert.deepEqual(f.workLeftovers(), []);
@@ -65,7 +65,7 @@ testEachKind('a failed copy-up leaves nothing behind in the merged view', (t, ki
   assert.throws(() => f.fs.appendFileSync('/dir/file', '+'), { code: 'EEXIST' });
   if (f.kind === 'dir') assert.deepEqual(f.workLeftovers(), [], 'the half-made copy was removed from the work dir');
   assert.equal(f.fs.readFileSync('/dir/file', 'utf8'), 'lower data', 'the merged view is unchanged');
-  assert.equal(f.inspect(0, (layer) => layer.lstat('dir/file').size), 10);
+  assert.equal(f.inspect(0, (layer) => readAll(layer, 'dir/file')), 'lower data');
 });
 
 testEachKind('a directory copy-up is not opaque, so the lower entries still show', (t, kind) => {
