@@ -223,6 +223,30 @@ describe('src/sys', () => {
         fs.closeSync(parent);
       }
     });
+    it('getxattrAt reads below a directory fd without following the last symlink', () => {
+      const parent = sys.openat2(dfd, 'a/b', sys.O_PATH | sys.O_DIRECTORY);
+      try {
+        fs.writeFileSync(join(dir, 'a/b/g'), '');
+        sys.lsetxattr(join(dir, 'a/b/g'), 'user.small', Buffer.from('v'));
+        sys.lsetxattr(join(dir, 'a/b/g'), 'user.large', Buffer.alloc(2000, 1));
+        assert.deepEqual(sys.getxattrAt(parent, 'g', 'user.small'), Buffer.from('v'));
+        assert.deepEqual(sys.getxattrAt(parent, 'g', 'user.large'), Buffer.alloc(2000, 1));
+        assert.equal(sys.getxattrAt(parent, 'g', 'user.none'), undefined);
+        assert.equal(sys.getxattrAt(parent, '.', 'user.none'), undefined);
+        fs.symlinkSync('g', join(dir, 'a/b/lg'));
+        // The link itself is read, not g (and Linux keeps user.* off symlinks: nothing there).
+        assert.equal(sys.getxattrAt(parent, 'lg', 'user.small'), undefined);
+        assert.throws(() => sys.getxattrAt(parent, 'missing', 'user.small'), code('ENOENT'));
+      } finally {
+        fs.closeSync(parent);
+      }
+    });
+    it('tryStatx is undefined for what is not there, and throws for anything else', () => {
+      assert.equal(sys.tryStatx(dfd, 'nothing'), undefined);
+      assert.equal(sys.tryStatx(dfd, 'a/b/f/under-a-file'), undefined);
+      assert.equal(sys.tryStatx(dfd, 'x'.repeat(300)), undefined);
+      assert.throws(() => sys.tryStatx(987654, 'x'), code('EBADF', 'statx'));
+    });
     it('trusted.* on a symlink through the l* form', { skip: root ? false : 'trusted.* needs CAP_SYS_ADMIN' }, () => {
       const p = join(dir, 'rel');
       sys.lsetxattr(p, 'trusted.overlay.test', Buffer.from('v'));
