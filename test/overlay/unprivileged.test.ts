@@ -60,6 +60,7 @@ test('the core suite passes as an unprivileged user (nobody), over both layer ki
   fs.chmodSync(asNobody.env!.HOME!, 0o777);
   t.after(() => fs.rmSync(asNobody.env!.HOME!, { recursive: true, force: true }));
   const who = spawnSync(process.execPath, ['-p', 'JSON.stringify([process.getuid(), process.getgid(), process.getgroups()])'], asNobody);
+  assert.ok(who.status === 0, `nobody must be able to read the checkout at ${root} and run node: ${who.error?.message ?? String(who.stderr)}`);
   const [uid, gid, groups] = JSON.parse(String(who.stdout)) as [number, number, number[]];
   assert.deepEqual([uid, gid], [NOBODY, NOBODY], 'the child runs as nobody');
   assert.ok(groups.every((g) => g === NOBODY), `and in no other group: ${groups.join(',')}`);
