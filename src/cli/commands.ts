@@ -57,6 +57,11 @@ async function mountCommand(args: string[], dialect: Dialect, argv: string[]): P
     return 0;
   }
   for (const w of req.warnings) process.stderr.write(`${w}\n`);
+  if (req.idmap !== undefined && Array.isArray(req.overlay.lowerdir)) {
+    // With a mapping, lower layers are read with the ids they store (see idmapped.ts).
+    const { unidmappedPath } = await import('./idmapped.js');
+    req.overlay.lowerdir = req.overlay.lowerdir.map((p) => (typeof p === 'string' ? unidmappedPath(p) : p));
+  }
   if (!existsSync('/dev/fuse')) throw new UsageError('/dev/fuse is missing: load the fuse module (modprobe fuse)');
   checkMountpoint(req.mountpoint);
   checkPrivilege(dialect === 'mount' ? 'ovlfs mount' : 'ovlfs', req.mountpoint);
