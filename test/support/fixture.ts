@@ -6,9 +6,9 @@
 //   otherwise, so the same tests run as any user.
 //
 // Behaviour tests register once per kind with `testEachKind` (or `forEachLayerKind`) and look at
-// layers only through the layer contract (`f.entry`, `f.edit`). Tests of the on-disk format ask for
-// `{ kind: 'dir' }` and get host paths (`f.up`, `f.lowers`, `f.prefix`). Clean-up goes through
-// `t.after`: `fixture(t, ...)` registers it.
+// layers only through the layer contract (`f.entry`, `f.inspect`, `f.edit`, `f.behindBack`). Tests
+// of the on-disk format ask for `{ kind: 'dir' }` and get host paths (`f.up`, `f.lowers`,
+// `f.prefix`). Clean-up goes through `t.after`: `fixture(t, ...)` registers it.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -120,6 +120,9 @@ export function makeFixture(lowerTrees: Tree[], options?: Partial<OverlayOptions
 export function makeFixture(lowerTrees: Tree[], options: Partial<OverlayOptions>, setup: FixtureSetup<'memory'>): MemoryFixture;
 export function makeFixture(lowerTrees: Tree[], options?: Partial<OverlayOptions>, setup?: FixtureSetup): Fixture;
 export function makeFixture(lowerTrees: Tree[], options: Partial<OverlayOptions> = {}, setup: FixtureSetup = {}): Fixture {
+  // An upper tree passed where the setup goes would otherwise build an empty upper layer, silently.
+  const unknown = Object.keys(setup).filter((k) => k !== 'kind' && k !== 'upper');
+  if (unknown.length > 0) throw new TypeError(`makeFixture: unknown setup keys ${unknown.join(', ')} (an upper tree goes in { upper })`);
   return setup.kind === 'memory' ? memoryFixture(lowerTrees, options, setup.upper ?? {}) : dirFixture(lowerTrees, options, setup.upper ?? {});
 }
 
