@@ -51,17 +51,30 @@ const SYNC_OF: Partial<Record<CallbackName, keyof SyncFs>> = {
   futimes: 'futimesSync',
 };
 
-/** Splits off the trailing callback, which Node requires (it throws synchronously without one). */
-function takeCallback(args: unknown[]): [unknown[], Callback] {
-  const cb = makeCallback(args[args.length - 1]);
-  return [args.slice(0, -1), cb];
+/** Each form's declared parameter count: where Node looks for the callback when the last argument is not one. */
+const ARITY: Record<string, number> = {
+  access: 3, stat: 3, lstat: 3, fstat: 3, statfs: 3, open: 4, fsync: 2, fdatasync: 2, readFile: 3, writeFile: 4,
+  appendFile: 4, truncate: 3, ftruncate: 3, readdir: 3, opendir: 3, mkdir: 3, mkdtemp: 3, rmdir: 3, rm: 3, unlink: 2,
+  rename: 3, copyFile: 4, cp: 4, symlink: 4, readlink: 3, realpath: 3, link: 3, chmod: 3, fchmod: 3, chown: 4,
+  lchown: 4, fchown: 4, utimes: 4, lutimes: 4, futimes: 4,
+};
+
+/**
+ * Splits off the callback, which Node requires (it throws synchronously without one): the last
+ * argument when it is a function, else the one in the callback's declared position.
+ */
+function takeCallback(args: unknown[], name: string): [unknown[], Callback] {
+  const last = args[args.length - 1];
+  if (typeof last === 'function') return [args.slice(0, -1), last as Callback];
+  const arity = ARITY[name] ?? args.length;
+  return [args.slice(0, arity - 1), makeCallback(args[arity - 1])];
 }
 
 function plain(sync: SyncFs, name: CallbackName, method: keyof SyncFs): Loose {
   const fn = (sync[method] as Loose).bind(sync);
   const isVoid = VOID_FORMS.has(name);
   const wrapper = (...all: unknown[]): void => {
-    const [args, cb] = takeCallback(all);
+    const [args, cb] = takeCallback(all, name);
     deliver(cb, () => {
       const result = fn(...args);
       return isVoid ? [] : [result];
@@ -219,7 +232,7 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
   withCustomPromisify(api.writev, ['bytesWritten', 'buffers']);
 
   api.opendir = function opendir(...all: unknown[]): void {
-    const [args, cb] = takeCallback(all);
+    const [args, cb] = takeCallback(all, 'opendir');
     deliver(cb, () => [OverlayDir.open(sync, args[0] as fs.PathLike, args[1] as OpenDirOptions | undefined)]);
   };
 
@@ -229,7 +242,7 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
     const plainForm = api[name];
     const syncForm = (sync[`${name}Sync`] as Loose).bind(sync);
     const withSignal = function (this: unknown, ...all: unknown[]): void {
-      const cb = makeCallback(all.at(-1));
+      const cb = makeCallback(typeof all.at(-1) === 'function' ? all.at(-1) : all[ARITY[name] - 1]);
       const options = name === 'readFile' ? all[1] : all[2];
       const signal = all.length >= (name === 'readFile' ? 3 : 4) ? getOptions(options).signal : undefined;
       if (signal === undefined) {

@@ -85,16 +85,19 @@ interface Prepared<O> {
  * OverlayFileHandle as its fd plus operations through the handle, otherwise this overlay's ops.
  */
 function prepare<O extends ReadStreamOptions | WriteStreamOptions>(sync: SyncFs, facade: FacadeRef, options: unknown): Prepared<O> {
-  const o = { ...getOptions(options, {}) } as unknown as O & { fs?: unknown };
+  // Node copies options with for…in, so inherited option values count too.
+  const given = getOptions(options, {});
+  const o = {} as Record<string, unknown>;
+  for (const key in given) o[key] = (given as Record<string, unknown>)[key];
   if (o.fd instanceof OverlayFileHandle) {
     if (o.fs) throw ERR_METHOD_NOT_IMPLEMENTED('FileHandle with fs');
     const handle = o.fd;
-    return { options: { ...o, fd: handle.fd, fs: handleOps(handle) }, handle };
+    return { options: { ...o, fd: handle.fd, fs: handleOps(handle) } as unknown as O, handle };
   }
-  if (o.fs) return { options: o, handle: undefined };
+  if (o.fs) return { options: o as O, handle: undefined };
   // As Node's streams use the fs module itself, ours use the facade object: a caller who replaces
   // overlay.fs.open (or read, write, close) changes what its streams call.
-  return { options: { ...o, fs: facade.current ?? coreOps(sync) }, handle: undefined };
+  return { options: { ...o, fs: facade.current ?? coreOps(sync) } as O, handle: undefined };
 }
 
 /** A handle's 'close' closes its streams, and the streams keep the fd alive until they are done. */

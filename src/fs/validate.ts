@@ -43,6 +43,8 @@ export function restack(err: Error, fn: Function): void {
     const name = err.name;
     Object.defineProperty(err, 'name', { value: `${name} [${code}]`, configurable: true, writable: true, enumerable: false });
     Error.captureStackTrace(err, fn);
+    // V8 formats the stack when it is first read: read it while the name still carries the code.
+    void err.stack;
     delete (err as { name?: string }).name;
     if (err.name !== name) Object.defineProperty(err, 'name', { value: name, configurable: true, writable: true, enumerable: false });
   } else {
@@ -440,8 +442,7 @@ export function validateStringAfterArrayBufferView(buffer: unknown, name: string
 
 export function assertEncoding(encoding: unknown): void {
   if (encoding && !Buffer.isEncoding(encoding as string)) {
-    // Node passes its arguments in this order, so the message names the encoding as the argument.
-    throw ERR_INVALID_ARG_VALUE(String(encoding), 'encoding', 'is invalid encoding');
+    throw ERR_INVALID_ARG_VALUE('encoding', encoding, 'is invalid encoding');
   }
 }
 

@@ -459,7 +459,7 @@ export async function* watchPromise(hub: WatchHub, sfs: WatchFs, filename: unkno
   validateBoolean(recursive, 'options.recursive');
   validateAbortSignal(signal, 'options.signal');
   if (encoding && !Buffer.isEncoding(encoding as string) && encoding !== 'buffer') {
-    throw ERR_INVALID_ARG_VALUE(encoding as string, 'encoding', 'is invalid encoding');
+    throw ERR_INVALID_ARG_VALUE('encoding', encoding, 'is invalid encoding');
   }
   if (signal?.aborted) throw new AbortError(undefined, { cause: signal?.reason });
   const w = new OverlayFSWatcher(hub);

@@ -300,7 +300,10 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
       const m = mapPath(path);
       if (m.outside && o.fd === undefined) return Real.call(this, path, options);
       if ((o.fd !== undefined && typeof o.fd === 'object') || o.fs !== undefined) return Ovl.call(this, path, o);
-      return Ovl.call(this, path, { ...o, fs: api });
+      const copy: AnyObj = {};
+      for (const key in o) copy[key] = o[key];
+      copy.fs = api;
+      return Ovl.call(this, path, copy);
     } as unknown as Fn & { prototype: object };
     ctor.prototype = Ovl.prototype;
     Object.setPrototypeOf(ctor, Object.getPrototypeOf(Ovl));
