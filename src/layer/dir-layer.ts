@@ -166,6 +166,8 @@ export class DirLayer implements WritableLayer {
   private readonly immutable: boolean;
   /** Immutable layers: the names in each small directory looked into; null when not worth listing. */
   private readonly listings = new Map<string, Set<string> | null>();
+  /** Immutable layers: the sizes of directories already looked up, so a listing needs no second stat. */
+  private readonly dirSizes = new Map<string, number>();
   /** Temps made as xattr whiteouts: their new parent gets the opaque=x marker when they move in. */
   private readonly xattrWhiteoutTemps = new Set<string>();
   /** The name in the work dir of the 0/0 device every whiteout is a link to. */
@@ -311,8 +313,8 @@ export class DirLayer implements WritableLayer {
     names = null;
     try {
       const fd = this.dirFd(dir);
-      const stat = sys.statx(fd, '', sys.AT_EMPTY_PATH);
-      if (stat.size <= 65536) names = new Set(fs.readdirSync(`/proc/self/fd/${fd}`));
+      const size = this.dirSizes.get(dir) ?? sys.statx(fd, '', sys.AT_EMPTY_PATH).size;
+      if (size <= 65536) names = new Set(fs.readdirSync(`/proc/self/fd/${fd}`));
     } catch {
       names = null;
     }
@@ -328,6 +330,7 @@ export class DirLayer implements WritableLayer {
       if (entry.whiteout) return entry;
     }
     if (type === S_IFDIR) {
+      if (this.immutable) this.dirSizes.set(rel, stat.size);
       const opaque = this.xattrAt(dirfd, name, this.prefix + 'opaque');
       // "x" only marks a directory that holds xattr whiteouts; it is not opaque.
       entry.opaque = (opaque !== undefined && opaque.toString() === 'y') || this.hasOpaqueMarker(rel);
