@@ -52,6 +52,11 @@ export async function writeAll(sync: SyncFs, fd: number, data: WriteData, option
   const signal = signalOf(options);
   const encoding = (encodingOf(options) ?? 'utf8') as BufferEncoding;
   checkAborted(signal);
+  if (signal !== undefined) {
+    // Node's writes are on the thread pool: an abort that comes a tick after the call still counts.
+    await nextTurn();
+    checkAborted(signal);
+  }
   if (isAsyncOrSyncIterable(data)) {
     for await (const chunk of data as AsyncIterable<string | NodeJS.ArrayBufferView>) {
       checkAborted(signal);
@@ -62,6 +67,31 @@ export async function writeAll(sync: SyncFs, fd: number, data: WriteData, option
   sync.writeFileSync(fd, toBuffer(data as string | NodeJS.ArrayBufferView, encoding));
 }
 
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+const GC_DEPRECATION = 'Closing a FileHandle object on garbage collection is deprecated. Please close FileHandle objects explicitly using ' +
+  'FileHandle.prototype.close(). In the future, an error will be thrown if a file descriptor is closed during garbage collection.';
+let gcDeprecationShown = false;
+
+/**
+ * A handle that is garbage-collected while open closes its fd, with Node's warning and, once per
+ * process, its DEP0137 deprecation.
+ */
+const collected = new FinalizationRegistry<{ core: SyncFs; fd: number }>(({ core, fd }) => {
+  try {
+    core.closeSync(fd);
+  } catch {
+    return;
+  }
+  process.emitWarning(`Closing file descriptor ${fd} on garbage collection`);
+  if (!gcDeprecationShown) {
+    gcDeprecationShown = true;
+    process.emitWarning(GC_DEPRECATION, 'DeprecationWarning', 'DEP0137');
+  }
+});
+
 export class OverlayFileHandle extends EventEmitter implements FileHandle {
   private current: number;
   private refs = 1;
@@ -70,9 +100,12 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
   private closeReject: ((err: unknown) => void) | undefined;
   private locked = false;
 
+  private readonly token = {};
+
   constructor(private readonly core: SyncFs, fd: number, private readonly streams: HandleStreams) {
     super();
     this.current = fd;
+    collected.register(this, { core, fd }, this.token);
   }
 
   /** The virtual fd, or -1 once closed. */
@@ -136,8 +169,13 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
   readFile(options: ({ encoding: BufferEncoding } & Abortable) | BufferEncoding): Promise<string>;
   readFile(options?: (fs.ObjectEncodingOptions & Abortable) | BufferEncoding | null): Promise<string | NonSharedBuffer>;
   readFile(options?: FileOptions): Promise<string | NonSharedBuffer> {
-    return this.op('read', (fd) => {
-      checkAborted(signalOf(options));
+    return this.op('read', async (fd) => {
+      const signal = signalOf(options);
+      checkAborted(signal);
+      if (signal !== undefined) {
+        await nextTurn();
+        checkAborted(signal);
+      }
       // From the current position to the end, as Node reads a handle.
       return this.core.readFileSync(fd, { encoding: encodingOf(options) as BufferEncoding | null | undefined }) as string | NonSharedBuffer;
     });
@@ -260,6 +298,7 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
   }
 
   private async release(fd: number): Promise<void> {
+    collected.unregister(this.token);
     this.core.closeSync(fd);
   }
 

@@ -10,7 +10,7 @@ import type * as fs from 'node:fs';
 import type * as fsp from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { toFlags, toMode } from './args.js';
-import { checkAborted } from './validate.js';
+import { abortError, checkAborted, getOptions } from './validate.js';
 import { OverlayDir, type OpenDirOptions } from './dir.js';
 import { OverlayFileHandle, writeAll, type HandleStreams } from './file-handle.js';
 import type { SyncFs } from './sync.js';
@@ -30,9 +30,23 @@ type Loose = (...args: unknown[]) => unknown;
 type WriteData = Parameters<typeof fsp.writeFile>[1];
 type WriteOptions = { encoding?: BufferEncoding | null; mode?: fs.Mode; flag?: fs.OpenMode; flush?: boolean; signal?: AbortSignal } | BufferEncoding | null | undefined;
 
-/** Runs `fn` now; its value or its throw settles the promise. */
-function run<T>(fn: () => T): Promise<T> {
-  return new Promise<T>((resolve) => resolve(fn()));
+/**
+ * Runs `fn` on a later microtask, as Node's promise forms run after their first await; an error's
+ * stack is captured there, so it shows the caller's async frames ("at async …") as Node's do.
+ */
+async function run<T>(fn: () => T): Promise<T> {
+  await undefined;
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof Error) Error.captureStackTrace(err, run);
+    throw err;
+  }
+}
+
+/** A later turn of the event loop: where an abortable call looks at its signal again. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function objectOf(options: WriteOptions): Exclude<WriteOptions, string | null | undefined> {
@@ -68,12 +82,19 @@ export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesA
 
   const opendir = (path: fs.PathLike, options?: OpenDirOptions) => run(() => OverlayDir.open(sync, path, options));
 
-  const readFile = (path: fs.PathLike | OverlayFileHandle, options?: { encoding?: BufferEncoding | null; flag?: fs.OpenMode; signal?: AbortSignal } | BufferEncoding | null) => {
+  // readFile, writeFile and appendFile honour an AbortSignal that fires after the call: the work
+  // waits for a later turn (Node's opens and reads are on the thread pool) and checks it first.
+  const readFile = async (path: fs.PathLike | OverlayFileHandle, options?: unknown) => {
+    const o = getOptions(options, { flag: 'r' });
+    checkAborted(o.signal);
     if (path instanceof OverlayFileHandle) return path.readFile(options as BufferEncoding);
-    return run(() => {
-      checkAborted(typeof options === 'object' ? options?.signal : undefined);
-      return sync.readFileSync(path, options as { encoding?: BufferEncoding | null; flag?: string } | BufferEncoding | null);
-    });
+    if (o.signal !== undefined) {
+      await nextTurn();
+      checkAborted(o.signal);
+    }
+    const data = await run(() => sync.readFileSync(path, o));
+    if (o.signal?.aborted) throw abortError(o.signal);
+    return data;
   };
 
   /** writeFile and appendFile: strings and buffers in one core call, iterables and `flush` through an fd. */
@@ -81,14 +102,17 @@ export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesA
     const o = objectOf(options);
     checkAborted(o.signal);
     if (path instanceof OverlayFileHandle) return path.writeFile(data as string, options as BufferEncoding);
+    if (o.signal !== undefined) {
+      await nextTurn();
+      checkAborted(o.signal);
+    }
     const simple = typeof data === 'string' || ArrayBuffer.isView(data);
     if (simple && !o.flush) {
       const opts = { encoding: typeof options === 'string' ? options : o.encoding, mode: o.mode, flag: o.flag === undefined ? flag : o.flag };
-      if (flag === 'a') sync.appendFileSync(path, data as string, opts as { encoding?: BufferEncoding | null; mode?: fs.Mode; flag?: string });
-      else sync.writeFileSync(path, data as string, opts as { encoding?: BufferEncoding | null; mode?: fs.Mode; flag?: string });
+      await run(() => (flag === 'a' ? sync.appendFileSync(path, data, opts) : sync.writeFileSync(path, data, opts)));
       return;
     }
-    const fd = sync.openSync(path, toFlags(o.flag, flag), toMode(o.mode, 0o666));
+    const fd = await run(() => sync.openSync(path, o.flag ?? flag, o.mode ?? 0o666));
     try {
       // A Readable is an AsyncIterable at runtime, which is all writeAll needs.
       await writeAll(sync, fd, data as Parameters<typeof writeAll>[2], options);

@@ -12,7 +12,23 @@ import { fileURLToPath } from 'node:url';
  * Tests that need something an in-process fs cannot be, with the reason. The README lists the
  * same exceptions.
  */
-export const CANNOT_EXPRESS: Record<string, string> = {};
+export const CANNOT_EXPRESS: Record<string, string> = {
+  'test-fs-mkdir.js': 'process.chdir into a directory that exists only in the overlay',
+  'test-fs-realpath.js': 'process.chdir into a directory that exists only in the overlay',
+  'test-fs-whatwg-url.js': 'process.chdir into a directory that exists only in the overlay',
+  'test-fs-rm.js': 'runs git in a child process inside a directory that exists only in the overlay',
+  'test-fs-read-stream.js': 'mkfifo and echo in child processes, on a path inside the overlay',
+  'test-fs-readfile-pipe-large.js': 'a child process reads a file that exists only in the overlay',
+  'test-fs-readfilesync-pipe-large.js': 'a child process reads a file that exists only in the overlay',
+  'test-fs-syncwritestream.js': 'hands an overlay descriptor to a child process as its stdout',
+  'test-fs-promises-file-handle-read-worker.js': 'transfers a FileHandle to a Worker thread',
+  'test-fs-promises-file-handle-aggregate-errors.js': "patches Node's internal FileHandle class (--expose-internals)",
+  'test-fs-promises-file-handle-close-errors.js': "patches Node's internal FileHandle class (--expose-internals)",
+  'test-fs-promises-file-handle-op-errors.js': "patches Node's internal FileHandle class (--expose-internals)",
+  'test-fs-readdir-types.js': "patches Node's internal fs binding (--expose-internals)",
+  'test-fs-sync-fd-leak.js': "patches Node's internal fs binding (--expose-internals)",
+  'test-fs-utils-get-dirents.js': "calls Node's internal getDirents, which reads the host (--expose-internals)",
+};
 
 export type Outcome = 'pass' | 'fail' | 'skip' | 'timeout';
 

@@ -18,10 +18,10 @@ const FIRST_VIRTUAL_FD = 1000;
 type Fn = (...args: unknown[]) => unknown;
 type AnyObj = Record<string | symbol, unknown>;
 
-/** Which arguments of each function are paths ('p'), symlink targets ('t') or fds ('f'). */
+/** Which arguments of each function are paths ('p'), paths or fds ('F'), symlink targets ('t') or fds ('f'). */
 const SHAPES: Record<string, string> = {
-  access: 'p', exists: 'p', stat: 'p', lstat: 'p', statfs: 'p', open: 'p', openAsBlob: 'p', readFile: 'pf', writeFile: 'pf',
-  appendFile: 'pf', truncate: 'pf', readdir: 'p', opendir: 'p', mkdir: 'p', mkdtemp: 'x', rmdir: 'p', rm: 'p',
+  access: 'p', exists: 'p', stat: 'p', lstat: 'p', statfs: 'p', open: 'p', openAsBlob: 'p', readFile: 'F', writeFile: 'F',
+  appendFile: 'F', truncate: 'F', readdir: 'p', opendir: 'p', mkdir: 'p', mkdtemp: 'x', rmdir: 'p', rm: 'p',
   unlink: 'p', readlink: 'p', realpath: 'p', chmod: 'p', lchmod: 'p', chown: 'p', lchown: 'p', utimes: 'p',
   lutimes: 'p', createReadStream: 'p', createWriteStream: 'p', watch: 'p', watchFile: 'p', unwatchFile: 'p',
   rename: 'pp', link: 'pp', copyFile: 'pp', cp: 'pp', symlink: 'tp',
@@ -183,9 +183,8 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
     for (let i = 0; i < shape.length; i++) {
       const kind = shape[i];
       const a = args[i];
-      if (kind === 'f' || (kind !== 't' && typeof a === 'number' && shape.includes('f'))) {
+      if (kind === 'f' || (kind === 'F' && typeof a === 'number')) {
         if (typeof a === 'number' && Number.isInteger(a) && a >= 0 && a < FIRST_VIRTUAL_FD) outside = true;
-        if (kind === 'f') continue;
         continue;
       }
       if (kind === 't') {
