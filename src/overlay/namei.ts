@@ -59,6 +59,7 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
       type = entry.stat.mode & S_IFMT;
       if (type === S_IFDIR) wantLowers = !entry.opaque;
       else wantLowers = entry.metacopy;
+      if (wantLowers && ctx.followRedirects && ctx.lowers.length > 0) checkValid(entry, parent, name);
       if (wantLowers && entry.redirect !== undefined && ctx.followRedirects) applyRedirect(cursor, entry.redirect, -1, '');
     }
   }
@@ -77,6 +78,7 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
         if (entryType !== S_IFDIR) break;
         lowers.push({ layer, index, rel, entry });
         if (entry.opaque) break;
+        if (ctx.followRedirects && index < ctx.lowers.length - 1) checkValid(entry, parent, name);
         if (entry.redirect !== undefined && ctx.followRedirects) applyRedirect(cursor, entry.redirect, index, rel);
         continue;
       }
@@ -87,6 +89,7 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
       }
       lowers.push({ layer, index, rel, entry });
       if (!entry.metacopy) break;
+      checkValid(entry, parent, name);
       if (entry.redirect !== undefined) applyRedirect(cursor, entry.redirect, index, rel);
     }
   }
@@ -97,6 +100,14 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
     throw fsError('EIO', 'lookup', parent.childPath(name), undefined, 'metacopy file without its lower data');
   }
   return new OvlNode(name, parent, type, upper, lowers, ctx.inoOf(upper, lowers));
+}
+
+/**
+ * A malformed overlay xattr (a redirect that would leave its layer, say) fails the lookup that
+ * would follow it, with the kernel's errno for it; the layer itself keeps working.
+ */
+function checkValid(entry: LayerEntry, parent: OvlNode, name: string): void {
+  if (entry.invalid !== undefined) throw fsError(entry.invalid.code, 'lookup', parent.childPath(name), undefined, entry.invalid.what);
 }
 
 /** The (layer, path) pairs to try, in order, following the parent's stack or an absolute redirect. */
