@@ -109,10 +109,11 @@ function run(cmd: string, args: string[], stdio: Array<'ignore' | 'pipe' | numbe
 function startWorker(init: WorkerInit): Worker {
   const ext = extname(fileURLToPath(import.meta.url));
   const entry = new URL(`./worker${ext}`, import.meta.url).href;
-  if (ext !== '.ts') return new Worker(new URL(entry), { workerData: init });
+  // The file system opens and closes fds outside Node's fs (koffi's openat2): no per-fd tracking warnings.
+  if (ext !== '.ts') return new Worker(new URL(entry), { workerData: init, trackUnmanagedFds: false });
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, workerData: init });
+  return new Worker(boot, { eval: true, workerData: init, trackUnmanagedFds: false });
 }
 
 /**
@@ -139,6 +140,8 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
     fusermount !== undefined && fm !== undefined ? fm.fusermountUnmount(fusermount, mountpoint, lazy) : spawnSync('umount', lazy ? ['-l', mountpoint] : [mountpoint], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const init: WorkerInit = { fd, module: moduleUrl, exportName: args.filesystem.export ?? 'createFileSystem', arg: args.filesystem.arg, serve };
   const worker = startWorker(init);
+  // mount(2) through koffi, loaded while the worker builds the file system; mount(8) if that fails to load.
+  const syscall = fusermount === undefined ? import('../mount-syscall.js').catch(() => undefined) : Promise.resolve(undefined);
 
   // The worker builds the file system first, so a broken module fails before anything is mounted.
   let ready: () => void;
@@ -168,7 +171,10 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
 
   try {
     await readyP;
-    if (fusermount === undefined) {
+    const direct = await syscall;
+    if (direct !== undefined) {
+      direct.mountFuseSyscall(source, mountpoint, `fuse.${fsname}`, mountOptionString(fd, options));
+    } else if (fusermount === undefined) {
       // Child fd 3 is our /dev/fuse descriptor: spawn's stdio array maps index i to the child's fd i.
       const r = await run('mount', ['-i', '-t', `fuse.${fsname}`, '-o', mountOptionString(3, options), source, mountpoint], ['ignore', 'ignore', 'pipe', fd]);
       if (r.status !== 0) throw new Error(`mount ${mountpoint} failed (${r.status}): ${r.stderr}`);
