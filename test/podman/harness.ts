@@ -1,0 +1,190 @@
+// A podman/buildah sandbox for tests: ovlfs built into the test's temp dir and named as containers/storage's
+// mount_program, a storage.conf and containers.conf of the test's own (graphroot, runroot, cgroupfs, runc,
+// file events, no network, lowered rlimits), and a tiny image imported from busybox-static. Nothing
+// outside the temp dir is configured or written. Every mount_program call is logged with its arguments.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Why podman tests cannot run here, or undefined. */
+export function podmanSkipReason(): string | undefined {
+  if (process.platform !== 'linux') return 'podman needs Linux';
+  if (process.getuid?.() !== 0) return 'the podman tests need root (they also create a rootless test user)';
+  if (!existsSync('/dev/fuse')) return 'no /dev/fuse';
+  for (const p of ['podman', 'buildah', 'runc', 'busybox']) {
+    if (spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0) return `${p} is not installed (apt-get install podman buildah runc busybox-static)`;
+  }
+  if (!/static/.test(spawnSync('file', ['-L', which('busybox')], { encoding: 'utf8' }).stdout ?? 'static')) return 'busybox is not busybox-static';
+  return undefined;
+}
+
+export function which(p: string): string {
+  return spawnSync('sh', ['-c', `command -v ${p}`], { encoding: 'utf8' }).stdout.trim();
+}
+
+/** Builds ovlfs (tsc) into `dir`/dist, with the repository's node_modules beside it. */
+export function buildOvlfs(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { encoding: 'utf8', timeout: 300_000 });
+  const main = join(dir, 'dist/cli/main.js');
+  // Type errors are the typecheck's to report (npm test runs it first); only a build that emitted nothing fails here.
+  if (r.status !== 0 && !existsSync(main)) throw new Error(`building ovlfs failed: ${r.stdout}${r.stderr}`);
+  return main;
+}
+
+export interface Sandbox {
+  dir: string;
+  /** Runs podman with this sandbox's configuration. */
+  podman(args: string[], opts?: RunOpts): Run;
+  buildah(args: string[], opts?: RunOpts): Run;
+  /** Every mount_program invocation so far, one argv per line. */
+  calls(): string[];
+  env: NodeJS.ProcessEnv;
+  storageConf: string;
+}
+
+interface RunOpts {
+  timeout?: number;
+  input?: string;
+  cwd?: string;
+}
+
+export interface SandboxOptions {
+  /** The mount_program; a wrapper that logs its arguments is put in front of it. */
+  mountProgram: string;
+  /** storage.conf's mountopt. */
+  mountopt?: string;
+  /** Run as this user (rootless); its home holds the sandbox. */
+  user?: { uid: number; gid: number; name: string };
+  /** Extra environment (XDG_RUNTIME_DIR for rootless). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export function makeSandbox(dir: string, o: SandboxOptions): Sandbox {
+  mkdirSync(dir, { recursive: true });
+  const log = join(dir, 'mount-program.log');
+  const wrapper = join(dir, 'mount-program');
+  // The wrapper keeps containers/storage's exact argv in the log, then becomes the real program.
+  writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\n' "$*" >> ${log}\nexec ${o.mountProgram} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  const storageConf = join(dir, 'storage.conf');
+  writeFileSync(
+    storageConf,
+    `[storage]
+driver = "overlay"
+graphroot = "${dir}/graph"
+runroot = "${dir}/run"
+
+[storage.options.overlay]
+mount_program = "${wrapper}"
+mountopt = "${o.mountopt ?? 'nodev'}"
+`,
+  );
+  const containersConf = join(dir, 'containers.conf');
+  writeFileSync(
+    containersConf,
+    `[containers]
+netns = "none"
+# podman raises RLIMIT_NOFILE and RLIMIT_NPROC for its containers, which needs CAP_SYS_RESOURCE
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+log_driver = "k8s-file"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "${dir}/events.log"
+runtime = "runc"
+tmp_dir = "${dir}/libpod-tmp"
+static_dir = "${dir}/graph/libpod"
+volume_path = "${dir}/graph/volumes"
+`,
+  );
+  writeFileSync(join(dir, 'registries.conf'), 'unqualified-search-registries = []\n');
+  writeFileSync(join(dir, 'policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}\n');
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: dir,
+    CONTAINERS_CONF: containersConf,
+    CONTAINERS_STORAGE_CONF: storageConf,
+    CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
+    BUILDAH_ISOLATION: 'chroot',
+    ...o.env,
+  };
+  if (o.user) spawnSync('chown', ['-R', `${o.user.uid}:${o.user.gid}`, dir]);
+  // No --root/--runroot: podman then drops storage.conf's driver options, mount_program among them.
+  const run = (cmd: string, args: string[], ro: RunOpts = {}): Run => {
+    const r = spawnSync(cmd, args, {
+      encoding: 'utf8',
+      timeout: ro.timeout ?? 120_000,
+      input: ro.input,
+      cwd: ro.cwd ?? dir,
+      env,
+      uid: o.user?.uid,
+      gid: o.user?.gid,
+    });
+    return { status: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? `\n${r.error.message}` : '') };
+  };
+  return {
+    dir,
+    env,
+    storageConf,
+    podman: (args, ro) => run('podman', args, ro),
+    buildah: (args, ro) => run('buildah', args, ro),
+    calls: () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') : []),
+  };
+}
+
+/** A root filesystem tar with busybox-static and its applets, and a few files to delete and replace. */
+export function makeImageTar(dir: string): string {
+  const root = join(dir, 'rootfs');
+  for (const d of ['bin', 'etc', 'tmp', 'data', 'dir1', 'dir1/sub', 'proc', 'sys', 'dev', 'root']) mkdirSync(join(root, d), { recursive: true });
+  chmodSync(join(root, 'tmp'), 0o1777);
+  copyFileSync(which('busybox'), join(root, 'bin/busybox'));
+  chmodSync(join(root, 'bin/busybox'), 0o755);
+  for (const applet of ['sh', 'ls', 'cat', 'echo', 'rm', 'mkdir', 'id', 'stat', 'sleep', 'true', 'touch', 'chown', 'dd', 'cp', 'mv', 'find', 'test', 'wc', 'head', 'sync', 'rmdir', 'ln', 'sha256sum', 'seq']) {
+    symlinkSync('busybox', join(root, 'bin', applet));
+  }
+  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\nuser:x:1000:1000:user:/:/bin/sh\n');
+  writeFileSync(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\nuser:x:1000:\n');
+  writeFileSync(join(root, 'data/keep'), 'keep\n');
+  writeFileSync(join(root, 'data/gone'), 'gone\n');
+  writeFileSync(join(root, 'dir1/a'), 'a\n');
+  writeFileSync(join(root, 'dir1/sub/b'), 'b\n');
+  // A 1 MiB binary for the workload benchmark.
+  writeFileSync(join(root, 'data/blob'), Buffer.alloc(1 << 20, 7));
+  const tar = join(dir, 'rootfs.tar');
+  const r = spawnSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', root, '-cf', tar, '.'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tar failed: ${r.stderr}`);
+  rmSync(root, { recursive: true, force: true });
+  return tar;
+}
+
+/** FUSE and overlay mounts left under `dir` (deepest first), from /proc/self/mountinfo. */
+export function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => p.startsWith(dir + '/'))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Unmounts whatever is left under `dir`, lazily. */
+export function unmountAll(dir: string): void {
+  for (const m of mountsUnder(dir)) spawnSync('umount', ['-l', m]);
+}
+
+export function listDir(p: string): string[] {
+  return existsSync(p) ? readdirSync(p) : [];
+}
