@@ -65,7 +65,7 @@ export function createOverlayFs(overlay: Overlay): OverlayFs {
 
   const statWatchers = new StatWatchers(sync.watchers, sync);
   const promises = makePromisesApi(sync, streams) as PromisesApi & Record<string, unknown>;
-  promises.watch = (filename: unknown, options?: unknown) => watchPromise(sync.watchers, sync, filename, options);
+  promises.watch = ((filename: unknown, options?: unknown) => watchPromise(sync.watchers, sync, filename, options)) as unknown as PromisesApi['watch'];
 
   // Watchers close when the overlay closes.
   const closeOverlay = overlay.close.bind(overlay);

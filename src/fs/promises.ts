@@ -22,7 +22,7 @@ export const PROMISE_NAMES = [
 ] as const;
 
 /** Node's promise forms, except that open's handle is ours: an EventEmitter with 'close', which Node's type omits. */
-export type PromisesApi = Pick<typeof fsp, Exclude<(typeof PROMISE_NAMES)[number], 'open'> | 'constants'> & {
+export type PromisesApi = Pick<typeof fsp, Exclude<(typeof PROMISE_NAMES)[number], 'open'> | 'constants' | 'watch'> & {
   open(path: fs.PathLike, flags?: string | number, mode?: fs.Mode): Promise<OverlayFileHandle>;
 };
 
