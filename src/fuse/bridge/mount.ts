@@ -2,9 +2,9 @@
 //
 // Why a worker: the request loop (server.ts) blocks in a synchronous read of /dev/fuse, because that costs
 // the fewest wakeups per request. A thread blocked there runs no JavaScript, so it could never run a
-// SIGINT handler, answer an unmount() call, or await anything. The main thread therefore keeps signals,
-// mount(8) and umount(8), and the worker keeps the loop. Unmounting ends the worker by itself: the kernel
-// fails the worker's pending read with ENODEV, and the loop returns.
+// SIGINT handler, answer an unmount() call, or await anything. The main thread therefore keeps signals
+// and umount(8); the worker mounts (mount(2)) and keeps the loop. Unmounting ends the worker by itself:
+// the kernel fails the worker's pending read with ENODEV, and the loop returns.
 //
 // Why a module path: a worker shares no objects with its parent, and the file system (the overlay core,
 // with its open files and caches) must live on the thread that serves it. So the caller names a module
@@ -76,6 +76,8 @@ export interface WorkerInit {
   exportName: string;
   arg: unknown;
   serve: ServeOptions;
+  /** mount(2) arguments, when the worker mounts (root, no fusermount3) once the file system is built. */
+  mount?: { source: string; target: string; fstype: string; options: string };
 }
 export type WorkerMessage = { type: 'ready' } | { type: 'error'; message: string };
 
@@ -139,9 +141,10 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
   const detach = (lazy: boolean): { status: number | null; stderr: string } =>
     fusermount !== undefined && fm !== undefined ? fm.fusermountUnmount(fusermount, mountpoint, lazy) : spawnSync('umount', lazy ? ['-l', mountpoint] : [mountpoint], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const init: WorkerInit = { fd, module: moduleUrl, exportName: args.filesystem.export ?? 'createFileSystem', arg: args.filesystem.arg, serve };
+  // The worker calls mount(2) itself once the file system is built: koffi is loaded there already, and
+  // forking this process for mount(8) was the largest single cost of a mount's start-up.
+  if (fusermount === undefined) init.mount = { source, target: mountpoint, fstype: `fuse.${fsname}`, options: mountOptionString(fd, options) };
   const worker = startWorker(init);
-  // mount(2) through koffi, loaded while the worker builds the file system; mount(8) if that fails to load.
-  const syscall = fusermount === undefined ? import('../mount-syscall.js').catch(() => undefined) : Promise.resolve(undefined);
 
   // The worker builds the file system first, so a broken module fails before anything is mounted.
   let ready: () => void;
@@ -171,14 +174,7 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
 
   try {
     await readyP;
-    const direct = await syscall;
-    if (direct !== undefined) {
-      direct.mountFuseSyscall(source, mountpoint, `fuse.${fsname}`, mountOptionString(fd, options));
-    } else if (fusermount === undefined) {
-      // Child fd 3 is our /dev/fuse descriptor: spawn's stdio array maps index i to the child's fd i.
-      const r = await run('mount', ['-i', '-t', `fuse.${fsname}`, '-o', mountOptionString(3, options), source, mountpoint], ['ignore', 'ignore', 'pipe', fd]);
-      if (r.status !== 0) throw new Error(`mount ${mountpoint} failed (${r.status}): ${r.stderr}`);
-    }
+
   } catch (err) {
     if (fusermount !== undefined) detach(true);
     await worker.terminate();

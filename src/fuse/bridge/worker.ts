@@ -1,5 +1,6 @@
 // The serving thread of a mountFuse() mount (see mount.ts for why it is a worker): build the
-// file system from the named module, report ready, wait for the mount, then serve until unmounted.
+// file system from the named module, mount it (or report ready and let the main thread mount it),
+// then serve until unmounted.
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 import type { WorkerInit, WorkerMessage } from './mount.js';
@@ -27,6 +28,16 @@ async function main(): Promise<void> {
   // Notifications from inside the file system are queued until the current reply is out (see Notifier).
   const notifier = new Notifier(init.fd, true);
   const filesystem = factory(init.arg, notifier);
+  if (init.mount !== undefined) {
+    // mount(2) from this thread, where koffi is loaded already (the file system's layers use it).
+    try {
+      const { source, target, fstype, options } = init.mount;
+      (await import('../mount-syscall.js')).mountFuseSyscall(source, target, fstype, options);
+    } catch (err) {
+      post({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+  }
   await new Promise<void>((res) => {
     port.once('message', () => res());
     post({ type: 'ready' });
