@@ -3,6 +3,7 @@
 // file events, no network, lowered rlimits), and a tiny image imported from busybox-static. Nothing
 // outside the temp dir is configured or written. Every mount_program call is logged with its arguments.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -168,6 +169,34 @@ export function makeImageTar(dir: string): string {
   if (r.status !== 0) throw new Error(`tar failed: ${r.stderr}`);
   rmSync(root, { recursive: true, force: true });
   return tar;
+}
+
+/**
+ * A docker-archive of an image with `n` layers on top of `baseTar` (each adds /layers/fI), for
+ * `podman load`: building it with n COPY steps would take minutes, loading it takes seconds.
+ */
+export function makeDeepImageArchive(dir: string, baseTar: string, n: number, tag: string): string {
+  const work = join(dir, 'deep');
+  mkdirSync(work, { recursive: true });
+  const layers = ['base.tar'];
+  copyFileSync(baseTar, join(work, 'base.tar'));
+  for (let i = 0; i < n; i++) {
+    const content = join(work, `c${i}`);
+    mkdirSync(join(content, 'layers'), { recursive: true });
+    writeFileSync(join(content, 'layers', `f${i}`), `${i}\n`);
+    const r = spawnSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', content, '-cf', join(work, `${i}.tar`), 'layers'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`tar failed: ${r.stderr}`);
+    rmSync(content, { recursive: true, force: true });
+    layers.push(`${i}.tar`);
+  }
+  const diffIds = layers.map((l) => `sha256:${createHash('sha256').update(readFileSync(join(work, l))).digest('hex')}`);
+  writeFileSync(join(work, 'config.json'), JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: diffIds } }));
+  writeFileSync(join(work, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: [tag], Layers: layers }]));
+  const archive = join(dir, 'deep.tar');
+  const r = spawnSync('tar', ['-C', work, '-cf', archive, '.'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tar failed: ${r.stderr}`);
+  rmSync(work, { recursive: true, force: true });
+  return archive;
 }
 
 /** FUSE and overlay mounts left under `dir` (deepest first), from /proc/self/mountinfo. */
