@@ -1,6 +1,9 @@
 // The core's public API as the faces use it: refusals that no face may get around.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { MemoryLayer, openOverlay } from '../../src/index.js';
 import { fixture, testEachKind } from '../support/fixture.js';
 
@@ -22,4 +25,35 @@ test('xino=off is refused where layers span filesystems (st_ino would not be uni
   const o = openOverlay({ lowerdir: [lower], xino: 'off' });
   t.after(() => o.close());
   assert.equal(o.fs.readFileSync('/a', 'utf8'), 'x');
+});
+
+test('a name changed in the upper layer behind the overlay gives ESTALE, and the next lookup sees the layer as it is', (t) => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlfs-stale-'));
+  t.after(() => fs.rmSync(base, { recursive: true, force: true }));
+  for (const d of ['lower', 'upper', 'work']) fs.mkdirSync(path.join(base, d));
+  fs.writeFileSync(path.join(base, 'lower', 'copied'), 'lower data');
+  fs.mkdirSync(path.join(base, 'lower', 'dir'));
+  const o = openOverlay({ lowerdir: path.join(base, 'lower'), upperdir: path.join(base, 'upper'), workdir: path.join(base, 'work') });
+  t.after(() => o.close());
+  o.fs.writeFileSync('/new', 'upper only');
+  o.fs.appendFileSync('/copied', ' and more');
+  o.fs.writeFileSync('/renamed', 'x');
+  o.fs.mkdirSync('/dir/sub');
+  // The upper layer changes behind the overlay's back (xfstests overlay/012).
+  fs.unlinkSync(path.join(base, 'upper', 'new'));
+  fs.unlinkSync(path.join(base, 'upper', 'copied'));
+  fs.unlinkSync(path.join(base, 'upper', 'renamed'));
+  fs.writeFileSync(path.join(base, 'upper', 'renamed'), 'another inode');
+  fs.rmdirSync(path.join(base, 'upper', 'dir', 'sub'));
+  assert.throws(() => o.fs.unlinkSync('/new'), { code: 'ESTALE', syscall: 'unlink', path: '/new' });
+  assert.throws(() => o.fs.unlinkSync('/copied'), { code: 'ESTALE' });
+  assert.throws(() => o.fs.renameSync('/renamed', '/elsewhere'), { code: 'ESTALE', syscall: 'rename' });
+  assert.throws(() => o.fs.rmdirSync('/dir/sub'), { code: 'ESTALE', syscall: 'rmdir' });
+  // Recovered: each name is looked up again as the layers now show it.
+  assert.equal(o.fs.existsSync('/new'), false);
+  assert.equal(o.fs.readFileSync('/copied', 'utf8'), 'lower data');
+  assert.equal(o.fs.readFileSync('/renamed', 'utf8'), 'another inode');
+  assert.equal(o.fs.existsSync('/dir/sub'), false);
+  o.fs.renameSync('/renamed', '/elsewhere');
+  assert.equal(o.fs.readFileSync('/elsewhere', 'utf8'), 'another inode');
 });
