@@ -97,7 +97,7 @@ test('EIO from a lower file on a failing device (device-mapper error segment)', 
     if (run('umount', [lower]).status !== 0) run('umount', ['-l', lower]);
   });
 
-  const tr = trio(t, base, (dir) => {
+  const tr = await trio(t, base, (dir) => {
     fs.mkdirSync(join(dir, 'u'), { recursive: true });
     fs.mkdirSync(join(dir, 'w'));
     return `lowerdir=${lower},upperdir=${dir}/u,workdir=${dir}/w`;

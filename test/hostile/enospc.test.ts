@@ -48,7 +48,7 @@ for (const metacopy of [false, true]) {
       fs.mkdirSync(join(dir, 'up', 'w'));
       return opts(dir);
     };
-    const tr = trio(t, base, build);
+    const tr = await trio(t, base, build);
     const content = (v: View): string => attempt(() => {
       const b = v.fs.readFileSync(v.p('/big')) as Buffer;
       return `${b.length} ${sha(b)}`;

@@ -32,7 +32,7 @@ const TODO: Record<string, string> = {
 };
 
 test('layers changed under a live overlay', async (t) => {
-  const tr = trio(t, scratch(t, 'changed'), build);
+  const tr = await trio(t, scratch(t, 'changed'), build);
   /** The same change to each candidate's layers, made directly on the host. */
   const behindTheBack = (fn: (layers: string) => void): void => {
     for (const v of tr.views) fn(tr.dirs[v.name]);

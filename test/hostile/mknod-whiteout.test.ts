@@ -38,7 +38,7 @@ const EXISTING = 'mknod c 0 0 over an existing lower file';
 const q = (what: string, expected: string, fn: (v: View) => string): Question => [what, expected, fn];
 
 test('whiteout-looking devices made through the overlay are refused and leave nothing', async (t) => {
-  const tr = trio(t, scratch(t, 'mknod'), build);
+  const tr = await trio(t, scratch(t, 'mknod'), build);
   const exists = (path: string) => (v: View): string => attempt(() => v.fs.lstatSync(v.p(path)), () => 'exists');
   const listing = (path: string) => (v: View): string => attempt(() => (v.fs.readdirSync(v.p(path)) as string[]).sort().join(','), String);
 

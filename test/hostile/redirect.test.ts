@@ -94,7 +94,7 @@ for (const prefix of ['trusted', 'user'] as const) {
   if (skip) process.stdout.write(`# skipping trusted.overlay.redirect cases: ${skip}\n`);
   test(`${prefix}.overlay.redirect: hostile values never leave the layers`, { skip }, async (t) => {
     const base = scratch(t, `redirect-${prefix}`);
-    const tr: Trio = trio(t, base, builder(prefix));
+    const tr: Trio = await trio(t, base, builder(prefix));
     if (cannotMount() !== undefined) t.diagnostic('library only: the kernel and the mount need root');
 
     for (const c of CASES) {

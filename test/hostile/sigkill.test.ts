@@ -198,7 +198,7 @@ test(`SIGKILL of the daemon and of library processes in copy-up, rename and whit
     for (const op of ops) states.push(lines((model = apply(model, op))));
 
     let daemonPid: number | undefined;
-    if (target === 'mount') daemonPid = ovlfsMount(t, opts, join(dir, 'm'), join(dir, 'log')).pid;
+    if (target === 'mount') daemonPid = (await ovlfsMount(t, opts, join(dir, 'm'), join(dir, 'log'), { foreground: true })).pid;
     const w = startWorker(target, join(dir, 'm'), opts, ops);
     await w.started;
     await sleep(delay);

@@ -64,7 +64,7 @@ test('hostile symlinks: the library resolves inside the overlay, the mount as th
   fs.writeFileSync(join(outside, 'secret'), HOST);
   const hostBefore = snapshot(outside);
   const passwd = fs.readFileSync('/etc/passwd', 'utf8');
-  const tr = trio(t, base, builder(outside));
+  const tr = await trio(t, base, builder(outside));
   const names = Object.keys(links(outside));
   const dirs = ['', '/d', '/up'];
 

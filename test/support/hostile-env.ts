@@ -155,17 +155,15 @@ export interface Daemon {
 }
 
 /**
- * Starts `ovlfs mount -o OPTIONS MNT` (the CLI, daemonized: it returns once the mount is live).
- * t.after unmounts it and makes sure the daemon is gone (SIGKILL as a last resort).
+ * Starts `ovlfs mount -o OPTIONS MNT`: by default the CLI as users run it, daemonized (it returns once
+ * the mount is live); with `foreground`, `ovlfs mount --foreground` spawned directly, which serves from
+ * the same code in one process instead of two (cheaper, for tests that mount many times).
+ * t.after unmounts it and makes sure the serving process is gone (SIGKILL as a last resort).
  */
-export function ovlfsMount(t: TestContext, options: string, mnt: string, log = `${mnt}.log`): Daemon {
+export async function ovlfsMount(t: TestContext, options: string, mnt: string, log = `${mnt}.log`, opts: { foreground?: boolean } = {}): Promise<Daemon> {
   fs.mkdirSync(mnt, { recursive: true });
   const pidfile = `${log}.pid`;
   fs.rmSync(pidfile, { force: true });
-  const r = spawnSync(process.execPath, ['--import', TSX, CLI, 'mount', '-o', options, '--pidfile', pidfile, '--log', log, mnt], {
-    encoding: 'utf8', timeout: 60_000, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const pid = fs.existsSync(pidfile) ? Number(fs.readFileSync(pidfile, 'utf8').trim()) : NaN;
   const logTail = (): string => {
     try {
       return `\n--- daemon log ---\n${fs.readFileSync(log, 'utf8').split('\n').slice(-30).join('\n')}`;
@@ -173,10 +171,29 @@ export function ovlfsMount(t: TestContext, options: string, mnt: string, log = `
       return '';
     }
   };
-  if (r.status !== 0 || !Number.isInteger(pid) || !isMounted(mnt)) {
+  let pid = NaN;
+  let failure = '';
+  if (opts.foreground) {
+    const out = fs.openSync(log, 'a');
+    const child = spawn(process.execPath, ['--import', TSX, CLI, 'mount', '--foreground', '-o', options, '--pidfile', pidfile, mnt], { cwd: ROOT, detached: true, stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    let exited = false;
+    child.once('exit', () => (exited = true));
+    for (const end = Date.now() + 60_000; Date.now() < end && !exited && !(fs.existsSync(pidfile) && isMounted(mnt)); ) await sleep(20);
+    pid = child.pid ?? NaN;
+    child.unref();
+    if (exited || !isMounted(mnt)) failure = exited ? `exit ${String(child.exitCode)}` : 'not mounted after 60 s';
+  } else {
+    const r = spawnSync(process.execPath, ['--import', TSX, CLI, 'mount', '-o', options, '--pidfile', pidfile, '--log', log, mnt], {
+      encoding: 'utf8', timeout: 60_000, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    pid = fs.existsSync(pidfile) ? Number(fs.readFileSync(pidfile, 'utf8').trim()) : NaN;
+    if (r.status !== 0 || !Number.isInteger(pid) || !isMounted(mnt)) failure = r.error?.message ?? `exit ${String(r.status)}: ${r.stderr.trim()}`;
+  }
+  if (failure !== '') {
     if (Number.isInteger(pid)) kill(pid);
     if (isMounted(mnt)) spawnSync('umount', ['-l', mnt], { stdio: 'ignore' });
-    throw new Error(`ovlfs mount failed (${r.error?.message ?? `exit ${String(r.status)}: ${r.stderr.trim()}`})${logTail()}`);
+    throw new Error(`ovlfs mount failed (${failure})${logTail()}`);
   }
   const daemon: Daemon = {
     pid, mnt, log, logTail,
@@ -270,7 +287,7 @@ export interface Trio {
  * Builds the same layers three times (kernel/, mount/, library/ under `base`), mounts the kernel overlay
  * and the ovlfs mount over the first two (as root) and opens the library over the third.
  */
-export function trio(t: TestContext, base: string, build: Build, withMounts = cannotMount() === undefined): Trio {
+export async function trio(t: TestContext, base: string, build: Build, withMounts = cannotMount() === undefined): Promise<Trio> {
   const dirs = { kernel: join(base, 'kernel'), mount: join(base, 'mount'), library: join(base, 'library') };
   const views: View[] = [];
   const out: Partial<Trio> = { dirs };
@@ -279,7 +296,7 @@ export function trio(t: TestContext, base: string, build: Build, withMounts = ca
     kernelMount(t, kopts, join(dirs.kernel, 'm'));
     out.kernel = mountView('kernel', join(dirs.kernel, 'm'));
     const oopts = build(dirs.mount);
-    out.daemon = ovlfsMount(t, oopts, join(dirs.mount, 'm'));
+    out.daemon = await ovlfsMount(t, oopts, join(dirs.mount, 'm'));
     out.mount = mountView('mount', join(dirs.mount, 'm'));
     views.push(out.kernel, out.mount);
   }
