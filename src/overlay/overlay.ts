@@ -268,16 +268,20 @@ export class Overlay {
 
   listxattr(node: OverlayNode): string[] {
     const { layer, rel } = this.ctx.metaRef(inner(node));
-    return layer.listxattr(rel);
+    return layer.listxattr(rel).filter((name) => !isOverlayXattr(name));
   }
 
   getxattr(node: OverlayNode, name: string): Buffer | undefined {
+    if (isOverlayXattr(name)) return undefined;
     const { layer, rel } = this.ctx.metaRef(inner(node));
     return layer.getxattr(rel, name);
   }
 
   setxattr(node: OverlayNode, name: string, value: Uint8Array): void {
     const n = inner(node);
+    // The overlay's own xattrs are its on-disk format, not the user's (the kernel's ovl_own_xattr_set);
+    // refused before any copy-up, so a refused call changes nothing.
+    if (isOverlayXattr(name)) throw fsError('EOPNOTSUPP', 'setxattr', n.path());
     copyUp(this.ctx, n, 'setxattr', { metadataOnly: true });
     this.ctx.upper!.setxattr(n.upperRel(), name, value);
   }
@@ -300,6 +304,11 @@ export class Overlay {
     for (const dir of this.claimed) inUse.delete(dir);
     for (const layer of this.owned) layer.close();
   }
+}
+
+/** Names in the overlay's own xattr namespaces, under either prefix: hidden from users and refused. */
+export function isOverlayXattr(name: string): boolean {
+  return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
 }
 
 // The faces hold nodes and files only as OverlayNode and OpenFile; every one they hold was made here.
