@@ -33,6 +33,7 @@ function makeNode(tr: Trio, path: string, type: 'c' | 'b' | 'p', major: number, 
   };
 }
 
+const root = process.getuid?.() === 0;
 const EXISTING = 'mknod c 0 0 over an existing lower file';
 
 const q = (what: string, expected: string, fn: (v: View) => string): Question => [what, expected, fn];
@@ -52,10 +53,13 @@ test('whiteout-looking devices made through the overlay are refused and leave no
     q('... the name stays deleted', 'ENOENT', exists('/gone')),
     q(EXISTING, 'EEXIST', makeNode(tr, '/lowerfile', 'c', 0, 0)),
     q('... the lower file is intact', 'OK "lower\\n"', (v) => attempt(() => v.fs.readFileSync(v.p('/lowerfile'), 'utf8'), JSON.stringify)),
-    q('mknod c 1 3 (a real device) works', 'OK', makeNode(tr, '/null', 'c', 1, 3)),
-    q('mknod b 0 0 (not a whiteout) works', 'OK', makeNode(tr, '/blk', 'b', 0, 0)),
+    // Real devices need root in the upper layer too; without it only the FIFO is made.
+    ...(root ? [
+      q('mknod c 1 3 (a real device) works', 'OK', makeNode(tr, '/null', 'c', 1, 3)),
+      q('mknod b 0 0 (not a whiteout) works', 'OK', makeNode(tr, '/blk', 'b', 0, 0)),
+    ] : []),
     q('mkfifo works', 'OK', makeNode(tr, '/fifo', 'p', 0, 0)),
-    q('the root lists only what was made', 'OK blk,fifo,lowerfile,merged,null', listing('/')),
+    q('the root lists only what was made', root ? 'OK blk,fifo,lowerfile,merged,null' : 'OK fifo,lowerfile,merged', listing('/')),
     q('the merged directory is unchanged', 'OK inside', listing('/merged')),
   ], { [EXISTING]: 'the library refuses the 0/0 device (EPERM) before it finds the name taken; the kernel (and the mount, where the VFS checks first) say EEXIST' });
 
