@@ -231,9 +231,40 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
   };
   withCustomPromisify(api.writev, ['bytesWritten', 'buffers']);
 
-  api.opendir = function opendir(...all: unknown[]): void {
-    const [args, cb] = takeCallback(all, 'opendir');
-    deliver(cb, () => [OverlayDir.open(sync, args[0] as fs.PathLike, args[1] as OpenDirOptions | undefined)]);
+  // opendir names its callback "callback", and truncate/ftruncate check len before it, as Node's do.
+  api.opendir = function opendir(path: unknown, options?: unknown, callback?: unknown): void {
+    if (typeof options === 'function') {
+      callback = options;
+      options = undefined;
+    }
+    validateFunction(callback, 'callback');
+    deliver(callback as Callback, () => [OverlayDir.open(sync, path as fs.PathLike, options as OpenDirOptions | undefined)]);
+  };
+
+  api.ftruncate = function ftruncate(fd: unknown, len: unknown = 0, callback?: unknown): void {
+    if (typeof len === 'function') {
+      callback = len;
+      len = 0;
+    }
+    validateInteger(len, 'len');
+    const cb = makeCallback(callback);
+    deliver(cb, () => (sync.ftruncateSync(fd, len), []));
+  };
+
+  api.truncate = function truncate(path: unknown, len?: unknown, callback?: unknown): void {
+    if (typeof path === 'number') {
+      api.ftruncate(path, len, callback);
+      return;
+    }
+    if (typeof len === 'function') {
+      callback = len;
+      len = 0;
+    } else if (len === undefined) {
+      len = 0;
+    }
+    validateInteger(len, 'len');
+    const cb = makeCallback(callback);
+    deliver(cb, () => (sync.truncateSync(path, len), []));
   };
 
   // readFile, writeFile and appendFile take an AbortSignal: with one, the work waits for a later

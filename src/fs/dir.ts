@@ -5,7 +5,7 @@ import type * as fs from 'node:fs';
 import { fsError } from '../errors.js';
 import { toPath, type EncodingOption } from './args.js';
 import { deliver, makeCallback, type Callback } from './defer.js';
-import { ERR_DIR_CLOSED } from './validate.js';
+import { ERR_DIR_CLOSED, ERR_MISSING_ARGS } from './validate.js';
 import type { Dirent } from './dirent.js';
 import type { SyncFs } from './sync.js';
 
@@ -24,6 +24,8 @@ export class OverlayDir implements fs.Dir {
   private closed = false;
 
   constructor(readonly path: string, entries: Dirent[]) {
+    // Node's Dir(handle, path) refuses to be made without a handle.
+    if (path == null) throw ERR_MISSING_ARGS('handle');
     this.entries = entries;
   }
 

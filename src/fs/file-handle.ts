@@ -12,7 +12,11 @@ import type { CreateReadStreamOptions, CreateWriteStreamOptions, FileHandle, Fil
 import { createInterface, type Interface } from 'node:readline';
 import { ReadableStream } from 'node:stream/web';
 import { encodingOf, toBuffer } from './args.js';
-import { checkAborted } from './validate.js';
+import {
+  checkAborted, ERR_INVALID_ARG_VALUE, kValidateObjectAllowNullable, validateBuffer, validateBufferArray, validateEncoding,
+  validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition,
+  validateStringAfterArrayBufferView,
+} from './validate.js';
 import { readArgs, writeArgs } from './io-args.js';
 import type { SyncFs } from './sync.js';
 
@@ -49,6 +53,7 @@ function isAsyncOrSyncIterable(x: unknown): x is Iterable<unknown> | AsyncIterab
 
 /** Writes whole `data` at the handle's current position, as Node's writeFileHandle does. */
 export async function writeAll(sync: SyncFs, fd: number, data: WriteData, options: FileOptions): Promise<void> {
+  if (!ArrayBuffer.isView(data) && !isAsyncOrSyncIterable(data)) validateStringAfterArrayBufferView(data, 'data');
   const signal = signalOf(options);
   const encoding = (encodingOf(options) ?? 'utf8') as BufferEncoding;
   checkAborted(signal);
@@ -133,34 +138,83 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
   read<T extends NodeJS.ArrayBufferView>(buffer: T, offset?: number | null, length?: number | null, position?: number | null): Promise<FileReadResult<T>>;
   read<T extends NodeJS.ArrayBufferView>(buffer: T, options?: fs.ReadOptions): Promise<FileReadResult<T>>;
   read<T extends NodeJS.ArrayBufferView = Buffer>(options?: fs.ReadOptionsWithBuffer<T>): Promise<FileReadResult<T>>;
-  read<T extends NodeJS.ArrayBufferView>(bufferOrOptions?: T | fs.ReadOptionsWithBuffer<T>, offset?: number | null | fs.ReadOptions, length?: number | null, position?: number | null): Promise<FileReadResult<T>> {
+  read<T extends NodeJS.ArrayBufferView>(bufferOrOptions?: T | fs.ReadOptionsWithBuffer<T>, offsetArg?: number | null | fs.ReadOptions, lengthArg?: number | null, positionArg?: number | null): Promise<FileReadResult<T>> {
+    // Node's FileHandle.read: its argument shapes and checks, in its order.
     return this.op('read', (fd) => {
-      const r = readArgs(bufferOrOptions, offset, length, position);
-      const bytesRead = r.length === 0 ? 0 : this.core.readSync(fd, r.buffer, r.offset, r.length, r.position);
-      return { bytesRead, buffer: r.buffer as T };
+      let buffer: unknown = bufferOrOptions;
+      let offset: unknown = offsetArg;
+      let length: unknown = lengthArg;
+      let position: unknown = positionArg;
+      if (!ArrayBuffer.isView(buffer)) {
+        if (bufferOrOptions !== undefined) validateObject(bufferOrOptions, 'options', kValidateObjectAllowNullable);
+        const p = (bufferOrOptions ?? {}) as { buffer?: unknown; offset?: unknown; length?: unknown; position?: unknown };
+        buffer = p.buffer ?? Buffer.alloc(16384);
+        offset = p.offset ?? 0;
+        length = p.length ?? (buffer as NodeJS.ArrayBufferView).byteLength - (offset as number);
+        position = p.position ?? null;
+        validateBuffer(buffer);
+      }
+      const buf = buffer as NodeJS.ArrayBufferView;
+      if (offset !== null && typeof offset === 'object') {
+        const p = offset as { offset?: unknown; length?: unknown; position?: unknown };
+        offset = p.offset ?? 0;
+        length = p.length ?? buf.byteLength - (offset as number);
+        position = p.position ?? null;
+      }
+      if (offset == null) offset = 0;
+      else validateInteger(offset, 'offset', 0);
+      length ??= buf.byteLength - (offset as number);
+      if (length === 0) return { bytesRead: 0, buffer: buf as T };
+      if (buf.byteLength === 0) throw ERR_INVALID_ARG_VALUE('buffer', buf, 'is empty and cannot be written');
+      validateOffsetLengthRead(offset as number, length as number, buf.byteLength);
+      if (position == null) position = -1;
+      else validatePosition(position, 'position');
+      const bytesRead = this.core.readAt(fd, buf, offset as number, length as number, position as number | bigint);
+      return { bytesRead, buffer: buf as T };
     });
   }
 
   write<TBuffer extends NodeJS.ArrayBufferView>(buffer: TBuffer, offset?: number | null, length?: number | null, position?: number | null): Promise<{ bytesWritten: number; buffer: TBuffer }>;
   write(data: string, position?: number | null, encoding?: BufferEncoding | null): Promise<{ bytesWritten: number; buffer: string }>;
   write<TBuffer extends NodeJS.ArrayBufferView>(data: TBuffer | string, a?: number | null, b?: number | BufferEncoding | null, c?: number | null): Promise<{ bytesWritten: number; buffer: TBuffer | string }> {
+    // Node's FileHandle.write: its argument shapes and checks, in its order.
     return this.op('write', (fd) => {
-      if (typeof data !== 'string' && data.byteLength === 0) return { bytesWritten: 0, buffer: data };
-      const w = writeArgs(data, a, b, c);
-      return { bytesWritten: this.core.writeSync(fd, w.data, w.a, w.b, w.c), buffer: data };
+      if ((data as { byteLength?: unknown } | null)?.byteLength === 0) return { bytesWritten: 0, buffer: data };
+      let offset: unknown = a;
+      let length: unknown = b;
+      let position: unknown = c;
+      if (ArrayBuffer.isView(data)) {
+        if (typeof offset === 'object') {
+          const p = (a ?? {}) as { offset?: unknown; length?: unknown; position?: unknown };
+          offset = p.offset ?? 0;
+          length = p.length ?? data.byteLength - (offset as number);
+          position = p.position ?? null;
+        }
+        if (offset == null) offset = 0;
+        else validateInteger(offset, 'offset', 0);
+        if (typeof length !== 'number') length = data.byteLength - (offset as number);
+        if (typeof position !== 'number') position = null;
+        validateOffsetLengthWrite(offset as number, length as number, data.byteLength);
+        return { bytesWritten: this.core.writeAt(fd, data, offset as number, length as number, position as number | null), buffer: data };
+      }
+      validateStringAfterArrayBufferView(data, 'buffer');
+      validateEncoding(data, length);
+      const encoding = (typeof length === 'string' && Buffer.isEncoding(length) ? length : 'utf8') as BufferEncoding;
+      const bytes = Buffer.from(data, encoding);
+      return { bytesWritten: this.core.writeAt(fd, bytes, 0, bytes.length, typeof offset === 'number' ? offset : null), buffer: data };
     });
   }
 
   readv<TBuffers extends readonly NodeJS.ArrayBufferView[]>(buffers: TBuffers, position?: number | null): Promise<fs.ReadVResult<TBuffers>> {
     return this.op('read', (fd) => ({
-      bytesRead: this.core.readvSync(fd, buffers, typeof position === 'number' ? position : null),
+      bytesRead: this.core.readvSync(fd, validateBufferArray(buffers), typeof position === 'number' ? position : null),
       buffers,
     }));
   }
 
   writev<TBuffers extends readonly NodeJS.ArrayBufferView[]>(buffers: TBuffers, position?: number | null): Promise<fs.WriteVResult<TBuffers>> {
     return this.op('write', (fd) => ({
-      bytesWritten: buffers.length === 0 ? 0 : this.core.writevSync(fd, buffers, typeof position === 'number' ? position : null),
+      bytesWritten: validateBufferArray(buffers).length === 0 ? 0 : this.core.writevSync(fd, buffers, typeof position === 'number' ? position : null),
       buffers,
     }));
   }

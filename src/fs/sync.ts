@@ -45,6 +45,19 @@ function call<T>(syscall: string, path: string | undefined, fn: () => T, dest?: 
   }
 }
 
+/** Runs a call on two paths; every system error names both, as Node's do (`link 'a' -> 'b'`). */
+function call2<T>(syscall: string, from: string, to: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && !code.startsWith('ERR_') && (err as { dest?: unknown }).dest === undefined) {
+      throw fsError(code, syscall, from, to);
+    }
+    throw relabel(err, syscall, from, to);
+  }
+}
+
 /** Node's isFd for readFile/writeFile: an int32 is a descriptor, anything else a path. */
 function isFd(path: unknown): path is number {
   return typeof path === 'number' && (path | 0) === path;
@@ -287,6 +300,8 @@ export class SyncFs {
   /** A validated read: position -1 (or -1n) reads at the file position, as the binding does. */
   readAt(fd: number, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | bigint | null): number {
     const file = this.fileOf(fd, 'read');
+    // No file reaches past 2^53 bytes: a valid bigint position beyond that is past the end.
+    if (typeof position === 'bigint' && position > BigInt(Number.MAX_SAFE_INTEGER)) return 0;
     const at = position === null || position === -1 || position === -1n ? null : Number(position);
     if (at !== null && at < 0) throw fsError('EINVAL', 'read');
     return call('read', undefined, () => this.overlay.read(file, buffer, offset, length, at));
@@ -660,7 +675,7 @@ export class SyncFs {
   renameSync(oldPath: unknown, newPath: unknown): void {
     const from = this.pathOf(oldPath, 'oldPath');
     const to = this.pathOf(newPath, 'newPath');
-    call('rename', from, () => {
+    call2('rename', from, to, () => {
       // Both parents resolve before either name is judged, as in do_renameat2.
       const a = this.overlay.resolveParent(from, 'rename');
       const b = this.overlay.resolveParent(to, 'rename');
@@ -672,7 +687,7 @@ export class SyncFs {
       this.overlay.rename(a.parent, a.name, b.parent, b.name);
       this.changed(childPath(a.parent, a.name), 'rename');
       this.changed(childPath(b.parent, b.name), 'rename');
-    }, to);
+    });
   }
 
   // --- links ---------------------------------------------------------------------------------------
@@ -682,11 +697,11 @@ export class SyncFs {
     const p = this.pathOf(path);
     validateSymlinkType(type);
     const text = typeof t === 'string' ? t : t.toString();
-    call('symlink', text, () => {
+    call2('symlink', text, p, () => {
       const { parent, name } = this.forCreate(p, 'symlink', false);
       this.overlay.symlink(parent, name, text);
       this.changed(childPath(parent, name), 'rename');
-    }, p);
+    });
   }
 
   readlinkSync(path: unknown, options?: unknown): string | Buffer {
@@ -746,12 +761,12 @@ export class SyncFs {
   linkSync(existingPath: unknown, newPath: unknown): void {
     const from = this.pathOf(existingPath, 'existingPath');
     const to = this.pathOf(newPath, 'newPath');
-    call('link', from, () => {
+    call2('link', from, to, () => {
       const node = this.node(from, false, 'link');
       const { parent, name } = this.forCreate(to, 'link', false);
       this.overlay.link(node, parent, name);
       this.changed(childPath(parent, name), 'rename');
-    }, to);
+    });
   }
 
   // --- attributes ----------------------------------------------------------------------------------
@@ -807,13 +822,17 @@ export class SyncFs {
     const from = this.pathOf(src, 'src');
     const to = this.pathOf(dest, 'dest');
     const flags = getValidFileModeNative(mode, 'copyFile');
+    call2('copyfile', from, to, () => this.copyFile(from, to, flags));
+  }
+
+  private copyFile(from: string, to: string, flags: number): void {
     const input = call('copyfile', from, () => this.allocate(this.openPath(from, O_RDONLY, 0, 0)), to);
     try {
       const inputFile = this.fileOf(input, 'copyfile');
       const st = call('copyfile', from, () => this.overlay.fstat(inputFile), to);
       if ((st.mode & S_IFMT) === S_IFDIR) throw fsError('EISDIR', 'copyfile', from, to);
       const outFlags = O_WRONLY | O_CREAT | O_TRUNC | ((flags & COPYFILE_EXCL) !== 0 ? O_EXCL : 0);
-      const output = call('copyfile', from, () => this.allocate(this.openPath(to, outFlags, st.mode & 0o7777, 0)), to);
+      const output = this.allocate(this.openPath(to, outFlags, st.mode & 0o7777, 0));
       try {
         const outputFile = this.fileOf(output, 'copyfile');
         const force = (flags & COPYFILE_FICLONE_FORCE) !== 0;

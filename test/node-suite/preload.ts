@@ -38,7 +38,9 @@ mod._load = function load(this: unknown, request, parent, isMain) {
 // re-exports the overlay's objects, which it finds on a non-enumerable global (common's leak check
 // only sees enumerable ones).
 Object.defineProperty(globalThis, Symbol.for('ovlfs.nodeSuite'), { value: { fs: translated, promises }, enumerable: false });
-register(new URL('./esm-hooks.mjs', import.meta.url), {
+// Module hooks run on a thread of their own, which costs every test its start-up time: only the
+// ES-module tests get them.
+if (process.argv[1]?.endsWith('.mjs')) register(new URL('./esm-hooks.mjs', import.meta.url), {
   data: {
     root: hostRoot,
     fsKeys: Object.keys(translated).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k)),

@@ -10,6 +10,7 @@
 import * as realFs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { OverlayFs } from '../../src/index.js';
 
 /** The overlay facade numbers its descriptors from here; lower numbers are the process's own. */
@@ -190,7 +191,7 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
       if (kind === 't') {
         // A symlink target is text stored in the link: absolute host targets under the root become
         // overlay-absolute, relative ones stay as they are.
-        if (typeof a === 'string' && a.startsWith('/')) {
+        if ((typeof a === 'string' && a.startsWith('/')) || (Buffer.isBuffer(a) && a[0] === 0x2f)) {
           const m = mapPath(a);
           if (!m.outside) out[i] = m.value;
         } else if (a instanceof URL) {
@@ -249,7 +250,7 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
     };
     Object.defineProperty(wrapped, 'name', { value: name });
     for (const key of Reflect.ownKeys(ovlFn)) {
-      if (key === 'length' || key === 'name' || key === 'prototype') continue;
+      if (key === 'length' || key === 'name' || key === 'prototype' || (key === promisify.custom && name === 'exists')) continue;
       const d = Reflect.getOwnPropertyDescriptor(ovlFn, key);
       if (d !== undefined && key !== 'native') Reflect.defineProperty(wrapped, key, d);
     }
@@ -283,6 +284,11 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
     }
     api[key] = ov;
   }
+  // util.promisify(fs.exists) must go through the translating exists too.
+  Object.defineProperty(api.exists as object, promisify.custom, {
+    value: (p: unknown) => new Promise((resolve) => (api.exists as Fn)(p, resolve)),
+  });
+
   // Things the overlay offers that this Node's fs does not list as own keys.
   for (const key of Object.keys(ovlAny)) if (!(key in api) && key !== 'promises') api[key] = ovlAny[key];
 
