@@ -74,13 +74,13 @@ async function mountCommand(args: string[], dialect: Dialect, argv: string[]): P
     const { serveAsDaemon } = await import('./daemon.js');
     return serveAsDaemon(req, Number(fd));
   }
-  const daemon = await import('./daemon.js');
   if (req.foreground) {
-    return daemon.serve(req, (error) => {
+    const { serve } = await import('./daemon.js');
+    return serve(req, (error) => {
       if (error !== undefined) log(`mount failed: ${error}`);
     });
   }
-  return daemon.daemonize(req, argv);
+  return (await import('./spawn-daemon.js')).daemonize(req, argv);
 }
 
 function umountCommand(args: string[]): Promise<number> {

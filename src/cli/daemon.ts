@@ -1,12 +1,11 @@
-// Serving a mount, and daemonizing so that the command returns once the mount is live.
+// Serving a mount, and the child half of daemonizing (the parent half is spawn-daemon.ts).
 //
 // Node cannot fork, so the command starts itself again as a detached child (a new session, stdio on
 // /dev/null or --log) with a pipe on fd 3. The child mounts and writes one line on that pipe, 'ok' or
 // the error, and the parent exits with the matching status. So the command returns 0 only once the mount
 // is live (its layers open, so a layer path that vanishes right after, as containers/storage's idmapped
 // bind mounts do, is no longer needed), and a mount that fails says why on the caller's stderr.
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,7 +14,6 @@ import type { OverlayFsArg } from '../fuse/overlay-fs.js';
 import type { MountRequest } from './mount-args.js';
 
 export const EXIT_FAIL = 32;
-export const DAEMON_ENV = 'OVLFS_DAEMON_FD';
 
 function log(line: string): void {
   process.stderr.write(`ovlfs: ${line}\n`);
@@ -89,36 +87,5 @@ export function serveAsDaemon(req: MountRequest, pipe: number): Promise<number> 
     } catch {
       // the parent is gone; nothing to tell
     }
-  });
-}
-
-/** The parent half of daemonizing: start the child, wait for its one line, exit accordingly. */
-export function daemonize(req: MountRequest, argv: string[]): Promise<number> {
-  const logFd = req.log !== undefined ? openSync(req.log, 'a') : 'ignore';
-  const child = spawn(process.execPath, [...process.execArgv, ...argv], {
-    detached: true,
-    stdio: ['ignore', logFd, logFd, 'pipe'],
-    env: { ...process.env, [DAEMON_ENV]: '3' },
-  });
-  if (typeof logFd === 'number') closeSync(logFd);
-  return new Promise((resolveExit) => {
-    let said = '';
-    const pipe = child.stdio[3] as NodeJS.ReadableStream;
-    pipe.on('data', (d: Buffer) => (said += d.toString()));
-    // The child closes the pipe once it has said its line; a child that dies closes it too.
-    pipe.on('end', () => {
-      const line = said.trim();
-      if (line === 'ok') {
-        child.unref();
-        resolveExit(0);
-      } else {
-        log(line !== '' ? `mount failed: ${line}` : `the daemon exited (${child.exitCode}) before the mount was live${req.log ? `; see ${req.log}` : ''}`);
-        resolveExit(EXIT_FAIL);
-      }
-    });
-    child.on('error', (e) => {
-      log(`cannot start the daemon: ${e.message}`);
-      resolveExit(EXIT_FAIL);
-    });
   });
 }
