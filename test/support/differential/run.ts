@@ -4,14 +4,14 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import {
   FuseCandidate, KernelCandidate, OvlfsCandidate, mountKernel, umount,
-  type Candidate, type MountOptions, type OpenOverlay, type TreeEntry,
+  type Candidate, type MountOptions, type TreeEntry,
 } from './candidates.js';
 import { genLayers, mergedView, specPaths, writeLayers, type LayerDirs, type LayersSpec, type SpecNode } from './layers.js';
 import { genOps, type Op, type Result } from './ops.js';
 import { Rng } from './prng.js';
+import { openOverlay } from '../../../src/index.js';
 
 /** ovlfs: the library in-process; fuse: the ovlfs mount (src/cli) driven by syscalls; kernel: kernel vs kernel. */
 export type CandidateKind = 'ovlfs' | 'kernel' | 'fuse';
@@ -62,32 +62,6 @@ function diffTrees(a: TreeEntry[], b: TreeEntry[]): TreeDiff[] {
   }
   for (const o of mb.values()) out.push({ path: o.path, kernel: null, candidate: o });
   return out;
-}
-
-let openOverlayCache: OpenOverlay | string | undefined;
-
-/**
- * ovlfs's entry point, or why it cannot be had: a string saying that src/index.ts does not export openOverlay
- * yet (then the harness runs kernel vs kernel), or that loading it threw (then the test fails).
- */
-export async function loadOvlfs(): Promise<OpenOverlay | string> {
-  if (openOverlayCache !== undefined) return openOverlayCache;
-  const file = new URL('../../../src/index.ts', import.meta.url);
-  openOverlayCache = 'absent: src/index.ts does not exist';
-  if (existsSync(file)) {
-    try {
-      // A computed specifier: the harness must type-check before src/index.ts exists.
-      const spec = pathToFileURL(file.pathname.replace(/\.ts$/, '.js')).href;
-      const mod: unknown = await import(spec);
-      openOverlayCache =
-        mod !== null && typeof mod === 'object' && 'openOverlay' in mod && typeof mod.openOverlay === 'function'
-          ? (mod.openOverlay as OpenOverlay)
-          : 'absent: src/index.ts does not export openOverlay';
-    } catch (e) {
-      openOverlayCache = `broken: importing src/index.ts threw ${e instanceof Error ? e.message : String(e)}`;
-    }
-  }
-  return openOverlayCache;
 }
 
 export type Tracer = (index: number, op: Op, kernel: Result, candidate: Result) => void;
@@ -152,8 +126,6 @@ async function startCandidate(kind: CandidateKind, b: LayerDirs, mount: MountOpt
     return new KernelCandidate('kernel-B', b.mnt);
   }
   if (kind === 'fuse') return FuseCandidate.start(b, mount, scratch);
-  const openOverlay = await loadOvlfs();
-  if (typeof openOverlay === 'string') throw new Error(`ovlfs is not available: ${openOverlay}`);
   return new OvlfsCandidate(
     openOverlay({ lowerdir: b.lowers, upperdir: b.upper, workdir: b.work, redirect_dir: mount.redirectDir, metacopy: mount.metacopy }),
   );

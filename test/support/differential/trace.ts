@@ -1,10 +1,10 @@
 // Replays one seed and prints every op with both answers, marking disagreements with '!!'.
-//   node --import tsx test/differential/trace.ts SEED [ovlfs|fuse|kernel]
-import { canon, describeSpec, loadOvlfs, makeCase, runCase, type CandidateKind } from './run.js';
+//   node --import tsx test/support/differential/trace.ts SEED [ovlfs|fuse|kernel]
+import { canon, describeSpec, makeCase, runCase, type CandidateKind } from './run.js';
 
 const seed = Number(process.argv[2] ?? '1');
 const arg = process.argv[3];
-const kind: CandidateKind = arg === 'kernel' || arg === 'ovlfs' || arg === 'fuse' ? arg : typeof (await loadOvlfs()) === 'string' ? 'kernel' : 'ovlfs';
+const kind: CandidateKind = arg === 'kernel' || arg === 'fuse' ? arg : 'ovlfs';
 const c = makeCase(seed, process.env['OVLFS_DIFF_METACOPY'] === '1');
 console.log(`seed ${seed}, ${kind} vs kernel, redirect_dir=${c.mount.redirectDir ? 'on' : 'off'} metacopy=${c.mount.metacopy ? 'on' : 'off'}`);
 for (const l of describeSpec(c.spec)) console.log(`  ${l}`);
