@@ -59,12 +59,19 @@ export function toMode(mode: fs.Mode | undefined | null, fallback: number): numb
   return parseInt(mode, 8);
 }
 
-/** Seconds (number), a numeric string, or a Date, as utimes takes them, in milliseconds. */
-export function toTimeMs(t: fs.TimeLike): number {
-  if (t instanceof Date) return t.getTime();
-  if (typeof t === 'number') return t * 1000;
-  const n = Number(t);
-  return Number.isFinite(n) ? n * 1000 : Date.now();
+/**
+ * A time in seconds (what utimes takes, after Node's toUnixTimestamp) in nanoseconds, converted as
+ * libuv converts it: microsecond precision, and times before 1970 counted down from the second below.
+ */
+export function secondsToNs(seconds: number): bigint {
+  let sec = Math.trunc(seconds);
+  let nsec = Math.trunc((seconds - sec) * 1e9);
+  nsec -= nsec % 1000;
+  if (nsec < 0) {
+    nsec += 1e9;
+    sec -= 1;
+  }
+  return BigInt(sec) * 1_000_000_000n + BigInt(nsec);
 }
 
 export type EncodingOption = BufferEncoding | 'buffer' | null | undefined;

@@ -8,7 +8,7 @@ import * as posix from 'node:path/posix';
 import { fsError, relabel } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
 import { isNormalName, type OpenFile, type Overlay, type OverlayNode } from '../overlay/index.js';
-import { toPath, type EncodingOption } from './args.js';
+import { secondsToNs, toPath, type EncodingOption } from './args.js';
 import { direntOf, type Dirent } from './dirent.js';
 import { makeBigIntStats, makeStatFs, makeStats } from './stats.js';
 import { WatchHub, type WatchEvent } from './watch.js';
@@ -424,7 +424,7 @@ export class SyncFs {
     const a = toUnixTimestamp(atime, 'atime');
     const m = toUnixTimestamp(mtime, 'mtime');
     const file = this.fileOf(n, 'futime');
-    call('futime', undefined, () => this.overlay.fsetattr(file, { atimeMs: a * 1000, mtimeMs: m * 1000 }, 'futime'));
+    call('futime', undefined, () => this.overlay.fsetattr(file, { atimeNs: secondsToNs(a), mtimeNs: secondsToNs(m) }, 'futime'));
     this.changedFile(file, 'change');
   }
 
@@ -798,7 +798,7 @@ export class SyncFs {
     const p = this.pathOf(path);
     const a = toUnixTimestamp(atime);
     const m = toUnixTimestamp(mtime);
-    call('utime', p, () => this.overlay.setattr(this.node(p, true, 'utime'), { atimeMs: a * 1000, mtimeMs: m * 1000 }, 'utime'));
+    call('utime', p, () => this.overlay.setattr(this.node(p, true, 'utime'), { atimeNs: secondsToNs(a), mtimeNs: secondsToNs(m) }, 'utime'));
     this.changed(p, 'change');
   }
 
@@ -806,7 +806,7 @@ export class SyncFs {
     const p = this.pathOf(path);
     const a = toUnixTimestamp(atime);
     const m = toUnixTimestamp(mtime);
-    call('lutime', p, () => this.overlay.setattr(this.node(p, false, 'lutime'), { atimeMs: a * 1000, mtimeMs: m * 1000 }, 'lutime'));
+    call('lutime', p, () => this.overlay.setattr(this.node(p, false, 'lutime'), { atimeNs: secondsToNs(a), mtimeNs: secondsToNs(m) }, 'lutime'));
     this.changed(p, 'change');
   }
 

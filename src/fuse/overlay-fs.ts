@@ -59,16 +59,21 @@ function err(code: string, syscall: string): Error {
   return fsError(code, syscall);
 }
 
-function split(ms: number): [number, number] {
-  const sec = Math.floor(ms / 1000);
-  const nsec = Math.min(999_999_999, Math.max(0, Math.round((ms - sec * 1000) * 1e6)));
-  return [sec, nsec];
+/** A time in ns as fuse_attr's seconds and nanoseconds (nanoseconds always 0..999999999). */
+function split(ns: bigint): [bigint, number] {
+  let sec = ns / 1_000_000_000n;
+  let nsec = ns - sec * 1_000_000_000n;
+  if (nsec < 0n) {
+    sec -= 1n;
+    nsec += 1_000_000_000n;
+  }
+  return [sec, Number(nsec)];
 }
 
 function attrOf(st: OvlStat, ino: number): FuseAttr {
-  const [atime, atimensec] = split(st.atimeMs);
-  const [mtime, mtimensec] = split(st.mtimeMs);
-  const [ctime, ctimensec] = split(st.ctimeMs);
+  const [atime, atimensec] = split(st.atimeNs);
+  const [mtime, mtimensec] = split(st.mtimeNs);
+  const [ctime, ctimensec] = split(st.ctimeNs);
   return {
     ino,
     size: st.size,
@@ -89,13 +94,13 @@ function attrOf(st: OvlStat, ino: number): FuseAttr {
 }
 
 function setAttrOf(a: SetattrIn): SetAttr {
-  return { mode: a.mode !== undefined ? a.mode & 0o7777 : undefined, uid: a.uid, gid: a.gid, size: a.size, atimeMs: msOf(a.atime), mtimeMs: msOf(a.mtime) };
+  return { mode: a.mode !== undefined ? a.mode & 0o7777 : undefined, uid: a.uid, gid: a.gid, size: a.size, atimeNs: nsOf(a.atime), mtimeNs: nsOf(a.mtime) };
 }
 
-function msOf(t: SetattrIn['atime']): number | undefined {
+function nsOf(t: SetattrIn['atime']): bigint | undefined {
   if (t === undefined) return undefined;
-  if (t === 'now') return Date.now();
-  return t.sec * 1000 + t.nsec / 1e6;
+  if (t === 'now') return BigInt(Date.now()) * 1_000_000n;
+  return BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec);
 }
 
 /** The private xattr namespaces of the overlay: never set or removed through the mount. */

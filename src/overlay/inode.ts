@@ -1,7 +1,7 @@
 // Attributes of overlay inodes (the kernel's inode.c): stat merges the real file's attributes with
 // the overlay's identity, and every attribute change copies up first.
 import { fsError } from '../errors.js';
-import { S_IFLNK, S_IFMT, S_IFREG, msToNs, type RealStat } from '../layer/types.js';
+import { S_IFLNK, S_IFMT, S_IFREG, type RealStat } from '../layer/types.js';
 import type { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import type { OvlNode } from './node.js';
@@ -43,18 +43,14 @@ export function fgetattr(ctx: OverlayContext, file: OvlFile): OvlStat {
   };
 }
 
-/** The layer contract's unit (ns); undefined leaves the time as it is. */
-function nsOf(ms: number | undefined): bigint | undefined {
-  return ms === undefined ? undefined : msToNs(ms);
-}
-
 export interface SetAttr {
   mode?: number;
   uid?: number;
   gid?: number;
   size?: number;
-  atimeMs?: number;
-  mtimeMs?: number;
+  /** Times in nanoseconds since the epoch, the layer contract's unit; undefined leaves a time as it is. */
+  atimeNs?: bigint;
+  mtimeNs?: bigint;
 }
 
 /**
@@ -75,7 +71,7 @@ export function fsetattr(ctx: OverlayContext, file: OvlFile, attr: SetAttr, sysc
   }
   if (attr.uid !== undefined || attr.gid !== undefined) real.chown(attr.uid ?? -1, attr.gid ?? -1);
   if (attr.mode !== undefined) real.chmod(attr.mode & 0o7777);
-  if (attr.atimeMs !== undefined || attr.mtimeMs !== undefined) real.utimes(nsOf(attr.atimeMs), nsOf(attr.mtimeMs));
+  if (attr.atimeNs !== undefined || attr.mtimeNs !== undefined) real.utimes(attr.atimeNs, attr.mtimeNs);
 }
 
 export function setattr(ctx: OverlayContext, node: OvlNode, attr: SetAttr, syscall: string): void {
@@ -92,5 +88,5 @@ export function setattr(ctx: OverlayContext, node: OvlNode, attr: SetAttr, sysca
   if (attr.uid !== undefined || attr.gid !== undefined) upper.lchown(rel, attr.uid ?? -1, attr.gid ?? -1);
   if (attr.mode !== undefined) upper.chmod(rel, attr.mode);
   if (attr.size !== undefined) upper.truncate(rel, attr.size);
-  if (attr.atimeMs !== undefined || attr.mtimeMs !== undefined) upper.lutimes(rel, nsOf(attr.atimeMs), nsOf(attr.mtimeMs));
+  if (attr.atimeNs !== undefined || attr.mtimeNs !== undefined) upper.lutimes(rel, attr.atimeNs, attr.mtimeNs);
 }
