@@ -65,6 +65,7 @@ export async function writeAll(sync: SyncFs, fd: number, data: WriteData, option
   if (isAsyncOrSyncIterable(data)) {
     for await (const chunk of data as AsyncIterable<string | NodeJS.ArrayBufferView>) {
       checkAborted(signal);
+      if (!ArrayBuffer.isView(chunk)) validateStringAfterArrayBufferView(chunk, 'data');
       sync.writeFileSync(fd, toBuffer(chunk, encoding));
     }
     return;

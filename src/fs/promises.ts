@@ -10,7 +10,7 @@ import type * as fs from 'node:fs';
 import type * as fsp from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { toFlags, toMode } from './args.js';
-import { abortError, checkAborted, getOptions, validateStringAfterArrayBufferView } from './validate.js';
+import { abortError, checkAborted, ERR_METHOD_NOT_IMPLEMENTED, getOptions, validateStringAfterArrayBufferView } from './validate.js';
 import { OverlayDir, type OpenDirOptions } from './dir.js';
 import { OverlayFileHandle, writeAll, type HandleStreams } from './file-handle.js';
 import type { SyncFs } from './sync.js';
@@ -129,6 +129,10 @@ export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesA
   const api = {
     access, copyFile, cp, open, rename, truncate, rm, rmdir, symlink, link, unlink, chmod, chown, lchown, utimes, lutimes,
     opendir, readFile, writeFile, appendFile,
+    // As in Node on Linux: present, and always refused.
+    lchmod: async () => {
+      throw ERR_METHOD_NOT_IMPLEMENTED('lchmod()');
+    },
     mkdir: generic('mkdirSync'),
     readdir: generic('readdirSync'),
     readlink: generic('readlinkSync'),

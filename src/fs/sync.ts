@@ -855,15 +855,15 @@ export class SyncFs {
   private cpPath(from: string, to: string, o: CpOptions): void {
     if (o.filter && !o.filter(from, to)) return;
     const st = (o.dereference ? this.statSync(from) : this.lstatSync(from)) as fs.Stats;
+    if (to === from || to.startsWith(from + '/')) {
+      const err = new Error(`Invalid src or dest: cp returned EINVAL (cannot copy ${from} to a subdirectory of self ${to}) ${to}`) as Error & { code: string };
+      err.code = 'ERR_FS_CP_EINVAL';
+      throw err;
+    }
     if (st.isDirectory()) {
       if (!o.recursive) {
         const err = new Error(`Recursive option is required to copy a directory: cp returned EISDIR (${from} is a directory (not copied)) ${from}`) as Error & { code: string };
         err.code = 'ERR_FS_EISDIR';
-        throw err;
-      }
-      if (to === from || to.startsWith(from + '/')) {
-        const err = new Error(`Cannot copy ${from} to a subdirectory of self ${to}`) as Error & { code: string };
-        err.code = 'ERR_FS_CP_EINVAL';
         throw err;
       }
       if (!this.existsSync(to)) this.mkdirSync(to, { mode: st.mode & 0o7777 });
