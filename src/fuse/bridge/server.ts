@@ -1,6 +1,6 @@
 // The request loop: read one request from /dev/fuse, dispatch it to the filesystem, write one reply.
 //
-// It is synchronous on purpose (DESIGN.md, src/fuse/): a blocking read wakes this thread once per request,
+// It is synchronous on purpose (docs/ARCHITECTURE.md, "The serving loop"): a blocking read wakes this thread once per request,
 // where an async read parked on libuv's pool costs several wakeups. The price is that the thread running
 // `serveFuse` does nothing else until the connection ends, so it belongs in a worker or a process of its
 // own (see mount.ts). Requests are served strictly one at a time, which also means an INTERRUPT always
