@@ -346,7 +346,8 @@ export class DirLayer implements WritableLayer {
       }
     }
     const origin = this.xattrAt(dirfd, name, this.prefix + ORIGIN_NAME);
-    if (origin !== undefined) entry.originIno = Number(origin.toString());
+    // Our own record, but on a layer someone else may have written: anything but a plain inode number is ignored.
+    if (origin !== undefined && /^[1-9][0-9]{0,15}$/.test(origin.toString())) entry.originIno = Number(origin.toString());
     return entry;
   }
 

@@ -258,6 +258,17 @@ describe('DirLayer', () => {
       });
     }
   });
+
+  it('an origin record that is not a plain inode number is ignored, never a NaN st_ino', () => {
+    const { upper, layer } = setup();
+    const values: Array<[string, number | undefined]> = [['1234', 1234], ['junk', undefined], ['', undefined], ['-5', undefined], ['1e3', undefined], ['99999999999999999', undefined]];
+    for (const [i, [value, ino]] of values.entries()) {
+      fs.writeFileSync(path.join(upper, `f${i}`), '');
+      xattr.setAttributeSync(path.join(upper, `f${i}`), 'user.overlay.ovlfs.origin', Buffer.from(value));
+      assert.equal(layer.lookup(`f${i}`)!.originIno, ino, JSON.stringify(value));
+    }
+    layer.close();
+  });
 });
 
 // The kernel's on-disk format, read from directories written with plain fs, mknod and setfattr-like
