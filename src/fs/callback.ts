@@ -134,7 +134,8 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
       } else if (arguments.length === 3) {
         if (!ArrayBuffer.isView(buffer)) {
           params = buffer;
-          buffer = (params as { buffer?: unknown } | null)?.buffer ?? Buffer.alloc(16384);
+          const given = (params as { buffer?: unknown } | null)?.buffer;
+          buffer = given === undefined ? Buffer.alloc(16384) : given;
         }
         callback = offsetOrOptions;
       } else {
@@ -142,10 +143,11 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
         buffer = Buffer.alloc(16384);
       }
       if (params !== undefined) validateObject(params, 'options', kValidateObjectAllowNullable);
+      // Destructuring defaults, as Node's: only undefined takes the default.
       const o = (params ?? {}) as { offset?: unknown; length?: unknown; position?: unknown };
-      offset = o.offset ?? 0;
-      length = o.length ?? ((buffer as NodeJS.ArrayBufferView | undefined)?.byteLength ?? NaN) - (offset as number);
-      position = o.position ?? null;
+      offset = o.offset === undefined ? 0 : o.offset;
+      length = o.length === undefined ? ((buffer as NodeJS.ArrayBufferView | null | undefined)?.byteLength ?? NaN) - (offset as number) : o.length;
+      position = o.position === undefined ? null : o.position;
     }
     validateBuffer(buffer);
     validateFunction(callback, 'cb');
@@ -253,7 +255,14 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
 
   api.truncate = function truncate(path: unknown, len?: unknown, callback?: unknown): void {
     if (typeof path === 'number') {
-      api.ftruncate(path, len, callback);
+      // truncate(fd): ftruncate's checks, and the sync form's DEP0081 warning.
+      if (typeof len === 'function') {
+        callback = len;
+        len = 0;
+      }
+      validateInteger(len, 'len');
+      const cb = makeCallback(callback);
+      deliver(cb, () => (sync.truncateSync(path, len), []));
       return;
     }
     if (typeof len === 'function') {

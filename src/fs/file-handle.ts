@@ -148,11 +148,12 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
       let position: unknown = positionArg;
       if (!ArrayBuffer.isView(buffer)) {
         if (bufferOrOptions !== undefined) validateObject(bufferOrOptions, 'options', kValidateObjectAllowNullable);
+        // Destructuring defaults, as Node's: only undefined takes the default.
         const p = (bufferOrOptions ?? {}) as { buffer?: unknown; offset?: unknown; length?: unknown; position?: unknown };
-        buffer = p.buffer ?? Buffer.alloc(16384);
-        offset = p.offset ?? 0;
-        length = p.length ?? (buffer as NodeJS.ArrayBufferView).byteLength - (offset as number);
-        position = p.position ?? null;
+        buffer = p.buffer === undefined ? Buffer.alloc(16384) : p.buffer;
+        offset = p.offset === undefined ? 0 : p.offset;
+        length = p.length === undefined ? ((buffer as NodeJS.ArrayBufferView | null)?.byteLength ?? NaN) - (offset as number) : p.length;
+        position = p.position === undefined ? null : p.position;
         validateBuffer(buffer);
       }
       const buf = buffer as NodeJS.ArrayBufferView;

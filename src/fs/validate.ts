@@ -30,6 +30,8 @@ export function nodeError<E extends Error>(Base: new (message?: string) => E, co
   Object.defineProperty(err, 'message', { value: message, enumerable: false, writable: true, configurable: true });
   err.code = code;
   Object.defineProperty(err, NODE_ERROR, { value: true });
+  // Node's errors print as `TypeError [ERR_X]: message`.
+  Object.defineProperty(err, 'toString', { value: function toString(this: Error) { return `${this.name} [${code}]: ${this.message}`; }, enumerable: false, writable: true, configurable: true });
   restack(err, caller ?? nodeError);
   return err;
 }

@@ -31,6 +31,21 @@ export const CANNOT_EXPRESS: Record<string, string> = {
   'test-fs-utils-get-dirents.js': "calls Node's internal getDirents, which reads the host (--expose-internals)",
 };
 
+/**
+ * Expressible tests that still fail on ovlfs, with what is missing. node-suite.test.ts fails when
+ * one of them starts to pass, so this list only shrinks.
+ */
+export const KNOWN_FAILING: Record<string, string> = {
+  'test-fs-readdir-ucs2.js': 'names are not byte-exact: a non-UTF-8 Buffer name is stored under another name',
+  'test-fs-append-file-flush.js': "spies on the test's fs.fsyncSync; the facade's writeFileSync does not call through the object the test holds",
+  'test-fs-write-file-flush.js': "spies on the test's fs.fsyncSync/fsync; the facade does not call through the object the test holds",
+  'test-fs-realpath-buffer-encoding.js': 'the harness cannot map results in encodings other than utf8 and buffer back to host paths',
+  'test-fs-promises.js': 'FileHandle methods called on another object do not give ERR_INTERNAL_ASSERTION',
+  'test-fs-promises-readfile.js': "a file whose stat reports 0 bytes but which has data is read through Node's patched binding",
+  'test-fs-rmdir-recursive.js': "reads the options Node's internal rimraf passes to rmdirSync",
+  'test-fs-cp.mjs': 'cp does not yet refuse a symlink in src that points into dest (ERR_FS_CP_EINVAL)',
+};
+
 export type Outcome = 'pass' | 'fail' | 'skip' | 'timeout';
 
 export interface FileResult {
@@ -39,6 +54,8 @@ export interface FileResult {
   ovlfs: Outcome;
   /** Set when the file is in CANNOT_EXPRESS. */
   cannot?: string;
+  /** Set when the file is in KNOWN_FAILING. */
+  known?: string;
   output: string;
   ms: number;
 }
@@ -131,6 +148,7 @@ export async function runSuite(root: string, files: string[], opts: { jobs?: num
   for (const file of files) {
     const r: FileResult = { file, native: 'skip', ovlfs: 'skip', output: '', ms: 0 };
     if (CANNOT_EXPRESS[file] !== undefined) r.cannot = CANNOT_EXPRESS[file];
+    if (KNOWN_FAILING[file] !== undefined) r.known = KNOWN_FAILING[file];
     byFile.set(file, r);
     results.push(r);
   }
