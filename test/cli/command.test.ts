@@ -91,3 +91,25 @@ test('a plain user mounts through fusermount3', { skip: reason ?? (spawnSync('sh
   assert.equal(readFileSync(join(base, 'upper/n'), 'utf8'), 'new\n');
   assert.equal(statSync(join(base, 'upper/n')).uid, 65534);
 });
+
+test('xattr_permissions=2 keeps chown and chmod in user.containers.override_stat', { skip: reason ?? (spawnSync('sh', ['-c', 'command -v getfattr']).status !== 0 && 'needs getfattr (attr)') }, (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'ovlfs-cli-xp-'));
+  const mnt = join(base, 'mnt');
+  t.after(() => {
+    if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
+    rmSync(base, { recursive: true, force: true });
+  });
+  for (const d of ['lower', 'upper', 'work', 'mnt']) mkdirSync(join(base, d));
+  writeFileSync(join(base, 'lower/f'), 'x');
+  const r = ovlfs(['-o', `lowerdir=${base}/lower,upperdir=${base}/upper,workdir=${base}/work,xattr_permissions=2`, mnt]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(spawnSync('chown', ['1234:5678', join(mnt, 'f')]).status, 0);
+  assert.equal(spawnSync('chmod', ['600', join(mnt, 'f')]).status, 0);
+  const shown = statSync(join(mnt, 'f'));
+  assert.deepEqual([shown.uid, shown.gid, shown.mode & 0o7777], [1234, 5678, 0o600]);
+  const real = statSync(join(base, 'upper/f'));
+  assert.deepEqual([real.uid, real.gid], [0, 0], 'the upper file keeps its owner');
+  const attr = spawnSync('getfattr', ['--only-values', '-n', 'user.containers.override_stat', join(base, 'upper/f')], { encoding: 'utf8' });
+  assert.equal(attr.stdout, '1234:5678:600');
+  assert.equal(spawnSync('umount', [mnt]).status, 0);
+});
