@@ -1,7 +1,7 @@
 // Copying a file's data between two open real files: a reflink where the filesystem offers one,
 // copy_file_range inside the kernel where both are host files, reads and writes otherwise.
 import { copyFileRange, ficlone } from '../sys/index.js';
-import { hostError } from '../errors.js';
+import { errorCode, hostError } from '../errors.js';
 import type { RealFile } from './types.js';
 
 const CHUNK = 1 << 20;
@@ -34,7 +34,7 @@ export function copyFileData(src: RealFile, dst: RealFile, options: CopyDataOpti
       }
     } catch (err) {
       // Across filesystems before 5.19, or where a filesystem refuses: copy by hand from where it stopped.
-      const code = (err as { code?: string }).code;
+      const code = errorCode(err);
       if (code !== 'EXDEV' && code !== 'EINVAL' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP' && code !== 'ENOTSUP') throw err;
       return copyByHand(src, dst, pos);
     }

@@ -12,7 +12,7 @@
 // (the overlay walks components itself, so a symlink on the way is never right), then the `*at`
 // call acts on the last component without following it. Parent fds are cached (DirFds below).
 import * as fs from 'node:fs';
-import { fsError } from '../errors.js';
+import { errorCode, fsError } from '../errors.js';
 import * as sys from '../sys/index.js';
 import { copyFileData } from './copy.js';
 import { decodeRedirect } from './redirect.js';
@@ -146,7 +146,7 @@ export class HostFile implements RealFile {
 }
 
 function isMissing(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
+  const code = errorCode(err);
   // ELOOP: a symlink where the overlay expected a directory; for a lookup that is "not here", as
   // is a name too long to exist (the kernel's lookup treats ENAMETOOLONG as a miss too).
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG';
@@ -438,7 +438,7 @@ export class DirLayer implements WritableLayer {
     try {
       names = sys.llistxattr(this.xattrPath(rel));
     } catch (err) {
-      const code = (err as { code?: string }).code;
+      const code = errorCode(err);
       if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return [];
       throw fsError(code ?? 'EIO', 'listxattr', rel);
     }
@@ -450,7 +450,7 @@ export class DirLayer implements WritableLayer {
     try {
       return sys.lgetxattr(this.xattrPath(rel), name);
     } catch (err) {
-      throw fsError((err as { code?: string }).code ?? 'EIO', 'getxattr', rel);
+      throw fsError(errorCode(err) ?? 'EIO', 'getxattr', rel);
     }
   }
 
@@ -527,7 +527,7 @@ export class DirLayer implements WritableLayer {
       } catch (err) {
         // RENAME_WHITEOUT makes a 0/0 device: where mknod of one is refused, so is this (EPERM);
         // a filesystem without it says EINVAL. Either way, fall back to two steps below.
-        const code = (err as { code?: string }).code;
+        const code = errorCode(err);
         if (code !== 'EPERM' && code !== 'EINVAL') throw err;
         if (code === 'EPERM' && this.whiteoutFormat === 'auto') this.whiteoutFormat = 'xattr';
       }
@@ -570,7 +570,7 @@ export class DirLayer implements WritableLayer {
         this.deviceWhiteout(rel);
         return;
       } catch (err) {
-        if (this.whiteoutFormat === 'chardev' || (err as { code?: string }).code !== 'EPERM') throw err;
+        if (this.whiteoutFormat === 'chardev' || errorCode(err) !== 'EPERM') throw err;
         // Before Linux 5.8, or inside some containers, mknod of 0/0 needs privilege.
         this.whiteoutFormat = 'xattr';
       }
@@ -603,7 +603,7 @@ export class DirLayer implements WritableLayer {
         sys.linkat(this.workFd, this.sharedWhiteout, dirfd, name);
         return;
       } catch (err) {
-        const code = (err as { code?: string }).code;
+        const code = errorCode(err);
         if (code !== 'EMLINK' && code !== 'ENOENT') throw err;
         this.sharedWhiteout = undefined;
       }
@@ -690,7 +690,7 @@ export class DirLayer implements WritableLayer {
       sys.fchownat(dirfd, name, meta.uid, meta.gid);
     } catch (err) {
       // Unprivileged copy-up cannot give files away; the kernel needs privilege for that too.
-      if ((err as { code?: string }).code !== 'EPERM') throw err;
+      if (errorCode(err) !== 'EPERM') throw err;
     }
     // chown clears set-id bits, so the mode comes after it. Symlink modes are meaningless on Linux.
     if (!isLink) sys.fchmodat(dirfd, name, meta.mode & 0o7777);
@@ -699,7 +699,7 @@ export class DirLayer implements WritableLayer {
       try {
         sys.lsetxattr(path, xname, value);
       } catch (err) {
-        const code = (err as { code?: string }).code ?? 'EIO';
+        const code = errorCode(err) ?? 'EIO';
         if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EPERM') throw fsError(code, 'setxattr', rel);
       }
     }

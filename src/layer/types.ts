@@ -13,6 +13,7 @@
 // Times cross this contract in one unit: nanoseconds since the epoch, as a bigint (what statx
 // reports and utimensat takes). The *Ms fields of RealStat are the same times in Node's unit, for
 // the faces that hand out fs.Stats.
+import { constants as fsConstants } from 'node:fs';
 
 /** The subset of `fs.Stats` the core needs, plus nanosecond times. */
 export interface RealStat {
@@ -209,15 +210,5 @@ export function nsToMs(ns: bigint): number {
 /** The access-mode bits of open flags; node's fs.constants lacks O_ACCMODE. */
 export const O_ACCMODE = 3;
 
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
-export const S_IFCHR = 0o020000;
-export const S_IFBLK = 0o060000;
-export const S_IFIFO = 0o010000;
-export const S_IFSOCK = 0o140000;
-
-export function isDir(mode: number): boolean {
-  return (mode & S_IFMT) === S_IFDIR;
-}
+// The file-type bits, as node:fs knows them (Linux's values).
+export const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = fsConstants;

@@ -2,7 +2,7 @@
 // layer, parents first. Each copy is built in the work area and renamed into place, so the merged
 // view never shows a half-copied file, not even after a crash.
 import { constants } from 'node:fs';
-import { fsError } from '../errors.js';
+import { errorCode, fsError } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFREG, type CopyUpMetadata, type Layer, type WritableLayer } from '../layer/types.js';
 import type { OverlayContext } from './context.js';
 import type { OvlNode } from './node.js';
@@ -105,7 +105,7 @@ function copyUpData(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, sy
     upper.rename(temp, rel);
   } catch (err) {
     upper.removeTemp(temp);
-    throw fsError((err as { code?: string }).code ?? 'EIO', syscall, node.path());
+    throw fsError(errorCode(err) ?? 'EIO', syscall, node.path());
   }
   node.upper = upper.lookup(rel);
   if (node.upper === undefined) throw fsError('EIO', syscall, node.path());

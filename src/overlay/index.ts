@@ -8,5 +8,5 @@ export type { OvlDirent } from './readdir.js';
 export type { RenameFlags } from './dir.js';
 export type { OverlayOptions } from './options.js';
 export { parseMountOptions, splitEscaped } from './options.js';
-export { isNormalName } from './namei.js';
+export { isNormalName, MAX_SYMLINKS } from './namei.js';
 export { processCaller, type Caller } from './permission.js';

@@ -130,13 +130,8 @@ function* lowerCandidates(ctx: OverlayContext, parent: OvlNode, cursor: Cursor):
   }
 }
 
-export interface Resolved {
-  node: OvlNode;
-  /** The path as resolved, for messages. */
-  path: string;
-}
-
-const MAX_SYMLINKS = 40;
+/** Symlinks followed in one path walk before ELOOP, as Linux's MAXSYMLINKS. */
+export const MAX_SYMLINKS = 40;
 
 /**
  * Walks an overlay path from the root. Symlinks resolve inside the overlay: an absolute target

@@ -2,7 +2,7 @@
 // the errno the kernel gives and a message that says what to fix.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fsError } from '../errors.js';
+import { errorCode, fsError } from '../errors.js';
 import type { Layer, WritableLayer } from '../layer/types.js';
 
 export type OnOff = boolean | 'on' | 'off';
@@ -181,7 +181,7 @@ export function checkDirectory(dir: string, role: string): string {
   try {
     stat = fs.statSync(absolute);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'ENOENT';
+    const code = errorCode(err) ?? 'ENOENT';
     throw fsError(code, 'mount', dir, undefined, `${role} '${dir}' does not exist or cannot be reached`);
   }
   if (!stat.isDirectory()) throw fsError('ENOTDIR', 'mount', dir, undefined, `${role} '${dir}' is not a directory`);

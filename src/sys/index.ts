@@ -1,6 +1,6 @@
 // The system calls Node lacks, reached through koffi (see libc.ts). Everything Node does well on
 // an fd (read, write, fsync, close, fstat) stays on Node. Only src/layer/ and src/fuse/ use this.
-import { fsError } from '../errors.js';
+import { errorCode, fsError } from '../errors.js';
 import { AT_EMPTY_PATH, O_DIRECTORY, O_PATH, RENAME_NOREPLACE } from './constants.js';
 import { openat2 } from './open.js';
 import { renameat2 } from './rename.js';
@@ -36,7 +36,7 @@ export function probe(dirfd: number, layer: string): void {
 }
 
 function missingCall(dirfd: number): { call: string; code: string } | null {
-  const codeOf = (err: unknown): string => (err as { code?: string }).code ?? 'ENOSYS';
+  const codeOf = (err: unknown): string => errorCode(err) ?? 'ENOSYS';
   try {
     closeSync(openat2(dirfd, '.', O_PATH | O_DIRECTORY, { noSymlinks: true }));
   } catch (err) {
