@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as posix from 'node:path/posix';
 import { fsError, relabel } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
-import { isNormalName, type OpenFile, type Overlay, type OverlayNode } from '../overlay/index.js';
+import { isNormalName, MAX_SYMLINKS, type OpenFile, type Overlay, type OverlayNode } from '../overlay/index.js';
 import { secondsToNs, toPath, type EncodingOption } from './args.js';
 import { direntOf, type Dirent } from './dirent.js';
 import { makeBigIntStats, makeStatFs, makeStats } from './stats.js';
@@ -22,7 +22,6 @@ import {
 } from './validate.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_EXCL, O_NOFOLLOW, O_DIRECTORY, COPYFILE_EXCL, COPYFILE_FICLONE_FORCE } = fs.constants;
-const MAX_SYMLINKS = 40;
 
 type StatOptions = { bigint?: boolean; throwIfNoEntry?: boolean };
 
