@@ -5,7 +5,7 @@ import type * as fs from 'node:fs';
 import { fsError } from '../errors.js';
 import { toPath, type EncodingOption } from './args.js';
 import { deliver, makeCallback, type Callback } from './defer.js';
-import { ERR_DIR_CLOSED, ERR_MISSING_ARGS } from './validate.js';
+import { ERR_DIR_CLOSED, ERR_DIR_CONCURRENT_OPERATION, ERR_MISSING_ARGS, getOptions, getValidatedPath, validateUint32 } from './validate.js';
 import type { Dirent } from './dirent.js';
 import type { SyncFs } from './sync.js';
 
@@ -31,8 +31,11 @@ export class OverlayDir implements fs.Dir {
 
   /** Opens `path` as opendir(3) does: errors are labelled `opendir`, and a non-directory is ENOTDIR. */
   static open(sync: SyncFs, path: fs.PathLike, options?: OpenDirOptions | BufferEncoding | null): OverlayDir {
-    const o = typeof options === 'string' ? { encoding: options } : options ?? {};
-    const shown = typeof path === 'string' ? path : path instanceof URL ? toPath(path) : path.toString();
+    const valid = getValidatedPath(path);
+    const o = getOptions(options, { encoding: 'utf8' }) as OpenDirOptions;
+    // Node's Dir checks its buffer size (entries read per batch) even though the listing here is taken at once.
+    validateUint32({ bufferSize: 32, ...o }.bufferSize, 'options.bufferSize', true);
+    const shown = typeof valid === 'string' ? valid : valid.toString();
     let listing: unknown[];
     try {
       listing = sync.readdirSync(path, { withFileTypes: true, recursive: o.recursive === true, encoding: o.encoding });
@@ -44,7 +47,32 @@ export class OverlayDir implements fs.Dir {
     return new OverlayDir(shown, listing as Dirent[]);
   }
 
+  /** Asynchronous reads and closes still to be delivered: sync calls meanwhile are refused, as in Node. */
+  private pending = 0;
+
+  private later<T>(fn: () => T): Promise<T> {
+    this.pending++;
+    return new Promise<T>((resolve, reject) => setImmediate(() => {
+      this.pending--;
+      try {
+        resolve(fn());
+      } catch (err) {
+        reject(err);
+      }
+    }));
+  }
+
+  private checkIdle(): void {
+    if (this.pending > 0) throw ERR_DIR_CONCURRENT_OPERATION();
+  }
+
   readSync(): fs.Dirent | null {
+    if (this.closed) throw dirClosed();
+    this.checkIdle();
+    return this.next();
+  }
+
+  private next(): fs.Dirent | null {
     if (this.closed) throw dirClosed();
     return this.entries.shift() ?? null;
   }
@@ -55,14 +83,20 @@ export class OverlayDir implements fs.Dir {
     if (cb === undefined) {
       // Node throws ERR_DIR_CLOSED synchronously from read(), even in its promise form.
       if (this.closed) throw dirClosed();
-      return Promise.resolve(this.readSync());
+      return this.later(() => this.next());
     }
     makeCallback(cb);
     if (this.closed) throw dirClosed();
-    deliver(cb as Callback, () => [this.readSync()]);
+    this.later(() => this.next()).then((d) => (cb as Callback)(null, d), (err: Error) => (cb as Callback)(err));
   }
 
   closeSync(): void {
+    if (this.closed) throw dirClosed();
+    this.checkIdle();
+    this.shut();
+  }
+
+  private shut(): void {
     if (this.closed) throw dirClosed();
     this.closed = true;
     this.entries.length = 0;
@@ -73,15 +107,14 @@ export class OverlayDir implements fs.Dir {
   close(cb?: fs.NoParamCallback): Promise<void> | void {
     if (cb === undefined) {
       if (this.closed) return Promise.reject(dirClosed());
-      this.closeSync();
-      return Promise.resolve();
+      return this.later(() => this.shut());
     }
     makeCallback(cb);
     if (this.closed) {
       process.nextTick(cb, dirClosed());
       return;
     }
-    deliver(cb as Callback, () => (this.closeSync(), []));
+    this.later(() => this.shut()).then(() => cb(null), (err: NodeJS.ErrnoException) => cb(err));
   }
 
   async *entriesIterator(): AsyncGenerator<fs.Dirent, void, undefined> {

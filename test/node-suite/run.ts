@@ -23,6 +23,7 @@ export const CANNOT_EXPRESS: Record<string, string> = {
   'test-fs-syncwritestream.js': 'hands an overlay descriptor to a child process as its stdout',
   'test-fs-promises-file-handle-read-worker.js': 'transfers a FileHandle to a Worker thread',
   'test-fs-readdir-recursive.js': 'listens on a Unix domain socket inside the overlay',
+  'test-fs-utimes-y2K38.js': 'runs touch(1) in a child process on a path inside the overlay',
   'test-fs-promises-file-handle-aggregate-errors.js': "patches Node's internal FileHandle class (--expose-internals)",
   'test-fs-promises-file-handle-close-errors.js': "patches Node's internal FileHandle class (--expose-internals)",
   'test-fs-promises-file-handle-op-errors.js': "patches Node's internal FileHandle class (--expose-internals)",
