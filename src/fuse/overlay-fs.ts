@@ -21,7 +21,7 @@
 // may hold, which on a single serving thread would be a deadlock (libfuse warns of the same).
 import { constants as fsc } from 'node:fs';
 
-import { fsError } from '../errors.js';
+import { errorCode, fsError } from '../errors.js';
 import { O_ACCMODE, S_IFDIR, S_IFMT } from '../layer/types.js';
 import { Overlay, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
 import { NodeBridge, type ListedEntry, type Listing, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
@@ -424,7 +424,17 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     ];
     for (const d of this.overlay.readdir(node)) {
       // d_ino must be the st_ino a stat will report; the lookup is cached by the core for the stat to come.
-      const child = this.overlay.lookup(node, d.name);
+      let child: OverlayNode | null;
+      try {
+        child = this.overlay.lookup(node, d.name);
+      } catch (e) {
+        // An entry whose lookup fails (an invalid redirect, metacopy without data) is still listed, as the
+        // kernel lists it; its own lookup gives the error. It has no st_ino, and readers drop entries
+        // with d_ino 0, so it gets 1.
+        if (errorCode(e) === undefined) throw e;
+        entries.push({ name: d.name, ino: 1, type: d.type & S_IFMT });
+        continue;
+      }
       if (child === null) continue;
       entries.push({ name: d.name, ino: child.ino, type: d.type & S_IFMT });
     }

@@ -130,19 +130,17 @@ function detach(parent: OvlNode, name: string, node: OvlNode, stat?: RealStat): 
 /**
  * The upper layer must still hold, at the node's name, the entry the node was looked up with. If the
  * layer was changed behind the overlay's back, the answer is ESTALE, as the kernel's
- * ovl_remove_upper and ovl_rename give, and the name leaves the cache so that the next lookup sees
- * the layer as it is now.
+ * ovl_remove_upper and ovl_rename give. The node stays cached, as the kernel's dentry does: a retry
+ * (the VFS retries once on ESTALE) gets ESTALE again, and once the layer is whole again the name
+ * works again.
  */
-function checkNotStale(upper: WritableLayer, parent: OvlNode, name: string, node: OvlNode, syscall: string, path: string, dest?: string): void {
+function checkNotStale(upper: WritableLayer, node: OvlNode, syscall: string, path: string, dest?: string): void {
   const now = upper.lookup(node.upperRel());
   const cached = node.upper;
   // Inode numbers are reused at once by some filesystems; the birth time tells a new inode apart.
   const current = cached === undefined ? now === undefined
     : now !== undefined && !now.whiteout && now.stat.ino === cached.stat.ino && now.stat.birthtimeNs === cached.stat.birthtimeNs;
-  if (current) return;
-  parent.children?.delete(name);
-  parent.listing = undefined;
-  throw fsError('ESTALE', syscall, path, dest);
+  if (!current) throw fsError('ESTALE', syscall, path, dest);
 }
 
 export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string): void {
@@ -151,7 +149,7 @@ export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string):
   const node = lookupChild(ctx, parent, name);
   if (node === null) throw fsError('ENOENT', 'unlink', path);
   if (node.isDir) throw fsError('EISDIR', 'unlink', path);
-  checkNotStale(upper, parent, name, node, 'unlink', path);
+  checkNotStale(upper, node, 'unlink', path);
   copyUp(ctx, parent, 'unlink');
   settleOpenFiles(node);
   const removedStat = snapshot(ctx, node);
@@ -173,7 +171,7 @@ export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): 
   const node = lookupChild(ctx, parent, name);
   if (node === null) throw fsError('ENOENT', 'rmdir', path);
   if (!node.isDir) throw fsError('ENOTDIR', 'rmdir', path);
-  checkNotStale(upper, parent, name, node, 'rmdir', path);
+  checkNotStale(upper, node, 'rmdir', path);
   if (!isEmptyDir(ctx, node)) throw fsError('ENOTEMPTY', 'rmdir', path);
   copyUp(ctx, parent, 'rmdir');
   const removedStat = snapshot(ctx, node);
@@ -250,8 +248,8 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   const upperOnlyTarget = target !== null && target.isDir && target.upper !== undefined && target.lowers.length === 0;
   const notEmpty = target !== null && target.isDir && !isEmptyDir(ctx, target);
   if (notEmpty && !upperOnlyTarget) throw fsError('ENOTEMPTY', 'rename', oldPath, newPath);
-  checkNotStale(upper, oldParent, oldName, node, 'rename', oldPath, newPath);
-  if (target !== null) checkNotStale(upper, newParent, newName, target, 'rename', oldPath, newPath);
+  checkNotStale(upper, node, 'rename', oldPath, newPath);
+  if (target !== null) checkNotStale(upper, target, 'rename', oldPath, newPath);
 
   copyUp(ctx, oldParent, 'rename');
   copyUp(ctx, newParent, 'rename');
