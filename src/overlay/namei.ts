@@ -59,7 +59,7 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
       type = entry.stat.mode & S_IFMT;
       if (type === S_IFDIR) wantLowers = !entry.opaque;
       else wantLowers = entry.metacopy;
-      if (wantLowers && ctx.followRedirects && ctx.lowers.length > 0) checkValid(entry, parent, name);
+      if (wantLowers && ctx.lowers.length > 0) checkFollow(ctx, entry, parent, name);
       if (wantLowers && entry.redirect !== undefined && ctx.followRedirects) applyRedirect(cursor, entry.redirect, -1, '');
     }
   }
@@ -78,7 +78,7 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
         if (entryType !== S_IFDIR) break;
         lowers.push({ layer, index, rel, entry });
         if (entry.opaque) break;
-        if (ctx.followRedirects && index < ctx.lowers.length - 1) checkValid(entry, parent, name);
+        if (index < ctx.lowers.length - 1) checkFollow(ctx, entry, parent, name);
         if (entry.redirect !== undefined && ctx.followRedirects) applyRedirect(cursor, entry.redirect, index, rel);
         continue;
       }
@@ -89,7 +89,7 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
       }
       lowers.push({ layer, index, rel, entry });
       if (!entry.metacopy) break;
-      checkValid(entry, parent, name);
+      checkFollow(ctx, entry, parent, name);
       if (entry.redirect !== undefined) applyRedirect(cursor, entry.redirect, index, rel);
     }
   }
@@ -103,11 +103,19 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
 }
 
 /**
- * A malformed overlay xattr (a redirect that would leave its layer, say) fails the lookup that
- * would follow it, with the kernel's errno for it; the layer itself keeps working.
+ * Before a lookup goes on below an entry, as the kernel's ovl_lookup checks: a malformed redirect
+ * fails with EINVAL as it is read; a metacopy file on an overlay without metacopy=on, or a redirect
+ * with redirect_dir=nofollow, is refused (EPERM, "refusing to follow"); a redirect that names '.'
+ * or '..' fails when followed (EACCES). The rest of the layer keeps working.
  */
-function checkValid(entry: LayerEntry, parent: OvlNode, name: string): void {
-  if (entry.invalid !== undefined) throw fsError(entry.invalid.code, 'lookup', parent.childPath(name), undefined, entry.invalid.what);
+function checkFollow(ctx: OverlayContext, entry: LayerEntry, parent: OvlNode, name: string): void {
+  const path = parent.childPath(name);
+  const invalid = entry.invalid;
+  if (invalid !== undefined && invalid.code === 'EINVAL') throw fsError(invalid.code, 'lookup', path, undefined, invalid.what);
+  if (entry.metacopy && !ctx.metacopy) throw fsError('EPERM', 'lookup', path, undefined, 'refusing to follow metacopy origin (metacopy=off)');
+  const hasRedirect = entry.redirect !== undefined || invalid !== undefined;
+  if (hasRedirect && !ctx.followRedirects) throw fsError('EPERM', 'lookup', path, undefined, 'refusing to follow redirect (redirect_dir=nofollow)');
+  if (invalid !== undefined) throw fsError(invalid.code, 'lookup', path, undefined, invalid.what);
 }
 
 /** The (layer, path) pairs to try, in order, following the parent's stack or an absolute redirect. */
