@@ -71,7 +71,6 @@ function secretCopies(dir: string): string[] {
 
 /** Where ovlfs gave a different answer from the kernel when these tests were written; removed once fixed. */
 const NOFOLLOW = 'ovlfs follows redirects under userxattr, where the kernel refuses to (redirect_dir=nofollow): EPERM';
-const LISTING = 'the mount\'s listing of the parent fails (EACCES) because one entry fails to look up; the kernel and the library list every entry';
 const TODO: Record<string, string> = {
   'user:dotdot': NOFOLLOW,
   'user:absolute-escape': NOFOLLOW,
@@ -79,8 +78,6 @@ const TODO: Record<string, string> = {
   'user:long-component': NOFOLLOW,
   'user:many-components': NOFOLLOW,
   'user:rename': NOFOLLOW,
-  'trusted:parent': LISTING,
-  'user:parent': LISTING,
 };
 
 for (const prefix of ['trusted', 'user'] as const) {

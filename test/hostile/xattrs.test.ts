@@ -53,24 +53,9 @@ const KERNEL = {
   on: { mc: 'OK', mcRead: 'OK "lower data of mc\\n"', mcAppend: 'OK', orphan: 'EIO', root: 'OK mc,ok,opq,org,sub' },
 } as const;
 
-const FOLLOWS = 'with metacopy=off ovlfs follows a metacopy xattr; the kernel refuses the lookup (EPERM, "refusing to follow metacopy origin")';
-const NOT_EPERM = 'ovlfs answers EIO; with metacopy=off the kernel refuses any metacopy xattr first (EPERM)';
-const MOUNT_LIST = 'the mount\'s listing of a directory that holds a metacopy file without data fails with EIO; the kernel and the library list it';
 const LISTED = 'the mount\'s listing fails with EIO, and the library lists entries whose lookup fails, where the kernel leaves them out of a merged directory\'s listing';
 const TODO: Record<string, string> = {
-  'off:metacopy=junk: stat': FOLLOWS,
-  'off:metacopy=junk: read': FOLLOWS,
-  'off:metacopy=junk: append': FOLLOWS,
-  'off:metacopy without data: stat': NOT_EPERM,
-  'off:metacopy without data: read': NOT_EPERM,
-  'off:metacopy without data: open for writing': NOT_EPERM,
-  'off:metacopy without data: chmod': NOT_EPERM,
-  'off:metacopy without data: in a subdirectory': NOT_EPERM,
-  'off:its directory still lists': MOUNT_LIST,
   'off:the root still lists (without what fails to look up)': LISTED,
-  'off:metacopy without data: unlink': NOT_EPERM,
-  'off:metacopy without data: rename over it': NOT_EPERM,
-  'on:its directory still lists': MOUNT_LIST,
   'on:the root still lists (without what fails to look up)': LISTED,
 };
 
