@@ -14,29 +14,10 @@
 // reports and utimensat takes). The *Ms fields of RealStat are the same times in Node's unit, for
 // the faces that hand out fs.Stats.
 import { constants as fsConstants } from 'node:fs';
+import type { Statx } from '../sys/stat.js';
 
-/** The subset of `fs.Stats` the core needs, plus nanosecond times. */
-export interface RealStat {
-  dev: number;
-  ino: number;
-  mode: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  rdev: number;
-  size: number;
-  blksize: number;
-  blocks: number;
-  atimeMs: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  birthtimeMs: number;
-  /** The same times in nanoseconds, exact. */
-  atimeNs: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  birthtimeNs: bigint;
-}
+/** The subset of `fs.Stats` the core needs, plus exact nanosecond times: what statx reports. */
+export type RealStat = Statx;
 
 /**
  * An overlay xattr a layer found but cannot accept, decoded as the kernel decodes it: the core
