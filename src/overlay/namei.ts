@@ -5,6 +5,14 @@ import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Layer, type LayerEntry } from '
 import { joinRel, OvlNode, type LowerRef } from './node.js';
 import type { OverlayContext } from './context.js';
 
+/** The longest name, in bytes, that a layer's filesystem holds (NAME_MAX). */
+const NAME_MAX = 255;
+
+function tooLong(name: string): boolean {
+  // A UTF-16 unit is at most 3 bytes of UTF-8: short strings need no count.
+  return name.length > NAME_MAX / 3 && Buffer.byteLength(name) > NAME_MAX;
+}
+
 function parentOf(rel: string): string {
   const slash = rel.lastIndexOf('/');
   return slash < 0 ? '' : rel.slice(0, slash);
@@ -12,6 +20,8 @@ function parentOf(rel: string): string {
 
 /** The child `name` of directory `parent`, from the cache or the layers; null when absent. */
 export function lookupChild(ctx: OverlayContext, parent: OvlNode, name: string): OvlNode | null {
+  // No layer can hold a longer name; the kernel's ovl_lookup refuses it before looking.
+  if (tooLong(name)) throw fsError('ENAMETOOLONG', 'lookup', parent.childPath(name));
   let children = parent.children;
   if (children !== undefined) {
     const cached = children.get(name);
@@ -159,6 +169,7 @@ export function walk(ctx: OverlayContext, path: string, followLast: boolean, sys
       continue;
     }
     if (!node.isDir) throw fsError('ENOTDIR', syscall, label);
+    if (tooLong(name)) throw fsError('ENAMETOOLONG', syscall, label);
     const child = lookupChild(ctx, node, name);
     if (child === null) throw fsError('ENOENT', syscall, label);
     const isLast = stack.length === 0;

@@ -243,7 +243,10 @@ export class Overlay {
     const type = mode & S_IFMT;
     // A 0/0 character device is a whiteout in the upper layer: the name would vanish from the
     // merged view. The kernel's ovl_mknod refuses it the same way.
-    if (type === S_IFCHR && rdev === 0) throw fsError('EPERM', 'mknod', inner(parent).childPath(name));
+    if (type === S_IFCHR && rdev === 0) {
+      const path = inner(parent).childPath(name);
+      throw fsError(this.lookup(parent, name) !== null ? 'EEXIST' : 'EPERM', 'mknod', path);
+    }
     return createEntry(this.ctx, inner(parent), name, { type: type === 0 ? S_IFREG : type, mode: mode & 0o7777, rdev }, 'mknod');
   }
 

@@ -28,12 +28,8 @@ const build: Build = (dir) => {
   return `lowerdir=${dir}/l1:${dir}/l2,upperdir=${dir}/u,workdir=${dir}/w,redirect_dir=on`;
 };
 
-/** Known differences from the kernel when this was written (removed as they are fixed). */
-const TOO_LONG_ENOENT = 'ovlfs answers ENOENT for a lookup of a 256-byte name; the kernel ENAMETOOLONG';
-const TODO: Record<string, string> = {
-  'stat 256': TOO_LONG_ENOENT,
-  'stat 256 in a merged dir': TOO_LONG_ENOENT,
-};
+/** Known differences from the kernel (removed as they are fixed). */
+const TODO: Record<string, string> = {};
 
 const q = (what: string, expected: string, fn: (v: View) => string): Question => [what, expected, fn];
 
