@@ -148,9 +148,14 @@ export function normalizeOptions(options: OverlayOptions | string): ParsedOption
   }
   if (o.upperdir === undefined && o.workdir !== undefined) throw invalid('workdir given without upperdir');
   if (onOff(o.index, 'index', false)) throw invalid('index=on is not supported; use index=off');
-  const redirect = o.redirect_dir === undefined ? 'follow'
+  // An explicit userxattr takes the kernel's rules: redirects are not followed and metacopy is off
+  // unless asked for, and asking for them is a conflict (the kernel's ovl_fs_params_verify).
+  const explicitUserxattr = o.userxattr !== undefined && onOff(o.userxattr, 'userxattr', false);
+  const redirect = o.redirect_dir === undefined ? (explicitUserxattr ? 'nofollow' : 'follow')
     : o.redirect_dir === true ? 'on' : o.redirect_dir === false ? 'off' : o.redirect_dir;
   if (!['on', 'off', 'follow', 'nofollow'].includes(redirect)) throw invalid(`redirect_dir=${redirect}: expected on, follow, off or nofollow`);
+  if (explicitUserxattr && redirect !== 'nofollow') throw invalid(`conflicting options: userxattr,redirect_dir=${redirect}`);
+  if (explicitUserxattr && onOff(o.metacopy, 'metacopy', false)) throw invalid('conflicting options: userxattr,metacopy=on');
   const xino = o.xino === undefined ? 'auto' : o.xino === true ? 'on' : o.xino === false ? 'off' : o.xino;
   if (!['on', 'off', 'auto'].includes(xino)) throw invalid(`xino=${xino}: expected on, off or auto`);
   const metacopy = onOff(o.metacopy, 'metacopy', false);

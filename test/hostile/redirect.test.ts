@@ -70,14 +70,7 @@ function secretCopies(dir: string): string[] {
 }
 
 /** Where ovlfs gave a different answer from the kernel when these tests were written; removed once fixed. */
-const NOFOLLOW = 'ovlfs follows redirects under userxattr, where the kernel refuses to (redirect_dir=nofollow): EPERM';
 const TODO: Record<string, string> = {
-  'user:dotdot': NOFOLLOW,
-  'user:absolute-escape': NOFOLLOW,
-  'user:absolute-escape-x': NOFOLLOW,
-  'user:long-component': NOFOLLOW,
-  'user:many-components': NOFOLLOW,
-  'user:rename': NOFOLLOW,
 };
 
 for (const prefix of ['trusted', 'user'] as const) {
