@@ -162,6 +162,9 @@ export class Overlay {
   /** Opens an existing node; a writing open copies it up first. */
   open(node: OverlayNode, flags: number): OpenFile {
     const n = inner(node);
+    // A node whose name is gone (FUSE can still name it by node id) has no path to open: its name
+    // may hold a whiteout or another file by now. Handles opened before keep their real files.
+    if (n.unlinked) throw fsError('ENOENT', 'open', n.path());
     if (n.type === S_IFLNK) throw fsError('ELOOP', 'open', n.path());
     const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
     if (writes && n.isDir) throw fsError('EISDIR', 'open', n.path());
