@@ -23,7 +23,7 @@ import { constants as fsc } from 'node:fs';
 
 import { errorCode, fsError } from '../errors.js';
 import { O_ACCMODE, S_IFDIR, S_IFMT } from '../layer/types.js';
-import { Overlay, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
+import { isOverlayXattr, Overlay, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
 import { NodeBridge, type ListedEntry, type Listing, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
 import type { FuseCaller, FuseNotifier, RawFileSystem } from './bridge/raw-fs.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE } from './protocol.js';
@@ -101,11 +101,6 @@ function nsOf(t: SetattrIn['atime']): bigint | undefined {
   if (t === undefined) return undefined;
   if (t === 'now') return BigInt(Date.now()) * 1_000_000n;
   return BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec);
-}
-
-/** The private xattr namespaces of the overlay: never set or removed through the mount. */
-function isPrivateXattr(name: string): boolean {
-  return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
 }
 
 /**
@@ -465,7 +460,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   }
 
   setxattr(_caller: FuseCaller, node: OverlayNode, name: string, value: Buffer, flags: number): void {
-    if (isPrivateXattr(name)) throw err('EOPNOTSUPP', 'setxattr');
+    if (isOverlayXattr(name)) throw err('EOPNOTSUPP', 'setxattr');
     if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
       const has = this.overlay.getxattr(node, name) !== undefined;
       if (flags & XATTR_CREATE && has) throw err('EEXIST', 'setxattr');
@@ -475,7 +470,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   }
 
   removexattr(_caller: FuseCaller, node: OverlayNode, name: string): void {
-    if (isPrivateXattr(name)) throw err('EOPNOTSUPP', 'removexattr');
+    if (isOverlayXattr(name)) throw err('EOPNOTSUPP', 'removexattr');
     this.invalidatingCopyUps([node], () => this.overlay.removexattr(node, name));
   }
 

@@ -1,6 +1,6 @@
 // The core's public surface: the faces (src/fs, src/fuse, src/cli) import from here and nowhere
 // else in src/overlay, so nodes and open files change only through Overlay's methods.
-export { Overlay } from './overlay.js';
+export { Overlay, isOverlayXattr } from './overlay.js';
 export type { OverlayNode } from './node.js';
 export type { OpenFile } from './file.js';
 export type { OvlStat, SetAttr } from './inode.js';
