@@ -75,7 +75,49 @@ function rebind(file: OvlFile): void {
   file.boundGen = file.node.dataGen;
   // Bound to the upper file now; nothing can move its data again, so stop tracking it.
   file.node.openFiles?.delete(file);
-  old?.close();
+  if (old !== undefined) retire(old);
+}
+
+/** A real file's host fd lent out for I/O off the core's thread; it stays open until released. */
+export interface DataLease {
+  readonly fd: number;
+  release(): void;
+}
+
+/** Lent-out real files and how many leases each has; retired ones close when the last one ends. */
+const leases = new Map<RealFile, { count: number; retired: boolean }>();
+
+/** Closes a real file the core no longer uses, or lets its last lease close it. */
+function retire(real: RealFile): void {
+  const lease = leases.get(real);
+  if (lease === undefined) real.close();
+  else lease.retired = true;
+}
+
+/**
+ * The current real file of `file` as a host fd that another thread may read or write at explicit
+ * positions, through the choke point like every other file operation. Undefined when the real file
+ * has no host fd (MemoryLayer): the caller then uses the synchronous calls. A copy-up or a close in
+ * the meantime does not close the fd under the I/O; the next lease re-binds as usual.
+ */
+export function leaseData(file: OvlFile, access: 'read' | 'write'): DataLease | undefined {
+  if (access === 'read' ? !file.readable : !file.writable) throw fsError('EBADF', access);
+  const real = realFile(file, access);
+  if (real.fd === undefined) return undefined;
+  let lease = leases.get(real);
+  if (lease === undefined) leases.set(real, lease = { count: 0, retired: false });
+  lease.count++;
+  let released = false;
+  return {
+    fd: real.fd,
+    release(): void {
+      if (released) return;
+      released = true;
+      if (--lease.count > 0) return;
+      leases.delete(real);
+      if (lease.retired) real.close();
+    },
+  };
 }
 
 /**
@@ -104,7 +146,7 @@ export function closeFile(file: OvlFile): void {
   if (file.closed) throw fsError('EBADF', 'close');
   file.closed = true;
   file.node.openFiles?.delete(file);
-  file.real?.close();
+  if (file.real !== undefined) retire(file.real);
   file.real = undefined;
 }
 

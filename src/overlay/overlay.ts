@@ -12,8 +12,8 @@ import { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, unlinkEntry, type RenameFlags } from './dir.js';
 import {
-  allocateData, closeFile, copyDataRange, openNode, readData, realFile, syncData, truncateData, writeData,
-  type OpenFile, type OvlFile,
+  allocateData, closeFile, copyDataRange, leaseData, openNode, readData, realFile, syncData, truncateData, writeData,
+  type DataLease, type OpenFile, type OvlFile,
 } from './file.js';
 import { fgetattr, fsetattr, getattr, setattr, type OvlStat, type SetAttr } from './inode.js';
 import { lookupChild, walk, walkParent, type ParentAndName } from './namei.js';
@@ -203,6 +203,12 @@ export class Overlay {
   write(file: OpenFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
     return writeData(file_(file), buffer, offset, length, position);
   }
+
+  /**
+   * The current real file's host fd, for reads (or writes) at explicit positions off the core's
+   * thread; release it when the I/O is done. Undefined where there is no host fd.
+   */
+  leaseData(file: OpenFile, access: 'read' | 'write'): DataLease | undefined { return leaseData(file_(file), access); }
 
   /** fstat(2): an open file whose name is gone answers from its real file. */
   fstat(file: OpenFile): OvlStat { return fgetattr(this.ctx, file_(file)); }

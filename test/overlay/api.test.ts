@@ -67,3 +67,23 @@ test('a name changed in the upper layer behind the overlay gives ESTALE until th
   o.fs.rmdirSync('/dir/sub');
   assert.deepEqual(o.fs.readdirSync('/dir'), []);
 });
+
+test('a data lease keeps its fd open across a copy-up and a close, and the next lease sees the upper file', (t) => {
+  const f = fixture(t, [{ file: 'lower' }]);
+  const o = f.overlay;
+  const file = o.open(o.resolve('/file'), fs.constants.O_RDONLY);
+  const lease = o.leaseData(file, 'read');
+  assert.ok(lease !== undefined);
+  assert.throws(() => o.leaseData(file, 'write'), { code: 'EBADF' });
+  f.fs.writeFileSync('/file', 'upper');
+  o.release(file);
+  // The lent-out fd still reads the lower file: neither the copy-up nor the close closed it.
+  assert.equal(fs.readFileSync(lease.fd, 'utf8'), 'lower');
+  lease.release();
+  assert.throws(() => fs.fstatSync(lease.fd), { code: 'EBADF' });
+  const again = o.open(o.resolve('/file'), fs.constants.O_RDONLY);
+  const second = o.leaseData(again, 'read')!;
+  assert.equal(fs.readFileSync(second.fd, 'utf8'), 'upper');
+  second.release();
+  o.release(again);
+});
