@@ -137,6 +137,8 @@ export class HostFile implements RealFile {
   }
   stat(): RealStat { return sys.statx(this.fd, '', sys.AT_EMPTY_PATH, newStat()); }
   truncate(length: number): void { fs.ftruncateSync(this.fd, length); }
+  allocate(mode: number, offset: number, length: number): void { sys.fallocate(this.fd, mode, offset, length); }
+  seekData(offset: number, whence: number): number { return sys.lseek(this.fd, offset, whence); }
   sync(): void { fs.fsyncSync(this.fd); }
   datasync(): void { fs.fdatasyncSync(this.fd); }
   chmod(mode: number): void { fs.fchmodSync(this.fd, mode); }

@@ -31,6 +31,14 @@ import {
   type RenameFlags,
   type WritableLayer,
   nsToMs,
+  FALLOC_FL_COLLAPSE_RANGE,
+  FALLOC_FL_INSERT_RANGE,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  FALLOC_FL_UNSHARE_RANGE,
+  FALLOC_FL_ZERO_RANGE,
+  SEEK_DATA,
+  SEEK_HOLE,
 } from './types.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = constants;
@@ -223,6 +231,53 @@ class MemoryFile implements RealFile {
     if (!Number.isInteger(length) || length < 0) throw fsError('EINVAL', 'ftruncate', this.path);
     resize(inode, length);
     touch(inode, true);
+  }
+
+  /**
+   * fallocate(2) on a file with no extents: every mode but FALLOC_FL_WRITE_ZEROES, with the
+   * block-size rules of collapse and insert that block filesystems have.
+   */
+  allocate(mode: number, offset: number, length: number): void {
+    const inode = this.check('fallocate', 'write');
+    const end = offset + length;
+    const keepSize = (mode & FALLOC_FL_KEEP_SIZE) !== 0;
+    switch (mode & ~FALLOC_FL_KEEP_SIZE) {
+      case 0:
+      case FALLOC_FL_UNSHARE_RANGE:
+        // Nothing to reserve or unshare: only the size can change.
+        if (keepSize || end <= inode.size) return;
+        resize(inode, end);
+        break;
+      case FALLOC_FL_PUNCH_HOLE:
+      case FALLOC_FL_ZERO_RANGE:
+        inode.data.fill(0, Math.min(offset, inode.size), Math.min(end, inode.size));
+        if (!keepSize && end > inode.size) resize(inode, end);
+        break;
+      case FALLOC_FL_COLLAPSE_RANGE:
+        if (offset % BLKSIZE !== 0 || length % BLKSIZE !== 0 || end >= inode.size) throw fsError('EINVAL', 'fallocate', this.path);
+        inode.data.copy(inode.data, offset, end, inode.size);
+        resize(inode, inode.size - length);
+        break;
+      case FALLOC_FL_INSERT_RANGE: {
+        if (offset % BLKSIZE !== 0 || length % BLKSIZE !== 0 || offset >= inode.size) throw fsError('EINVAL', 'fallocate', this.path);
+        const size = inode.size;
+        resize(inode, size + length);
+        inode.data.copy(inode.data, end, offset, size);
+        inode.data.fill(0, offset, end);
+        break;
+      }
+      default:
+        throw fsError('EOPNOTSUPP', 'fallocate', this.path);
+    }
+    touch(inode, true);
+  }
+
+  /** No holes are kept: all of [0, size) is data, with the one hole at the end of the file. */
+  seekData(offset: number, whence: number): number {
+    const inode = this.check('lseek');
+    if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw fsError('EINVAL', 'lseek', this.path);
+    if (offset < 0 || offset >= inode.size) throw fsError('ENXIO', 'lseek', this.path);
+    return whence === SEEK_DATA ? offset : inode.size;
   }
 
   sync(): void {

@@ -85,6 +85,13 @@ export interface RealFile {
   write(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number;
   stat(): RealStat;
   truncate(length: number): void;
+  /**
+   * fallocate(2) with its FALLOC_FL_* mode bits, as the backing store supports each (EOPNOTSUPP
+   * where it does not). The core has made the checks every filesystem shares (the VFS's).
+   */
+  allocate(mode: number, offset: number, length: number): void;
+  /** lseek(2) with SEEK_DATA (3) or SEEK_HOLE (4): the next data or hole at or after offset, ENXIO at or past the end. */
+  seekData(offset: number, whence: number): number;
   sync(): void;
   datasync(): void;
   chmod(mode: number): void;
@@ -187,6 +194,12 @@ export function nsToMs(ns: bigint): number {
   const sec = ns / 1_000_000_000n - (ns % 1_000_000_000n < 0n ? 1n : 0n);
   return Number(sec) * 1000 + Number(ns - sec * 1_000_000_000n) / 1e6;
 }
+
+// fallocate(2) modes and the lseek(2) whence values of RealFile.seekData, as Linux numbers them.
+export {
+  FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_UNSHARE_RANGE,
+  FALLOC_FL_ZERO_RANGE, SEEK_DATA, SEEK_HOLE,
+} from '../sys/constants.js';
 
 /** The access-mode bits of open flags; node's fs.constants lacks O_ACCMODE. */
 export const O_ACCMODE = 3;

@@ -92,9 +92,7 @@ process.stdout.write(JSON.stringify(counts) + '\\n');
 `;
 
 /** Known failures when this was written (removed once fixed). */
-const TODO: Record<string, string> = {
-  errnos: 'under stress, an open(2) of a regular lower file through the mount now and then answers ENXIO (about 1 in 30,000 operations)',
-};
+const TODO: Record<string, string> = {};
 
 function runWorker(root: string, seed: number): Promise<{ ops: number; errors: Record<string, number>; unexpected: string[]; raw: string }> {
   return new Promise((resolve) => {
