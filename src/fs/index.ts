@@ -33,6 +33,8 @@ export type OverlayFs = SyncApi & CallbackApi & Pick<typeof fs,
   R_OK: number;
   W_OK: number;
   X_OK: number;
+  /** fallocate(2) on a descriptor open for writing: `mode` is FALLOC_FL_* bits (0: allocate, extending the size). */
+  fallocateSync(fd: number, mode: number, offset: number, length: number): void;
   promises: PromisesApi;
   Dirent: typeof Dirent;
   Dir: typeof OverlayDir;
@@ -51,6 +53,8 @@ export function createOverlayFs(overlay: Overlay): OverlayFs {
     value: publicApi(sync.realpathNativeSync.bind(sync), 'realpathSync'),
     enumerable: true,
   });
+  // fallocate(2) has no node:fs form; a drop-in fs lacks it only because Node does.
+  bound.fallocateSync = publicApi(sync.fallocateSync.bind(sync), 'fallocateSync');
   bound.opendirSync = publicApi((path: fs.PathLike, options?: OpenDirOptions) => OverlayDir.open(sync, path, options), 'opendirSync');
 
   const callbacks: Record<string, unknown> = {};

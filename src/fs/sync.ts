@@ -16,7 +16,7 @@ import {
   ERR_FS_FILE_TOO_LARGE, ERR_INVALID_ARG_VALUE, emitRecursiveRmdirWarning, getOptions, getValidatedFd, getValidatedFdNative,
   getValidatedPath, getValidFileModeNative, kIoMaxLength, kMaxUserId, kValidateObjectAllowNullable, parseFileMode,
   stringToFlags, toPathIfFileURL, toUnixTimestamp, validateBoolean, validateBuffer, validateBufferArray, validateCpOptions,
-  validateEncoding, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition,
+  validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition,
   validateRmdirOptions, validateRmOptionsShape, validateStringAfterArrayBufferView, validateSymlinkType,
   warnOnNonPortableTemplate, type CpOptions, type FsOptions, type RmdirOptions,
 } from './validate.js';
@@ -385,6 +385,22 @@ export class SyncFs {
     validateInteger(len, 'len');
     const file = this.fileOf(getValidatedFdNative(fd), 'ftruncate');
     call('ftruncate', undefined, () => this.overlay.ftruncate(file, Math.max(0, len)));
+    this.changedFile(file, 'change');
+  }
+
+  /**
+   * fallocate(2), which node:fs lacks: `mode` is FALLOC_FL_* bits (0 allocates and extends the
+   * size; KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE, COLLAPSE_RANGE, INSERT_RANGE, UNSHARE_RANGE as the upper
+   * filesystem supports each). The descriptor must be open for writing.
+   */
+  fallocateSync(fd: unknown, mode: unknown, offset: unknown, length: unknown): void {
+    // Types are checked as Node checks them; values (a negative offset, a zero length) get the
+    // errno fallocate(2) answers, from the core.
+    validateInt32(mode, 'mode');
+    validateInteger(offset, 'offset');
+    validateInteger(length, 'length');
+    const file = this.fileOf(getValidatedFdNative(fd), 'fallocate');
+    call('fallocate', undefined, () => this.overlay.fallocate(file, offset, length, mode));
     this.changedFile(file, 'change');
   }
 

@@ -23,7 +23,7 @@ import { constants as fsc } from 'node:fs';
 
 import { errorCode, fsError } from '../errors.js';
 import { O_ACCMODE, S_IFDIR, S_IFMT } from '../layer/types.js';
-import { isOverlayXattr, Overlay, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
+import { isOverlayXattr, Overlay, type DataLease, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
 import { NodeBridge, type ListedEntry, type Listing, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
 import type { FuseCaller, FuseNotifier, RawFileSystem } from './bridge/raw-fs.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE } from './protocol.js';
@@ -384,6 +384,11 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     let done = 0;
     while (done < data.length) done += this.overlay.write(file, data, done, data.length - done, offset + done);
     return done;
+  }
+
+  /** Large reads and writes go to I/O threads on the real file's fd, taken through the core's choke point. */
+  leaseData(file: OpenFile, access: 'read' | 'write'): DataLease | undefined {
+    return this.overlay.leaseData(file, access);
   }
 
   // No flush: every write is already in the real file, and with FLUSH unanswered (ENOSYS) the kernel stops

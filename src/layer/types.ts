@@ -198,7 +198,7 @@ export function nsToMs(ns: bigint): number {
 // fallocate(2) modes and the lseek(2) whence values of RealFile.seekData, as Linux numbers them.
 export {
   FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_UNSHARE_RANGE,
-  FALLOC_FL_ZERO_RANGE, SEEK_DATA, SEEK_HOLE,
+  FALLOC_FL_WRITE_ZEROES, FALLOC_FL_ZERO_RANGE, SEEK_DATA, SEEK_HOLE,
 } from '../sys/constants.js';
 
 /** The access-mode bits of open flags; node's fs.constants lacks O_ACCMODE. */

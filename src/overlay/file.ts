@@ -5,7 +5,10 @@
 // check is one integer comparison, so a re-bound handle costs what a fresh one does.
 import { constants } from 'node:fs';
 import { fsError } from '../errors.js';
-import { O_ACCMODE, S_IFDIR, type RealFile } from '../layer/types.js';
+import {
+  FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_UNSHARE_RANGE,
+  FALLOC_FL_WRITE_ZEROES, FALLOC_FL_ZERO_RANGE, O_ACCMODE, S_IFDIR, SEEK_DATA, SEEK_HOLE, type RealFile,
+} from '../layer/types.js';
 import type { OverlayContext } from './context.js';
 import type { OvlNode } from './node.js';
 
@@ -199,14 +202,49 @@ export function truncateData(file: OvlFile, length: number): void {
 }
 
 /**
- * fallocate(2) mode 0 (allocate, extending the size): a size extension, which is what a filesystem
- * without preallocation gives. Other modes are not supported.
+ * fallocate(2): the checks every filesystem shares (the VFS's, made before any filesystem is asked),
+ * then the current real file's own fallocate, which answers EOPNOTSUPP for a mode it lacks. The
+ * handle is open for writing, so the file is upper already, as for a write; a handle opened before
+ * its copy-up sees the change through the choke point.
  */
 export function allocateData(file: OvlFile, offset: number, length: number, mode: number): void {
-  if (mode !== 0) throw fsError('EOPNOTSUPP', 'fallocate');
+  if (file.closed) throw fsError('EBADF', 'fallocate');
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0) {
+    throw fsError('EINVAL', 'fallocate', file.node.path());
+  }
+  if (!allocateModeValid(mode)) throw fsError('EOPNOTSUPP', 'fallocate', file.node.path());
   if (!file.writable) throw fsError('EBADF', 'fallocate');
-  const real = realFile(file, 'fallocate');
-  if (real.stat().size < offset + length) real.truncate(offset + length);
+  if (file.node.isDir) throw fsError('EISDIR', 'fallocate', file.node.path());
+  realFile(file, 'fallocate').allocate(mode, offset, length);
+}
+
+/** The mode combinations vfs_fallocate passes on: one operation, with KEEP_SIZE where it means something. */
+function allocateModeValid(mode: number): boolean {
+  const keepSize = (mode & FALLOC_FL_KEEP_SIZE) !== 0;
+  switch (mode & ~FALLOC_FL_KEEP_SIZE) {
+    case 0:
+    case FALLOC_FL_UNSHARE_RANGE:
+    case FALLOC_FL_ZERO_RANGE:
+      return true;
+    case FALLOC_FL_PUNCH_HOLE:
+      return keepSize;
+    case FALLOC_FL_COLLAPSE_RANGE:
+    case FALLOC_FL_INSERT_RANGE:
+    case FALLOC_FL_WRITE_ZEROES:
+      return !keepSize;
+    default:
+      return false;
+  }
+}
+
+/** lseek(2) with SEEK_DATA or SEEK_HOLE, answered by the current real file. */
+export function seekData(file: OvlFile, offset: number, whence: number): number {
+  if (file.closed) throw fsError('EBADF', 'lseek');
+  if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw fsError('EINVAL', 'lseek', file.node.path());
+  if (!Number.isSafeInteger(offset)) throw fsError('EINVAL', 'lseek', file.node.path());
+  // A directory has no data to map: ENXIO, as lseek past the end of a file answers.
+  if (file.node.isDir) throw fsError('ENXIO', 'lseek', file.node.path());
+  return realFile(file, 'lseek').seekData(offset, whence);
 }
 
 let scratch = Buffer.allocUnsafe(1 << 16);

@@ -12,7 +12,7 @@ import { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, unlinkEntry, type RenameFlags } from './dir.js';
 import {
-  allocateData, closeFile, copyDataRange, leaseData, openNode, readData, realFile, syncData, truncateData, writeData,
+  allocateData, closeFile, copyDataRange, leaseData, openNode, readData, realFile, seekData, syncData, truncateData, writeData,
   type DataLease, type OpenFile, type OvlFile,
 } from './file.js';
 import { fgetattr, fsetattr, getattr, setattr, type OvlStat, type SetAttr } from './inode.js';
@@ -221,8 +221,14 @@ export class Overlay {
 
   ftruncate(file: OpenFile, length: number): void { truncateData(file_(file), length); }
 
+  /** fallocate(2) with any FALLOC_FL_* mode the upper filesystem supports. */
   fallocate(file: OpenFile, offset: number, length: number, mode: number): void {
     allocateData(file_(file), offset, length, mode);
+  }
+
+  /** lseek(2) with SEEK_DATA (3) or SEEK_HOLE (4), in the current real file. */
+  seekData(file: OpenFile, offset: number, whence: number): number {
+    return seekData(file_(file), offset, whence);
   }
 
   /** copy_file_range(2) between two open files. */

@@ -35,6 +35,15 @@ export const FICLONE = 0x40049409;
 // fallocate(2) modes.
 export const FALLOC_FL_KEEP_SIZE = 0x01;
 export const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const FALLOC_FL_COLLAPSE_RANGE = 0x08;
+export const FALLOC_FL_ZERO_RANGE = 0x10;
+export const FALLOC_FL_INSERT_RANGE = 0x20;
+export const FALLOC_FL_UNSHARE_RANGE = 0x40;
+export const FALLOC_FL_WRITE_ZEROES = 0x80;
+
+// lseek(2) whence values beyond node's positional I/O: the next data, the next hole.
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
 
 // poll(2) events.
 export const POLLIN = 0x001;

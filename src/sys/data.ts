@@ -1,5 +1,6 @@
 // Data between fds without a trip through JavaScript: a reflink (FICLONE), copy_file_range,
-// fallocate; and ioctl(2) for the few requests that take an integer or a buffer.
+// fallocate, lseek for SEEK_DATA/SEEK_HOLE; and ioctl(2) for the few requests that take an integer or
+// a buffer.
 import { FICLONE } from './constants.js';
 import { check, declare } from './libc.js';
 
@@ -14,6 +15,9 @@ const rawCopyFileRange = declare<(fdIn: number, offIn: BigInt64Array | null, fdO
 );
 const rawFallocate = declare<(fd: number, mode: number, offset: number, len: number) => number>(
   'int fallocate(int fd, int mode, int64_t offset, int64_t len)',
+);
+const rawLseek = declare<(fd: number, offset: number, whence: number) => number>(
+  'int64_t lseek(int fd, int64_t offset, int whence)',
 );
 
 /** ioctl(2) with an integer argument, or a buffer the kernel reads or fills. */
@@ -40,7 +44,18 @@ export function copyFileRange(fdIn: number, posIn: number, fdOut: number, posOut
   return check(rawCopyFileRange(fdIn, offIn, fdOut, offOut, length, 0), 'copy_file_range');
 }
 
-/** fallocate(2): allocates (mode 0) or punches (FALLOC_FL_PUNCH_HOLE | KEEP_SIZE) a range. */
+/**
+ * fallocate(2) with any FALLOC_FL_* mode: allocate, keep size, punch hole, zero, collapse, insert or
+ * unshare a range, as far as the filesystem supports each (EOPNOTSUPP where it does not).
+ */
 export function fallocate(fd: number, mode: number, offset: number, length: number): void {
   check(rawFallocate(fd, mode, offset, length), 'fallocate');
+}
+
+/**
+ * lseek(2); for SEEK_DATA and SEEK_HOLE, the offset of the next data or hole at or after `offset`
+ * (ENXIO at or past the end). It moves the fd's own position, which positional I/O never uses.
+ */
+export function lseek(fd: number, offset: number, whence: number): number {
+  return check(rawLseek(fd, offset, whence), 'lseek');
 }
