@@ -67,14 +67,21 @@ function err(code: string, syscall: string): Error {
 
 const keyOf = (st: fs.BigIntStats): string => `${st.dev}:${st.ino}`;
 
+/** Byte ranges [start, end) of files (paths relative to the backing directory) whose reads fail with EIO. */
+export type FailingReads = Record<string, Array<[number, number]>>;
+
 class Loopback implements NodeFileSystem<Name, number> {
   readonly root: Name;
   private scratch = Buffer.allocUnsafe(1 << 20);
   private readonly myUid = process.getuid?.() ?? 0;
   private readonly myGid = process.getgid?.() ?? 0;
+  /** Failing byte ranges by host file (st_dev:st_ino), and the open fds on those files. */
+  private readonly failing = new Map<string, Array<[number, number]>>();
+  private readonly failingFds = new Map<number, Array<[number, number]>>();
 
-  constructor(readonly rootPath: string) {
+  constructor(readonly rootPath: string, failReads: FailingReads = {}) {
     this.root = { parent: null, name: '', key: keyOf(fs.lstatSync(rootPath, { bigint: true })), gone: false, children: undefined };
+    for (const [rel, ranges] of Object.entries(failReads)) this.failing.set(keyOf(fs.statSync(join(rootPath, rel), { bigint: true })), ranges);
   }
 
   private path(n: Name): string {
@@ -226,7 +233,10 @@ class Loopback implements NodeFileSystem<Name, number> {
   }
 
   open(_caller: FuseCaller, n: Name, flags: number): Opened<number> {
-    return { file: fs.openSync(this.path(n), flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) };
+    const fd = fs.openSync(this.path(n), flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+    const failing = this.failing.get(n.key);
+    if (failing !== undefined) this.failingFds.set(fd, failing);
+    return { file: fd };
   }
 
   create(caller: FuseCaller, parent: Name, name: string, mode: number, flags: number): Opened<number> & { node: Name } {
@@ -243,6 +253,8 @@ class Loopback implements NodeFileSystem<Name, number> {
   }
 
   read(_caller: FuseCaller, fd: number, offset: number, size: number): Uint8Array {
+    // A failing device: reads that touch a bad range fail, as a disk's bad sectors do.
+    if (this.failingFds.get(fd)?.some(([start, end]) => offset < end && offset + size > start)) throw err('EIO', 'read');
     if (this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size);
     const n = fs.readSync(fd, this.scratch, 0, size, offset);
     return this.scratch.subarray(0, n);
@@ -257,6 +269,7 @@ class Loopback implements NodeFileSystem<Name, number> {
   }
 
   release(fd: number): void {
+    this.failingFds.delete(fd);
     fs.closeSync(fd);
   }
 
@@ -361,6 +374,8 @@ class Loopback implements NodeFileSystem<Name, number> {
 
 /** The RawFileSystemFactory a mountFuse() worker loads: `arg` is the backing directory. */
 export function createLoopback(arg: unknown, notify: FuseNotifier): RawFileSystem {
-  if (typeof arg !== 'string') throw new TypeError('loopback: the argument must be the backing directory');
-  return new NodeBridge(new Loopback(arg), { notify });
+  if (typeof arg === 'string') return new NodeBridge(new Loopback(arg), { notify });
+  const { dir, failReads } = (arg ?? {}) as { dir?: unknown; failReads?: FailingReads };
+  if (typeof dir !== 'string') throw new TypeError('loopback: the argument must be the backing directory or { dir, failReads }');
+  return new NodeBridge(new Loopback(dir, failReads), { notify });
 }
