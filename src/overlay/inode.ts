@@ -1,6 +1,6 @@
 // Attributes of overlay inodes (the kernel's inode.c): stat merges the real file's attributes with
 // the overlay's identity, and every attribute change copies up first.
-import { fsError } from '../errors.js';
+import { errorCode, fsError } from '../errors.js';
 import { S_IFLNK, S_IFMT, S_IFREG, type RealStat } from '../layer/types.js';
 import type { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
@@ -13,7 +13,7 @@ export type OvlStat = RealStat;
 export function getattr(ctx: OverlayContext, node: OvlNode): OvlStat {
   // The layer's stat object is ours to stamp (for DirLayer it is node's own fs.Stats, which the
   // facade then hands out as is: one object per stat, as with raw fs).
-  const stat: OvlStat = node.upper !== undefined ? ctx.upper!.lstat(node.upperRel()) : node.lowers[0].layer.lstat(node.lowers[0].rel);
+  const stat: OvlStat = node.upper !== undefined ? upperStat(ctx, node) : node.lowers[0].layer.lstat(node.lowers[0].rel);
   stat.dev = ctx.dev;
   stat.ino = node.ino;
   if (node.metacopy) {
@@ -26,6 +26,20 @@ export function getattr(ctx: OverlayContext, node: OvlNode): OvlStat {
   // Counting subdirectories across layers is not worth it; nlink=1 is what find(1) expects then.
   if (node.merged) stat.nlink = 1;
   return stat;
+}
+
+/**
+ * The upper file's attributes. If it was removed behind the overlay's back, the kernel's overlay still
+ * holds its inode and stats that (with no links left); so does this, from the stat cached at lookup,
+ * so that a FUSE revalidation keeps the name and the change that follows fails with ESTALE as there.
+ */
+function upperStat(ctx: OverlayContext, node: OvlNode): OvlStat {
+  try {
+    return ctx.upper!.lstat(node.upperRel());
+  } catch (e) {
+    if (errorCode(e) !== 'ENOENT' || node.upper === undefined) throw e;
+    return { ...node.upper.stat, nlink: 0 };
+  }
 }
 
 /** fstat: an open file whose name is gone is stat'ed through its real file, as the kernel does. */
