@@ -406,8 +406,10 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     this.overlay.fallocate(file, offset, length, mode);
   }
 
-  // No lseek: SEEK_DATA/SEEK_HOLE answered with ENOSYS makes the kernel treat the whole file as data, which
-  // is all this could say without lseek(2) in Node, and it stops asking.
+  /** SEEK_DATA/SEEK_HOLE (the kernel answers the other whences itself), from the current real file. */
+  lseek(_caller: FuseCaller, file: OpenFile, offset: number, whence: number): number {
+    return this.overlay.seekData(file, offset, whence);
+  }
 
   copyFileRange(_caller: FuseCaller, fileIn: OpenFile, offIn: number, fileOut: OpenFile, offOut: number, len: number, flags: number): number {
     if (flags !== 0) throw err('EINVAL', 'copy_file_range');

@@ -1,0 +1,124 @@
+// POSIX calls beyond read and write through the ovlfs mount, next to the kernel overlay over identical
+// layers (the oracle): fallocate in each mode and SEEK_DATA/SEEK_HOLE, run by xfs_io on a lower file, with
+// a read-only fd opened before the copy-up that must read the result.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { mountFuse, type FuseMount } from '../../src/fuse/bridge/mount.js';
+import { isMounted } from '../../src/mount-table.js';
+import { ok, sh } from '../support/shell.js';
+
+function skipReason(): string | undefined {
+  if (process.platform !== 'linux') return 'the mount needs Linux';
+  if (process.getuid?.() !== 0) return 'the mounts need root (mount -t fuse, mount -t overlay)';
+  if (!existsSync('/dev/fuse')) return 'the mount needs /dev/fuse';
+  if (spawnSync('sh', ['-c', 'command -v xfs_io'], { stdio: 'ignore' }).status !== 0) return 'xfs_io (xfsprogs) is not installed';
+  return undefined;
+}
+const reason = skipReason();
+if (reason) process.stdout.write(`# skipping POSIX mount tests: ${reason}\n`);
+
+const BLOCK = 4096;
+const CONTENT = Buffer.concat([Buffer.alloc(BLOCK, 'a'), Buffer.alloc(BLOCK, 'b'), Buffer.alloc(BLOCK, 'c')]);
+
+/** xfs_io commands, each on a lower file of its own. */
+const CASES: Array<[name: string, command: string]> = [
+  ['alloc', `falloc 0 ${4 * BLOCK}`],
+  ['keep', `falloc -k ${3 * BLOCK} ${BLOCK}`],
+  ['punch', `fpunch ${BLOCK} ${BLOCK}`],
+  ['zero', `fzero ${2 * BLOCK} ${2 * BLOCK}`],
+  ['zero-keep', `fzero -k ${2 * BLOCK} ${2 * BLOCK}`],
+  ['collapse', `fcollapse ${BLOCK} ${BLOCK}`],
+  ['insert', `finsert ${BLOCK} ${BLOCK}`],
+  ['unshare', `funshare 0 ${BLOCK}`],
+];
+
+/**
+ * Modes the kernel's FUSE client refuses with EOPNOTSUPP before any request is sent
+ * (fuse_file_fallocate passes on keep size, punch hole and zero range only): no FUSE file system has them.
+ */
+const FUSE_REFUSES = new Set(['collapse', 'insert', 'unshare']);
+
+function writeLayers(dir: string): void {
+  for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(dir, d), { recursive: true });
+  for (const [name] of CASES) writeFileSync(join(dir, 'l', name), CONTENT);
+}
+
+function options(dir: string): string {
+  return `lowerdir=${dir}/l,upperdir=${dir}/u,workdir=${dir}/w`;
+}
+
+/** Runs an xfs_io command on `name` with a read-only fd opened before it; what the fd then reads, and the size. */
+function script(name: string, command: string): string {
+  return `exec 3< ${name}
+xfs_io -c '${command}' ${name} 2>&1 | sed 's/^[^:]*: //'
+echo "size $(stat -c %s ${name})"
+echo "read by the earlier fd: $(od -An -c <&3 | tr -s ' \\n' ' ' | md5sum | cut -c1-8)"
+echo "read by name: $(od -An -c ${name} | tr -s ' \\n' ' ' | md5sum | cut -c1-8)"
+exec 3<&-`;
+}
+
+describe('fallocate and SEEK_DATA/SEEK_HOLE through the ovlfs mount', { skip: reason }, () => {
+  let base = '';
+  let kmnt = '';
+  let omnt = '';
+  let mount: FuseMount | undefined;
+  let kernelMounted = false;
+
+  before(async () => {
+    base = mkdtempSync(join(tmpdir(), 'ovlfs-posix-'));
+    writeLayers(join(base, 'kernel'));
+    writeLayers(join(base, 'ovlfs'));
+    kmnt = join(base, 'kernel', 'm');
+    omnt = join(base, 'ovlfs', 'm');
+    ok(`mount -t overlay overlay -o '${options(join(base, 'kernel'))}' '${kmnt}'`);
+    kernelMounted = true;
+    mount = await mountFuse({
+      mountpoint: omnt,
+      fsname: 'ovlfs',
+      source: 'ovlfs-test',
+      filesystem: { module: new URL('../../src/fuse/overlay-fs.ts', import.meta.url), export: 'createOverlayFs', arg: { overlay: options(join(base, 'ovlfs')) } },
+      options: { allowOther: true, defaultPermissions: true },
+    });
+  });
+
+  after(async () => {
+    try {
+      await mount?.unmount();
+    } finally {
+      if (kernelMounted && isMounted(kmnt)) spawnSync('umount', ['-l', kmnt]);
+      if (omnt !== '' && isMounted(omnt)) spawnSync('umount', ['-l', omnt]);
+      if (base !== '') rmSync(base, { recursive: true, force: true });
+    }
+  });
+
+  for (const [name, command] of CASES) {
+    test(`xfs_io ${command} on a lower file`, () => {
+      const o = sh(script(name, command), omnt);
+      assert.equal(o.status, 0, o.stderr);
+      if (FUSE_REFUSES.has(name)) {
+        assert.match(o.stdout, /^Operation not supported\nsize 12288\n/);
+        // Refused before the request: the file is as it was, wherever it lives.
+        assert.deepEqual(readFileSync(join(omnt, name)), CONTENT);
+        return;
+      }
+      const k = sh(script(name, command), kmnt);
+      assert.equal(o.stdout, k.stdout);
+      assert.deepEqual(readFileSync(join(base, 'ovlfs', 'l', name)), CONTENT, 'the lower file is untouched');
+      assert.deepEqual(readFileSync(join(base, 'ovlfs', 'u', name)), readFileSync(join(base, 'kernel', 'u', name)));
+    });
+  }
+
+  test('SEEK_DATA and SEEK_HOLE map the upper file as the kernel overlay maps it', () => {
+    const run = `xfs_io -c 'fpunch ${BLOCK} ${BLOCK}' -c 'seek -a -r 0' -c 'seek -d ${3 * BLOCK}' punch`;
+    const o = sh(run, omnt);
+    const k = sh(run, kmnt);
+    assert.equal(o.stdout, k.stdout);
+    assert.match(o.stdout, new RegExp(`HOLE\\s+${BLOCK}\\n`));
+    assert.equal(o.stderr, k.stderr);
+  });
+});
