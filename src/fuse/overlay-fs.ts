@@ -26,7 +26,7 @@ import { O_ACCMODE, S_IFDIR, S_IFMT } from '../layer/types.js';
 import { isOverlayXattr, Overlay, type DataLease, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
 import { NodeBridge, type ListedEntry, type Listing, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
 import type { FuseCaller, FuseNotifier, RawFileSystem } from './bridge/raw-fs.js';
-import { RENAME_EXCHANGE, RENAME_NOREPLACE } from './protocol.js';
+import { InitFlag, RENAME_EXCHANGE, RENAME_NOREPLACE } from './protocol.js';
 import { shownIds, squashes, storedGid, storedUid, type IdMap } from './idmap.js';
 import type { FuseAttr, SetattrIn, StatfsOut } from './structs.js';
 
@@ -492,5 +492,10 @@ export function createOverlayFs(arg: unknown, notify: FuseNotifier): RawFileSyst
   if (a === undefined || a === null || (typeof a.overlay !== 'string' && typeof a.overlay !== 'object')) {
     throw new TypeError('createOverlayFs: the argument must be { overlay: options }');
   }
-  return new NodeBridge(new OverlayFileSystem(new Overlay(a.overlay), a.idmap, a.xattrPermissions ?? 0), { notify, timeout: a.timeout ?? DEFAULT_TIMEOUT });
+  // POSIX_ACL: the kernel checks permissions with the ACLs (system.posix_acl_*, read through GETXATTR and
+  // cached), and drops the cached ACLs and attributes after setfacl or chmod; the upper filesystem keeps
+  // the mode and the access ACL in step itself.
+  return new NodeBridge(new OverlayFileSystem(new Overlay(a.overlay), a.idmap, a.xattrPermissions ?? 0), {
+    notify, timeout: a.timeout ?? DEFAULT_TIMEOUT, wantFlags: InitFlag.POSIX_ACL,
+  });
 }

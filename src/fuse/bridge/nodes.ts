@@ -139,6 +139,8 @@ export interface NodeBridgeOptions {
   notify?: FuseNotifier;
   /** Seconds the kernel may cache names (negative ones too) and attributes; default the loop's. */
   timeout?: number;
+  /** INIT flags the file system needs on top of the loop's defaults. */
+  wantFlags?: number;
 }
 
 /** One kernel inode: its names and the kernel's lookup count. */
@@ -178,12 +180,14 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   private nextId = FUSE_ROOT_ID + 1;
   private nextFh = 1;
   private readonly timeout: number | undefined;
+  readonly wantFlags: number | undefined;
 
   constructor(
     readonly fs: NodeFileSystem<N, F>,
     options: NodeBridgeOptions = {},
   ) {
     this.timeout = options.timeout;
+    this.wantFlags = options.wantFlags;
     const root: Inode<N> = { id: FUSE_ROOT_ID, nodes: [fs.root], nlookup: 1, key: undefined, last: undefined };
     this.byId.set(FUSE_ROOT_ID, root);
     this.byNode.set(fs.root, root);

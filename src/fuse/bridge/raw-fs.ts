@@ -49,6 +49,8 @@ export interface DirPlusSink {
  * the kernel's no-open mode: no OPEN/RELEASE round trips, and fh 0 in every call.
  */
 export interface RawFileSystem {
+  /** INIT flags this file system asks for on top of the loop's defaults (POSIX_ACL, say). */
+  readonly wantFlags?: number;
   /** Called once INIT is negotiated, with the flags both sides agreed on. */
   init?(info: { major: number; minor: number; flags: number; maxWrite: number }): void;
   /** Called when the connection ends (DESTROY or unmount). */

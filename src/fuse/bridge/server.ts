@@ -213,7 +213,7 @@ class Server {
       process.stderr.write(`fuse: unsupported kernel protocol ${k.major}.${k.minor}\n`);
       return this.replyError(unique, ERRNO.EPROTO ?? 71);
     }
-    let want = (DEFAULT_INIT_FLAGS | (this.opts.wantFlags ?? 0)) & ~(this.opts.dropFlags ?? 0);
+    let want = (DEFAULT_INIT_FLAGS | (this.opts.wantFlags ?? 0) | (this.ops.wantFlags ?? 0)) & ~(this.opts.dropFlags ?? 0);
     // No-open mode is only right when the filesystem has no use for handles.
     if (this.ops.open) want &= ~P.InitFlag.NO_OPEN_SUPPORT;
     if (this.ops.opendir) want &= ~P.InitFlag.NO_OPENDIR_SUPPORT;
