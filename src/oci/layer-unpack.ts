@@ -1,0 +1,281 @@
+// An OCI image-layer tar unpacked into a directory in the kernel's overlay format: `.wh.NAME`
+// becomes a 0/0 character-device whiteout (an xattr whiteout where mknod is refused), and
+// `.wh..wh..opq` the opaque xattr on its directory.
+//
+// The tar is hostile input. Every host access goes through a DirLayer on `dir`: its root fd is
+// opened once, parents are opened beneath it with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS),
+// and the last component is never followed. The checks below (no '..', no path through a symlink,
+// hard links inside the layer) give clear errors; the fds make sure a bug in them cannot escape.
+import * as fs from 'node:fs';
+import { errorCode, fsError, isFsError, type FsError } from '../errors.js';
+import { DirLayer } from '../layer/dir-layer.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT } from '../layer/types.js';
+import { makedev } from './devices.js';
+import { isOverlayPrivateXattr, OPAQUE_MARKER, WHITEOUT_PREFIX } from './names.js';
+import { TarFormatError, type TarEntry } from './tar-header.js';
+import { readTar } from './tar-reader.js';
+
+export interface UnpackOptions {
+  /** 'trusted.overlay.' (root) or 'user.overlay.' (userxattr): the form the mount will read. */
+  xattrPrefix: string;
+  /** Device nodes (other than whiteouts) allowed; when false they are refused with an error naming the entry. */
+  privileged: boolean;
+  /** Refuse a layer whose content (sum of entry sizes) exceeds this many bytes: decompression bombs. Default 64 GiB. */
+  maxBytes?: number;
+}
+
+const DEFAULT_MAX_BYTES = 64 * 2 ** 30;
+const SYSCALL = 'unpack';
+
+/** An error that names the tar entry (as the archive spells it) and says what is wrong with it. */
+function refuse(entry: string, why: string, code = 'EINVAL'): FsError {
+  return fsError(code, SYSCALL, entry, undefined, why);
+}
+
+/**
+ * The layer path of a tar name: a leading '/' or './' is dropped, as OCI allows, and so are empty
+ * and '.' components; '..' is refused, whatever it would lead to. '' is the layer's root.
+ */
+export function layerPath(name: string, entry: string): string {
+  if (name.includes('\0')) throw refuse(entry, `a NUL byte in the name ${JSON.stringify(name)}`);
+  const parts = name.split('/').filter((part) => part !== '' && part !== '.');
+  if (parts.includes('..')) throw refuse(entry, `'..' in the name ${JSON.stringify(name)} would leave the layer`);
+  return parts.join('/');
+}
+
+function parentOf(rel: string): string {
+  const slash = rel.lastIndexOf('/');
+  return slash < 0 ? '' : rel.slice(0, slash);
+}
+
+function baseOf(rel: string): string {
+  return rel.slice(rel.lastIndexOf('/') + 1);
+}
+
+interface DirTimes {
+  mode: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+}
+
+/** One unpack: the layer being written and what it has made so far. */
+class Unpacker {
+  private readonly maxBytes: number;
+  private total = 0;
+  /** Directories' modes and times, set after their content (creating entries changes a directory's mtime). */
+  private readonly dirTimes = new Map<string, DirTimes>();
+  /** Paths known to be real directories of this layer. */
+  private readonly dirs = new Set<string>(['']);
+  private readonly isRoot = process.geteuid?.() === 0;
+
+  constructor(private readonly layer: DirLayer, private readonly options: UnpackOptions) {
+    this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  }
+
+  async entry(entry: TarEntry, data: AsyncIterable<Buffer>): Promise<void> {
+    const name = entry.path;
+    const rel = layerPath(name, name);
+    this.total += entry.size;
+    if (this.total > this.maxBytes) {
+      throw refuse(name, `the layer's content exceeds the limit of ${this.maxBytes} bytes`, 'EFBIG');
+    }
+    for (const xname of entry.xattrs.keys()) {
+      if (isOverlayPrivateXattr(xname)) throw refuse(name, `the overlay's own xattr ${xname} is not allowed in a layer`, 'EPERM');
+    }
+    const base = baseOf(rel);
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      this.marker(rel, name);
+      return;
+    }
+    if (rel === '') {
+      if (entry.type !== 'dir') throw refuse(name, `the layer's root must be a directory, not a ${entry.type}`);
+      this.setDirMetadata(rel, entry);
+      return;
+    }
+    this.parents(parentOf(rel), name);
+    switch (entry.type) {
+      case 'dir': {
+        const existing = this.layer.lookup(rel);
+        if (existing === undefined || existing.whiteout || (existing.stat.mode & S_IFMT) !== S_IFDIR) {
+          const wasWhiteout = existing?.whiteout === true;
+          if (existing !== undefined) this.remove(rel);
+          this.layer.mkdir(rel, 0o700);
+          // A whiteout of this name earlier in the layer hides the lower directory: this one replaces it.
+          if (wasWhiteout) this.layer.setOpaque(rel);
+        }
+        this.dirs.add(rel);
+        this.setDirMetadata(rel, entry);
+        return;
+      }
+      case 'file': {
+        this.clear(rel);
+        const file = this.layer.create(rel, fs.constants.O_WRONLY, 0o600);
+        try {
+          let written = 0;
+          for await (const chunk of data) {
+            for (let off = 0; off < chunk.length;) off += file.write(chunk, off, chunk.length - off, written + off);
+            written += chunk.length;
+          }
+        } finally {
+          file.close();
+        }
+        break;
+      }
+      case 'symlink':
+        if (entry.linkname.includes('\0')) throw refuse(name, 'a NUL byte in the symlink target');
+        if (entry.linkname === '') throw refuse(name, 'a symlink with an empty target');
+        this.clear(rel);
+        this.layer.symlink(entry.linkname, rel);
+        break;
+      case 'link': {
+        const target = layerPath(entry.linkname, name);
+        const found = target === '' ? undefined : this.layer.lookup(target);
+        if (found === undefined || found.whiteout) {
+          throw refuse(name, `hard link to ${JSON.stringify(entry.linkname)}, which is not in this layer before it`, 'ENOENT');
+        }
+        if ((found.stat.mode & S_IFMT) === S_IFDIR) throw refuse(name, `hard link to the directory ${JSON.stringify(entry.linkname)}`, 'EPERM');
+        if (target === rel) return;
+        this.clear(rel);
+        this.layer.link(target, rel);
+        // A hard link shares its target's inode and metadata.
+        return;
+      }
+      case 'char':
+      case 'block': {
+        if (entry.type === 'char' && entry.devmajor === 0 && entry.devminor === 0) {
+          throw refuse(name, 'a 0/0 character device is an overlay whiteout; an OCI layer marks whiteouts with .wh. files');
+        }
+        if (!this.options.privileged) throw refuse(name, `${entry.type} device files are refused in an unprivileged unpack`, 'EPERM');
+        this.clear(rel);
+        this.layer.mknod(rel, (entry.type === 'char' ? S_IFCHR : S_IFBLK) | 0o600, makedev(entry.devmajor, entry.devminor));
+        break;
+      }
+      case 'fifo':
+        this.clear(rel);
+        this.layer.mknod(rel, S_IFIFO | 0o600, 0);
+        break;
+    }
+    this.setMetadata(rel, entry);
+  }
+
+  /** `.wh.NAME` and `.wh..wh..opq`: a whiteout, or an opaque directory. */
+  private marker(rel: string, name: string): void {
+    const dir = parentOf(rel);
+    const base = baseOf(rel);
+    this.parents(dir, name);
+    if (base === OPAQUE_MARKER) {
+      this.layer.setOpaque(dir);
+      return;
+    }
+    const hidden = base.slice(WHITEOUT_PREFIX.length);
+    if (hidden === '' || hidden === '.' || hidden === '..') throw refuse(name, `a whiteout of ${JSON.stringify(hidden)}`);
+    const target = dir === '' ? hidden : `${dir}/${hidden}`;
+    const existing = this.layer.lookup(target);
+    // A whiteout hides the layers below only. An entry of this layer by that name already hides
+    // them, except a directory, which merges with them unless it is opaque.
+    if (existing === undefined) this.layer.whiteout(target);
+    else if (!existing.whiteout && (existing.stat.mode & S_IFMT) === S_IFDIR) this.layer.setOpaque(target);
+  }
+
+  /** Makes sure the directories up to `dir` exist; refuses a path through anything else. */
+  private parents(dir: string, name: string): void {
+    if (this.dirs.has(dir)) return;
+    const parent = parentOf(dir);
+    this.parents(parent, name);
+    const existing = this.layer.lookup(dir);
+    if (existing === undefined || existing.whiteout) {
+      // Tars may leave parents implicit; a parent whited out earlier in the layer comes back opaque.
+      if (existing !== undefined) this.layer.unlink(dir);
+      this.layer.mkdir(dir, 0o755);
+      if (existing !== undefined) this.layer.setOpaque(dir);
+    } else if ((existing.stat.mode & S_IFMT) !== S_IFDIR) {
+      const what = (existing.stat.mode & S_IFMT) === fs.constants.S_IFLNK ? 'a symlink' : 'a non-directory';
+      throw refuse(name, `the path goes through ${what} made earlier in the layer ('${dir}')`, 'ELOOP');
+    }
+    this.dirs.add(dir);
+  }
+
+  /** Makes room for a non-directory: a later entry replaces an earlier one of the same name. */
+  private clear(rel: string): void {
+    if (this.layer.lookup(rel) !== undefined) this.remove(rel);
+  }
+
+  private remove(rel: string): void {
+    this.layer.removeTemp(rel);
+    for (const dir of [...this.dirs]) {
+      if (dir === rel || dir.startsWith(rel + '/')) this.dirs.delete(dir);
+    }
+    for (const dir of [...this.dirTimes.keys()]) {
+      if (dir === rel || dir.startsWith(rel + '/')) this.dirTimes.delete(dir);
+    }
+  }
+
+  private chown(rel: string, entry: TarEntry): void {
+    try {
+      this.layer.lchown(rel, entry.uid, entry.gid);
+    } catch (err) {
+      // Without privilege, files keep the unpacking user's ids, as rootless tools keep them.
+      if (this.isRoot || errorCode(err) !== 'EPERM') throw err;
+    }
+  }
+
+  private setXattrs(rel: string, entry: TarEntry): void {
+    for (const [xname, value] of [...entry.xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      try {
+        this.layer.setxattr(rel, xname, value);
+      } catch (err) {
+        throw refuse(entry.path, `cannot set the xattr ${xname} (${errorCode(err) ?? String(err)})`, errorCode(err) ?? 'EIO');
+      }
+    }
+  }
+
+  private setMetadata(rel: string, entry: TarEntry): void {
+    this.chown(rel, entry);
+    this.setXattrs(rel, entry);
+    // chown clears set-id bits, so the mode comes after it; a symlink has no mode of its own.
+    if (entry.type !== 'symlink') this.layer.chmod(rel, entry.mode);
+    this.layer.lutimes(rel, entry.atimeNs ?? entry.mtimeNs, entry.mtimeNs);
+  }
+
+  private setDirMetadata(rel: string, entry: TarEntry): void {
+    this.chown(rel, entry);
+    this.setXattrs(rel, entry);
+    this.dirTimes.set(rel, { mode: entry.mode, atimeNs: entry.atimeNs ?? entry.mtimeNs, mtimeNs: entry.mtimeNs });
+  }
+
+  /** Modes and times of directories, deepest first, once nothing more is made inside them. */
+  finish(): void {
+    const dirs = [...this.dirTimes].sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0));
+    for (const [rel, times] of dirs) {
+      this.layer.chmod(rel, times.mode);
+      this.layer.lutimes(rel, times.atimeNs, times.mtimeNs);
+    }
+  }
+}
+
+/** Unpacks one uncompressed OCI layer tar into `dir` (which must exist and be empty) in the kernel's format. */
+export async function unpackLayer(tar: NodeJS.ReadableStream, dir: string, options: UnpackOptions): Promise<void> {
+  const layer = new DirLayer(dir, { xattrPrefix: options.xattrPrefix });
+  try {
+    if (layer.readdir('').length > 0) throw fsError('ENOTEMPTY', SYSCALL, dir, undefined, 'the directory to unpack a layer into must be empty');
+    const unpacker = new Unpacker(layer, options);
+    let current = '';
+    try {
+      for await (const { entry, data } of readTar(tar)) {
+        current = entry.path;
+        await unpacker.entry(entry, data);
+      }
+      current = '';
+      unpacker.finish();
+    } catch (err) {
+      if (err instanceof TarFormatError) throw fsError('EINVAL', SYSCALL, dir, undefined, `not a valid layer tar: ${err.message}`);
+      // A host call's error names a layer path; the caller needs the entry that caused it.
+      if (isFsError(err) && err.syscall !== SYSCALL && current !== '') {
+        throw fsError(err.code, err.syscall, current, undefined, `${err.message} (unpacking '${current}')`);
+      }
+      throw err;
+    }
+  } finally {
+    layer.close();
+  }
+}

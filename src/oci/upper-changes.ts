@@ -1,0 +1,218 @@
+// What an upper layer changes, read from its on-disk format: the walk that both the layer tar
+// (layer-pack.ts) and the `podman diff` listing (diff.ts) are made from.
+//
+// The upper layer and each lower layer are read through DirLayer (confined to its root, every
+// whiteout and xattr form decoded as the mount decodes it). Where the upper layer alone cannot say
+// what a name holds — a redirected directory, whose content is its lower directory's merged with
+// the upper's changes, or a metacopy file, whose data is below — the answer comes from a read-only
+// overlay of the upper over the lowers: the merged view a mount would show.
+import * as fs from 'node:fs';
+import { fsError } from '../errors.js';
+import { DirLayer } from '../layer/dir-layer.js';
+import { S_IFDIR, S_IFMT, S_IFREG, type LayerEntry, type RealStat } from '../layer/types.js';
+import { Overlay, type OverlayNode } from '../overlay/index.js';
+import { compareBytes } from './names.js';
+
+export interface ChangesOptions {
+  xattrPrefix: string;
+  /** The lower layers under the upper layer, top-most first. */
+  lowerdirs?: string[];
+}
+
+/** One entry of the new content: its metadata, and its data for regular files. */
+export interface EntrySource {
+  /** Size is the data's (a metacopy file's is the lower file's). */
+  stat: RealStat;
+  /** Identifies the inode when it has other names (hard links), else undefined. */
+  linkKey: string | undefined;
+  /** User-visible xattrs, in byte order of their names. */
+  xattrs(): Array<[string, Buffer]>;
+  readlink(): string;
+  /** Reads up to `length` bytes at `position` into `buffer`; 0 at the end. */
+  read(buffer: Buffer, length: number, position: number): number;
+  /** Ends reading. */
+  done(): void;
+}
+
+export type UpperChange =
+  /** `rel` is deleted; `inLower` says whether a lower layer has it (undefined: no lowers given). */
+  | { kind: 'whiteout'; rel: string; inLower: boolean | undefined }
+  /**
+   * `rel` is new or changed. `lowerType` is the S_IFMT of what the lowers show there (undefined:
+   * nothing, or no lowers given); `whole` marks the content of a redirected directory.
+   */
+  | { kind: 'entry'; rel: string; source: EntrySource; lowerType: number | undefined; whole: boolean }
+  /**
+   * The directory `rel` hides the lower directory of that name (opaque, or a redirected directory
+   * written whole); `present` are the names it holds itself.
+   */
+  | { kind: 'opaque'; rel: string; present: Set<string> };
+
+function join(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+function sortedXattrs(names: string[], get: (name: string) => Buffer | undefined): Array<[string, Buffer]> {
+  const out: Array<[string, Buffer]> = [];
+  for (const name of [...names].sort(compareBytes)) {
+    const value = get(name);
+    if (value !== undefined) out.push([name, value]);
+  }
+  return out;
+}
+
+/** An upper layer and its lowers, opened for one walk; close() releases them. */
+export class UpperChanges {
+  private readonly upper: DirLayer;
+  private readonly lowers: DirLayer[] = [];
+  private merged: Overlay | undefined;
+  private lowerView: Overlay | undefined;
+  readonly hasLowers: boolean;
+
+  constructor(upperDir: string, private readonly options: ChangesOptions) {
+    this.upper = new DirLayer(upperDir, { xattrPrefix: options.xattrPrefix });
+    try {
+      for (const dir of options.lowerdirs ?? []) this.lowers.push(new DirLayer(dir, { xattrPrefix: options.xattrPrefix, immutable: true }));
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+    this.hasLowers = this.lowers.length > 0;
+  }
+
+  close(): void {
+    this.merged?.close();
+    this.lowerView?.close();
+    for (const layer of [this.upper, ...this.lowers]) layer.close();
+  }
+
+  /** A read-only overlay with redirects and metacopy followed, as a mount that wrote them follows them. */
+  private overlay(layers: DirLayer[]): Overlay {
+    return new Overlay({ lowerdir: layers, redirect_dir: 'follow', metacopy: 'on' });
+  }
+
+  private mergedView(rel: string, why: string): Overlay {
+    if (!this.hasLowers) {
+      throw fsError('EINVAL', 'pack', `/${rel}`, undefined, `${why}: the lower layers (lowerdirs) are needed to read it`);
+    }
+    this.merged ??= this.overlay([this.upper, ...this.lowers]);
+    return this.merged;
+  }
+
+  private static node(overlay: Overlay, rel: string): OverlayNode | undefined {
+    try {
+      return overlay.resolve(`/${rel}`, false, 'lstat');
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw err;
+    }
+  }
+
+  /** The S_IFMT of what the lower layers show at rel, or undefined (also when none are given). */
+  lowerType(rel: string): number | undefined {
+    if (!this.hasLowers) return undefined;
+    this.lowerView ??= this.overlay(this.lowers);
+    return UpperChanges.node(this.lowerView, rel)?.type;
+  }
+
+  /** The names the lower layers show in the directory rel. */
+  lowerNames(rel: string): string[] {
+    if (this.lowerType(rel) !== S_IFDIR) return [];
+    const view = this.lowerView!;
+    return view.readdir(UpperChanges.node(view, rel)!).map((d) => d.name);
+  }
+
+  /** Every change, depth first, in no particular order within a directory. */
+  *walk(): Generator<UpperChange> {
+    yield* this.walkUpper('', false);
+  }
+
+  /** `hidden`: nothing of the lowers shows in `dir`, so whiteouts there hide nothing. */
+  private *walkUpper(dir: string, hidden: boolean): Generator<UpperChange> {
+    for (const dirent of this.upper.readdir(dir)) {
+      const rel = join(dir, dirent.name);
+      if (dirent.whiteout) {
+        const inLower = this.hasLowers ? this.lowerType(rel) !== undefined : undefined;
+        if (!hidden && inLower !== false) yield { kind: 'whiteout', rel, inLower };
+        continue;
+      }
+      const entry = this.upper.lookup(rel);
+      if (entry === undefined || entry.whiteout) continue;
+      const type = entry.stat.mode & S_IFMT;
+      if (type === S_IFDIR && (entry.redirect !== undefined || entry.invalid !== undefined)) {
+        const view = this.mergedView(rel, 'a renamed (redirected) directory is written out whole');
+        yield* this.walkMerged(view, rel, UpperChanges.node(view, rel)!);
+        continue;
+      }
+      const lowerType = this.lowerType(rel);
+      const source = type === S_IFREG && entry.metacopy
+        ? this.mergedSource(this.mergedView(rel, 'a metacopy file has its data in a lower layer'), rel)
+        : this.upperSource(rel, entry);
+      yield { kind: 'entry', rel, source, lowerType, whole: false };
+      if (type !== S_IFDIR) continue;
+      const belowHidden = hidden || entry.opaque || (this.hasLowers && lowerType !== S_IFDIR);
+      if (entry.opaque && !hidden && (!this.hasLowers || lowerType === S_IFDIR)) {
+        yield { kind: 'opaque', rel, present: new Set(this.upper.readdir(rel).filter((d) => !d.whiteout).map((d) => d.name)) };
+      }
+      yield* this.walkUpper(rel, belowHidden);
+    }
+  }
+
+  /** A directory written out whole: everything the merged view shows below it. */
+  private *walkMerged(view: Overlay, rel: string, node: OverlayNode): Generator<UpperChange> {
+    const lowerType = this.lowerType(rel);
+    yield { kind: 'entry', rel, source: this.nodeSource(view, node), lowerType, whole: true };
+    if (!node.isDir) return;
+    const names = view.readdir(node).map((d) => d.name);
+    // Its content replaces whatever directory the lowers have by its new name.
+    if (lowerType === S_IFDIR) yield { kind: 'opaque', rel, present: new Set(names) };
+    for (const name of names) {
+      const child = view.lookup(node, name);
+      if (child !== null) yield* this.walkMerged(view, join(rel, name), child);
+    }
+  }
+
+  private upperSource(rel: string, entry: LayerEntry): EntrySource {
+    const { upper } = this;
+    const stat = entry.stat;
+    let file: ReturnType<DirLayer['open']> | undefined;
+    return {
+      stat,
+      linkKey: (stat.mode & S_IFMT) !== S_IFDIR && stat.nlink > 1 ? `${stat.dev}:${stat.ino}` : undefined,
+      xattrs: () => sortedXattrs(upper.listxattr(rel), (name) => upper.getxattr(rel, name)),
+      readlink: () => upper.readlink(rel),
+      read(buffer, length, position) {
+        file ??= upper.open(rel, fs.constants.O_RDONLY);
+        return file.read(buffer, 0, length, position);
+      },
+      done() {
+        file?.close();
+        file = undefined;
+      },
+    };
+  }
+
+  private mergedSource(view: Overlay, rel: string): EntrySource {
+    return this.nodeSource(view, UpperChanges.node(view, rel)!);
+  }
+
+  private nodeSource(view: Overlay, node: OverlayNode): EntrySource {
+    const stat = view.getattr(node);
+    let file: ReturnType<Overlay['open']> | undefined;
+    return {
+      stat,
+      linkKey: view.hardLinkKey(node) ?? (!node.isDir && stat.nlink > 1 ? `merged:${stat.ino}` : undefined),
+      xattrs: () => sortedXattrs(view.listxattr(node), (name) => view.getxattr(node, name)),
+      readlink: () => view.readlink(node),
+      read(buffer, length, position) {
+        file ??= view.open(node, fs.constants.O_RDONLY);
+        return view.read(file, buffer, 0, length, position);
+      },
+      done() {
+        if (file !== undefined) view.release(file);
+        file = undefined;
+      },
+    };
+  }
+}
