@@ -9,7 +9,19 @@ export interface ContextOptions {
   metacopy: boolean;
   xino: 'on' | 'off' | 'auto';
   volatile: boolean;
+  /** How many nodes nobody refers to stay cached (node_cache=). */
+  nodeCache: number;
 }
+
+/** The default node_cache: enough for a working set, a few MiB of heap. */
+export const DEFAULT_NODE_CACHE = 10_000;
+
+/**
+ * Face operations whose nodes eviction spares. A face holds nodes between the calls of one
+ * operation (resolve the parent, look up the name, create it) without a reference; none uses more
+ * than a few walks, so a node used in the last few cannot be dropped under it.
+ */
+const RECENT_OPS = 8;
 
 /** Bits below which real inode numbers are kept as they are; the layer's filesystem goes above. */
 const XINO_SHIFT = 2 ** 40;
@@ -27,12 +39,21 @@ export class OverlayContext {
   private negatives: Array<{ parent: OvlNode; name: string }> = [];
   private static readonly MAX_NEGATIVES = 65536;
   private readonly sameFs: boolean;
+  /**
+   * Unreferenced cached nodes, least recently used first (the kernel's dentry LRU). A node leaves it
+   * when something refers to it; a directory found with live children leaves it until one of them goes.
+   */
+  private readonly unused = new Set<OvlNode>();
+  private readonly nodeCache: number;
+  /** Counts face operations (walks, lookups): see RECENT_OPS. */
+  private op = RECENT_OPS;
 
   constructor(readonly upper: WritableLayer | undefined, readonly lowers: Layer[], options: ContextOptions) {
     this.followRedirects = options.redirectDir !== 'nofollow';
     this.createRedirects = options.redirectDir === 'on';
     this.metacopy = options.metacopy;
     this.volatile = options.volatile;
+    this.nodeCache = options.nodeCache;
     const layers: Layer[] = upper !== undefined ? [upper, ...lowers] : [...lowers];
     for (const layer of layers) if (!this.fsIndex.has(layer.fsId)) this.fsIndex.set(layer.fsId, this.fsIndex.size);
     this.sameFs = this.fsIndex.size === 1;
@@ -76,6 +97,68 @@ export class OverlayContext {
   private compose(ino: number, fsId: number): number {
     if (this.sameFs || ino >= XINO_SHIFT) return ino;
     return ino + (this.fsIndex.get(fsId) ?? 0) * XINO_SHIFT;
+  }
+
+  // --- the node cache ----------------------------------------------------------------------------
+
+  /** A face operation starts: the nodes it uses from here on are spared by eviction for a while. */
+  beginOp(): void { this.op++; }
+
+  /** A cached node was used: it becomes the most recently used. */
+  touch(node: OvlNode): void {
+    node.lastUse = this.op;
+    if (node.refs > 0 || node.parent === undefined) return;
+    this.unused.delete(node);
+    this.unused.add(node);
+  }
+
+  /** A node just entered the cache (a lookup or a create); past the cache's size the oldest go. */
+  added(node: OvlNode): void {
+    this.touch(node);
+    if (this.unused.size > this.nodeCache) this.evict();
+  }
+
+  /** Something refers to the node now (an open file, a face's hold, a copy-up): it is never evicted meanwhile. */
+  pin(node: OvlNode): void {
+    if (node.refs++ === 0) this.unused.delete(node);
+  }
+
+  /** One reference less; the last one puts the node back among the evictable ones. */
+  unpin(node: OvlNode): void {
+    if (node.refs <= 0) throw fsError('EINVAL', 'release', node.path(), undefined, 'node released more often than retained');
+    if (--node.refs === 0 && node.cached) this.unused.add(node);
+  }
+
+  /** A node left the tree (unlinked, or replaced by a rename): it no longer counts as cached. */
+  forget(node: OvlNode): void {
+    this.unused.delete(node);
+  }
+
+  /** How many unreferenced nodes are cached now (for tests and benchmarks). */
+  get cachedNodes(): number { return this.unused.size; }
+
+  /**
+   * Drops least recently used leaves until the cache fits. Nodes used by the last few operations
+   * stop it: everything after them is as recent. A node with live children leaves the list; it
+   * comes back when its last child goes, or when it is used again.
+   */
+  private evict(): void {
+    for (const node of this.unused) {
+      if (this.unused.size <= this.nodeCache || node.lastUse > this.op - RECENT_OPS) return;
+      this.unused.delete(node);
+      if (node.refs > 0 || node.copying !== undefined || node.hasLiveChild()) continue;
+      const parent = node.parent!;
+      if (parent.children?.get(node.name) === node) parent.children.delete(node.name);
+      if (parent.refs === 0 && parent.parent !== undefined && parent.cached) this.unused.add(parent);
+    }
+  }
+
+  /** Forgets every cached node (the overlay closed): open files keep their own. */
+  dropCache(): void {
+    this.unused.clear();
+    this.root.children = undefined;
+    this.root.listing = undefined;
+    this.negatives = [];
   }
 
   /** Records a cached "no such name"; past the cap the oldest half are forgotten. */

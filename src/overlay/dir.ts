@@ -32,6 +32,7 @@ function attach(ctx: OverlayContext, parent: OvlNode, name: string, type: number
   if (entry === undefined) throw fsError('EIO', 'lookup', parent.childPath(name));
   const node = new OvlNode(name, parent, type, entry, [], ctx.inoOf(entry, []));
   (parent.children ??= new Map()).set(name, node);
+  ctx.added(node);
   return node;
 }
 
@@ -119,7 +120,8 @@ function snapshot(ctx: OverlayContext, node: OvlNode): RealStat | undefined {
   return { ...stat };
 }
 
-function detach(parent: OvlNode, name: string, node: OvlNode, stat?: RealStat): void {
+function detach(ctx: OverlayContext, parent: OvlNode, name: string, node: OvlNode, stat?: RealStat): void {
+  ctx.forget(node);
   parent.listing = undefined;
   node.removedStat = stat;
   node.unlinked = true;
@@ -162,7 +164,7 @@ export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string):
   } else {
     upper.whiteout(rel);
   }
-  detach(parent, name, node, removedStat);
+  detach(ctx, parent, name, node, removedStat);
 }
 
 export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): void {
@@ -188,7 +190,7 @@ export function rmdirEntry(ctx: OverlayContext, parent: OvlNode, name: string): 
   } else {
     upper.whiteout(rel);
   }
-  detach(parent, name, node, removedStat);
+  detach(ctx, parent, name, node, removedStat);
 }
 
 function isAncestor(ancestor: OvlNode, node: OvlNode): boolean {
@@ -292,7 +294,7 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
     upper.rename(oldRel, newRel, { whiteout: whiteoutOld });
   }
 
-  if (target !== null) detach(newParent, newName, target, targetStat);
+  if (target !== null) detach(ctx, newParent, newName, target, targetStat);
   oldParent.listing = undefined;
   newParent.listing = undefined;
   oldParent.children?.set(oldName, null);
@@ -300,6 +302,7 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   node.name = newName;
   OvlNode.moved();
   (newParent.children ??= new Map()).set(newName, node);
+  ctx.touch(node);
   node.upper = upper.lookup(newRel);
 }
 
@@ -350,6 +353,8 @@ export function exchangeEntries(ctx: OverlayContext, aParent: OvlNode, aName: st
   OvlNode.moved();
   aParent.children!.set(aName, b);
   bParent.children!.set(bName, a);
+  ctx.touch(a);
+  ctx.touch(b);
   aParent.listing = undefined;
   bParent.listing = undefined;
   a.upper = upper.lookup(bRel);

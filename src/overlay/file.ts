@@ -43,6 +43,8 @@ export class OvlFile implements OpenFile {
     this.readable = access !== O_WRONLY;
     this.writable = access !== O_RDONLY;
     this.append = (flags & O_APPEND) !== 0;
+    // An open file keeps its node cached: a later lookup of its name must give this node.
+    ctx.pin(node);
     // Only a file whose data may still move up needs tracking.
     if (!node.isDir && (node.upper === undefined || node.upper.metacopy)) (node.openFiles ??= new Set()).add(this);
   }
@@ -149,6 +151,7 @@ export function closeFile(file: OvlFile): void {
   if (file.closed) throw fsError('EBADF', 'close');
   file.closed = true;
   file.node.openFiles?.delete(file);
+  file.ctx.unpin(file.node);
   if (file.real !== undefined) retire(file.real);
   file.real = undefined;
 }

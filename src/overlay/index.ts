@@ -2,6 +2,7 @@
 // else in src/overlay, so nodes and open files change only through Overlay's methods.
 export { Overlay, isOverlayXattr } from './overlay.js';
 export type { OverlayNode } from './node.js';
+export type { CopyUpJob } from './copy-up.js';
 export type { DataLease, OpenFile } from './file.js';
 export type { OvlStat, SetAttr } from './inode.js';
 export type { OvlDirent } from './readdir.js';

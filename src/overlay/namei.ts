@@ -25,13 +25,17 @@ export function lookupChild(ctx: OverlayContext, parent: OvlNode, name: string):
   let children = parent.children;
   if (children !== undefined) {
     const cached = children.get(name);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      if (cached !== null) ctx.touch(cached);
+      return cached;
+    }
   } else {
     children = parent.children = new Map();
   }
   const node = lookupInLayers(ctx, parent, name);
   children.set(name, node);
   if (node === null) ctx.rememberNegative(parent, name);
+  else ctx.added(node);
   return node;
 }
 
@@ -156,6 +160,7 @@ export const MAX_SYMLINKS = 40;
  * restarts at the overlay's root and `..` at the root stays there, so nothing reaches the host.
  */
 export function walk(ctx: OverlayContext, path: string, followLast: boolean, syscall: string, label: string = path): OvlNode {
+  ctx.beginOp();
   const parts = path.split('/');
   const stack: string[] = [];
   for (let i = parts.length - 1; i >= 0; i--) if (parts[i] !== '' && parts[i] !== '.') stack.push(parts[i]);

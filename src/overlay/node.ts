@@ -5,6 +5,7 @@
 // goes stale by itself; every change the overlay makes updates it in the same synchronous step.
 import type { Layer, LayerEntry, RealStat } from '../layer/types.js';
 import { S_IFDIR } from '../layer/types.js';
+import type { CopyUpInFlight } from './copy-up.js';
 import type { OvlFile } from './file.js';
 
 /** Joins a layer path and a name ('' is the layer's root). */
@@ -54,6 +55,12 @@ export class OvlNode implements OverlayNode {
   removedStat: RealStat | undefined;
   /** Open files that may still hold a lower file; they re-bind before the upper copy moves out of reach. */
   openFiles: Set<OvlFile> | undefined;
+  /** What keeps the node cached whatever the cache's size: open files, a face's holds, a copy-up in flight. */
+  refs = 0;
+  /** The face operation that last used the node: eviction spares recent ones (context.ts). */
+  lastUse = 0;
+  /** A copy-up of this node's data in flight: other callers wait for it, or complete it themselves (copy-up.ts). */
+  copying: CopyUpInFlight | undefined;
 
   constructor(
     public name: string,
@@ -100,6 +107,16 @@ export class OvlNode implements OverlayNode {
 
   /** The overlay path of a child name, for messages. */
   childPath(name: string): string { return '/' + joinRel(this.upperRel(), name); }
+
+  /** Some looked-up child exists (a negative dentry does not count): the node is not a leaf of the cache. */
+  hasLiveChild(): boolean {
+    if (this.children === undefined) return false;
+    for (const child of this.children.values()) if (child !== null) return true;
+    return false;
+  }
+
+  /** Still in the tree of cached lookups: its parent maps its name to it. */
+  get cached(): boolean { return !this.unlinked && this.parent?.children?.get(this.name) === this; }
 
   /** A merged directory: more than one layer contributes entries (the kernel's OVL_TYPE_MERGE). */
   get merged(): boolean { return this.isDir && this.lowers.length + (this.upper !== undefined ? 1 : 0) > 1; }

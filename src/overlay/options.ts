@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errorCode, fsError } from '../errors.js';
 import type { Layer, WritableLayer } from '../layer/types.js';
+import { DEFAULT_NODE_CACHE } from './context.js';
 
 export type OnOff = boolean | 'on' | 'off';
 
@@ -23,6 +24,8 @@ export interface OverlayOptions {
   xino?: OnOff | 'auto';
   /** Skip syncs to the upper layer. */
   volatile?: boolean;
+  /** How many looked-up nodes nobody refers to stay cached (least recently used go first); default 10000. */
+  node_cache?: number | string;
 }
 
 export interface ParsedOptions {
@@ -34,6 +37,7 @@ export interface ParsedOptions {
   metacopy: boolean;
   xino: 'on' | 'off' | 'auto';
   volatile: boolean;
+  nodeCache: number;
 }
 
 /**
@@ -116,6 +120,7 @@ export function parseMountOptions(text: string): OverlayOptions {
       case 'index': result.index = value as OnOff; break;
       case 'xino': result.xino = value as OverlayOptions['xino']; break;
       case 'volatile': result.volatile = true; break;
+      case 'node_cache': result.node_cache = String(value); break;
       // Generic mount options that mean nothing to the library.
       case 'rw': case 'ro': case 'dev': case 'nodev': case 'suid': case 'nosuid': case 'exec': case 'noexec':
       case 'relatime': case 'noatime': case 'strictatime': case 'default_permissions': case 'allow_other':
@@ -176,7 +181,16 @@ export function normalizeOptions(options: OverlayOptions | string): ParsedOption
     metacopy,
     xino: xino as ParsedOptions['xino'],
     volatile: o.volatile === true,
+    nodeCache: nodeCacheOf(o.node_cache),
   };
+}
+
+/** node_cache=N: a whole number of nodes, 0 or more. */
+function nodeCacheOf(value: number | string | undefined): number {
+  if (value === undefined) return DEFAULT_NODE_CACHE;
+  const n = typeof value === 'number' ? value : /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < 0) throw invalid(`node_cache=${String(value)}: expected a whole number of nodes (0 or more)`);
+  return n;
 }
 
 /** Checks a host directory the way the kernel does at mount time; returns its real path. */

@@ -9,7 +9,7 @@ import type { Layer, LayerStatFs, WritableLayer } from '../layer/types.js';
 import { O_ACCMODE, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
 import { permits, processCaller, type Caller } from './permission.js';
 import { OverlayContext } from './context.js';
-import { copyUp } from './copy-up.js';
+import { copyUp, startCopyUp, type CopyUpJob } from './copy-up.js';
 import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, unlinkEntry, type RenameFlags } from './dir.js';
 import {
   allocateData, closeFile, copyDataRange, leaseData, openNode, readData, realFile, seekData, syncData, truncateData, writeData,
@@ -93,6 +93,7 @@ export class Overlay {
       metacopy: o.metacopy,
       xino: o.xino,
       volatile: o.volatile,
+      nodeCache: o.nodeCache,
     });
   }
 
@@ -118,6 +119,7 @@ export class Overlay {
   lookup(parent: OverlayNode, name: string): OverlayNode | null {
     const dir = inner(parent);
     if (!dir.isDir) throw fsError('ENOTDIR', 'lookup', dir.path());
+    this.ctx.beginOp();
     if (name === '..') return dir.parent ?? dir;
     if (name === '.') return dir;
     return lookupChild(this.ctx, dir, name);
@@ -155,6 +157,75 @@ export class Overlay {
     const n = inner(node);
     if (n.isDir || n.upper === undefined || n.upper.stat.nlink < 2) return undefined;
     return `${n.upper.stat.dev}:${n.upper.stat.ino}`;
+  }
+
+  /**
+   * A face's reference to a node (the FUSE kernel's lookup count, say): a retained node is never
+   * evicted from the cache, so every later lookup of its name gives this same node. Each retain
+   * needs one releaseNode; after the last, the node may be dropped once it is the least recently
+   * used of the unreferenced ones (node_cache=). Open files hold their node by themselves.
+   */
+  retainNode(node: OverlayNode): void { this.ctx.pin(inner(node)); }
+
+  /** Ends one retainNode. */
+  releaseNode(node: OverlayNode): void { this.ctx.unpin(inner(node)); }
+
+  /** How many nodes nobody refers to are cached now (at most node_cache, give or take the last few operations'). */
+  get cachedNodes(): number { return this.ctx.cachedNodes; }
+
+  // --- copy-up in steps: the data off the core's thread --------------------------------------------
+
+  /**
+   * The start of a copy-up of `node`'s data, for a face that runs the data step on its own threads
+   * (see CopyUpJob in copy-up.ts). Answers:
+   * - undefined: nothing is left to copy (the data is up already, or the node has no data, e.g. a
+   *   directory or symlink, and was copied up here synchronously);
+   * - a promise: another copy-up of this node is in flight; await it, then ask again;
+   * - a CopyUpJob, which the caller owns: run the data step (`copyDataAsync()`, `copyDataSync()`,
+   *   or copy `length` bytes from `sourceFd` to `tempFd` at equal offsets and fsync `tempFd` when
+   *   `sync`, on any thread), then call `finish()` on the core's thread, or `abort(err)` if the
+   *   data step failed. Either wakes the waiters.
+   * Until finish(), reads of the node go on from the lower file, and other callers needing the node
+   * wait on the promise (asynchronous) or complete the copy themselves (synchronous, e.g. `open`).
+   * No permission check: the caller decides whether the copy-up is allowed (see copyUpForOpen).
+   */
+  startCopyUp(node: OverlayNode, syscall = 'open'): CopyUpJob | Promise<void> | undefined {
+    return startCopyUp(this.ctx, inner(node), syscall);
+  }
+
+  /** A whole copy-up of `node` with its data step on libuv's thread pool; waits for one in flight. */
+  async copyUpAsync(node: OverlayNode, syscall = 'open'): Promise<void> {
+    const n = inner(node);
+    for (;;) {
+      const step = startCopyUp(this.ctx, n, syscall);
+      if (step === undefined) return;
+      if (step instanceof Promise) {
+        // Whether it landed or failed, ask again: a failure is then this caller's own to report.
+        await step.catch(() => {});
+        continue;
+      }
+      try {
+        await step.copyDataAsync();
+      } catch (err) {
+        step.abort(err);
+        throw err;
+      }
+      step.finish();
+      return;
+    }
+  }
+
+  /**
+   * What open(node, flags) would copy up, copied with copyUpAsync after the open's own permission
+   * check (a refused open leaves no copy); open() then finds the data up. Nothing to do for a
+   * reading open, O_TRUNC (no data is copied), or what open() refuses by itself.
+   */
+  async copyUpForOpen(node: OverlayNode, flags: number): Promise<void> {
+    const n = inner(node);
+    const writes = (flags & O_ACCMODE) !== O_RDONLY;
+    if (!writes || (flags & O_TRUNC) !== 0 || n.type !== S_IFREG || n.unlinked || this.readOnly) return;
+    if (n.upper === undefined) this.checkWritable(n);
+    await this.copyUpAsync(n);
   }
 
   // --- open files: every file operation goes through the choke point in file.ts --------------------
@@ -321,6 +392,7 @@ export class Overlay {
     this.closed = true;
     for (const dir of this.claimed) inUse.delete(dir);
     for (const layer of this.owned) layer.close();
+    this.ctx.dropCache();
   }
 }
 
