@@ -34,6 +34,8 @@ const { O_TRUNC, O_SYNC, O_DSYNC } = fsc;
 const S_ISGID = 0o2000;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
+/** A directory's default ACL, which new entries in it inherit instead of the umask. */
+const POSIX_ACL_DEFAULT = 'system.posix_acl_default';
 /** Seconds the kernel may cache names and attributes: long, because we tell it when they change. */
 const DEFAULT_TIMEOUT = 86400;
 
@@ -230,8 +232,14 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     }
   }
 
-  /** New entries belong to the caller, as the kernel's own file systems make them. */
-  private own(caller: FuseCaller, parent: OverlayNode, node: OverlayNode, mode: number | undefined): void {
+  /**
+   * New entries belong to the caller, as the kernel's own file systems make them. With DONT_MASK the
+   * kernel leaves the caller's umask to us: it applies unless the parent has a default ACL, which the
+   * upper filesystem has applied instead when it made the entry (POSIX.1e), and a chmod would undo.
+   */
+  private own(caller: FuseCaller, parent: OverlayNode, node: OverlayNode, mode: number | undefined, umask = 0): void {
+    if (mode !== undefined && this.overlay.getxattr(parent, POSIX_ACL_DEFAULT) !== undefined) mode = undefined;
+    else if (mode !== undefined) mode &= ~umask;
     const parentStat = this.overlay.getattr(parent);
     const inheritGid = (parentStat.mode & S_ISGID) !== 0;
     if (this.idmap !== undefined || this.override !== undefined) {
@@ -248,7 +256,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
       if (uid !== undefined || gid !== undefined) this.overlay.setattr(node, { uid, gid }, 'chown');
     }
     if (mode === undefined) return;
-    // The kernel applied the caller's umask already; ours must not apply on top (mkdir(2) honours it).
+    // The caller's umask is applied; ours must not apply on top (mkdir(2) honours it).
     let want = mode & 0o7777;
     if (node.isDir && inheritGid) want |= S_ISGID;
     const have = this.overlay.getattr(node).mode & 0o7777;
@@ -302,15 +310,15 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
 
   // --- the namespace --------------------------------------------------------------------------------
 
-  mkdir(caller: FuseCaller, parent: OverlayNode, name: string, mode: number): OverlayNode {
+  mkdir(caller: FuseCaller, parent: OverlayNode, name: string, mode: number, umask: number): OverlayNode {
     const node = this.invalidatingCopyUps([parent], () => this.overlay.mkdir(parent, name, mode & 0o7777));
-    this.own(caller, parent, node, mode);
+    this.own(caller, parent, node, mode, umask);
     return node;
   }
 
-  mknod(caller: FuseCaller, parent: OverlayNode, name: string, mode: number, rdev: number): OverlayNode {
+  mknod(caller: FuseCaller, parent: OverlayNode, name: string, mode: number, rdev: number, umask: number): OverlayNode {
     const node = this.invalidatingCopyUps([parent], () => this.overlay.mknod(parent, name, mode, rdev));
-    this.own(caller, parent, node, mode);
+    this.own(caller, parent, node, mode, umask);
     return node;
   }
 
@@ -357,11 +365,11 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     return { file, keepCache: true };
   }
 
-  create(caller: FuseCaller, parent: OverlayNode, name: string, mode: number, flags: number): Opened<OpenFile> & { node: OverlayNode } {
+  create(caller: FuseCaller, parent: OverlayNode, name: string, mode: number, flags: number, umask: number): Opened<OpenFile> & { node: OverlayNode } {
     const file = this.invalidatingCopyUps([parent], () => this.overlay.create(parent, name, coreFlags(flags), mode & 0o7777));
     try {
       const node = this.overlay.nodeOf(file);
-      this.own(caller, parent, node, mode);
+      this.own(caller, parent, node, mode, umask);
       return { node, file, keepCache: true };
     } catch (e) {
       this.overlay.release(file);
@@ -494,8 +502,8 @@ export function createOverlayFs(arg: unknown, notify: FuseNotifier): RawFileSyst
   }
   // POSIX_ACL: the kernel checks permissions with the ACLs (system.posix_acl_*, read through GETXATTR and
   // cached), and drops the cached ACLs and attributes after setfacl or chmod; the upper filesystem keeps
-  // the mode and the access ACL in step itself.
+  // the mode and the access ACL in step itself. DONT_MASK: the umask is ours to apply (see own()).
   return new NodeBridge(new OverlayFileSystem(new Overlay(a.overlay), a.idmap, a.xattrPermissions ?? 0), {
-    notify, timeout: a.timeout ?? DEFAULT_TIMEOUT, wantFlags: InitFlag.POSIX_ACL,
+    notify, timeout: a.timeout ?? DEFAULT_TIMEOUT, wantFlags: InitFlag.POSIX_ACL | InitFlag.DONT_MASK,
   });
 }

@@ -29,7 +29,7 @@
 // (FLUSH and LSEEK among them). No-open mode and READDIRPLUS built by hand need the raw interface.
 import type { CopyFileRangeIn, DirEntry, EntryOut, FuseAttr, OpenOut, SetattrIn, StatfsOut, AttrOut } from '../structs.js';
 import { FUSE_ROOT_ID } from '../protocol.js';
-import type { CreateOut, FuseCaller, FuseNotifier, RawFileSystem } from './raw-fs.js';
+import type { CreateOut, DataLease, FuseCaller, FuseNotifier, RawFileSystem } from './raw-fs.js';
 
 /** An entry of a directory listing; the bridge adds the offsets. '.' and '..' are the file system's to list. */
 export interface ListedEntry {
@@ -112,6 +112,8 @@ export interface NodeFileSystem<N extends object, F> {
   read?(caller: FuseCaller, file: F, offset: number, size: number): Uint8Array;
   /** Returns the number of bytes written. `data` is only valid during the call. */
   write?(caller: FuseCaller, file: F, offset: number, data: Buffer, flags: number): number;
+  /** The host fd behind `file` for an I/O thread (see RawFileSystem.leaseData); undefined: use read/write. */
+  leaseData?(file: F, access: 'read' | 'write'): DataLease | undefined;
   flush?(caller: FuseCaller, file: F, lockOwner: bigint): void;
   fsync?(caller: FuseCaller, file: F, datasync: boolean): void;
   fallocate?(caller: FuseCaller, file: F, offset: number, length: number, mode: number): void;
@@ -181,6 +183,8 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   private nextFh = 1;
   private readonly timeout: number | undefined;
   readonly wantFlags: number | undefined;
+  /** Present only when the file system lends out fds, so the loop starts I/O threads only then. */
+  readonly leaseData: RawFileSystem['leaseData'];
 
   constructor(
     readonly fs: NodeFileSystem<N, F>,
@@ -188,6 +192,8 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   ) {
     this.timeout = options.timeout;
     this.wantFlags = options.wantFlags;
+    const lease = fs.leaseData;
+    this.leaseData = lease === undefined ? undefined : (_caller, _nodeid, fh, access) => lease.call(fs, this.file(fh), access);
     const root: Inode<N> = { id: FUSE_ROOT_ID, nodes: [fs.root], nlookup: 1, key: undefined, last: undefined };
     this.byId.set(FUSE_ROOT_ID, root);
     this.byNode.set(fs.root, root);

@@ -4,8 +4,9 @@
 // and NodeBridge turns it into one of these; implement this directly only for what the node API cannot
 // say (no-open mode, the default statfs, a hand-made readdirplus).
 //
-// Every method is synchronous, like the overlay core: the loop serves one request at a time on one
-// thread, so a method runs to completion without interleaving.
+// Every method is synchronous, like the overlay core: the loop calls them one at a time on one thread,
+// so a method runs to completion without interleaving. Only the data of a large READ or WRITE moves
+// off that thread, through a lease (leaseData).
 //
 // Errors: throw anything with a string `code` naming an errno ('ENOENT', as node:fs errors carry). The
 // loop maps it through os.constants.errno; anything else becomes EIO and is logged.
@@ -19,6 +20,9 @@
 // method may return a view of a reused scratch buffer.
 
 import type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, OpenOut, SetattrIn, StatfsOut } from '../structs.js';
+import type { DataLease } from './io-threads.js';
+
+export type { DataLease } from './io-threads.js';
 
 /** Who made the request (from fuse_in_header). */
 export interface FuseCaller {
@@ -75,6 +79,12 @@ export interface RawFileSystem {
   read?(caller: FuseCaller, nodeid: number, fh: number, offset: number, size: number): Uint8Array;
   /** Returns the number of bytes written. `data` is only valid during the call. */
   write?(caller: FuseCaller, nodeid: number, fh: number, offset: number, data: Buffer, flags: number): number;
+  /**
+   * The host fd behind handle `fh`, lent out so that an I/O thread can serve a large READ or WRITE at
+   * the request's offset and reply itself (io-threads.ts); released once that I/O is done. Undefined:
+   * no host fd, serve it through read/write. Checks as read/write would (EBADF on a wrong access mode).
+   */
+  leaseData?(caller: FuseCaller, nodeid: number, fh: number, access: 'read' | 'write'): DataLease | undefined;
   flush?(caller: FuseCaller, nodeid: number, fh: number, lockOwner: bigint): void;
   release?(caller: FuseCaller, nodeid: number, fh: number, flags: number): void;
   fsync?(caller: FuseCaller, nodeid: number, fh: number, datasync: boolean): void;

@@ -3,13 +3,16 @@
 // It is synchronous on purpose (docs/ARCHITECTURE.md, "The serving loop"): a blocking read wakes this thread once per request,
 // where an async read parked on libuv's pool costs several wakeups. The price is that the thread running
 // `serveFuse` does nothing else until the connection ends, so it belongs in a worker or a process of its
-// own (see mount.ts). Requests are served strictly one at a time, which also means an INTERRUPT always
-// names a request that is already answered: it needs no reply and no bookkeeping.
+// own (see mount.ts). Requests are taken one at a time; only the data of a large READ or WRITE goes on
+// to an I/O thread (io-threads.ts), which replies itself. An INTERRUPT needs no bookkeeping either way:
+// the request it names is answered already, or soon by its I/O thread, and the kernel drops a reply it
+// no longer waits for.
 import { readSync, writeSync, writevSync } from 'node:fs';
 import { constants } from 'node:os';
 
 import * as P from '../protocol.js';
 import type { DirEntry, EntryOut, InHeader } from '../structs.js';
+import { IoThreads } from './io-threads.js';
 import type { FuseCaller, FuseNotifier, RawFileSystem } from './raw-fs.js';
 
 const ERRNO = constants.errno as Record<string, number>;
@@ -27,7 +30,17 @@ export interface ServeOptions {
   dropFlags?: number;
   /** Log every request and reply to stderr. */
   debug?: boolean;
+  /** I/O threads for READ and WRITE data (needs the file system's leaseData); default 2, 0 for none. */
+  ioThreads?: number;
+  /** The smallest READ or WRITE handed to an I/O thread; smaller ones are served inline. Default IO_MIN_SIZE. */
+  ioMinSize?: number;
 }
+
+/**
+ * Below this a READ or WRITE is served on the serving thread: handing it over costs a thread wakeup
+ * each way, which is more than the pread/pwrite of a few pages (measured: bench/load.ts, README).
+ */
+export const IO_MIN_SIZE = 64 * 1024;
 
 /** What we ask for unless told otherwise. Each saves round trips or lifts a size limit. */
 const DEFAULT_INIT_FLAGS =
@@ -127,6 +140,11 @@ class Server {
   private readonly maxWrite: number;
   readonly bufSize: number;
   private stopped = false;
+  /** The I/O threads, when the file system lends out fds. */
+  readonly io: IoThreads | undefined;
+  private readonly ioMinSize: number;
+  /** The current request's buffer went to a WRITE job: the loop must read the next one elsewhere. */
+  slotTaken = false;
 
   constructor(
     private readonly fd: number,
@@ -137,6 +155,9 @@ class Server {
     this.maxWrite = Math.min(opts.maxWrite ?? MAX_PAGES * PAGE, MAX_PAGES * PAGE);
     // The kernel wants room for the largest WRITE plus its headers; a page covers every header.
     this.bufSize = this.maxWrite + PAGE;
+    this.ioMinSize = opts.ioMinSize ?? IO_MIN_SIZE;
+    const threads = opts.ioThreads ?? 2;
+    this.io = ops.leaseData !== undefined && threads > 0 ? new IoThreads(fd, this.bufSize, { threads }) : undefined;
   }
 
   get done(): boolean {
@@ -256,7 +277,7 @@ class Server {
         return;
       case O.INTERRUPT:
       case O.NOTIFY_REPLY:
-        // Served one at a time, the interrupted request is already answered; retrieve replies are unused.
+        // The interrupted request is answered already or about to be (see the top); retrieve replies are unused.
         return;
       case O.DESTROY:
         this.destroy();
@@ -330,13 +351,26 @@ class Server {
         return this.reply(P.encodeOpenOut(u, open.call(ops, this.caller(h), h.nodeid, a.flags)));
       }
       case O.READ: {
-        if (!ops.read) break;
         const a = P.decodeReadIn(buf, off);
+        if (this.io !== undefined && a.size >= this.ioMinSize) {
+          const lease = ops.leaseData!(this.caller(h), h.nodeid, a.fh, 'read');
+          if (lease !== undefined) return this.io.read(u, lease, a.offset, a.size);
+        }
+        if (!ops.read) break;
         return this.replyData(u, ops.read(this.caller(h), h.nodeid, a.fh, a.offset, a.size));
       }
       case O.WRITE: {
-        if (!ops.write) break;
         const a = P.decodeWriteIn(buf, off, end);
+        // FUSE always names the offset, also for O_APPEND: the kernel puts the write at the end of the size it knows.
+        if (this.io !== undefined && a.data.length >= this.ioMinSize) {
+          const lease = ops.leaseData!(this.caller(h), h.nodeid, a.fh, 'write');
+          if (lease !== undefined) {
+            this.io.write(u, lease, a.offset, buf, a.data.byteOffset - buf.byteOffset, a.data.length);
+            this.slotTaken = true;
+            return;
+          }
+        }
+        if (!ops.write) break;
         return this.reply(P.encodeWriteOut(u, ops.write(this.caller(h), h.nodeid, a.fh, a.offset, a.data, a.writeFlags)));
       }
       case O.FLUSH: {
@@ -484,11 +518,14 @@ function noReply(opcode: number): boolean {
  */
 export function serveFuse(fd: number, ops: RawFileSystem, opts: ServeOptions = {}, notifier?: Notifier): void {
   const server = new Server(fd, ops, opts);
-  const buf = Buffer.allocUnsafe(server.bufSize);
+  const io = server.io;
+  // With I/O threads, requests are read into shared slots, so that a WRITE can hand its data over as is.
+  let buf = io !== undefined ? io.takeSlot() : Buffer.allocUnsafe(server.bufSize);
   try {
     while (!server.done) {
       let n: number;
       try {
+        io?.waitForRequest();
         n = readSync(fd, buf, 0, buf.length, null);
       } catch (err) {
         const code = codeOf(err);
@@ -501,8 +538,14 @@ export function serveFuse(fd: number, ops: RawFileSystem, opts: ServeOptions = {
       if (n < P.IN_HEADER_SIZE) continue;
       server.handle(buf, n);
       notifier?.flush();
+      if (server.slotTaken) {
+        server.slotTaken = false;
+        buf = io!.takeSlot();
+      }
     }
   } finally {
+    // Jobs in flight still hold leases, which the file system's destroy may want back.
+    io?.close();
     server.destroy();
   }
 }

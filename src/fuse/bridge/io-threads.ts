@@ -1,0 +1,291 @@
+// I/O threads: READ and WRITE data moved off the serving thread. The serving thread keeps the file
+// system's state; for a large READ or WRITE it takes a data lease (a host fd lent out by the file
+// system, see raw-fs.ts) and hands the request to an I/O thread, which does the pread/pwrite on that fd
+// and writes the reply to /dev/fuse itself (fd numbers are process-wide). The serving thread goes on
+// with the next request, and releases the lease when the job is reported done.
+//
+// Everything crosses in shared memory, no messages: the serving thread never runs its event loop.
+//   - Request slots: the serving loop reads each request into a slot; a WRITE hands its slot (the data
+//     is in it) to the job and the loop reads the next request into another one. No copy.
+//   - The job ring: the serving thread is its only producer, the I/O threads take jobs off it with a
+//     compare-and-swap on its head and sleep on its tail (Atomics.wait).
+//   - Completion: an I/O thread marks its job done and, while the serving thread sleeps in poll(2),
+//     writes an eventfd, so the serving thread waits on /dev/fuse and on completions at once.
+import { readSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+
+import { eventfd, poll, type PollFd } from '../../sys/index.js';
+
+/** A host fd lent out for one job; released on the serving thread once the job is done. */
+export interface DataLease {
+  readonly fd: number;
+  release(): void;
+}
+
+const POLLIN = 1;
+const EFD_CLOEXEC = 0o2000000;
+
+// ctl: the ring's head and tail, the stop flag, whether the serving thread sleeps in poll, the done counter.
+const HEAD = 0;
+const TAIL = 1;
+const STOP = 2;
+const POLLING = 3;
+const DONE = 4;
+const CTL_WORDS = 8;
+
+// Per job, in Int32 words: kind, fd, size, slot, data start, state.
+const KIND = 0;
+const FD = 1;
+const SIZE = 2;
+const SLOT = 3;
+const START = 4;
+const STATE = 5;
+const JOB_WORDS = 8;
+
+const READ = 1;
+const WRITE = 2;
+const FREE = 0;
+const POSTED = 1;
+const FINISHED = 2;
+
+export interface IoThreadOptions {
+  /** I/O threads to start; default 2. */
+  threads?: number;
+  /** Jobs in flight at most (a power of two); default 16. */
+  jobs?: number;
+}
+
+/**
+ * The body of an I/O thread, as source: it needs nothing but node:fs, so it is evaluated as is and
+ * starts without the project's module graph (or a TypeScript loader) behind it.
+ */
+const THREAD_SOURCE = `
+const { readSync, writeSync, writevSync } = require('node:fs');
+const { workerData: w } = require('node:worker_threads');
+const ctl = new Int32Array(w.ctl), ring = new Int32Array(w.ring), job = new Int32Array(w.job);
+const offsets = new Float64Array(w.offsets), uniques = new BigInt64Array(w.uniques);
+const slots = Buffer.from(w.slots), mask = ring.length - 1;
+const header = Buffer.alloc(24), one = new BigUint64Array([1n]);
+let out = Buffer.alloc(16 + 131072);
+function send(bufs) {
+  try { bufs.length === 1 ? writeSync(w.dev, bufs[0]) : writevSync(w.dev, bufs); }
+  catch (e) { if (e.code !== 'ENOENT' && e.code !== 'ENODEV' && e.code !== 'EBADF') throw e; }
+}
+function head(len, error, unique) {
+  header.writeUInt32LE(len, 0); header.writeInt32LE(error, 4); header.writeBigUInt64LE(unique, 8);
+}
+function errnoOf(e) { return typeof e.errno === 'number' && e.errno !== 0 ? -Math.abs(e.errno) : -5; }
+function serve(j) {
+  const b = j * ${JOB_WORDS}, fd = job[b + ${FD}], size = job[b + ${SIZE}], pos = offsets[j], unique = uniques[j];
+  if (job[b + ${KIND}] === ${READ}) {
+    if (out.length < 16 + size) out = Buffer.alloc(16 + size);
+    let done = 0;
+    try {
+      while (done < size) { const n = readSync(fd, out, 16 + done, size - done, pos + done); if (n === 0) break; done += n; }
+    } catch (e) { head(16, errnoOf(e), unique); return send([header.subarray(0, 16)]); }
+    out.writeUInt32LE(16 + done, 0); out.writeInt32LE(0, 4); out.writeBigUInt64LE(unique, 8);
+    return send([out.subarray(0, 16 + done)]);
+  }
+  const start = job[b + ${SLOT}] * w.slotSize + job[b + ${START}];
+  let done = 0;
+  try {
+    while (done < size) done += writeSync(fd, slots, start + done, size - done, pos + done);
+  } catch (e) { head(16, errnoOf(e), unique); return send([header.subarray(0, 16)]); }
+  head(24, 0, unique); header.writeUInt32LE(done, 16); header.writeUInt32LE(0, 20);
+  send([header]);
+}
+for (;;) {
+  const h = Atomics.load(ctl, ${HEAD}), t = Atomics.load(ctl, ${TAIL});
+  if (h === t) {
+    if (Atomics.load(ctl, ${STOP}) !== 0) break;
+    Atomics.wait(ctl, ${TAIL}, t);
+    continue;
+  }
+  if (Atomics.compareExchange(ctl, ${HEAD}, h, (h + 1) | 0) !== h) continue;
+  const j = ring[h & mask];
+  try { serve(j); } finally {
+    Atomics.store(job, j * ${JOB_WORDS} + ${STATE}, ${FINISHED});
+    Atomics.add(ctl, ${DONE}, 1);
+    Atomics.notify(ctl, ${DONE});
+    if (Atomics.load(ctl, ${POLLING}) !== 0) { try { writeSync(w.wake, one); } catch {} }
+  }
+}
+`;
+
+/** A pool of I/O threads on one FUSE connection. Used only from the serving thread. */
+export class IoThreads {
+  private readonly ctl: Int32Array;
+  private readonly ring: Int32Array;
+  private readonly job: Int32Array;
+  private readonly offsets: Float64Array;
+  private readonly uniques: BigInt64Array;
+  private readonly slotMemory: SharedArrayBuffer;
+  private readonly workers: Worker[] = [];
+  private readonly leases: (DataLease | undefined)[];
+  /** Slots no job holds, by index; the serving loop reads requests into them. */
+  private readonly freeSlots: number[] = [];
+  private readonly slotOfBuffer = new Map<Buffer, number>();
+  private readonly slotBuffers: Buffer[] = [];
+  private readonly freeJobs: number[] = [];
+  private readonly inFlight = new Set<number>();
+  private readonly wakeFd: number;
+  private readonly wakeBuf = Buffer.alloc(8);
+  private readonly pollFds: PollFd[];
+  private tail = 0;
+
+  constructor(
+    private readonly devFd: number,
+    readonly slotSize: number,
+    opts: IoThreadOptions = {},
+  ) {
+    const jobs = opts.jobs ?? 16;
+    if (jobs < 1 || (jobs & (jobs - 1)) !== 0) throw new RangeError('IoThreads: jobs must be a power of two');
+    const threads = opts.threads ?? 2;
+    this.ctl = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
+    this.ring = new Int32Array(new SharedArrayBuffer(jobs * 4));
+    this.job = new Int32Array(new SharedArrayBuffer(jobs * JOB_WORDS * 4));
+    this.offsets = new Float64Array(new SharedArrayBuffer(jobs * 8));
+    this.uniques = new BigInt64Array(new SharedArrayBuffer(jobs * 8));
+    // One slot per job that can hold one, plus the one the loop reads into.
+    const slots = jobs + 1;
+    this.slotMemory = new SharedArrayBuffer(slots * slotSize);
+    for (let s = 0; s < slots; s++) {
+      const b = Buffer.from(this.slotMemory, s * slotSize, slotSize);
+      this.slotBuffers.push(b);
+      this.slotOfBuffer.set(b, s);
+      this.freeSlots.push(s);
+    }
+    for (let j = jobs - 1; j >= 0; j--) this.freeJobs.push(j);
+    this.leases = new Array<DataLease | undefined>(jobs).fill(undefined);
+    this.wakeFd = eventfd(0, EFD_CLOEXEC);
+    this.pollFds = [{ fd: devFd, events: POLLIN }, { fd: this.wakeFd, events: POLLIN }];
+    const workerData = {
+      dev: devFd, wake: this.wakeFd, slotSize,
+      ctl: this.ctl.buffer, ring: this.ring.buffer, job: this.job.buffer,
+      offsets: this.offsets.buffer, uniques: this.uniques.buffer, slots: this.slotMemory,
+    };
+    for (let i = 0; i < threads; i++) {
+      const w = new Worker(THREAD_SOURCE, { eval: true, workerData, trackUnmanagedFds: false });
+      // An I/O thread that dies (out of memory) is reported on stderr; its job is lost, its request
+      // answered by nobody, which the kernel turns into a hang only for that caller.
+      w.on('error', (e) => process.stderr.write(`fuse: I/O thread failed: ${e.stack ?? String(e)}\n`));
+      w.unref();
+      this.workers.push(w);
+    }
+  }
+
+  get outstanding(): number {
+    return this.inFlight.size;
+  }
+
+  /** A free request buffer; waits for a job to finish when every slot is held. */
+  takeSlot(): Buffer {
+    while (this.freeSlots.length === 0) this.waitForCompletion();
+    return this.slotBuffers[this.freeSlots.pop()!]!;
+  }
+
+  /** Whether a job can be posted now without waiting. */
+  get canPost(): boolean {
+    return this.freeJobs.length > 0;
+  }
+
+  /** Posts a READ: the I/O thread replies with up to `size` bytes from `offset`. */
+  read(unique: bigint, lease: DataLease, offset: number, size: number): void {
+    this.post(READ, unique, lease, offset, size, -1, 0);
+  }
+
+  /**
+   * Posts a WRITE whose data is `slot[start, start+size)`; the slot belongs to the job until it is done,
+   * and the loop must read the next request into a new slot (takeSlot).
+   */
+  write(unique: bigint, lease: DataLease, offset: number, slot: Buffer, start: number, size: number): void {
+    const s = this.slotOfBuffer.get(slot);
+    if (s === undefined) throw new Error('IoThreads.write: the data is not in a request slot');
+    this.post(WRITE, unique, lease, offset, size, s, start);
+  }
+
+  private post(kind: number, unique: bigint, lease: DataLease, offset: number, size: number, slot: number, start: number): void {
+    while (this.freeJobs.length === 0) this.waitForCompletion();
+    const j = this.freeJobs.pop()!;
+    const b = j * JOB_WORDS;
+    this.job[b + KIND] = kind;
+    this.job[b + FD] = lease.fd;
+    this.job[b + SIZE] = size;
+    this.job[b + SLOT] = slot;
+    this.job[b + START] = start;
+    this.job[b + STATE] = POSTED;
+    this.offsets[j] = offset;
+    this.uniques[j] = unique;
+    this.leases[j] = lease;
+    this.inFlight.add(j);
+    this.ring[this.tail & (this.ring.length - 1)] = j;
+    this.tail = (this.tail + 1) | 0;
+    Atomics.store(this.ctl, TAIL, this.tail);
+    Atomics.notify(this.ctl, TAIL, 1);
+  }
+
+  /** Releases the leases and slots of finished jobs; returns how many finished. */
+  drain(): number {
+    let n = 0;
+    for (const j of this.inFlight) {
+      if (Atomics.load(this.job, j * JOB_WORDS + STATE) !== FINISHED) continue;
+      this.inFlight.delete(j);
+      const lease = this.leases[j]!;
+      this.leases[j] = undefined;
+      const slot = this.job[j * JOB_WORDS + SLOT]!;
+      if (slot >= 0) this.freeSlots.push(slot);
+      this.job[j * JOB_WORDS + STATE] = FREE;
+      this.freeJobs.push(j);
+      lease.release();
+      n++;
+    }
+    return n;
+  }
+
+  /** Sleeps until some job finishes, then drains. */
+  private waitForCompletion(): void {
+    const seen = Atomics.load(this.ctl, DONE);
+    if (this.drain() > 0) return;
+    if (this.inFlight.size === 0) throw new Error('IoThreads: waiting with nothing in flight');
+    Atomics.wait(this.ctl, DONE, seen, 1000);
+    this.drain();
+  }
+
+  /**
+   * Blocks until /dev/fuse has a request, finishing jobs meanwhile: with jobs in flight it sleeps in
+   * poll(2) on the device and the eventfd the I/O threads write on completion, so their leases are
+   * released as they finish, not at the next request.
+   */
+  waitForRequest(): void {
+    this.drain();
+    while (this.inFlight.size > 0) {
+      Atomics.store(this.ctl, POLLING, 1);
+      // A job that finished before the flag was up wrote no eventfd: look once more before sleeping.
+      if (this.drain() > 0 && this.inFlight.size === 0) break;
+      try {
+        poll(this.pollFds, -1);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EINTR') throw err;
+      } finally {
+        Atomics.store(this.ctl, POLLING, 0);
+      }
+      if ((this.pollFds[1]!.revents ?? 0) & POLLIN) {
+        try {
+          readSync(this.wakeFd, this.wakeBuf, 0, 8, null);
+        } catch {
+          // EAGAIN cannot happen on a blocking eventfd with POLLIN; anything else is harmless here
+        }
+      }
+      this.drain();
+      if ((this.pollFds[0]!.revents ?? 0) !== 0) break;
+    }
+  }
+
+  /** Waits for every job, then ends the threads. */
+  close(): void {
+    while (this.inFlight.size > 0) this.waitForCompletion();
+    Atomics.store(this.ctl, STOP, 1);
+    Atomics.notify(this.ctl, TAIL);
+    for (const w of this.workers) void w.terminate();
+  }
+}
