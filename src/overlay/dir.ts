@@ -4,6 +4,7 @@ import { constants } from 'node:fs';
 import { fsError } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type RealStat, type WritableLayer } from '../layer/types.js';
 import type { OverlayContext } from './context.js';
+import { applyInheritedAcl } from './acl.js';
 import { copyUp } from './copy-up.js';
 import { settleOpenFiles } from './file.js';
 import { lookupChild } from './namei.js';
@@ -56,6 +57,7 @@ export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, 
     const temp = upper.tempPath();
     try {
       make(upper, temp, entry);
+      if ('mode' in entry) applyInheritedAcl(upper, parent.upperRel(), temp, entry.mode, entry.type === S_IFDIR);
       if (opaqueDir) upper.setOpaque(temp);
       if (existing === undefined) {
         upper.rename(temp, rel, { noReplace: true });
