@@ -146,6 +146,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'umount':
       case 'unmount':
         return await umountCommand(rest);
+      case 'pull':
+      case 'diff':
+      case 'commit':
+      case 'run':
+        // Images: loaded only here, so that mounting does not pay for the registry client.
+        return await (await import('./image-commands.js')).imageCommand(cmd, rest);
       case 'mount-helper':
         // For a helper script: SOURCE MOUNTPOINT -o OPTIONS, whatever SOURCE is called.
         return await mountCommand(rest, 'helper', argv);

@@ -30,6 +30,7 @@ export const HELP = `Usage:
   ovlfs [-f] [-d] -o OPTIONS MOUNTPOINT                  (fuse-overlayfs's form, for mount_program)
   ovlfs umount [--lazy] MOUNTPOINT
   ovlfs [mount-helper] SOURCE MOUNTPOINT -o OPTIONS     (mount(8) helper form)
+  ovlfs pull|diff|commit|run …                          (images: see ovlfs pull --help, …)
   ovlfs COMMAND --help | --help | --version
 
 Mounts the Linux overlay filesystem, served from user space over FUSE by ovlfs, at MOUNTPOINT. The
