@@ -145,7 +145,7 @@ class Unpacker {
         if (entry.type === 'char' && entry.devmajor === 0 && entry.devminor === 0) {
           throw refuse(name, 'a 0/0 character device is an overlay whiteout; an OCI layer marks whiteouts with .wh. files');
         }
-        if (!this.options.privileged) throw refuse(name, `${entry.type} device files are refused in an unprivileged unpack`, 'EPERM');
+        if (!this.options.privileged) throw refuse(name, `${entry.type === 'char' ? 'character' : 'block'} device files are refused in an unprivileged unpack`, 'EPERM');
         this.clear(rel);
         this.layer.mknod(rel, (entry.type === 'char' ? S_IFCHR : S_IFBLK) | 0o600, makedev(entry.devmajor, entry.devminor));
         break;
