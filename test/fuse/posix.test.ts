@@ -1,6 +1,7 @@
 // POSIX calls beyond read and write through the ovlfs mount, next to the kernel overlay over identical
 // layers (the oracle): fallocate in each mode and SEEK_DATA/SEEK_HOLE, run by xfs_io on a lower file, with
-// a read-only fd opened before the copy-up that must read the result.
+// a read-only fd opened before the copy-up that must read the result; POSIX ACLs (setfacl, getfacl, the
+// mode following the ACL, default ACLs inherited, and other users' access decided by them).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,9 @@ function skipReason(): string | undefined {
   if (process.platform !== 'linux') return 'the mount needs Linux';
   if (process.getuid?.() !== 0) return 'the mounts need root (mount -t fuse, mount -t overlay)';
   if (!existsSync('/dev/fuse')) return 'the mount needs /dev/fuse';
-  if (spawnSync('sh', ['-c', 'command -v xfs_io'], { stdio: 'ignore' }).status !== 0) return 'xfs_io (xfsprogs) is not installed';
+  for (const program of ['xfs_io', 'setfacl', 'getfacl', 'su']) {
+    if (spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status !== 0) return `${program} is not installed`;
+  }
   return undefined;
 }
 const reason = skipReason();
@@ -46,7 +49,23 @@ const FUSE_REFUSES = new Set(['collapse', 'insert', 'unshare']);
 function writeLayers(dir: string): void {
   for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(dir, d), { recursive: true });
   for (const [name] of CASES) writeFileSync(join(dir, 'l', name), CONTENT);
+  // For the ACL tests: a lower file and a lower directory, both copied up by setfacl.
+  writeFileSync(join(dir, 'l', 'acl-file'), 'lower\n', { mode: 0o644 });
+  mkdirSync(join(dir, 'l', 'acl-dir'), { mode: 0o755 });
 }
+
+/** setfacl and chmod in both directions, inheritance, and access by users the ACL names. */
+const ACL_SCRIPT = `umask 022
+touch g; chmod 666 g
+setfacl -m u:daemon:r,g::r,o::-,m::r g; ls -l g | cut -c1-10
+chmod 640 g; getfacl -n --omit-header g
+setfacl -m u:nobody:rw acl-file; ls -l acl-file | cut -c1-10; getfacl -n --omit-header acl-file
+setfacl -d -m u:nobody:rwx acl-dir; touch acl-dir/x; mkdir acl-dir/y; mkdir e; touch h; umask 077; touch i
+ls -l acl-dir | grep -v '^total' | cut -c1-10; ls -ld e h i | cut -c1-10
+getfacl -n --omit-header acl-dir/x acl-dir/y
+su nobody -s /bin/sh -c 'echo by-nobody >> acl-file && cat acl-file; cat g'
+su daemon -s /bin/sh -c 'cat g && echo read; echo x >> g'
+setfacl -b acl-file; ls -l acl-file | cut -c1-10; getfacl -n --omit-header acl-file`;
 
 function options(dir: string): string {
   return `lowerdir=${dir}/l,upperdir=${dir}/u,workdir=${dir}/w`;
@@ -120,5 +139,16 @@ describe('fallocate and SEEK_DATA/SEEK_HOLE through the ovlfs mount', { skip: re
     assert.equal(o.stdout, k.stdout);
     assert.match(o.stdout, new RegExp(`HOLE\\s+${BLOCK}\\n`));
     assert.equal(o.stderr, k.stderr);
+  });
+
+  test('POSIX ACLs: the mode follows setfacl, chmod updates the ACL, default ACLs are inherited, access follows them', () => {
+    const o = sh(ACL_SCRIPT, omnt);
+    const k = sh(ACL_SCRIPT, kmnt);
+    assert.equal(o.stdout, k.stdout);
+    assert.equal(o.stderr, k.stderr);
+    // The checks bit: nobody may write the file only through its ACL entry.
+    assert.match(o.stdout, /lower\nby-nobody\n/);
+    // And the lower file keeps no ACL and no change.
+    assert.equal(readFileSync(join(base, 'ovlfs', 'l', 'acl-file'), 'utf8'), 'lower\n');
   });
 });
