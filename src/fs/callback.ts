@@ -45,7 +45,7 @@ const SYNC_OF: Partial<Record<CallbackName, keyof SyncFs>> = {
   open: 'openSync', close: 'closeSync', fsync: 'fsyncSync', fdatasync: 'fdatasyncSync', readFile: 'readFileSync',
   writeFile: 'writeFileSync', appendFile: 'appendFileSync', truncate: 'truncateSync', ftruncate: 'ftruncateSync',
   readdir: 'readdirSync', mkdir: 'mkdirSync', mkdtemp: 'mkdtempSync', rmdir: 'rmdirSync', rm: 'rmSync',
-  unlink: 'unlinkSync', rename: 'renameSync', copyFile: 'copyFileSync', cp: 'cpSync', symlink: 'symlinkSync',
+  unlink: 'unlinkSync', rename: 'renameSync', copyFile: 'copyFileSync', symlink: 'symlinkSync',
   readlink: 'readlinkSync', realpath: 'realpathSync', link: 'linkSync', chmod: 'chmodSync', fchmod: 'fchmodSync',
   chown: 'chownSync', lchown: 'lchownSync', fchown: 'fchownSync', utimes: 'utimesSync', lutimes: 'lutimesSync',
   futimes: 'futimesSync',
@@ -104,6 +104,13 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
   api.close = function close(fd: unknown, cb?: unknown): void {
     const callback = cb === undefined ? () => {} : makeCallback(cb);
     deliver(callback, () => (sync.closeSync(fd), []));
+  };
+
+  // cp's filter may be async: the copy runs as a promise, its arguments checked at once.
+  api.cp = function cp(src: unknown, dest: unknown, options?: unknown, cb?: unknown): void {
+    if (typeof options === 'function') [options, cb] = [undefined, options];
+    const callback = makeCallback(cb);
+    sync.cpAsync(src, dest, options).then(() => later(callback, null), (err: Error) => later(callback, err));
   };
 
   api.exists = function exists(path: unknown, cb: unknown): void {

@@ -63,7 +63,7 @@ export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesA
   const copyFile = ((src: fs.PathLike, dest: fs.PathLike, mode?: number) => run(() => sync.copyFileSync(src, dest, mode))) satisfies typeof fsp.copyFile;
   // An async filter cannot run inside the synchronous copy; filters must answer synchronously here.
   const cp = ((src: string | URL, dest: string | URL, opts?: fs.CopyOptions) =>
-    run(() => sync.cpSync(src, dest, opts as fs.CopySyncOptions | undefined))) satisfies typeof fsp.cp;
+    run(() => sync.cpAsync(src, dest, opts)).then(() => {})) satisfies typeof fsp.cp;
   const open = ((path: fs.PathLike, flags?: string | number, mode?: fs.Mode) =>
     run(() => new OverlayFileHandle(sync, sync.openSync(path, flags, mode), streams))) satisfies typeof fsp.open;
   const rename = ((from: fs.PathLike, to: fs.PathLike) => run(() => sync.renameSync(from, to))) satisfies typeof fsp.rename;

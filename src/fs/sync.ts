@@ -9,6 +9,7 @@ import { fsError, relabel } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
 import { isNormalName, MAX_SYMLINKS, type OpenFile, type Overlay, type OverlayNode } from '../overlay/index.js';
 import { secondsToNs, toPath, type EncodingOption } from './args.js';
+import { cp, cpAsync, type CpFs } from './cp.js';
 import { direntOf, type Dirent } from './dirent.js';
 import { makeBigIntStats, makeStatFs, makeStats } from './stats.js';
 import { WatchHub, type WatchEvent } from './watch.js';
@@ -18,7 +19,7 @@ import {
   stringToFlags, toPathIfFileURL, toUnixTimestamp, validateBoolean, validateBuffer, validateBufferArray, validateCpOptions,
   validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition,
   validateRmdirOptions, validateRmOptionsShape, validateStringAfterArrayBufferView, validateSymlinkType,
-  warnOnNonPortableTemplate, type CpOptions, type FsOptions, type RmdirOptions,
+  warnOnNonPortableTemplate, type FsOptions, type RmdirOptions,
 } from './validate.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_EXCL, O_NOFOLLOW, O_DIRECTORY, COPYFILE_EXCL, COPYFILE_FICLONE_FORCE } = fs.constants;
@@ -862,52 +863,13 @@ export class SyncFs {
 
   cpSync(src: unknown, dest: unknown, options?: unknown): void {
     const o = validateCpOptions(options);
-    const from = this.pathOf(src, 'src');
-    const to = this.pathOf(dest, 'dest');
-    this.cpPath(from, to, o);
+    cp(this as unknown as CpFs, this.pathOf(src, 'src'), this.pathOf(dest, 'dest'), o);
   }
 
-  private cpPath(from: string, to: string, o: CpOptions): void {
-    if (o.filter && !o.filter(from, to)) return;
-    const st = (o.dereference ? this.statSync(from) : this.lstatSync(from)) as fs.Stats;
-    if (to === from || to.startsWith(from + '/')) {
-      const err = new Error(`Invalid src or dest: cp returned EINVAL (cannot copy ${from} to a subdirectory of self ${to}) ${to}`) as Error & { code: string };
-      err.code = 'ERR_FS_CP_EINVAL';
-      throw err;
-    }
-    if (st.isDirectory()) {
-      if (!o.recursive) {
-        const err = new Error(`Recursive option is required to copy a directory: cp returned EISDIR (${from} is a directory (not copied)) ${from}`) as Error & { code: string };
-        err.code = 'ERR_FS_EISDIR';
-        throw err;
-      }
-      if (!this.existsSync(to)) this.mkdirSync(to, { mode: st.mode & 0o7777 });
-      for (const name of this.readdirSync(from) as string[]) this.cpPath(posix.join(from, name), posix.join(to, name), o);
-      if (o.preserveTimestamps) this.utimesSync(to, st.atime, st.mtime);
-      return;
-    }
-    const existing = this.lstatSync(to, { throwIfNoEntry: false }) as fs.Stats | undefined;
-    if (existing !== undefined) {
-      if (o.errorOnExist && o.force === false) {
-        const err = new Error(`Target already exists: cp returned EEXIST (${to} already exists) ${to}`) as Error & { code: string };
-        err.code = 'ERR_FS_CP_EEXIST';
-        throw err;
-      }
-      if (o.force === false) return;
-      if (!existing.isDirectory()) this.unlinkSync(to);
-    }
-    if (st.isSymbolicLink()) {
-      let target = this.readlinkSync(from) as string;
-      if (!o.verbatimSymlinks && !target.startsWith('/')) target = posix.resolve(posix.dirname(from), target);
-      this.symlinkSync(target, to);
-    } else if (st.isFile()) {
-      this.copyFileSync(from, to);
-      if (o.preserveTimestamps) this.utimesSync(to, st.atime, st.mtime);
-    } else {
-      const err = new Error(`Cannot copy a special file: cp returned EINVAL ${from}`) as Error & { code: string };
-      err.code = 'ERR_FS_CP_NON_DIR_TO_DIR';
-      throw err;
-    }
+  /** fs.cp's work for the callback and promise forms: arguments checked now, the filter awaited. */
+  cpAsync(src: unknown, dest: unknown, options?: unknown): Promise<void> {
+    const o = validateCpOptions(options);
+    return cpAsync(this as unknown as CpFs, this.pathOf(src, 'src'), this.pathOf(dest, 'dest'), o);
   }
 
 

@@ -215,6 +215,12 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
     }
     void sync;
     if (outside && !insideSeen) return { target: 'real', args };
+    // cp's filter sees the paths cp walks; the test wrote it for host paths.
+    const options = out[2] as { filter?: unknown } | undefined;
+    if (name.startsWith('cp') && typeof options === 'object' && options !== null && typeof options.filter === 'function') {
+      const filter = options.filter as Fn;
+      out[2] = { ...options, filter: (src: string, dest: string) => filter(toHost(src), toHost(dest)) };
+    }
     return { target: 'ovl', args: out };
   }
 
