@@ -159,7 +159,63 @@ export function contents(root: string): string[] {
   });
 }
 
-/** The sentinel's listing: tests check that nothing outside the target changed. */
+/** A tree's names, types, sizes and mtimes: tests check that nothing outside the target changed. */
 export function listing(dir: string): string {
-  return spawnSync('find', [dir, '-printf', '%p %y %s %T@\\n'], { encoding: 'utf8' }).stdout.split('\n').sort().join('\n');
+  const lines: string[] = [];
+  const walk = (p: string): void => {
+    const st = fs.lstatSync(p, { bigint: true });
+    lines.push(`${p} ${st.mode} ${st.size} ${st.mtimeNs}`);
+    if (st.isDirectory()) for (const name of fs.readdirSync(p)) walk(path.join(p, name));
+  };
+  walk(dir);
+  return lines.sort().join('\n');
+}
+
+export const LONG_NAME = `${'long-name-'.repeat(20)}end`;
+
+/**
+ * A lower layer, and an upper layer the kernel overlay wrote while changing it: every form the
+ * upper can take (whiteouts, an opaque directory, a renamed directory with a redirect, metacopy
+ * files, one of them renamed too, hard links, new devices). Returns the merged view as a snapshot
+ * taken through the mount, before it was unmounted.
+ */
+export async function kernelChangedUpper(base: string): Promise<{ lower: string; upper: string; merged: string[] }> {
+  const lower = `${base}/lower`;
+  const upper = `${base}/upper`;
+  mkdirs(`${lower}/deldir/inner`, `${lower}/opq/old`, `${lower}/ren/sub`, `${lower}/nested/deep`, upper, `${base}/work`);
+  const files: Record<string, string> = {
+    'keep.txt': 'keep', 'mod.txt': 'old', 'del.txt': 'del', 'chmod.txt': 'data stays below',
+    'deldir/a': 'a', 'deldir/inner/b': 'b', 'opq/x': 'x', 'opq/old/y': 'y', 'ren/sub/f': 'f', 'ren/g': 'g',
+    'nested/deep/file': 'deep', 'nested/deep/file2': 'moved by metacopy',
+  };
+  for (const [name, data] of Object.entries(files)) fs.writeFileSync(`${lower}/${name}`, data);
+  fs.symlinkSync('keep.txt', `${lower}/sym`);
+  for (const name of [...Object.keys(files), 'deldir', 'ren', 'ren/sub']) fs.utimesSync(`${lower}/${name}`, 1_500_000_000, 1_500_000_000);
+  const mnt = `${base}/mnt`;
+  const merged = await withKernelOverlay(`lowerdir=${lower},upperdir=${upper},workdir=${base}/work,redirect_dir=on,metacopy=on,index=off`, mnt, () => {
+    fs.writeFileSync(`${mnt}/mod.txt`, 'new content');
+    fs.unlinkSync(`${mnt}/del.txt`);
+    fs.chmodSync(`${mnt}/chmod.txt`, 0o600);
+    fs.rmSync(`${mnt}/deldir`, { recursive: true });
+    fs.rmSync(`${mnt}/opq`, { recursive: true });
+    fs.mkdirSync(`${mnt}/opq`);
+    fs.writeFileSync(`${mnt}/opq/new`, 'new');
+    fs.renameSync(`${mnt}/ren`, `${mnt}/moved`);
+    fs.writeFileSync(`${mnt}/moved/added`, 'added');
+    fs.unlinkSync(`${mnt}/moved/g`);
+    mkdirs(`${mnt}/newdir/a/b`);
+    fs.writeFileSync(`${mnt}/newdir/a/b/file`, 'file');
+    spawnSync('setfattr', ['-n', 'user.binary', '-v', '0x00ff0102', `${mnt}/newdir/a/b/file`]);
+    fs.linkSync(`${mnt}/keep.txt`, `${mnt}/keep-link`);
+    fs.symlinkSync('/etc/passwd', `${mnt}/newsym`);
+    spawnSync('mkfifo', [`${mnt}/fifo`]);
+    spawnSync('mknod', [`${mnt}/null`, 'c', '1', '3']);
+    spawnSync('setfattr', ['-n', 'user.attr', '-v', 'meta', `${mnt}/nested/deep/file`]);
+    fs.renameSync(`${mnt}/nested/deep/file2`, `${mnt}/movedfile`);
+    fs.writeFileSync(`${mnt}/${LONG_NAME}`, 'long');
+    fs.writeFileSync(`${mnt}/héllo`, 'utf8');
+    fs.utimesSync(`${mnt}/héllo`, 1_600_000_000.5, 1_600_000_000.123456);
+    return snapshot(mnt);
+  });
+  return { lower, upper, merged };
 }
