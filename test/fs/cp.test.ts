@@ -55,7 +55,7 @@ test('cpSync refuses what Node refuses, with the same codes', (t) => {
       v.fs.symlinkSync(v.p('/src'), v.p('/dest2/a/c'));
       v.fs.cpSync(v.p('/src'), v.p('/dest2'), { recursive: true });
     }],
-    ['a filter that returns a promise', (v) => v.fs.cpSync(v.p('/src'), v.p('/dest3'), { recursive: true, filter: async () => true })],
+    ['a filter that returns a promise', (v) => v.fs.cpSync(v.p('/src'), v.p('/dest3'), { recursive: true, filter: (async () => true) as unknown as () => boolean })],
     ['an existing file with errorOnExist and no force', (v) => {
       v.fs.writeFileSync(v.p('/dest/file'), 'old');
       v.fs.cpSync(v.p('/src/file'), v.p('/dest/file'), { force: false, errorOnExist: true });
