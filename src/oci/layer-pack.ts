@@ -48,7 +48,8 @@ function itemOf(change: UpperChange): PackItem | undefined {
     case 'opaque':
       return { key: Buffer.from(`${change.rel}/\0`), header: markerHeader(`${change.rel}/${OPAQUE_MARKER}`) };
     case 'entry': {
-      const { stat } = change.source;
+      const source = change.source();
+      const { stat } = source;
       const type = TYPES.get(stat.mode & S_IFMT);
       // A socket cannot be archived; it is a live endpoint, not content.
       if (type === undefined) return undefined;
@@ -60,14 +61,14 @@ function itemOf(change: UpperChange): PackItem | undefined {
         gid: stat.gid,
         size: type === 'file' ? stat.size : 0,
         mtimeNs: stat.mtimeNs,
-        xattrs: change.source.xattrs(),
+        xattrs: source.xattrs(),
       };
-      if (type === 'symlink') header.linkname = change.source.readlink();
+      if (type === 'symlink') header.linkname = source.readlink();
       if (type === 'char' || type === 'block') {
         header.devmajor = major(stat.rdev);
         header.devminor = minor(stat.rdev);
       }
-      return { key: Buffer.from(change.rel), header, source: change.source };
+      return { key: Buffer.from(change.rel), header, source };
     }
   }
 }
@@ -90,7 +91,7 @@ function* fileData(path: string, source: EntrySource, size: number): Generator<B
 }
 
 function* tarStream(upperDir: string, options: PackOptions): Generator<Buffer> {
-  const changes = new UpperChanges(upperDir, options);
+  const changes = new UpperChanges(upperDir, { ...options, needContent: true });
   try {
     const items: PackItem[] = [];
     for (const change of changes.walk()) {

@@ -17,6 +17,11 @@ export interface ChangesOptions {
   xattrPrefix: string;
   /** The lower layers under the upper layer, top-most first. */
   lowerdirs?: string[];
+  /**
+   * The walk is for content (a layer tar): without lowerdirs, a redirected directory is an error.
+   * Otherwise (a listing) it is walked as the upper layer has it.
+   */
+  needContent?: boolean;
 }
 
 /** One entry of the new content: its metadata, and its data for regular files. */
@@ -39,9 +44,10 @@ export type UpperChange =
   | { kind: 'whiteout'; rel: string; inLower: boolean | undefined }
   /**
    * `rel` is new or changed. `lowerType` is the S_IFMT of what the lowers show there (undefined:
-   * nothing, or no lowers given); `whole` marks the content of a redirected directory.
+   * nothing, or no lowers given); `whole` marks the content of a redirected directory. `source`
+   * reads the entry (a metacopy file's data needs the lowers).
    */
-  | { kind: 'entry'; rel: string; source: EntrySource; lowerType: number | undefined; whole: boolean }
+  | { kind: 'entry'; rel: string; type: number; source: () => EntrySource; lowerType: number | undefined; whole: boolean }
   /**
    * The directory `rel` hides the lower directory of that name (opaque, or a redirected directory
    * written whole); `present` are the names it holds itself.
@@ -140,16 +146,16 @@ export class UpperChanges {
       const entry = this.upper.lookup(rel);
       if (entry === undefined || entry.whiteout) continue;
       const type = entry.stat.mode & S_IFMT;
-      if (type === S_IFDIR && (entry.redirect !== undefined || entry.invalid !== undefined)) {
+      if (type === S_IFDIR && (entry.redirect !== undefined || entry.invalid !== undefined) && (this.hasLowers || this.options.needContent)) {
         const view = this.mergedView(rel, 'a renamed (redirected) directory is written out whole');
         yield* this.walkMerged(view, rel, UpperChanges.node(view, rel)!);
         continue;
       }
       const lowerType = this.lowerType(rel);
       const source = type === S_IFREG && entry.metacopy
-        ? this.mergedSource(this.mergedView(rel, 'a metacopy file has its data in a lower layer'), rel)
-        : this.upperSource(rel, entry);
-      yield { kind: 'entry', rel, source, lowerType, whole: false };
+        ? () => this.mergedSource(this.mergedView(rel, 'a metacopy file has its data in a lower layer'), rel)
+        : () => this.upperSource(rel, entry);
+      yield { kind: 'entry', rel, type, source, lowerType, whole: false };
       if (type !== S_IFDIR) continue;
       const belowHidden = hidden || entry.opaque || (this.hasLowers && lowerType !== S_IFDIR);
       if (entry.opaque && !hidden && (!this.hasLowers || lowerType === S_IFDIR)) {
@@ -162,7 +168,7 @@ export class UpperChanges {
   /** A directory written out whole: everything the merged view shows below it. */
   private *walkMerged(view: Overlay, rel: string, node: OverlayNode): Generator<UpperChange> {
     const lowerType = this.lowerType(rel);
-    yield { kind: 'entry', rel, source: this.nodeSource(view, node), lowerType, whole: true };
+    yield { kind: 'entry', rel, type: node.type, source: () => this.nodeSource(view, node), lowerType, whole: true };
     if (!node.isDir) return;
     const names = view.readdir(node).map((d) => d.name);
     // Its content replaces whatever directory the lowers have by its new name.

@@ -38,47 +38,46 @@ async function entriesOf(bytes: Buffer): Promise<Array<{ name: string; type: str
   return out;
 }
 
-test('the kernel, shown the packed layer over the same lower layer, sees what it saw through its own upper layer', async (t) => {
+test('an upper layer the kernel wrote', async (t) => {
   const why = cannotMountOverlay();
   if (why !== undefined) return t.skip(why);
   const base = scratch(t, 'pack-kernel');
   const { lower, upper, merged } = await kernelChangedUpper(base);
   const bytes = await pack(upper, [lower], TRUSTED);
-  mkdirs(`${base}/layer`);
-  await unpackLayer(streamOf(bytes), `${base}/layer`, { xattrPrefix: TRUSTED, privileged: true });
-  const seen = await withKernelOverlay(`lowerdir=${base}/layer:${lower}`, `${base}/mnt2`, () => snapshot(`${base}/mnt2`));
-  // The root's mtime is the upper root's, which a layer tar does not carry.
-  assert.deepEqual(seen.slice(1), merged.slice(1));
+  const entries = await entriesOf(bytes);
 
-  const names = (await entriesOf(bytes)).map((e) => e.name);
-  // The renamed directory is written out whole under its new name, with the lower files it kept.
-  assert.ok(names.includes('moved/sub/f') && names.includes('moved/added') && !names.includes('moved/g'), names.join('\n'));
-  for (const name of ['.wh.del.txt', '.wh.deldir', '.wh.ren', 'nested/deep/.wh.file2', 'opq/.wh..wh..opq']) assert.ok(names.includes(name), name);
-  // Whiteouts the kernel left inside directories it then moved or made opaque hide nothing and stay out.
-  assert.ok(!names.includes('moved/.wh.g'), 'a whiteout inside a directory written whole');
-  assert.ok(!names.some((n) => n.startsWith('deldir/')), 'nothing below a deleted directory');
-  assert.ok(names.includes(LONG_NAME));
-});
+  await t.test('packed, unpacked and mounted over the same lower layer, shows what the kernel showed through it', async () => {
+    mkdirs(`${base}/layer`);
+    await unpackLayer(streamOf(bytes), `${base}/layer`, { xattrPrefix: TRUSTED, privileged: true });
+    const seen = await withKernelOverlay(`lowerdir=${base}/layer:${lower}`, `${base}/mnt2`, () => snapshot(`${base}/mnt2`));
+    // The root's mtime is the upper root's, which a layer tar does not carry.
+    assert.deepEqual(seen.slice(1), merged.slice(1));
+  });
 
-test('metacopy files carry the data of the lower file they point to', async (t) => {
-  const why = cannotMountOverlay();
-  if (why !== undefined) return t.skip(why);
-  const base = scratch(t, 'metacopy');
-  const { lower, upper } = await kernelChangedUpper(base);
-  const entries = await entriesOf(await pack(upper, [lower], TRUSTED));
-  const byName = new Map(entries.map((e) => [e.name, e]));
-  assert.equal(byName.get('chmod.txt')?.size, 'data stays below'.length);
-  assert.equal(byName.get('movedfile')?.size, 'moved by metacopy'.length);
-  // The kernel made keep.txt a metacopy file when it was linked; the name that sorts first carries
-  // the data, the other links to it.
-  assert.equal(byName.get('keep-link')?.type, 'file');
-  assert.equal(byName.get('keep-link')?.size, 'keep'.length);
-  assert.equal(byName.get('keep.txt')?.type, 'link');
-  assert.equal(byName.get('keep.txt')?.linkname, 'keep-link');
-  // The overlay's own xattrs never leave it.
-  for (const entry of entries) assert.doesNotMatch(JSON.stringify(entry.pax ?? {}), /overlay\./, entry.name);
-  // Without the lower layers, a metacopy file cannot be packed, and the error says why.
-  await assert.rejects(pack(upper, undefined, TRUSTED), /lower layers \(lowerdirs\) are needed/);
+  await t.test('a renamed directory is written whole under its new name; whiteouts only where they hide something', () => {
+    const names = entries.map((e) => e.name);
+    assert.ok(names.includes('moved/sub/f') && names.includes('moved/added') && !names.includes('moved/g'), names.join('\n'));
+    for (const name of ['.wh.del.txt', '.wh.deldir', '.wh.ren', 'nested/deep/.wh.file2', 'opq/.wh..wh..opq']) assert.ok(names.includes(name), name);
+    // The whiteout the kernel left inside the directory it then moved hides nothing there.
+    assert.ok(!names.includes('moved/.wh.g'), 'a whiteout inside a directory written whole');
+    assert.ok(!names.some((n) => n.startsWith('deldir/')), 'nothing below a deleted directory');
+    assert.ok(names.includes(LONG_NAME));
+  });
+
+  await t.test('metacopy files carry the data of the lower file they point to; overlay xattrs stay out', async () => {
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    assert.equal(byName.get('chmod.txt')?.size, 'data stays below'.length);
+    assert.equal(byName.get('movedfile')?.size, 'moved by metacopy'.length);
+    // The kernel made keep.txt a metacopy file when it was linked; the name that sorts first carries
+    // the data, the other links to it.
+    assert.equal(byName.get('keep-link')?.type, 'file');
+    assert.equal(byName.get('keep-link')?.size, 'keep'.length);
+    assert.equal(byName.get('keep.txt')?.type, 'link');
+    assert.equal(byName.get('keep.txt')?.linkname, 'keep-link');
+    for (const entry of entries) assert.doesNotMatch(JSON.stringify(entry.pax ?? {}), /overlay\./, entry.name);
+    // Without the lower layers, a metacopy file cannot be packed, and the error says why.
+    await assert.rejects(pack(upper, undefined, TRUSTED), /lower layers \(lowerdirs\) are needed/);
+  });
 });
 
 test('unpack, pack, unpack gives the same tree; packing twice gives the same bytes', async (t) => {
