@@ -25,6 +25,8 @@ export interface UnpackOptions {
 }
 
 const DEFAULT_MAX_BYTES = 64 * 2 ** 30;
+/** No path the kernel can name in one call is longer; a longer one in a tar is an attack on the unpacker. */
+const PATH_MAX = 4096;
 const SYSCALL = 'unpack';
 
 /** An error that names the tar entry (as the archive spells it) and says what is wrong with it. */
@@ -38,8 +40,13 @@ function refuse(entry: string, why: string, code = 'EINVAL'): FsError {
  */
 export function layerPath(name: string, entry: string): string {
   if (name.includes('\0')) throw refuse(entry, `a NUL byte in the name ${JSON.stringify(name)}`);
+  if (Buffer.byteLength(name) >= PATH_MAX) throw refuse(entry, `a name longer than PATH_MAX (${PATH_MAX} bytes)`, 'ENAMETOOLONG');
   const parts = name.split('/').filter((part) => part !== '' && part !== '.');
   if (parts.includes('..')) throw refuse(entry, `'..' in the name ${JSON.stringify(name)} would leave the layer`);
+  // A .wh. name is a marker, never a directory: the overlay would read it as a whiteout.
+  if (parts.slice(0, -1).some((part) => part.startsWith(WHITEOUT_PREFIX))) {
+    throw refuse(entry, `a whiteout marker used as a directory in ${JSON.stringify(name)}`);
+  }
   return parts.join('/');
 }
 
@@ -180,19 +187,22 @@ class Unpacker {
   /** Makes sure the directories up to `dir` exist; refuses a path through anything else. */
   private parents(dir: string, name: string): void {
     if (this.dirs.has(dir)) return;
-    const parent = parentOf(dir);
-    this.parents(parent, name);
-    const existing = this.layer.lookup(dir);
-    if (existing === undefined || existing.whiteout) {
-      // Tars may leave parents implicit; a parent whited out earlier in the layer comes back opaque.
-      if (existing !== undefined) this.layer.unlink(dir);
-      this.layer.mkdir(dir, 0o755);
-      if (existing !== undefined) this.layer.setOpaque(dir);
-    } else if ((existing.stat.mode & S_IFMT) !== S_IFDIR) {
-      const what = (existing.stat.mode & S_IFMT) === fs.constants.S_IFLNK ? 'a symlink' : 'a non-directory';
-      throw refuse(name, `the path goes through ${what} made earlier in the layer ('${dir}')`, 'ELOOP');
+    const parts = dir.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const path = parts.slice(0, i).join('/');
+      if (this.dirs.has(path)) continue;
+      const existing = this.layer.lookup(path);
+      if (existing === undefined || existing.whiteout) {
+        // Tars may leave parents implicit; a parent whited out earlier in the layer comes back opaque.
+        if (existing !== undefined) this.layer.unlink(path);
+        this.layer.mkdir(path, 0o755);
+        if (existing !== undefined) this.layer.setOpaque(path);
+      } else if ((existing.stat.mode & S_IFMT) !== S_IFDIR) {
+        const symlink = (existing.stat.mode & S_IFMT) === fs.constants.S_IFLNK;
+        throw refuse(name, `the path goes through ${symlink ? 'a symlink' : 'a non-directory'} made earlier in the layer ('${path}')`, symlink ? 'ELOOP' : 'ENOTDIR');
+      }
+      this.dirs.add(path);
     }
-    this.dirs.add(dir);
   }
 
   /** Makes room for a non-directory: a later entry replaces an earlier one of the same name. */
@@ -224,7 +234,11 @@ class Unpacker {
       try {
         this.layer.setxattr(rel, xname, value);
       } catch (err) {
-        throw refuse(entry.path, `cannot set the xattr ${xname} (${errorCode(err) ?? String(err)})`, errorCode(err) ?? 'EIO');
+        const code = errorCode(err) ?? 'EIO';
+        // What the filesystem cannot hold, or (without root) trusted.* and security.capability, is
+        // skipped, as container engines skip it; any other failure refuses the layer.
+        if (code === 'ENOTSUP' || code === 'EOPNOTSUPP' || (code === 'EPERM' && !this.isRoot)) continue;
+        throw refuse(entry.path, `cannot set the xattr ${xname} (${code})`, code);
       }
     }
   }

@@ -177,6 +177,11 @@ test('hostile layers are refused with an error naming the entry, and nothing out
       encodeHeader({ path: 'ok\0/../../sentinel/x', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtimeNs: 0n }), END_OF_ARCHIVE,
     ]), 'EINVAL', /NUL/],
     ['a whiteout of ..', tarOf([{ name: 'd/.wh...', data: '' }]), 'EINVAL', /d\/\.wh\.\.\./],
+    ['a whiteout marker used as a directory', tarOf([{ name: '.wh.x/y', data: 'y' }]), 'EINVAL', /'\.wh\.x\/y'/],
+    ['a path through a file made earlier', tarOf([{ name: 'f', data: '' }, { name: 'f/x', data: 'x' }]), 'ENOTDIR', /'f\/x'/],
+    ['a name longer than PATH_MAX', Buffer.concat([
+      encodeHeader({ path: `${'a/'.repeat(300_000)}x`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtimeNs: 0n }), END_OF_ARCHIVE,
+    ]), 'ENAMETOOLONG', /PATH_MAX/],
   ];
   const before = listing(`${base}/sentinel`);
   for (const [what, bytes, code, message, options] of cases) {
