@@ -126,7 +126,11 @@ export class OverlayContext {
   /** One reference less; the last one puts the node back among the evictable ones. */
   unpin(node: OvlNode): void {
     if (node.refs <= 0) throw fsError('EINVAL', 'release', node.path(), undefined, 'node released more often than retained');
-    if (--node.refs === 0 && node.cached) this.unused.add(node);
+    if (--node.refs !== 0 || !node.cached) return;
+    this.unused.add(node);
+    // Released nodes may be found again without a lookup that adds one (FUSE: FORGET, then a stat of a
+    // cached name), so the cache is trimmed here too, or it grows by every node ever released.
+    if (this.unused.size > this.nodeCache) this.evict();
   }
 
   /** A node left the tree (unlinked, or replaced by a rename): it no longer counts as cached. */
