@@ -197,6 +197,16 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     return !node.unlinked;
   }
 
+  /** A node the kernel holds by id stays in the core's cache, the same object at every lookup, until FORGET. */
+  retain(node: OverlayNode): void {
+    this.overlay.retainNode(node);
+  }
+
+  /** The kernel forgot it: the core may evict it (node_cache=). */
+  forget(node: OverlayNode): void {
+    this.overlay.releaseNode(node);
+  }
+
   /**
    * Runs `fn`, then tells the kernel to drop its cached attributes of every known node whose
    * attributes `fn` may have changed behind the kernel's back: nodes copied up on the way (a merged

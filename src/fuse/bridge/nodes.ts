@@ -75,6 +75,8 @@ export interface NodeFileSystem<N extends object, F> {
   hardLinkKey?(node: N): string | undefined;
   /** False once the name is gone (unlinked, replaced) while the kernel may still hold it. Default true. */
   isLive?(node: N): boolean;
+  /** The bridge holds the name now (the kernel was or is about to be given its node id); one forget follows. */
+  retain?(node: N): void;
   /** The bridge has dropped the name: the kernel forgot its node id. */
   forget?(node: N): void;
   /** Called once, before any request, with what the file system may tell the kernel. */
@@ -210,6 +212,11 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
 
   // --- the node table -------------------------------------------------------------------------------
 
+  /** Node ids the kernel holds now, the root included (for tests and benchmarks of FORGET). */
+  get nodeCount(): number {
+    return this.byId.size;
+  }
+
   private inode(id: number): Inode<N> {
     const inode = this.byId.get(id);
     if (inode === undefined) throw errno('ESTALE', 'nodeid');
@@ -238,22 +245,46 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     if (key !== undefined) {
       const other = this.byKey.get(key);
       if (other !== undefined && other.nodes.some((n) => this.isLive(n))) {
-        other.nodes.push(node);
-        this.byNode.set(node, other);
+        this.addName(other, node);
         return other;
       }
     }
-    const inode: Inode<N> = { id: this.nextId++, nodes: [node], nlookup: 0, key, last: undefined };
+    const inode: Inode<N> = { id: this.nextId++, nodes: [], nlookup: 0, key, last: undefined };
     this.byId.set(inode.id, inode);
-    this.byNode.set(node, inode);
+    this.addName(inode, node);
     if (key !== undefined) this.byKey.set(key, inode);
     return inode;
+  }
+
+  /** `node` becomes a name of `inode`; the file system hears that the bridge holds it. */
+  private addName(inode: Inode<N>, node: N): void {
+    inode.nodes.push(node);
+    this.byNode.set(node, inode);
+    this.fs.retain?.(node);
+  }
+
+  /** The id and its names leave the tables; the file system hears of each name. */
+  private drop(inode: Inode<N>): void {
+    this.byId.delete(inode.id);
+    for (const n of inode.nodes) {
+      if (this.byNode.get(n) !== inode) continue;
+      this.byNode.delete(n);
+      this.fs.forget?.(n);
+    }
+    if (inode.key !== undefined && this.byKey.get(inode.key) === inode) this.byKey.delete(inode.key);
   }
 
   /** A reply that hands the kernel a reference: one more lookup of the node. */
   private entry(caller: FuseCaller, node: N): EntryOut {
     const inode = this.inodeFor(node);
-    const attr = this.attr(caller, inode, node, undefined);
+    let attr: FuseAttr;
+    try {
+      attr = this.attr(caller, inode, node, undefined);
+    } catch (e) {
+      // The kernel never heard of an id made just now: nothing will forget it.
+      if (inode.nlookup === 0 && inode.id !== FUSE_ROOT_ID) this.drop(inode);
+      throw e;
+    }
     inode.nlookup++;
     return { nodeid: inode.id, entryTimeout: this.timeout, attrTimeout: this.timeout, attr };
   }
@@ -310,13 +341,7 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     if (inode === undefined || nodeid === FUSE_ROOT_ID) return;
     inode.nlookup -= nlookup;
     if (inode.nlookup > 0) return;
-    this.byId.delete(nodeid);
-    for (const n of inode.nodes) {
-      if (this.byNode.get(n) !== inode) continue;
-      this.byNode.delete(n);
-      this.fs.forget?.(n);
-    }
-    if (inode.key !== undefined && this.byKey.get(inode.key) === inode) this.byKey.delete(inode.key);
+    this.drop(inode);
   }
 
   getattr(caller: FuseCaller, nodeid: number, fh: number | undefined): AttrOut {
@@ -374,10 +399,7 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     const source = this.live(inode);
     const node = link.call(this.fs, caller, source, this.node(newParent), newName);
     // The new name is the same inode: the kernel expects the same node id back.
-    if (!this.byNode.has(node)) {
-      inode.nodes.push(node);
-      this.byNode.set(node, inode);
-    }
+    if (!this.byNode.has(node)) this.addName(inode, node);
     if (inode.key === undefined) {
       inode.key = this.fs.hardLinkKey?.(node);
       if (inode.key !== undefined) this.byKey.set(inode.key, inode);

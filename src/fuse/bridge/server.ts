@@ -10,9 +10,11 @@
 import { readSync, writeSync, writevSync } from 'node:fs';
 import { constants } from 'node:os';
 
+import { nameToBytes } from '../../names.js';
 import * as P from '../protocol.js';
 import type { DirEntry, EntryOut, InHeader } from '../structs.js';
 import { IoThreads } from './io-threads.js';
+import { ForgetCollector } from './memory.js';
 import type { FuseCaller, FuseNotifier, RawFileSystem } from './raw-fs.js';
 
 const ERRNO = constants.errno as Record<string, number>;
@@ -145,6 +147,7 @@ class Server {
   private readonly ioMinSize: number;
   /** The current request's buffer went to a WRITE job: the loop must read the next one elsewhere. */
   slotTaken = false;
+  private readonly forgotten = new ForgetCollector();
 
   constructor(
     private readonly fd: number,
@@ -271,10 +274,14 @@ class Server {
     switch (h.opcode) {
       case O.FORGET:
         ops.forget?.(h.nodeid, P.decodeForget(buf, off));
+        this.forgotten.add(1);
         return;
-      case O.BATCH_FORGET:
-        for (const [nodeid, n] of P.decodeBatchForget(buf, off, end)) ops.forget?.(nodeid, n);
+      case O.BATCH_FORGET: {
+        const list = P.decodeBatchForget(buf, off, end);
+        for (const [nodeid, n] of list) ops.forget?.(nodeid, n);
+        this.forgotten.add(list.length);
         return;
+      }
       case O.INTERRUPT:
       case O.NOTIFY_REPLY:
         // The interrupted request is answered already or about to be (see the top); retrieve replies are unused.
@@ -298,7 +305,7 @@ class Server {
       case O.READLINK: {
         if (!ops.readlink) break;
         const target = ops.readlink(this.caller(h), h.nodeid);
-        return this.replyData(u, typeof target === 'string' ? Buffer.from(target) : target);
+        return this.replyData(u, typeof target === 'string' ? nameToBytes(target) : target);
       }
       case O.SYMLINK: {
         if (!ops.symlink) break;
@@ -473,7 +480,7 @@ class Server {
     const t = this.timeouts;
 
     const add = (e: DirEntry, lookup: (() => EntryOut | null) | undefined): boolean => {
-      const name = Buffer.from(e.name, 'utf8');
+      const name = nameToBytes(e.name);
       const size = plus ? P.direntplusSize(name.length) : P.direntSize(name.length);
       if (pos + size > limit) return false;
       if (plus) {
