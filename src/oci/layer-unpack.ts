@@ -11,6 +11,7 @@ import { errorCode, fsError, isFsError, type FsError } from '../errors.js';
 import { DirLayer } from '../layer/dir-layer.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT } from '../layer/types.js';
 import { makedev } from './devices.js';
+import { MergedView, openLayers } from './merged-view.js';
 import { isOverlayPrivateXattr, OPAQUE_MARKER, WHITEOUT_PREFIX } from './names.js';
 import { TarFormatError, type TarEntry } from './tar-header.js';
 import { readTar } from './tar-reader.js';
@@ -22,6 +23,13 @@ export interface UnpackOptions {
   privileged: boolean;
   /** Refuse a layer whose content (sum of entry sizes) exceeds this many bytes: decompression bombs. Default 64 GiB. */
   maxBytes?: number;
+  /**
+   * The layers this one will be stacked on, top-most first. A directory the tar leaves implicit (a
+   * parent with no entry of its own, as tools that write only the changed files leave it) then
+   * takes its mode, owner, times and xattrs from what they show there, so that it does not hide
+   * theirs; without them it is made 0755, owned by the unpacking user.
+   */
+  lowerdirs?: string[];
 }
 
 const DEFAULT_MAX_BYTES = 64 * 2 ** 30;
@@ -75,7 +83,7 @@ class Unpacker {
   private readonly dirs = new Set<string>(['']);
   private readonly isRoot = process.geteuid?.() === 0;
 
-  constructor(private readonly layer: DirLayer, private readonly options: UnpackOptions) {
+  constructor(private readonly layer: DirLayer, private readonly options: UnpackOptions, private readonly lowers: MergedView | undefined) {
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   }
 
@@ -197,12 +205,23 @@ class Unpacker {
         if (existing !== undefined) this.layer.unlink(path);
         this.layer.mkdir(path, 0o755);
         if (existing !== undefined) this.layer.setOpaque(path);
+        else this.inherit(path, name);
       } else if ((existing.stat.mode & S_IFMT) !== S_IFDIR) {
         const symlink = (existing.stat.mode & S_IFMT) === fs.constants.S_IFLNK;
         throw refuse(name, `the path goes through ${symlink ? 'a symlink' : 'a non-directory'} made earlier in the layer ('${path}')`, symlink ? 'ELOOP' : 'ENOTDIR');
       }
       this.dirs.add(path);
     }
+  }
+
+  /** An implicit directory takes the metadata of the directory the lower layers show by its name. */
+  private inherit(rel: string, name: string): void {
+    const node = this.lowers?.node(rel);
+    if (node === undefined || !node.isDir) return;
+    const stat = this.lowers!.overlay.getattr(node);
+    this.chown(rel, stat.uid, stat.gid);
+    this.setXattrs(rel, name, this.lowers!.xattrs(node));
+    this.dirTimes.set(rel, { mode: stat.mode & 0o7777, atimeNs: stat.atimeNs, mtimeNs: stat.mtimeNs });
   }
 
   /** Makes room for a non-directory: a later entry replaces an earlier one of the same name. */
@@ -220,17 +239,17 @@ class Unpacker {
     }
   }
 
-  private chown(rel: string, entry: TarEntry): void {
+  private chown(rel: string, uid: number, gid: number): void {
     try {
-      this.layer.lchown(rel, entry.uid, entry.gid);
+      this.layer.lchown(rel, uid, gid);
     } catch (err) {
       // Without privilege, files keep the unpacking user's ids, as rootless tools keep them.
       if (this.isRoot || errorCode(err) !== 'EPERM') throw err;
     }
   }
 
-  private setXattrs(rel: string, entry: TarEntry): void {
-    for (const [xname, value] of [...entry.xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  private setXattrs(rel: string, name: string, xattrs: Iterable<[string, Buffer]>): void {
+    for (const [xname, value] of xattrs) {
       try {
         this.layer.setxattr(rel, xname, value);
       } catch (err) {
@@ -238,22 +257,22 @@ class Unpacker {
         // What the filesystem cannot hold, or (without root) trusted.* and security.capability, is
         // skipped, as container engines skip it; any other failure refuses the layer.
         if (code === 'ENOTSUP' || code === 'EOPNOTSUPP' || (code === 'EPERM' && !this.isRoot)) continue;
-        throw refuse(entry.path, `cannot set the xattr ${xname} (${code})`, code);
+        throw refuse(name, `cannot set the xattr ${xname} (${code})`, code);
       }
     }
   }
 
   private setMetadata(rel: string, entry: TarEntry): void {
-    this.chown(rel, entry);
-    this.setXattrs(rel, entry);
+    this.chown(rel, entry.uid, entry.gid);
+    this.setXattrs(rel, entry.path, entry.xattrs);
     // chown clears set-id bits, so the mode comes after it; a symlink has no mode of its own.
     if (entry.type !== 'symlink') this.layer.chmod(rel, entry.mode);
     this.layer.lutimes(rel, entry.atimeNs ?? entry.mtimeNs, entry.mtimeNs);
   }
 
   private setDirMetadata(rel: string, entry: TarEntry): void {
-    this.chown(rel, entry);
-    this.setXattrs(rel, entry);
+    this.chown(rel, entry.uid, entry.gid);
+    this.setXattrs(rel, entry.path, entry.xattrs);
     this.dirTimes.set(rel, { mode: entry.mode, atimeNs: entry.atimeNs ?? entry.mtimeNs, mtimeNs: entry.mtimeNs });
   }
 
@@ -270,9 +289,13 @@ class Unpacker {
 /** Unpacks one uncompressed OCI layer tar into `dir` (which must exist and be empty) in the kernel's format. */
 export async function unpackLayer(tar: NodeJS.ReadableStream, dir: string, options: UnpackOptions): Promise<void> {
   const layer = new DirLayer(dir, { xattrPrefix: options.xattrPrefix });
+  let lowerLayers: DirLayer[] = [];
+  let lowers: MergedView | undefined;
   try {
     if (layer.readdir('').length > 0) throw fsError('ENOTEMPTY', SYSCALL, dir, undefined, 'the directory to unpack a layer into must be empty');
-    const unpacker = new Unpacker(layer, options);
+    lowerLayers = openLayers(options.lowerdirs ?? [], options.xattrPrefix);
+    if (lowerLayers.length > 0) lowers = new MergedView(lowerLayers);
+    const unpacker = new Unpacker(layer, options, lowers);
     let current = '';
     try {
       for await (const { entry, data } of readTar(tar)) {
@@ -290,6 +313,8 @@ export async function unpackLayer(tar: NodeJS.ReadableStream, dir: string, optio
       throw err;
     }
   } finally {
+    lowers?.close();
+    for (const lower of lowerLayers) lower.close();
     layer.close();
   }
 }

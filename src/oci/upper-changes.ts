@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import { fsError } from '../errors.js';
 import { DirLayer } from '../layer/dir-layer.js';
 import { S_IFDIR, S_IFMT, S_IFREG, type LayerEntry, type RealStat } from '../layer/types.js';
-import { Overlay, type OverlayNode } from '../overlay/index.js';
-import { compareBytes } from './names.js';
+import type { Overlay, OverlayNode } from '../overlay/index.js';
+import { MergedView, openLayers, sortedXattrs } from './merged-view.js';
 
 export interface ChangesOptions {
   xattrPrefix: string;
@@ -58,29 +58,22 @@ function join(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }
 
-function sortedXattrs(names: string[], get: (name: string) => Buffer | undefined): Array<[string, Buffer]> {
-  const out: Array<[string, Buffer]> = [];
-  for (const name of [...names].sort(compareBytes)) {
-    const value = get(name);
-    if (value !== undefined) out.push([name, value]);
-  }
-  return out;
-}
-
 /** An upper layer and its lowers, opened for one walk; close() releases them. */
 export class UpperChanges {
   private readonly upper: DirLayer;
-  private readonly lowers: DirLayer[] = [];
-  private merged: Overlay | undefined;
-  private lowerView: Overlay | undefined;
+  private readonly lowers: DirLayer[];
+  /** The upper layer over the lowers: what a renamed directory or a metacopy file holds. */
+  private merged: MergedView | undefined;
+  /** The lowers alone: what a change hides or replaces. */
+  private lowerView: MergedView | undefined;
   readonly hasLowers: boolean;
 
   constructor(upperDir: string, private readonly options: ChangesOptions) {
     this.upper = new DirLayer(upperDir, { xattrPrefix: options.xattrPrefix });
     try {
-      for (const dir of options.lowerdirs ?? []) this.lowers.push(new DirLayer(dir, { xattrPrefix: options.xattrPrefix, immutable: true }));
+      this.lowers = openLayers(options.lowerdirs ?? [], options.xattrPrefix);
     } catch (err) {
-      this.close();
+      this.upper.close();
       throw err;
     }
     this.hasLowers = this.lowers.length > 0;
@@ -92,41 +85,26 @@ export class UpperChanges {
     for (const layer of [this.upper, ...this.lowers]) layer.close();
   }
 
-  /** A read-only overlay with redirects and metacopy followed, as a mount that wrote them follows them. */
-  private overlay(layers: DirLayer[]): Overlay {
-    return new Overlay({ lowerdir: layers, redirect_dir: 'follow', metacopy: 'on' });
-  }
-
-  private mergedView(rel: string, why: string): Overlay {
+  private mergedView(rel: string, why: string): MergedView {
     if (!this.hasLowers) {
       throw fsError('EINVAL', 'pack', `/${rel}`, undefined, `${why}: the lower layers (lowerdirs) are needed to read it`);
     }
-    this.merged ??= this.overlay([this.upper, ...this.lowers]);
+    this.merged ??= new MergedView([this.upper, ...this.lowers]);
     return this.merged;
-  }
-
-  private static node(overlay: Overlay, rel: string): OverlayNode | undefined {
-    try {
-      return overlay.resolve(`/${rel}`, false, 'lstat');
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw err;
-    }
   }
 
   /** The S_IFMT of what the lower layers show at rel, or undefined (also when none are given). */
   lowerType(rel: string): number | undefined {
     if (!this.hasLowers) return undefined;
-    this.lowerView ??= this.overlay(this.lowers);
-    return UpperChanges.node(this.lowerView, rel)?.type;
+    this.lowerView ??= new MergedView(this.lowers);
+    return this.lowerView.type(rel);
   }
 
   /** The names the lower layers show in the directory rel. */
   lowerNames(rel: string): string[] {
-    if (this.lowerType(rel) !== S_IFDIR) return [];
-    const view = this.lowerView!;
-    return view.readdir(UpperChanges.node(view, rel)!).map((d) => d.name);
+    if (!this.hasLowers) return [];
+    this.lowerView ??= new MergedView(this.lowers);
+    return this.lowerView.names(rel);
   }
 
   /** Every change, depth first, in no particular order within a directory. */
@@ -148,12 +126,12 @@ export class UpperChanges {
       const type = entry.stat.mode & S_IFMT;
       if (type === S_IFDIR && (entry.redirect !== undefined || entry.invalid !== undefined) && (this.hasLowers || this.options.needContent)) {
         const view = this.mergedView(rel, 'a renamed (redirected) directory is written out whole');
-        yield* this.walkMerged(view, rel, UpperChanges.node(view, rel)!);
+        yield* this.walkMerged(view, rel, view.node(rel)!);
         continue;
       }
       const lowerType = this.lowerType(rel);
       const source = type === S_IFREG && entry.metacopy
-        ? () => this.mergedSource(this.mergedView(rel, 'a metacopy file has its data in a lower layer'), rel)
+        ? () => this.nodeSource(this.mergedView(rel, 'a metacopy file has its data in a lower layer'), rel)
         : () => this.upperSource(rel, entry);
       yield { kind: 'entry', rel, type, source, lowerType, whole: false };
       if (type !== S_IFDIR) continue;
@@ -166,15 +144,15 @@ export class UpperChanges {
   }
 
   /** A directory written out whole: everything the merged view shows below it. */
-  private *walkMerged(view: Overlay, rel: string, node: OverlayNode): Generator<UpperChange> {
+  private *walkMerged(view: MergedView, rel: string, node: OverlayNode): Generator<UpperChange> {
     const lowerType = this.lowerType(rel);
-    yield { kind: 'entry', rel, type: node.type, source: () => this.nodeSource(view, node), lowerType, whole: true };
+    yield { kind: 'entry', rel, type: node.type, source: () => this.nodeSource(view, rel, node), lowerType, whole: true };
     if (!node.isDir) return;
-    const names = view.readdir(node).map((d) => d.name);
+    const names = view.overlay.readdir(node).map((d) => d.name);
     // Its content replaces whatever directory the lowers have by its new name.
     if (lowerType === S_IFDIR) yield { kind: 'opaque', rel, present: new Set(names) };
     for (const name of names) {
-      const child = view.lookup(node, name);
+      const child = view.overlay.lookup(node, name);
       if (child !== null) yield* this.walkMerged(view, join(rel, name), child);
     }
   }
@@ -199,24 +177,22 @@ export class UpperChanges {
     };
   }
 
-  private mergedSource(view: Overlay, rel: string): EntrySource {
-    return this.nodeSource(view, UpperChanges.node(view, rel)!);
-  }
-
-  private nodeSource(view: Overlay, node: OverlayNode): EntrySource {
-    const stat = view.getattr(node);
+  private nodeSource(view: MergedView, rel: string, known?: OverlayNode): EntrySource {
+    const node = known ?? view.node(rel)!;
+    const { overlay } = view;
+    const stat = overlay.getattr(node);
     let file: ReturnType<Overlay['open']> | undefined;
     return {
       stat,
-      linkKey: view.hardLinkKey(node) ?? (!node.isDir && stat.nlink > 1 ? `merged:${stat.ino}` : undefined),
-      xattrs: () => sortedXattrs(view.listxattr(node), (name) => view.getxattr(node, name)),
-      readlink: () => view.readlink(node),
+      linkKey: overlay.hardLinkKey(node) ?? (!node.isDir && stat.nlink > 1 ? `merged:${stat.ino}` : undefined),
+      xattrs: () => view.xattrs(node),
+      readlink: () => overlay.readlink(node),
       read(buffer, length, position) {
-        file ??= view.open(node, fs.constants.O_RDONLY);
-        return view.read(file, buffer, 0, length, position);
+        file ??= overlay.open(node, fs.constants.O_RDONLY);
+        return overlay.read(file, buffer, 0, length, position);
       },
       done() {
-        if (file !== undefined) view.release(file);
+        if (file !== undefined) overlay.release(file);
         file = undefined;
       },
     };

@@ -18,6 +18,7 @@ import {
 const TRUSTED = 'trusted.overlay.';
 const USER = 'user.overlay.';
 const PREFIX = isRoot ? TRUSTED : USER;
+const UMOCI = '/usr/bin/umoci';
 
 async function pack(upper: string, lowerdirs?: string[], xattrPrefix = PREFIX): Promise<Buffer> {
   return collect(packUpper(upper, { xattrPrefix, lowerdirs }));
@@ -78,6 +79,22 @@ test('an upper layer the kernel wrote', async (t) => {
     for (const entry of entries) assert.doesNotMatch(JSON.stringify(entry.pax ?? {}), /overlay\./, entry.name);
     // Without the lower layers, a metacopy file cannot be packed, and the error says why.
     await assert.rejects(pack(upper, undefined, TRUSTED), /lower layers \(lowerdirs\) are needed/);
+  });
+
+  await t.test('umoci, given the packed layer over the lower one, unpacks the tree the kernel showed', (t2) => {
+    if (!fs.existsSync(UMOCI)) return t2.skip('umoci is not installed');
+    fs.writeFileSync(`${base}/lower.tar`, gnuTar(lower));
+    fs.writeFileSync(`${base}/upper.tar`, bytes);
+    const umoci = (...args: string[]): void => {
+      const r = spawnSync(UMOCI, args, { cwd: base, encoding: 'utf8' });
+      assert.equal(r.status, 0, `umoci ${args.join(' ')}: ${r.stderr}`);
+    };
+    umoci('init', '--layout', 'img');
+    umoci('new', '--image', 'img:base');
+    umoci('raw', 'add-layer', '--image', 'img:base', '--tag', 'lower', 'lower.tar');
+    umoci('raw', 'add-layer', '--image', 'img:lower', '--tag', 'changed', 'upper.tar');
+    umoci('raw', 'unpack', '--image', 'img:changed', 'rootfs');
+    assert.deepEqual(snapshot(`${base}/rootfs`).slice(1), merged.slice(1));
   });
 });
 

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
 import { unpackLayer } from '../../src/oci/layer-unpack.js';
 import { encodeHeader, END_OF_ARCHIVE } from '../../src/oci/tar-header.js';
 import {
@@ -13,6 +14,7 @@ import {
 
 const TRUSTED = 'trusted.overlay.';
 const USER = 'user.overlay.';
+const UMOCI = '/usr/bin/umoci';
 const CAPABILITY = Buffer.from('0100000200200000000000000000000000000000', 'hex');
 
 function unpack(bytes: Buffer, dir: string, options: Partial<Parameters<typeof unpackLayer>[2]> = {}): Promise<void> {
@@ -262,4 +264,52 @@ test('the target directory is reached through its fd only: moving it mid-unpack 
   await run;
   assert.equal(fs.readdirSync(`${base}/moved/d`).length, 50);
   assert.deepEqual(fs.readdirSync(`${base}/out`), []);
+});
+
+test('layers umoci wrote, unpacked and mounted by the kernel, show what umoci itself unpacks', async (t) => {
+  if (!fs.existsSync(UMOCI)) return t.skip('umoci is not installed');
+  const why = cannotMountOverlay();
+  if (why !== undefined) return t.skip(why);
+  const base = scratch(t, 'umoci');
+  const umoci = (...args: string[]): void => {
+    const r = spawnSync(UMOCI, args, { cwd: base, encoding: 'utf8' });
+    assert.equal(r.status, 0, `umoci ${args.join(' ')}: ${r.stderr}`);
+  };
+  // A first layer from a tree, then a second that umoci computes from changes to the unpacked bundle.
+  buildSource(`${base}/src`);
+  mkdirs(`${base}/src/replaced/old`, `${base}/src/gone-dir/sub`);
+  fs.writeFileSync(`${base}/src/replaced/old/x`, 'x');
+  fs.writeFileSync(`${base}/src/gone-dir/sub/y`, 'y');
+  fs.writeFileSync(`${base}/layer1.tar`, gnuTar(`${base}/src`));
+  umoci('init', '--layout', 'img');
+  umoci('new', '--image', 'img:base');
+  umoci('raw', 'add-layer', '--image', 'img:base', '--tag', 'one', 'layer1.tar');
+  umoci('unpack', '--image', 'img:one', 'bundle');
+  const rootfs = `${base}/bundle/rootfs`;
+  fs.rmSync(`${rootfs}/gone-dir`, { recursive: true });
+  fs.rmSync(`${rootfs}/dir/empty`);
+  fs.rmSync(`${rootfs}/replaced`, { recursive: true });
+  mkdirs(`${rootfs}/replaced`);
+  fs.writeFileSync(`${rootfs}/replaced/new`, 'new');
+  fs.writeFileSync(`${rootfs}/dir/file`, 'changed\n');
+  fs.writeFileSync(`${rootfs}/added`, 'added');
+  umoci('repack', '--image', 'img:two', 'bundle');
+  umoci('raw', 'unpack', '--image', 'img:two', 'expected');
+
+  const blob = (digest: string): Buffer => fs.readFileSync(`${base}/img/blobs/${digest.replace(':', '/')}`);
+  const index = JSON.parse(fs.readFileSync(`${base}/img/index.json`, 'utf8')) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> };
+  const ref = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'two')!;
+  const manifest = JSON.parse(blob(ref.digest).toString()) as { layers: Array<{ digest: string; mediaType: string }> };
+  const dirs: string[] = [];
+  for (const [i, layer] of manifest.layers.entries()) {
+    const bytes = layer.mediaType.endsWith('+gzip') ? gunzipSync(blob(layer.digest)) : blob(layer.digest);
+    const dir = `${base}/layers/${i}`;
+    mkdirs(dir);
+    // umoci leaves the parents of changed files out of its layers: they take the lower's metadata.
+    await unpack(bytes, dir, { xattrPrefix: TRUSTED, lowerdirs: [...dirs] });
+    dirs.unshift(dir);
+  }
+  assert.equal(dirs.length, 2);
+  const seen = await withKernelOverlay(`lowerdir=${dirs.join(':')}`, `${base}/mnt`, () => snapshot(`${base}/mnt`));
+  assert.deepEqual(seen, snapshot(`${base}/expected`));
 });
