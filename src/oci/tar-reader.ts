@@ -66,6 +66,15 @@ class ByteSource {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
+  /** Reads the stream to its end, discarding it. */
+  async drain(): Promise<void> {
+    this.chunks.length = 0;
+    this.buffered = 0;
+    while (!this.done) {
+      if ((await this.input.next()).done) this.done = true;
+    }
+  }
+
   /** Up to n bytes (at least one, n > 0) as they arrive. */
   async chunk(n: number, what: string): Promise<Buffer> {
     if (!(await this.fill(1))) throw new TarFormatError(`truncated tar: the stream ends inside ${what}`);
@@ -99,8 +108,12 @@ export async function* readTar(input: AsyncIterable<unknown>): AsyncGenerator<Ta
       if (err instanceof TarFormatError) err.message += ` at byte ${source.offset - BLOCK}`;
       throw err;
     }
-    // One zero block ends the archive; what follows (the second one, record padding) is not read.
-    if (raw === null) return;
+    // A zero block ends the archive. What follows (the second one, record padding) is read to the
+    // end and dropped, as tar(1) reads whole records: whoever feeds the stream sees it consumed.
+    if (raw === null) {
+      await source.drain();
+      return;
+    }
     if (raw.kind !== 'entry') {
       if (raw.size > MAX_RECORD_BYTES) throw new TarFormatError(`tar ${raw.kind} record of ${raw.size} bytes is too big`);
       const body = (await source.read(raw.size, `the ${raw.kind} record`)) ?? Buffer.alloc(0);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
 import { unpackLayer } from '../../src/oci/layer-unpack.js';
 import { encodeHeader, END_OF_ARCHIVE } from '../../src/oci/tar-header.js';
 import {
@@ -312,4 +313,13 @@ test('layers umoci wrote, unpacked and mounted by the kernel, show what umoci it
   assert.equal(dirs.length, 2);
   const seen = await withKernelOverlay(`lowerdir=${dirs.join(':')}`, `${base}/mnt`, () => snapshot(`${base}/mnt`));
   assert.deepEqual(seen, snapshot(`${base}/expected`));
+});
+
+test('the stream is read to its end, record padding included', async (t) => {
+  const base = scratch(t, 'padding');
+  mkdirs(`${base}/out`);
+  const bytes = Buffer.concat([await tarOf([{ name: 'a', data: 'a' }]), Buffer.alloc(20 * 512)]);
+  const stream = Readable.from([bytes.subarray(0, 1024), bytes.subarray(1024)]);
+  await unpackLayer(stream, `${base}/out`, { xattrPrefix: USER, privileged: false });
+  assert.equal(stream.readableEnded, true);
 });
