@@ -17,12 +17,15 @@ export interface RegistryOptions {
   chunkSize?: number;
   /** Attempts at a blob download whose connection breaks (default 4); each resumes with a Range. */
   attempts?: number;
+  /** A blob download that receives nothing for this many ms is broken off and resumed (default 30 s). */
+  stallTimeout?: number;
 }
 
 interface RegistryRequest {
   headers?: Record<string, string>;
   body?: Buffer;
   scopes: string[];
+  signal?: AbortSignal;
 }
 
 const DEFAULT_CHUNK = 8 << 20;
@@ -54,7 +57,7 @@ export class RegistryClient {
       const headers: Record<string, string> = { ...init.headers };
       const auth = this.basic && this.options.creds !== undefined ? basicHeader(this.options.creds) : this.authorizations.get(init.scopes.join(' '));
       if (auth !== undefined) headers.authorization = auth;
-      return fetch(target, { method, headers, ...(init.body === undefined ? {} : { body: new Uint8Array(init.body) }), redirect: 'follow' }).catch((e: unknown) => {
+      return fetch(target, { method, headers, ...(init.body === undefined ? {} : { body: new Uint8Array(init.body) }), ...(init.signal === undefined ? {} : { signal: init.signal }), redirect: 'follow' }).catch((e: unknown) => {
         throw fsError('ECONNREFUSED', method.toLowerCase(), target.href, undefined, `cannot reach the registry: ${errorText(e)}`);
       });
     };
@@ -115,11 +118,25 @@ export class RegistryClient {
     let hash = createHash(algorithm);
     let have = 0;
     const attempts = this.options.attempts ?? 4;
+    const stallTimeout = this.options.stallTimeout ?? 30_000;
     try {
       for (let attempt = 1; ; attempt++) {
         const headers: Record<string, string> = have > 0 ? { range: `bytes=${have}-` } : {};
-        const res = await this.request('GET', `/v2/${repository}/blobs/${desc.digest}`, { headers, scopes: [RegistryClient.pullScope(repository)] });
-        if (!res.ok) await this.fail(res, 'blob', desc.digest);
+        // A connection that goes silent is broken off, and resumed like one that broke.
+        const stall = new AbortController();
+        let timer = setTimeout(() => stall.abort(), stallTimeout);
+        let res: Response;
+        try {
+          res = await this.request('GET', `/v2/${repository}/blobs/${desc.digest}`, { headers, scopes: [RegistryClient.pullScope(repository)], signal: stall.signal });
+        } catch (e) {
+          clearTimeout(timer);
+          if (attempt >= attempts) throw e;
+          continue;
+        }
+        if (!res.ok) {
+          clearTimeout(timer);
+          await this.fail(res, 'blob', desc.digest);
+        }
         const range = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
         if (have > 0 && (res.status !== 206 || range === null || Number(range[1]) !== have)) {
           // The server sent the whole blob again: start over.
@@ -133,14 +150,18 @@ export class RegistryClient {
             if (have + chunk.length > desc.size) {
               throw fsError('EBADMSG', 'verify', desc.digest, undefined, `blob is larger than its descriptor's ${desc.size} bytes`);
             }
+            clearTimeout(timer);
             await out.write(chunk, 0, chunk.length, have);
             hash.update(chunk);
             have += chunk.length;
             onBytes?.(chunk.length);
+            timer = setTimeout(() => stall.abort(), stallTimeout);
           }
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code === 'EBADMSG' || attempt >= attempts) throw e;
           continue;
+        } finally {
+          clearTimeout(timer);
         }
         if (have < desc.size && attempt < attempts) continue;
         break;

@@ -11,6 +11,8 @@ export interface ContextOptions {
   volatile: boolean;
   /** How many nodes nobody refers to stay cached (node_cache=). */
   nodeCache: number;
+  /** When reads may update atimes (see OverlayOptions.atime); default relatime. */
+  atime?: 'relatime' | 'strictatime' | 'noatime';
 }
 
 /** The default node_cache: enough for a working set, a few MiB of heap. */
@@ -32,6 +34,7 @@ export class OverlayContext {
   readonly createRedirects: boolean;
   readonly metacopy: boolean;
   readonly volatile: boolean;
+  readonly atime: 'relatime' | 'strictatime' | 'noatime';
   /** st_dev of every file: one device for the whole overlay, as the kernel reports. */
   readonly dev: number;
   private readonly fsIndex = new Map<number, number>();
@@ -53,6 +56,7 @@ export class OverlayContext {
     this.createRedirects = options.redirectDir === 'on';
     this.metacopy = options.metacopy;
     this.volatile = options.volatile;
+    this.atime = options.atime ?? 'relatime';
     this.nodeCache = options.nodeCache;
     const layers: Layer[] = upper !== undefined ? [upper, ...lowers] : [...lowers];
     for (const layer of layers) if (!this.fsIndex.has(layer.fsId)) this.fsIndex.set(layer.fsId, this.fsIndex.size);

@@ -26,6 +26,11 @@ export interface OverlayOptions {
   volatile?: boolean;
   /** How many looked-up nodes nobody refers to stay cached (least recently used go first); default 10000. */
   node_cache?: number | string;
+  /**
+   * When reads update a file's atime, as the mount's atime options say: 'relatime' (the default)
+   * leaves it to the upper filesystem's own rules; 'noatime' never. Lower files are never touched.
+   */
+  atime?: 'relatime' | 'strictatime' | 'noatime';
 }
 
 export interface ParsedOptions {
@@ -38,6 +43,7 @@ export interface ParsedOptions {
   xino: 'on' | 'off' | 'auto';
   volatile: boolean;
   nodeCache: number;
+  atime: 'relatime' | 'strictatime' | 'noatime';
 }
 
 /**
@@ -121,9 +127,10 @@ export function parseMountOptions(text: string): OverlayOptions {
       case 'xino': result.xino = value as OverlayOptions['xino']; break;
       case 'volatile': result.volatile = true; break;
       case 'node_cache': result.node_cache = String(value); break;
+      case 'relatime': case 'noatime': case 'strictatime': result.atime = key; break;
       // Generic mount options that mean nothing to the library.
       case 'rw': case 'ro': case 'dev': case 'nodev': case 'suid': case 'nosuid': case 'exec': case 'noexec':
-      case 'relatime': case 'noatime': case 'strictatime': case 'default_permissions': case 'allow_other':
+      case 'default_permissions': case 'allow_other':
         break;
       default:
         throw invalid(`unknown overlay option '${key}'`);
@@ -182,7 +189,14 @@ export function normalizeOptions(options: OverlayOptions | string): ParsedOption
     xino: xino as ParsedOptions['xino'],
     volatile: o.volatile === true,
     nodeCache: nodeCacheOf(o.node_cache),
+    atime: atimeOf(o.atime),
   };
+}
+
+function atimeOf(value: string | undefined): ParsedOptions['atime'] {
+  if (value === undefined) return 'relatime';
+  if (value === 'relatime' || value === 'strictatime' || value === 'noatime') return value;
+  throw invalid(`atime=${value}: expected relatime, strictatime or noatime`);
 }
 
 /** node_cache=N: a whole number of nodes, 0 or more. */

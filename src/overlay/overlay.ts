@@ -95,6 +95,7 @@ export class Overlay {
       xino: o.xino,
       volatile: o.volatile,
       nodeCache: o.nodeCache,
+      atime: o.atime,
     });
   }
 
