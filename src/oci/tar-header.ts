@@ -184,20 +184,10 @@ export function applyRecords(raw: Extract<RawHeader, { kind: 'entry' }>, pax: Ma
 
 // --- writing --------------------------------------------------------------------------------------
 
-/** What the writer needs of an entry; xattrs in the order they are to be written. */
-export interface TarHeaderInput {
-  path: string;
-  type: TarType;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtimeNs: bigint;
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
-  xattrs?: ReadonlyArray<readonly [string, Buffer]>;
-}
+/** What the writer needs of an entry (never an atime); xattrs in the order they are to be written. */
+export type TarHeaderInput = Pick<TarEntry, 'path' | 'type' | 'mode' | 'uid' | 'gid' | 'size' | 'mtimeNs'>
+  & Partial<Pick<TarEntry, 'linkname' | 'devmajor' | 'devminor'>>
+  & { xattrs?: ReadonlyArray<readonly [string, Buffer]> };
 
 const MAX_OCTAL_7 = 0o7777777;
 const MAX_OCTAL_11 = 0o77777777777;
