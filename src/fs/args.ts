@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as posix from 'node:path/posix';
+import { hasRawBytes, nameFromBytes, nameToBytes } from '../names.js';
 
 /** Anything that makes a path need normalising: '//', '/./', '/../', a trailing '/', '/.' or '/..'. */
 const CLEAN_CHECK = /\/\/|\/\.\.?(\/|$)|.\/$/;
@@ -13,7 +14,8 @@ const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_SYNC }
 export function toPath(p: fs.PathLike, name = 'path'): string {
   let s: string;
   if (typeof p === 'string') s = p;
-  else if (Buffer.isBuffer(p)) s = p.toString();
+  // A Buffer path's bytes, byte for byte: a name that is not UTF-8 keeps its bytes (see names.ts).
+  else if (Buffer.isBuffer(p)) s = nameFromBytes(p);
   else if (p instanceof URL) s = fileURLToPath(p);
   else throw typeError(`The "${name}" argument must be of type string or an instance of Buffer or URL.`);
   if (s.includes('\0')) throw typeError(`The argument '${name}' must be a string, Uint8Array, or URL without null bytes.`);
@@ -75,6 +77,13 @@ export function secondsToNs(seconds: number): bigint {
 }
 
 export type EncodingOption = BufferEncoding | 'buffer' | null | undefined;
+
+/** A name or path from the core in the caller's encoding: 'buffer' gives its bytes, others decode them. */
+export function encodeName(name: string, encoding: EncodingOption | string): string | Buffer {
+  if (encoding === 'buffer') return nameToBytes(name);
+  if ((encoding === undefined || encoding === null || encoding === 'utf8' || encoding === 'utf-8') && !hasRawBytes(name)) return name;
+  return nameToBytes(name).toString((encoding ?? 'utf8') as BufferEncoding);
+}
 
 export function encodingOf(options: unknown, fallback: EncodingOption = undefined): EncodingOption {
   if (typeof options === 'string') return options as EncodingOption;

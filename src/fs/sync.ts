@@ -8,7 +8,8 @@ import * as posix from 'node:path/posix';
 import { fsError, relabel } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
 import { isNormalName, MAX_SYMLINKS, type OpenFile, type Overlay, type OverlayNode } from '../overlay/index.js';
-import { secondsToNs, toPath, type EncodingOption } from './args.js';
+import { encodeName, secondsToNs, toPath, type EncodingOption } from './args.js';
+import { nameFromBytes } from '../names.js';
 import { cp, cpAsync, type CpFs } from './cp.js';
 import { direntOf, type Dirent } from './dirent.js';
 import { makeBigIntStats, makeStatFs, makeStats } from './stats.js';
@@ -26,12 +27,6 @@ const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_EXCL, O_NOFOLLOW, O_DIRECTORY, C
 
 type StatOptions = { bigint?: boolean; throwIfNoEntry?: boolean };
 
-/** A name from the core in the caller's encoding: 'buffer' gives the bytes, others decode them. */
-export function encode(name: string, encoding: EncodingOption | string): string | Buffer {
-  if (encoding === 'buffer') return Buffer.from(name);
-  if (encoding === undefined || encoding === null || encoding === 'utf8' || encoding === 'utf-8') return name;
-  return Buffer.from(name).toString(encoding as BufferEncoding);
-}
 
 /** Runs a call, re-labelling host errors with the overlay path so no host path leaks out. */
 function call<T>(syscall: string, path: string | undefined, fn: () => T, dest?: string): T {
@@ -145,7 +140,7 @@ export class SyncFs {
   /** A validated path argument as an overlay path. */
   pathOf(path: unknown, name = 'path'): string {
     const p = getValidatedPath(path, name);
-    return toPath(typeof p === 'string' ? p : p.toString());
+    return toPath(p);
   }
 
   private node(path: string, follow: boolean, syscall: string): OverlayNode {
@@ -537,8 +532,8 @@ export class SyncFs {
       const entries = call('scandir', dir, () => this.overlay.readdir(node));
       for (const e of entries) {
         const relName = rel === '' ? e.name : `${rel}/${e.name}`;
-        if (o.withFileTypes) out.push(direntOf(encode(e.name, encoding) as string, e.type, dir));
-        else out.push(encode(o.recursive ? relName : e.name, encoding));
+        if (o.withFileTypes) out.push(direntOf(encodeName(e.name, encoding) as string, e.type, dir));
+        else out.push(encodeName(o.recursive ? relName : e.name, encoding));
         if (o.recursive && (e.type & S_IFMT) === S_IFDIR) {
           const child = this.overlay.lookup(node, e.name);
           if (child !== null && child.isDir) queue.push({ node: child, rel: relName, dir: posix.join(dir, e.name) });
@@ -590,7 +585,7 @@ export class SyncFs {
         return child;
       });
     });
-    return first === undefined ? undefined : encode(first, undefined) as string;
+    return first === undefined ? undefined : encodeName(first, undefined) as string;
   }
 
   mkdtempSync(prefix: unknown, options?: unknown): string | Buffer {
@@ -609,7 +604,7 @@ export class SyncFs {
           this.overlay.mkdir(parent, name, 0o700);
           this.changed(childPath(parent, name), 'rename');
         });
-        return encode(shownPath(valid, p, text + suffix), o.encoding);
+        return encodeName(shownPath(valid, p, text + suffix), o.encoding);
       } catch (err) {
         if ((err as { code?: string }).code !== 'EEXIST' || attempt > 100) throw relabel(err, 'mkdtemp', toPath(text) + 'XXXXXX');
       }
@@ -712,7 +707,7 @@ export class SyncFs {
     const t = getValidatedPath(target, 'target');
     const p = this.pathOf(path);
     validateSymlinkType(type);
-    const text = typeof t === 'string' ? t : t.toString();
+    const text = typeof t === 'string' ? t : nameFromBytes(t);
     call2('symlink', text, p, () => {
       const { parent, name } = this.forCreate(p, 'symlink', false);
       this.overlay.symlink(parent, name, text);
@@ -724,7 +719,7 @@ export class SyncFs {
     const o = getOptions(options);
     const p = this.pathOf(path, 'oldPath');
     const target = call('readlink', p, () => this.overlay.readlink(this.node(p, false, 'readlink')));
-    return encode(target, o.encoding);
+    return encodeName(target, o.encoding);
   }
 
   /**
@@ -763,7 +758,7 @@ export class SyncFs {
       current = '/';
       pos = 1;
     }
-    return encode(current, o.encoding);
+    return encodeName(current, o.encoding);
   }
 
   /** fs.realpathSync.native: one realpath(3) call, whose failures name `realpath`. */
@@ -771,7 +766,7 @@ export class SyncFs {
     const o = getOptions(options);
     const p = this.pathOf(path);
     const node = call('realpath', p, () => this.node(p, true, 'realpath'));
-    return encode(node.path(), o.encoding);
+    return encodeName(node.path(), o.encoding);
   }
 
   linkSync(existingPath: unknown, newPath: unknown): void {

@@ -17,6 +17,7 @@ import * as posix from 'node:path/posix';
 import { fsError } from '../errors.js';
 import type { Layer } from '../layer/types.js';
 import type { Overlay } from '../overlay/index.js';
+import { encodeName } from './args.js';
 import { zeroBigIntStats } from './stats.js';
 import {
   AbortError, ERR_INVALID_ARG_VALUE, getOptions, getValidatedPath, validateAbortSignal, validateBoolean, validateFunction,
@@ -161,12 +162,6 @@ export class WatchHub {
   }
 }
 
-/** The 'change' listener's filename in the watcher's encoding. */
-function encodeName(name: string, encoding: string | undefined): string | Buffer {
-  if (encoding === 'buffer') return Buffer.from(name);
-  if (encoding === undefined || encoding === 'utf8' || encoding === 'utf-8') return name;
-  return Buffer.from(name).toString(encoding as BufferEncoding);
-}
 
 function trimSlash(p: string): string {
   return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;

@@ -4,6 +4,7 @@
 // u64 fields are read into JS numbers: node ids and handles are ours to choose, and offsets above 2^53 do
 // not occur in practice. Inode numbers, which the layers choose, may be given as bigint.
 
+import { nameFromBytes, nameToBytes } from '../names.js';
 import type { AttrOut, EntryOut, FuseAttr, InHeader, InitIn, InitOut, OpenOut, RenameIn, SetattrIn, StatfsOut, Timespec } from './structs.js';
 
 export const FUSE_KERNEL_VERSION = 7;
@@ -196,7 +197,7 @@ export function writeU64(buf: Buffer, off: number, v: number | bigint): void {
 export function readName(buf: Buffer, off: number, end: number): [string, number] {
   let nul = buf.indexOf(0, off);
   if (nul < 0 || nul >= end) nul = end;
-  return [buf.toString('utf8', off, nul), nul + 1];
+  return [nameFromBytes(buf.subarray(off, nul)), nul + 1];
 }
 
 const align8 = (n: number): number => (n + 7) & ~7;
@@ -639,7 +640,7 @@ export function encodeNotifyInvalInode(nodeid: number, offset: number, length: n
 
 /** The kernel wants the name NUL-terminated after fuse_notify_inval_entry_out. */
 export function encodeNotifyInvalEntry(parent: number, name: string): Buffer {
-  const nameBuf = Buffer.from(name, 'utf8');
+  const nameBuf = nameToBytes(name);
   const buf = Buffer.alloc(OUT_HEADER_SIZE + 16 + nameBuf.length + 1);
   encodeOutHeader(buf, buf.length, NotifyCode.INVAL_ENTRY, 0n);
   writeU64(buf, OUT_HEADER_SIZE, parent);

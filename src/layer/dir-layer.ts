@@ -13,6 +13,7 @@
 // call acts on the last component without following it. Parent fds are cached (DirFds below).
 import * as fs from 'node:fs';
 import { errorCode, fsError } from '../errors.js';
+import { nameFromBytes } from '../names.js';
 import * as sys from '../sys/index.js';
 import { copyFileData } from './copy.js';
 import { decodeRedirect } from './redirect.js';
@@ -145,6 +146,19 @@ export class HostFile implements RealFile {
   chown(uid: number, gid: number): void { fs.fchownSync(this.fd, uid, gid); }
   utimes(atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void { sys.futimens(this.fd, atimeNs, mtimeNs); }
   close(): void { fs.closeSync(this.fd); }
+}
+
+/**
+ * The entries of the directory open at `fd`, their names byte-exact: a name that is not UTF-8 (which
+ * Node shows as U+FFFD) is read again as bytes and carried as names.ts says.
+ */
+function listDir(fd: number): fs.Dirent[] {
+  const path = `/proc/self/fd/${fd}`;
+  const dirents = fs.readdirSync(path, { withFileTypes: true });
+  if (!dirents.some((d) => d.name.includes('\ufffd'))) return dirents;
+  const raw = fs.readdirSync(path, { withFileTypes: true, encoding: 'buffer' }) as unknown as Array<fs.Dirent & { name: string | Buffer }>;
+  for (const d of raw) d.name = nameFromBytes(d.name as Buffer);
+  return raw as fs.Dirent[];
 }
 
 function isMissing(err: unknown): boolean {
@@ -316,7 +330,7 @@ export class DirLayer implements WritableLayer {
     try {
       const fd = this.dirFd(dir);
       const size = this.dirSizes.get(dir) ?? sys.statx(fd, '', sys.AT_EMPTY_PATH).size;
-      if (size <= 65536) names = new Set(fs.readdirSync(`/proc/self/fd/${fd}`));
+      if (size <= 65536) names = new Set(listDir(fd).map((d) => d.name));
     } catch {
       names = null;
     }
@@ -398,7 +412,7 @@ export class DirLayer implements WritableLayer {
 
   readdir(rel: string): LayerDirent[] {
     const dirfd = this.dirFd(rel);
-    const dirents = fs.readdirSync(`/proc/self/fd/${dirfd}`, { withFileTypes: true });
+    const dirents = listDir(dirfd);
     let xwhiteouts: boolean | undefined;
     const out: LayerDirent[] = [];
     for (const d of dirents) {
@@ -733,7 +747,7 @@ export class DirLayer implements WritableLayer {
     if ((stat.mode & S_IFMT) === S_IFDIR) {
       const fd = sys.openat2(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW, { noSymlinks: true });
       try {
-        for (const child of fs.readdirSync(`/proc/self/fd/${fd}`)) this.removeTree(fd, child);
+        for (const child of listDir(fd)) this.removeTree(fd, child.name);
       } finally {
         fs.closeSync(fd);
       }

@@ -4,7 +4,7 @@
 // file re-binds itself to the new real file once, and every later call goes straight through. The
 // check is one integer comparison, so a re-bound handle costs what a fresh one does.
 import { constants } from 'node:fs';
-import { fsError } from '../errors.js';
+import { errorCode, fsError } from '../errors.js';
 import {
   FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_UNSHARE_RANGE,
   FALLOC_FL_WRITE_ZEROES, FALLOC_FL_ZERO_RANGE, O_ACCMODE, S_IFDIR, SEEK_DATA, SEEK_HOLE, type RealFile,
@@ -12,7 +12,7 @@ import {
 import type { OverlayContext } from './context.js';
 import type { OvlNode } from './node.js';
 
-const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY } = constants;
+const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY, O_NOATIME } = constants;
 
 /** What the faces may read of an open overlay file; everything else stays inside src/overlay. */
 export interface OpenFile {
@@ -57,9 +57,21 @@ function realFlags(flags: number): number {
   return flags & ~(O_CREAT | O_EXCL | O_TRUNC);
 }
 
+/**
+ * Reads touch atimes as the kernel's overlay lets them: a lower file's never (its real file opens with
+ * O_NOATIME, as ovl_open_realfile's does), none with noatime, and an upper file's as the upper
+ * filesystem's own rules say (relatime where it is mounted so). O_NOATIME needs the file's owner or
+ * CAP_FOWNER; without either, the read may touch the atime, as the kernel's would.
+ */
 function openReal(ctx: OverlayContext, node: OvlNode, flags: number): RealFile {
   const { layer, rel } = ctx.dataRef(node);
-  return layer.open(rel, flags);
+  if (ctx.atime !== 'noatime' && layer === ctx.upper) return layer.open(rel, flags);
+  try {
+    return layer.open(rel, flags | O_NOATIME);
+  } catch (err) {
+    if (errorCode(err) !== 'EPERM') throw err;
+    return layer.open(rel, flags);
+  }
 }
 
 /**

@@ -3,6 +3,7 @@
 import koffi from 'koffi';
 import { constants } from 'node:os';
 import { hostError, type FsError } from '../errors.js';
+import { cPath, hasRawBytes } from '../names.js';
 
 export const libc = koffi.load('libc.so.6');
 
@@ -38,14 +39,24 @@ export function check(ret: number, syscall: string, path?: string, dest?: string
  * `probe`), so that importing this module never fails on an older libc.
  */
 export function declare<F extends (...args: never[]) => unknown>(prototype: string): F {
+  let fn: (...args: unknown[]) => unknown;
   try {
-    return libc.func(prototype) as unknown as F;
+    fn = libc.func(prototype);
   } catch {
     const name = /(\w+)\s*\(/.exec(prototype)?.[1] ?? prototype;
     return ((..._args: never[]) => {
       throw hostError('ENOSYS', name);
     }) as unknown as F;
   }
+  if (!/char\s*\*/.test(prototype)) return fn as unknown as F;
+  // A name that carries raw (non-UTF-8) bytes goes to the kernel as those bytes (see names.ts).
+  return ((...args: unknown[]) => {
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      if (typeof a === 'string' && hasRawBytes(a)) args[i] = cPath(a);
+    }
+    return fn(...args);
+  }) as unknown as F;
 }
 
 export { koffi };

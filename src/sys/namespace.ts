@@ -2,6 +2,7 @@
 // readlinkat. None of them follows a symlink in the last component.
 import { AT_REMOVEDIR } from './constants.js';
 import { check, declare } from './libc.js';
+import { nameFromBytes } from '../names.js';
 
 const rawMknodat = declare<(dirfd: number, path: string, mode: number, dev: number) => number>(
   'int mknodat(int dirfd, const char *path, unsigned int mode, uint64_t dev)',
@@ -48,5 +49,5 @@ const linkBuf = Buffer.alloc(4096);
 
 export function readlinkat(dirfd: number, path: string): string {
   const n = check(rawReadlinkat(dirfd, path, linkBuf, linkBuf.length), 'readlinkat', path);
-  return linkBuf.toString('utf8', 0, n);
+  return nameFromBytes(linkBuf.subarray(0, n));
 }

@@ -37,10 +37,8 @@ export const CANNOT_EXPRESS: Record<string, string> = {
  * one of them starts to pass, so this list only shrinks.
  */
 export const KNOWN_FAILING: Record<string, string> = {
-  'test-fs-readdir-ucs2.js': 'names are not byte-exact: a non-UTF-8 Buffer name is stored under another name',
   'test-fs-append-file-flush.js': "spies on the test's fs.fsyncSync; the facade's writeFileSync does not call through the object the test holds",
   'test-fs-write-file-flush.js': "spies on the test's fs.fsyncSync/fsync; the facade does not call through the object the test holds",
-  'test-fs-realpath-buffer-encoding.js': 'the harness cannot map results in encodings other than utf8 and buffer back to host paths',
   'test-fs-promises.js': 'FileHandle methods called on another object do not give ERR_INTERNAL_ASSERTION',
   'test-fs-promises-readfile.js': "a file whose stat reports 0 bytes but which has data is read through Node's patched binding",
   'test-fs-rmdir-recursive.js': "reads the options Node's internal rimraf passes to rmdirSync",

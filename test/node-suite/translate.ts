@@ -120,9 +120,21 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
     return err;
   }
 
-  function fixResult(name: string, r: unknown): unknown {
+  /** The encoding a call asked its path result in (its second argument), when not UTF-8. */
+  function resultEncoding(args: unknown[]): BufferEncoding | undefined {
+    const o = args[1];
+    const e = typeof o === 'string' ? o : typeof o === 'object' && o !== null ? (o as { encoding?: unknown }).encoding : undefined;
+    return typeof e === 'string' && Buffer.isEncoding(e) && !['utf8', 'utf-8'].includes(e.toLowerCase()) ? e : undefined;
+  }
+
+  function fixResult(name: string, r: unknown, encoding?: BufferEncoding): unknown {
     if (PATH_RESULTS.has(name.replace(/Sync$/, ''))) {
       if (name === 'readlink' && typeof r === 'string' && !r.startsWith('/')) return r;
+      // A path in another encoding: its bytes are the overlay path's, prefixed with the root's.
+      if (typeof r === 'string' && encoding !== undefined) {
+        const bytes = Buffer.from(r, encoding);
+        return bytes[0] === 0x2f ? Buffer.concat([rootBuf, bytes]).toString(encoding) : r;
+      }
       if (typeof r === 'string') return toHost(r);
       if (Buffer.isBuffer(r) && r[0] === 0x2f) return Buffer.concat([rootBuf, r]);
       return r;
@@ -235,7 +247,7 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
           const cb = a[last] as Fn;
           a[last] = function (this: unknown, err: unknown, ...rest: unknown[]) {
             if (name === 'exists') return cb.call(this, err, ...rest);
-            if (rest.length > 0) rest[0] = fixResult(name, rest[0]);
+            if (rest.length > 0) rest[0] = fixResult(name, rest[0], resultEncoding(args));
             return cb.call(this, fixError(err), ...rest);
           };
         }
@@ -247,11 +259,11 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
         throw fixError(err);
       }
       if (result instanceof Promise) {
-        return result.then((v) => fixResult(name, v), (err) => {
+        return result.then((v) => fixResult(name, v, resultEncoding(args)), (err) => {
           throw fixError(err);
         });
       }
-      if (kind === 'sync') return fixResult(name, result);
+      if (kind === 'sync') return fixResult(name, result, resultEncoding(args));
       return result;
     };
     Object.defineProperty(wrapped, 'name', { value: name });

@@ -5,6 +5,7 @@
 // Everything a test makes lives in its own scratch directory; every mount, loop and dm device is undone
 // in t.after() hooks, which run even when the test fails.
 import assert from 'node:assert/strict';
+import { isUtf8 } from 'node:buffer';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -369,19 +370,23 @@ export async function questions(t: TestContext, tr: Trio, list: Question[], todo
  */
 export function treeState(f: SyncFs, root: string, opts: { skip?: (rel: string) => boolean; modes?: boolean } = {}): string[] {
   const out: string[] = [];
-  const walk = (rel: string): void => {
-    const names = (f.readdirSync(rel === '' ? root : `${root}/${rel}`) as string[]).slice().sort();
+  // Names are walked as bytes, so that a name that is not UTF-8 is compared as it is on disk.
+  const base = Buffer.from(root === '/' ? '' : root);
+  const slash = Buffer.from('/');
+  const walk = (rel: Buffer): void => {
+    const names = (f.readdirSync(Buffer.concat([base, rel.length === 0 ? slash : Buffer.concat([slash, rel])]), { encoding: 'buffer' }) as Buffer[]).slice().sort(Buffer.compare);
     for (const name of names) {
-      const r = rel === '' ? name : `${rel}/${name}`;
+      const rb = rel.length === 0 ? name : Buffer.concat([rel, slash, name]);
+      const r = shownName(rb);
       if (opts.skip?.(r)) continue;
-      const p = `${root === '/' ? '' : root}/${r}`;
+      const p = Buffer.concat([base, slash, rb]);
       const st = f.lstatSync(p);
       const mode = opts.modes === false ? '' : (st.mode & 0o7777).toString(8);
       if (st.isDirectory()) {
         out.push(`${r}|d|${mode}`);
-        walk(r);
+        walk(rb);
       } else if (st.isSymbolicLink()) {
-        out.push(`${r}|l|${f.readlinkSync(p)}`);
+        out.push(`${r}|l|${shownName(f.readlinkSync(p, { encoding: 'buffer' }) as Buffer)}`);
       } else if (st.isFile()) {
         out.push(`${r}|f|${mode}|${st.size}|${createHash('sha256').update(f.readFileSync(p)).digest('hex').slice(0, 16)}`);
       } else {
@@ -389,8 +394,14 @@ export function treeState(f: SyncFs, root: string, opts: { skip?: (rel: string) 
       }
     }
   };
-  walk('');
+  walk(Buffer.alloc(0));
   return out;
+}
+
+/** A name's bytes as text, with bytes that are not UTF-8 shown as \xHH. */
+function shownName(b: Buffer): string {
+  if (isUtf8(b)) return b.toString('utf8');
+  return [...b].map((c) => (c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`)).join('');
 }
 
 /** Lines only one side has, for a readable failure. */
