@@ -89,7 +89,11 @@ export function sortOptions(list: string[], dialect: Dialect): Pick<MountRequest
     else if (key === 'xattr_permissions') xattrPermissions = integer(key, value, 0, 2) as 0 | 1 | 2;
     else if (key === 'ro') flags.readOnly = true;
     else if (key === 'debug') debug = true;
-    else if (PASSED_KEYS.has(key)) flags.extra.push(opt);
+    else if (PASSED_KEYS.has(key)) {
+      flags.extra.push(opt);
+      // FUSE inodes are S_NOATIME in the kernel: the overlay itself applies the atime rule.
+      if (key === 'noatime' || key === 'relatime' || key === 'strictatime') overlay.push(opt);
+    }
     else if (IGNORED_KEYS.has(key) || key.startsWith('x-')) continue;
     else if (lenient) warnings.push(`unknown argument ignored: ${opt}`);
     else throw new UsageError(`unknown mount option '${opt}' (see ovlfs mount --help)`);
