@@ -10,12 +10,15 @@ import { parseArgs } from 'node:util';
 import { isMounted } from '../mount-table.js';
 import { inUserNamespace } from '../overlay/options.js';
 import { HELP, HELPER_HELP, MOUNT_HELP, UMOUNT_HELP } from './help.js';
-import { parseMountArgs, UsageError, type Dialect } from './mount-args.js';
+import { parseMountArgs, UsageError, type Dialect, type MountRequest } from './mount-args.js';
 
 /** Exit statuses, as mount(8) uses them: 1 for bad usage or permissions, 32 for a failed mount. */
 const EXIT_USAGE = 1;
 const EXIT_FAIL = 32;
+// Set by spawn-daemon.ts for the daemon it starts (kept here so that this module does not load it).
 const DAEMON_ENV = 'OVLFS_DAEMON_FD';
+const MOUNTED_ENV = 'OVLFS_FUSE_FD';
+const REQUEST_ENV = 'OVLFS_MOUNT_REQUEST';
 
 function log(line: string): void {
   process.stderr.write(`ovlfs: ${line}\n`);
@@ -80,7 +83,25 @@ async function mountCommand(args: string[], dialect: Dialect, argv: string[]): P
       if (error !== undefined) log(`mount failed: ${error}`);
     });
   }
-  return (await import('./spawn-daemon.js')).daemonize(req, argv);
+  const { daemonize, mountAndDaemonize } = await import('./spawn-daemon.js');
+  // containers/storage's form, as root (also in a user namespace): mount here and return at once, as
+  // fuse-overlayfs does. ovlfs mount and the helper form return once the daemon serves, so that the pid
+  // in --pidfile answers SIGTERM from the start and an error in the layers is the command's to report;
+  // so does a plain user's mount, which the daemon makes through fusermount3.
+  return req.dialect === 'fuse-overlayfs' && process.getuid?.() === 0 ? mountAndDaemonize(req, argv) : daemonize(req, argv);
+}
+
+/**
+ * The daemon of a mount the command made (spawn-daemon.ts): it takes the command's request as it was
+ * resolved then, not the arguments again, because a layer path may be gone by now (and a stat of the
+ * mount point would wait for this very process to answer it).
+ */
+async function serveMountedCommand(fd: string): Promise<number> {
+  const req = JSON.parse(process.env[REQUEST_ENV] ?? '') as MountRequest;
+  delete process.env[MOUNTED_ENV];
+  delete process.env[REQUEST_ENV];
+  const { serveMounted } = await import('./daemon.js');
+  return serveMounted(req, Number(fd));
 }
 
 function umountCommand(args: string[]): Promise<number> {
@@ -125,6 +146,8 @@ function version(): string {
 export async function main(argv: string[]): Promise<number> {
   const args = argv.slice(1);
   try {
+    const mounted = process.env[MOUNTED_ENV];
+    if (mounted !== undefined) return await serveMountedCommand(mounted);
     // Installed as /sbin/mount.fuse.ovlfs (or called by mount.fuse): SOURCE MOUNTPOINT [-o OPTIONS].
     if (basename(argv[0] ?? '').startsWith('mount.')) return await mountCommand(args, 'helper', argv);
     const [cmd, ...rest] = args;

@@ -1,16 +1,20 @@
 // Serving a mount, and the child half of daemonizing (the parent half is spawn-daemon.ts).
 //
 // Node cannot fork, so the command starts itself again as a detached child (a new session, stdio on
-// /dev/null or --log) with a pipe on fd 3. The child mounts and writes one line on that pipe, 'ok' or
-// the error, and the parent exits with the matching status. So the command returns 0 only once the mount
-// is live (its layers open, so a layer path that vanishes right after, as containers/storage's idmapped
-// bind mounts do, is no longer needed), and a mount that fails says why on the caller's stderr.
-import { closeSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+// /dev/null or --log). Usually the child mounts and writes one line on a pipe on fd 3, 'ok' or the
+// error, and the command exits with the matching status, so a mount that fails says why on the caller's
+// stderr. In fuse-overlayfs's form as root, the command has mounted already and hands the child the
+// /dev/fuse fd instead (fd 3): the child builds the overlay and serves what the kernel queued meanwhile.
+// Either way the layer paths were resolved by the command (a layer path that vanishes right after, as
+// containers/storage's idmapped bind mounts do, is read outside them: idmapped.ts).
+import { spawnSync } from 'node:child_process';
+import { closeSync, writeFileSync, writeSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { mountFuse } from '../fuse/bridge/mount.js';
 import type { OverlayFsArg } from '../fuse/overlay-fs.js';
+import { fuseMountFlags, userAllowOther } from './fuse-flags.js';
 import type { MountRequest } from './mount-args.js';
 
 export const EXIT_FAIL = 32;
@@ -19,26 +23,24 @@ function log(line: string): void {
   process.stderr.write(`ovlfs: ${line}\n`);
 }
 
-/** Whether fusermount3 lets a plain user pass allow_other. */
-function userAllowOther(): boolean {
-  try {
-    return /^\s*user_allow_other\s*$/m.test(readFileSync('/etc/fuse.conf', 'utf8'));
-  } catch {
-    return false;
-  }
-}
+// Defined (true) by scripts/bundle.mjs, where every entry point sits in one directory.
+declare const OVLFS_BUNDLE: boolean;
 
 function filesystemModule(): URL {
+  if (typeof OVLFS_BUNDLE !== 'undefined') return new URL('./overlay-fs.js', import.meta.url);
   // .js when built, .ts when run from sources under tsx: the worker loads the same kind.
   const ext = extname(fileURLToPath(import.meta.url));
   return new URL(`../fuse/overlay-fs${ext}`, import.meta.url);
 }
 
-/** Mounts and serves in this process until unmounted. `ready` hears undefined (live) or the error. */
-export async function serve(req: MountRequest, ready: (error: string | undefined) => void): Promise<number> {
+/**
+ * Mounts and serves in this process until unmounted. `ready` hears undefined (live) or the error.
+ * `mounted`: a /dev/fuse fd the command has mounted already (see spawn-daemon.ts), served as it is.
+ */
+export async function serve(req: MountRequest, ready: (error: string | undefined) => void, mounted?: number): Promise<number> {
   // New entries get the mode the kernel sends, with the caller's umask already applied; ours must not apply.
   process.umask(0);
-  const fusermount = process.getuid?.() === 0 ? undefined : (await import('../fuse/fusermount.js')).findFusermount();
+  const fusermount = process.getuid?.() === 0 || mounted !== undefined ? undefined : (await import('../fuse/fusermount.js')).findFusermount();
   if (fusermount !== undefined && !userAllowOther()) log('only this user sees the mount: /etc/fuse.conf has no user_allow_other');
   const arg: OverlayFsArg = { overlay: req.overlay, idmap: req.idmap, xattrPermissions: req.xattrPermissions };
   let mount;
@@ -49,12 +51,9 @@ export async function serve(req: MountRequest, ready: (error: string | undefined
       source: req.source,
       filesystem: { module: filesystemModule(), export: 'createOverlayFs', arg },
       options: {
-        readOnly: req.flags.readOnly,
-        extraOptions: req.flags.extra,
-        // A plain user mounts through fusermount3, which allows allow_other only with user_allow_other.
-        allowOther: fusermount === undefined || userAllowOther(),
-        defaultPermissions: true,
+        ...fuseMountFlags(req, fusermount),
         fusermount,
+        mounted,
         debug: req.debug,
         handleSignals: true,
       },
@@ -65,7 +64,8 @@ export async function serve(req: MountRequest, ready: (error: string | undefined
   }
   // Relative layer paths were resolved by now; hold no directory busy.
   process.chdir('/');
-  if (req.pidfile !== undefined) writeFileSync(req.pidfile, `${process.pid}\n`);
+  // When the command mounted, it wrote the pidfile already: it returns before this process gets here.
+  if (req.pidfile !== undefined && mounted === undefined) writeFileSync(req.pidfile, `${process.pid}\n`);
   log(`mounted ${req.mountpoint}, pid ${process.pid}`);
   ready(undefined);
   try {
@@ -88,4 +88,23 @@ export function serveAsDaemon(req: MountRequest, pipe: number): Promise<number> 
       // the parent is gone; nothing to tell
     }
   });
+}
+
+/**
+ * The daemon of a mount the command has made already (spawn-daemon.ts): the kernel queues requests until
+ * this process answers them. Until mountFuse has taken over SIGINT and SIGTERM, either signal detaches
+ * the mount, so that a daemon killed while it starts leaves no mount that nobody serves.
+ */
+export async function serveMounted(req: MountRequest, fd: number): Promise<number> {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  const early = (sig: NodeJS.Signals): void => {
+    for (const s of signals) process.off(s, early);
+    spawnSync('umount', ['-l', req.mountpoint], { stdio: 'ignore' });
+    process.kill(process.pid, sig);
+  };
+  for (const s of signals) process.on(s, early);
+  return serve(req, (error) => {
+    for (const s of signals) process.off(s, early);
+    if (error !== undefined) log(`serving the mount failed, so it was detached: ${error}`);
+  }, fd);
 }

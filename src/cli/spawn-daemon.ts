@@ -1,27 +1,85 @@
-// The parent half of daemonizing (see daemon.ts): start the command again as a detached child and
-// wait for its one line. Kept apart from daemon.ts so that the process that only waits loads nothing of
-// the FUSE bridge or the core.
-import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+// The parent half of daemonizing (see daemon.ts): start the command again as a detached child. Kept
+// apart from daemon.ts so that the process that only starts the daemon loads nothing of the FUSE
+// bridge or the core.
+//
+// In fuse-overlayfs's form as root (containers/storage's mount_program), the command mounts first
+// (mount(2) on a /dev/fuse fd it opened), hands the fd to the child and returns at once, as
+// fuse-overlayfs returns once it has mounted: the kernel queues requests until the child answers them,
+// so the mount is live for the caller either way, and the child's start-up overlaps with what the caller
+// does next (start a container). Otherwise the child mounts and the command waits for its one line.
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 
+import { checkDirectory, normalizeOptions } from '../overlay/options.js';
+import { fuseMountFlags } from './fuse-flags.js';
 import type { MountRequest } from './mount-args.js';
 
 export const EXIT_FAIL = 32;
+/** The child's fd of the pipe it says its one line on. */
 export const DAEMON_ENV = 'OVLFS_DAEMON_FD';
+/** The child's fd of the /dev/fuse the command has mounted, and the request as the command resolved it. */
+export const MOUNTED_ENV = 'OVLFS_FUSE_FD';
+export const REQUEST_ENV = 'OVLFS_MOUNT_REQUEST';
 
 function log(line: string): void {
   process.stderr.write(`ovlfs: ${line}\n`);
 }
 
-/** The parent half of daemonizing: start the child, wait for its one line, exit accordingly. */
-export function daemonize(req: MountRequest, argv: string[]): Promise<number> {
+function startChild(req: MountRequest, argv: string[], fd3: 'pipe' | number, env: Record<string, string>): ReturnType<typeof spawn> {
   const logFd = req.log !== undefined ? openSync(req.log, 'a') : 'ignore';
-  const child = spawn(process.execPath, [...process.execArgv, ...argv], {
-    detached: true,
-    stdio: ['ignore', logFd, logFd, 'pipe'],
-    env: { ...process.env, [DAEMON_ENV]: '3' },
-  });
-  if (typeof logFd === 'number') closeSync(logFd);
+  try {
+    return spawn(process.execPath, [...process.execArgv, ...argv], {
+      detached: true,
+      stdio: ['ignore', logFd, logFd, fd3],
+      env: { ...process.env, ...env },
+    });
+  } finally {
+    if (typeof logFd === 'number') closeSync(logFd);
+  }
+}
+
+/**
+ * What the overlay would refuse first, checked before anything is mounted: the options, and that every
+ * layer is a directory. The child checks the rest (overlapping layers, upper and work on one filesystem)
+ * when it builds the overlay; if that fails it detaches the mount and says why in --log.
+ */
+function checkLayers(req: MountRequest): void {
+  const o = normalizeOptions(req.overlay);
+  o.lower.forEach((dir, i) => typeof dir === 'string' && checkDirectory(dir, `lowerdir #${i + 1}`));
+  if (typeof o.upper === 'string') checkDirectory(o.upper, 'upperdir');
+  if (typeof o.workdir === 'string') checkDirectory(o.workdir, 'workdir');
+}
+
+/** As root: mount, hand the device to the child, return without waiting for it. */
+export async function mountAndDaemonize(req: MountRequest, argv: string[]): Promise<number> {
+  let device: number | undefined;
+  try {
+    checkLayers(req);
+    device = openSync('/dev/fuse', 'r+');
+    const { fuseMountData, mountFuseSyscall } = await import('../fuse/mount-syscall.js');
+    mountFuseSyscall(req.source, req.mountpoint, 'fuse.ovlfs', fuseMountData(device, fuseMountFlags(req, undefined)));
+  } catch (e) {
+    if (device !== undefined) closeSync(device);
+    log(`mount failed: ${e instanceof Error ? e.message : String(e)}`);
+    return EXIT_FAIL;
+  }
+  const child = startChild(req, argv, device, { [MOUNTED_ENV]: '3', [REQUEST_ENV]: JSON.stringify(req) });
+  closeSync(device);
+  child.on('error', () => {}); // a spawn that failed has no pid, and is handled below
+  if (child.pid === undefined) {
+    // The mount exists, and nobody will serve it.
+    spawnSync('umount', ['-l', req.mountpoint], { stdio: 'ignore' });
+    log('cannot start the daemon');
+    return EXIT_FAIL;
+  }
+  child.unref();
+  if (req.pidfile !== undefined) writeFileSync(req.pidfile, `${child.pid}\n`);
+  return 0;
+}
+
+/** Start the child, wait for its one line (mounted and serving, or the error), exit accordingly. */
+export function daemonize(req: MountRequest, argv: string[]): Promise<number> {
+  const child = startChild(req, argv, 'pipe', { [DAEMON_ENV]: '3' });
   return new Promise((resolveExit) => {
     let said = '';
     const pipe = child.stdio[3] as NodeJS.ReadableStream;

@@ -33,23 +33,17 @@ export function which(p: string): string {
 }
 
 /**
- * Builds ovlfs into `dir`/dist, with the repository's node_modules beside it. esbuild (which tsx brings)
- * transpiles file by file in about a second, keeping dist's layout; tsc is the fallback.
+ * Builds the ovlfs command into `dir`/dist/bin as `npm run build` does (scripts/bundle.mjs: one esbuild
+ * bundle per entry point, in about a second), with the repository's node_modules beside it. Returns the
+ * command's entry, to run with node.
  */
 export function buildOvlfs(dir: string): string {
   mkdirSync(dir, { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
-  const main = join(dir, 'dist/cli/main.js');
-  const esbuild = join(ROOT, 'node_modules/.bin/esbuild');
-  if (existsSync(esbuild)) {
-    const sources = spawnSync('find', [join(ROOT, 'src'), '-name', '*.ts'], { encoding: 'utf8' }).stdout.split('\n').filter((f) => f !== '');
-    const r = spawnSync(esbuild, [...sources, `--outdir=${join(dir, 'dist')}`, `--outbase=${join(ROOT, 'src')}`, '--format=esm', '--platform=node', '--target=node20', '--log-level=error'], { encoding: 'utf8', timeout: 120_000 });
-    if (r.status === 0 && existsSync(main)) return main;
-  }
-  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { encoding: 'utf8', timeout: 300_000 });
-  // Type errors are the typecheck's to report (npm test runs it first); only a build that emitted nothing fails here.
-  if (r.status !== 0 && !existsSync(main)) throw new Error(`building ovlfs failed: ${r.stdout}${r.stderr}`);
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), join(dir, 'dist/bin')], { encoding: 'utf8', timeout: 120_000 });
+  const main = join(dir, 'dist/bin/ovlfs.js');
+  if (r.status !== 0 || !existsSync(main)) throw new Error(`building ovlfs failed: ${r.stdout}${r.stderr}`);
   return main;
 }
 

@@ -18,17 +18,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { isMounted } from '../../mount-table.js';
+import { fuseMountData, type FuseMountFlags } from '../mount-syscall.js';
 import type { FuseNotifier } from './raw-fs.js';
 import { Notifier, type ServeOptions } from './server.js';
 
-export interface MountOptions extends ServeOptions {
-  /** Let users other than the mounter in (mount option allow_other). */
-  allowOther?: boolean;
-  /** Let the kernel check permissions from the mode bits, so no ACCESS requests are sent. */
-  defaultPermissions?: boolean;
-  readOnly?: boolean;
-  /** Further -o options for mount(8), e.g. 'noatime'. */
-  extraOptions?: string[];
+export interface MountOptions extends ServeOptions, FuseMountFlags {
   /** Unmount on SIGINT/SIGTERM, then die of the same signal. Off by default: a library should not own signals. */
   handleSignals?: boolean;
   /**
@@ -36,6 +30,11 @@ export interface MountOptions extends ServeOptions {
    * mounts, on a mount point the user owns. It also unmounts through it (fusermount3 -u).
    */
   fusermount?: string;
+  /**
+   * A /dev/fuse fd that the caller has mounted at the mount point already: it is served as it is. The
+   * ovlfs command mounts before it starts the daemon, so that it can return while the daemon starts.
+   */
+  mounted?: number;
 }
 
 export interface FileSystemModule {
@@ -81,17 +80,6 @@ export interface WorkerInit {
 }
 export type WorkerMessage = { type: 'ready' } | { type: 'error'; message: string };
 
-function mountOptionString(fd: number, o: MountOptions): string {
-  const uid = process.getuid?.() ?? 0;
-  const gid = process.getgid?.() ?? 0;
-  const parts = [`fd=${fd}`, 'rootmode=40000', `user_id=${uid}`, `group_id=${gid}`];
-  if (o.allowOther) parts.push('allow_other');
-  if (o.defaultPermissions) parts.push('default_permissions');
-  if (o.readOnly) parts.push('ro');
-  parts.push(...(o.extraOptions ?? []));
-  return parts.join(',');
-}
-
 function run(cmd: string, args: string[], stdio: Array<'ignore' | 'pipe' | number>): Promise<{ status: number | null; stderr: string }> {
   return new Promise((resolveRun, reject) => {
     const child = spawn(cmd, args, { stdio });
@@ -134,16 +122,16 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
   const fusermount = options.fusermount;
   // Loaded only for it: koffi is not needed on this thread otherwise, and loading it costs start-up time.
   const fm = fusermount === undefined ? undefined : await import('../fusermount.js');
-  const fd = fusermount === undefined || fm === undefined
+  const fd = options.mounted ?? (fusermount === undefined || fm === undefined
     ? openSync('/dev/fuse', 'r+')
-    : fm.fusermountMount(fusermount, mountpoint, [`fsname=${source}`, `subtype=${fsname}`, ...mountOptionString(-1, options).split(',').slice(4)].join(','));
-  const { extraOptions: _e, allowOther: _a, defaultPermissions: _d, readOnly: _r, handleSignals: _h, fusermount: _f, ...serve } = options;
+    : fm.fusermountMount(fusermount, mountpoint, [`fsname=${source}`, `subtype=${fsname}`, ...fuseMountData(-1, options).split(',').slice(4)].join(',')));
+  const { extraOptions: _e, allowOther: _a, defaultPermissions: _d, readOnly: _r, handleSignals: _h, fusermount: _f, mounted: _m, ...serve } = options;
   const detach = (lazy: boolean): { status: number | null; stderr: string } =>
     fusermount !== undefined && fm !== undefined ? fm.fusermountUnmount(fusermount, mountpoint, lazy) : spawnSync('umount', lazy ? ['-l', mountpoint] : [mountpoint], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const init: WorkerInit = { fd, module: moduleUrl, exportName: args.filesystem.export ?? 'createFileSystem', arg: args.filesystem.arg, serve };
   // The worker calls mount(2) itself once the file system is built: koffi is loaded there already, and
   // forking this process for mount(8) was the largest single cost of a mount's start-up.
-  if (fusermount === undefined) init.mount = { source, target: mountpoint, fstype: `fuse.${fsname}`, options: mountOptionString(fd, options) };
+  if (fusermount === undefined && options.mounted === undefined) init.mount = { source, target: mountpoint, fstype: `fuse.${fsname}`, options: fuseMountData(fd, options) };
   const worker = startWorker(init);
 
   // The worker builds the file system first, so a broken module fails before anything is mounted.
@@ -174,9 +162,9 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
 
   try {
     await readyP;
-
   } catch (err) {
-    if (fusermount !== undefined) detach(true);
+    // Mounted before the file system was built: a mount nobody will serve must not stay behind.
+    if (fusermount !== undefined || options.mounted !== undefined) detach(true);
     await worker.terminate();
     closeSync(fd);
     throw err;

@@ -1,0 +1,122 @@
+// Proves the command's fast start-up path, built as `npm run build` builds it (scripts/bundle.mjs): in
+// fuse-overlayfs's form as root the command mounts and returns before its daemon has started, and the
+// mount is live for the caller all the same (the kernel queues requests until the daemon answers). The
+// daemon then ends with the mount: unmounted right away, unmounted once serving, or SIGTERM. A layer
+// that is not a directory fails in the command; a layout only the overlay refuses is detached.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+
+import { isMounted } from '../../src/mount-table.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+const reason = process.getuid?.() !== 0 ? 'mounting needs root' : !existsSync('/dev/fuse') ? 'no /dev/fuse' : spawnSync('sh', ['-c', 'command -v fusermount3']).status !== 0 ? 'no fusermount3 (fuse3)' : undefined;
+
+let base = '';
+let main = '';
+let n = 0;
+
+before(() => {
+  if (reason) return;
+  base = mkdtempSync(join(tmpdir(), 'ovlfs-cli-startup-'));
+  symlinkSync(join(ROOT, 'node_modules'), join(base, 'node_modules'));
+  copyFileSync(join(ROOT, 'package.json'), join(base, 'package.json'));
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), join(base, 'dist/bin')], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  main = join(base, 'dist/bin/ovlfs.js');
+  mkdirSync(join(base, 'l'));
+  writeFileSync(join(base, 'l/f'), 'from below\n');
+});
+
+after(() => {
+  if (base === '') return;
+  for (let i = 1; i <= n; i++) {
+    const m = join(base, `c${i}/merged`);
+    if (isMounted(m)) spawnSync('umount', ['-l', m]);
+  }
+  rmSync(base, { recursive: true, force: true });
+});
+
+/** A fresh container layout as containers/storage makes one: diff, work, merged. */
+function container(): { dir: string; mnt: string; pidfile: string; log: string } {
+  const dir = join(base, `c${++n}`);
+  for (const d of ['diff', 'work', 'merged']) mkdirSync(join(dir, d), { recursive: true });
+  return { dir, mnt: join(dir, 'merged'), pidfile: join(dir, 'pid'), log: join(dir, 'log') };
+}
+
+function mount(c: { dir: string; mnt: string; pidfile: string; log: string }, lowerdir = 'l'): { status: number | null; stderr: string } {
+  const r = spawnSync(process.execPath, [main, '-o', `lowerdir=${lowerdir},upperdir=${c.dir}/diff,workdir=${c.dir}/work,,volatile`, '--pidfile', c.pidfile, '--log', c.log, c.mnt], {
+    cwd: base,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: r.status, stderr: r.stderr };
+}
+
+function alive(pid: number): boolean {
+  return existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+}
+
+async function gone(pid: number, mnt: string): Promise<void> {
+  for (let i = 0; i < 300 && (alive(pid) || isMounted(mnt)); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(isMounted(mnt), false, 'still mounted');
+  assert.equal(alive(pid), false, `daemon ${pid} still running`);
+}
+
+test('live when the command returns, though its daemon may still be starting; fusermount3 -u ends it', { skip: reason }, async () => {
+  const c = container();
+  const r = mount(c);
+  assert.equal(r.status, 0, r.stderr);
+  const pid = Number(readFileSync(c.pidfile, 'utf8'));
+  assert.equal(isMounted(c.mnt), true, 'mounted when the command returns');
+  // This read waits in the kernel until the daemon has started and answers.
+  assert.equal(readFileSync(join(c.mnt, 'f'), 'utf8'), 'from below\n');
+  writeFileSync(join(c.mnt, 'new'), 'x');
+  assert.equal(readFileSync(join(c.dir, 'diff/new'), 'utf8'), 'x');
+  const u = spawnSync('fusermount3', ['-u', c.mnt], { encoding: 'utf8' });
+  assert.equal(u.status, 0, u.stderr);
+  await gone(pid, c.mnt);
+  assert.match(readFileSync(c.log, 'utf8'), /unmounted/);
+});
+
+test('unmounted before the daemon has answered anything, the daemon ends too', { skip: reason }, async () => {
+  const c = container();
+  assert.equal(mount(c).status, 0);
+  const pid = Number(readFileSync(c.pidfile, 'utf8'));
+  assert.equal(spawnSync('umount', [c.mnt]).status, 0);
+  await gone(pid, c.mnt);
+});
+
+test('SIGTERM to the serving daemon unmounts', { skip: reason }, async () => {
+  const c = container();
+  assert.equal(mount(c).status, 0);
+  const pid = Number(readFileSync(c.pidfile, 'utf8'));
+  statSync(join(c.mnt, 'f')); // answered: the daemon serves
+  process.kill(pid, 'SIGTERM');
+  await gone(pid, c.mnt);
+});
+
+test('a layer that is not there fails in the command: status 32, nothing mounted', { skip: reason }, () => {
+  const c = container();
+  const r = mount(c, 'l:missing');
+  assert.equal(r.status, 32, r.stderr);
+  assert.match(r.stderr, /lowerdir #2 '.*\/missing' does not exist/);
+  assert.equal(isMounted(c.mnt), false);
+  assert.equal(existsSync(c.pidfile), false, 'no daemon was started');
+});
+
+test('a layout the overlay refuses after the mount was made is detached, and the log says why', { skip: reason }, async () => {
+  const c = container();
+  // The upper layer inside a lower one: every path is a directory, only the overlay refuses it.
+  const r = mount(c, `${c.dir}`);
+  assert.equal(r.status, 0, r.stderr);
+  const pid = Number(readFileSync(c.pidfile, 'utf8'));
+  await gone(pid, c.mnt);
+  assert.match(readFileSync(c.log, 'utf8'), /detached: .*overlapping layers/);
+});
