@@ -4,11 +4,14 @@
 // only argument parsing, and the core is loaded by the process that serves. `node scripts/bundle.mjs
 // [OUTDIR]`, default dist/bin; run by `npm run build` and by `npm ci` (prepare).
 import { build } from 'esbuild';
+import { chmodSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = process.argv[2] ?? `${root}dist/bin`;
 
+// Chunk names carry a hash: chunks of an earlier build would stay behind.
+rmSync(outdir, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
   entryPoints: {
@@ -27,7 +30,7 @@ await build({
   packages: 'external',
   define: { OVLFS_BUNDLE: 'true' },
   chunkNames: 'chunk-[hash]',
-  outExtension: { '.js': '.js' },
-  banner: { js: '' },
   logLevel: 'warning',
 });
+// Runnable as it is, e.g. as containers/storage's mount_program.
+chmodSync(`${outdir}/ovlfs.js`, 0o755);
