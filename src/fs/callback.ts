@@ -10,11 +10,12 @@
 // method and the assembled object is given Node's exact types once, in `makeCallbackApi`.
 import type * as fs from 'node:fs';
 import { promisify } from 'node:util';
+import { asyncIoOf, deliverAsync } from './async-io.js';
 import { deliver, later, makeCallback, type Callback } from './defer.js';
 import { OverlayDir, type OpenDirOptions } from './dir.js';
 import type { SyncFs } from './sync.js';
 import {
-  abortError, ERR_INVALID_ARG_VALUE, getOptions, getValidatedFd, kValidateObjectAllowNullable, validateBuffer,
+  ERR_INVALID_ARG_VALUE, getValidatedFd, kValidateObjectAllowNullable, validateBuffer,
   validateBufferArray, validateEncoding, validateFunction, validateInteger, validateObject, validateOffsetLengthRead,
   validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView,
 } from './validate.js';
@@ -94,6 +95,8 @@ function withCustomPromisify(fn: Loose, keys: [string, string]): void {
 }
 
 export function makeCallbackApi(sync: SyncFs): CallbackApi {
+  // Data moves on libuv's thread pool (async-io.ts); the other calls run now and answer later.
+  const io = asyncIoOf(sync);
   const api: Record<string, Loose> = {};
   for (const name of CALLBACK_NAMES) {
     const method = SYNC_OF[name];
@@ -172,7 +175,7 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
     if (position == null) position = -1;
     else validatePosition(position, 'position');
     const pos = position as number | bigint;
-    deliver(cb, () => [sync.readAt(n, buf, offset as number, len, pos), buf], [0, buf]);
+    deliverAsync(cb, () => io.read(n, buf, offset as number, len, pos), (bytes) => [bytes, buf], [0, buf]);
   };
   withCustomPromisify(api.read, ['bytesRead', 'buffer']);
 
@@ -195,7 +198,7 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
       validateOffsetLengthWrite(offset as number, length as number, buffer.byteLength);
       const buf = buffer as NodeJS.ArrayBufferView;
       const at = position as number | null;
-      deliver(callback as Callback, () => [sync.writeAt(n, buf, offset as number, length as number, at), buf], [0, buf]);
+      deliverAsync(callback as Callback, () => io.write(n, buf, offset as number, length as number, at), (bytes) => [bytes, buf], [0, buf]);
       return;
     }
     validateStringAfterArrayBufferView(buffer, 'buffer');
@@ -214,7 +217,7 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
     const encoding = (typeof length === 'string' && Buffer.isEncoding(length) ? length : 'utf8') as BufferEncoding;
     const data = Buffer.from(str, encoding);
     const at = typeof offset === 'number' ? offset : null;
-    deliver(position as Callback, () => [sync.writeAt(n, data, 0, data.length, at), str], [0, str]);
+    deliverAsync(position as Callback, () => io.write(n, data, 0, data.length, at), (bytes) => [bytes, str], [0, str]);
   };
   withCustomPromisify(api.write, ['bytesWritten', 'buffer']);
 
@@ -223,7 +226,7 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
     const list = validateBufferArray(buffers);
     callback ||= position;
     validateFunction(callback, 'cb');
-    deliver(callback as Callback, () => [sync.readvSync(n, list, typeof position === 'number' ? position : null), list], [0, list]);
+    deliverAsync(callback as Callback, () => io.readv(n, list, typeof position === 'number' ? position : null), (bytes) => [bytes, list], [0, list]);
   };
   withCustomPromisify(api.readv, ['bytesRead', 'buffers']);
 
@@ -236,7 +239,7 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
       process.nextTick(() => Reflect.apply(callback as Callback, undefined, [null, 0, list]));
       return;
     }
-    deliver(callback as Callback, () => [sync.writevSync(n, list, typeof position === 'number' ? position : null), list], [0, list]);
+    deliverAsync(callback as Callback, () => io.writev(n, list, typeof position === 'number' ? position : null), (bytes) => [bytes, list], [0, list]);
   };
   withCustomPromisify(api.writev, ['bytesWritten', 'buffers']);
 
@@ -283,35 +286,33 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
     deliver(cb, () => (sync.truncateSync(path, len), []));
   };
 
-  // readFile, writeFile and appendFile take an AbortSignal: with one, the work waits for a later
-  // turn and checks the signal first, so an abort right after the call is honoured, as in Node.
-  for (const name of ['readFile', 'writeFile', 'appendFile'] as const) {
-    const plainForm = api[name];
-    const syncForm = (sync[`${name}Sync`] as Loose).bind(sync);
-    const withSignal = function (this: unknown, ...all: unknown[]): void {
-      const cb = makeCallback(typeof all.at(-1) === 'function' ? all.at(-1) : all[ARITY[name] - 1]);
-      const options = name === 'readFile' ? all[1] : all[2];
-      const signal = all.length >= (name === 'readFile' ? 3 : 4) ? getOptions(options).signal : undefined;
-      if (signal === undefined) {
-        plainForm(...all);
-        return;
-      }
-      if (signal.aborted) return later(cb, abortError(signal));
-      const args = all.slice(0, -1);
-      setImmediate(() => {
-        if (signal.aborted) return Reflect.apply(cb, undefined, [abortError(signal)]);
-        let result: unknown;
-        try {
-          result = syncForm(...args);
-        } catch (err) {
-          return Reflect.apply(cb, undefined, [err]);
-        }
-        if (signal.aborted) return Reflect.apply(cb, undefined, [abortError(signal)]);
-        Reflect.apply(cb, undefined, name === 'readFile' ? [null, result] : [null]);
-      });
+  // open copies up off the thread; fsync and fdatasync wait on the pool.
+  api.open = function open(...all: unknown[]): void {
+    const [args, cb] = takeCallback(all, 'open');
+    deliverAsync(cb, () => io.open(args[0], args[1], args[2]), (fd) => [fd]);
+  };
+  for (const name of ['fsync', 'fdatasync'] as const) {
+    const form = function (fd: unknown, cb: unknown): void {
+      const callback = makeCallback(cb);
+      deliverAsync(callback, () => io.fsync(getValidatedFd(fd), name === 'fdatasync'), () => []);
     };
-    Object.defineProperty(withSignal, 'name', { value: name });
-    api[name] = withSignal;
+    Object.defineProperty(form, 'name', { value: name });
+    api[name] = form;
+  }
+
+  // readFile, writeFile and appendFile move their data in chunks on the pool, and look at an
+  // AbortSignal before each, so an abort right after the call is honoured, as in Node.
+  api.readFile = function readFile(...all: unknown[]): void {
+    const [args, cb] = takeCallback(all, 'readFile');
+    deliverAsync(cb, () => io.readFile(args[0], args[1]), (data) => [data]);
+  };
+  for (const name of ['writeFile', 'appendFile'] as const) {
+    const form = function (...all: unknown[]): void {
+      const [args, cb] = takeCallback(all, name);
+      deliverAsync(cb, () => io.writeFile(args[0], args[1], args[2], name === 'writeFile' ? 'w' : 'a'), () => []);
+    };
+    Object.defineProperty(form, 'name', { value: name });
+    api[name] = form;
   }
 
   // fs.realpath.native is the same call here: the overlay resolves its own paths either way.

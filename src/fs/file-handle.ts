@@ -1,6 +1,6 @@
-// fs.promises.FileHandle over a virtual fd. Every method is the SyncFs call on that fd, so a
-// handle behaves exactly like an fd from fs.open, copy-up re-binding included: the core's choke
-// point sits under readSync/writeSync, not here.
+// fs.promises.FileHandle over a virtual fd. Every method is a call on that fd, so a handle behaves
+// exactly like an fd from fs.open, copy-up re-binding included: the core's choke point sits under
+// the calls, not here. Data moves on libuv's thread pool (async-io.ts); the rest is SyncFs's.
 //
 // close() follows Node's reference counting: streams and web streams made from a handle hold a
 // reference, close() emits 'close' at once (streams listen and close themselves), and the virtual
@@ -19,6 +19,7 @@ import {
 } from './validate.js';
 import { readArgs, writeArgs } from './io-args.js';
 import type { SyncFs } from './sync.js';
+import { asyncIoOf, type AsyncIo } from './async-io.js';
 
 export const kRef = Symbol('kRef');
 export const kUnref = Symbol('kUnref');
@@ -62,15 +63,16 @@ export async function writeAll(sync: SyncFs, fd: number, data: WriteData, option
     await nextTurn();
     checkAborted(signal);
   }
+  const io = asyncIoOf(sync);
   if (isAsyncOrSyncIterable(data)) {
     for await (const chunk of data as AsyncIterable<string | NodeJS.ArrayBufferView>) {
       checkAborted(signal);
       if (!ArrayBuffer.isView(chunk)) validateStringAfterArrayBufferView(chunk, 'data');
-      sync.writeFileSync(fd, toBuffer(chunk, encoding));
+      await io.writeFile(fd, toBuffer(chunk, encoding), { signal }, 'w');
     }
     return;
   }
-  sync.writeFileSync(fd, toBuffer(data as string | NodeJS.ArrayBufferView, encoding));
+  await io.writeFile(fd, toBuffer(data as string | NodeJS.ArrayBufferView, encoding), { signal }, 'w');
 }
 
 function nextTurn(): Promise<void> {
@@ -107,9 +109,11 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
   private locked = false;
 
   private readonly token = {};
+  private readonly io: AsyncIo;
 
   constructor(private readonly core: SyncFs, fd: number, private readonly streams: HandleStreams) {
     super();
+    this.io = asyncIoOf(core);
     this.current = fd;
     collected.register(this, { core, fd }, this.token);
   }
@@ -141,7 +145,7 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
   read<T extends NodeJS.ArrayBufferView = Buffer>(options?: fs.ReadOptionsWithBuffer<T>): Promise<FileReadResult<T>>;
   read<T extends NodeJS.ArrayBufferView>(bufferOrOptions?: T | fs.ReadOptionsWithBuffer<T>, offsetArg?: number | null | fs.ReadOptions, lengthArg?: number | null, positionArg?: number | null): Promise<FileReadResult<T>> {
     // Node's FileHandle.read: its argument shapes and checks, in its order.
-    return this.op('read', (fd) => {
+    return this.op('read', async (fd) => {
       let buffer: unknown = bufferOrOptions;
       let offset: unknown = offsetArg;
       let length: unknown = lengthArg;
@@ -171,7 +175,7 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
       validateOffsetLengthRead(offset as number, length as number, buf.byteLength);
       if (position == null) position = -1;
       else validatePosition(position, 'position');
-      const bytesRead = this.core.readAt(fd, buf, offset as number, length as number, position as number | bigint);
+      const bytesRead = await this.io.read(fd, buf, offset as number, length as number, position as number | bigint);
       return { bytesRead, buffer: buf as T };
     });
   }
@@ -180,7 +184,7 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
   write(data: string, position?: number | null, encoding?: BufferEncoding | null): Promise<{ bytesWritten: number; buffer: string }>;
   write<TBuffer extends NodeJS.ArrayBufferView>(data: TBuffer | string, a?: number | null, b?: number | BufferEncoding | null, c?: number | null): Promise<{ bytesWritten: number; buffer: TBuffer | string }> {
     // Node's FileHandle.write: its argument shapes and checks, in its order.
-    return this.op('write', (fd) => {
+    return this.op('write', async (fd) => {
       if ((data as { byteLength?: unknown } | null)?.byteLength === 0) return { bytesWritten: 0, buffer: data };
       let offset: unknown = a;
       let length: unknown = b;
@@ -197,26 +201,26 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
         if (typeof length !== 'number') length = data.byteLength - (offset as number);
         if (typeof position !== 'number') position = null;
         validateOffsetLengthWrite(offset as number, length as number, data.byteLength);
-        return { bytesWritten: this.core.writeAt(fd, data, offset as number, length as number, position as number | null), buffer: data };
+        return { bytesWritten: await this.io.write(fd, data, offset as number, length as number, position as number | null), buffer: data };
       }
       validateStringAfterArrayBufferView(data, 'buffer');
       validateEncoding(data, length);
       const encoding = (typeof length === 'string' && Buffer.isEncoding(length) ? length : 'utf8') as BufferEncoding;
       const bytes = Buffer.from(data, encoding);
-      return { bytesWritten: this.core.writeAt(fd, bytes, 0, bytes.length, typeof offset === 'number' ? offset : null), buffer: data };
+      return { bytesWritten: await this.io.write(fd, bytes, 0, bytes.length, typeof offset === 'number' ? offset : null), buffer: data };
     });
   }
 
   readv<TBuffers extends readonly NodeJS.ArrayBufferView[]>(buffers: TBuffers, position?: number | null): Promise<fs.ReadVResult<TBuffers>> {
-    return this.op('read', (fd) => ({
-      bytesRead: this.core.readvSync(fd, validateBufferArray(buffers), typeof position === 'number' ? position : null),
+    return this.op('read', async (fd) => ({
+      bytesRead: await this.io.readv(fd, validateBufferArray(buffers), typeof position === 'number' ? position : null),
       buffers,
     }));
   }
 
   writev<TBuffers extends readonly NodeJS.ArrayBufferView[]>(buffers: TBuffers, position?: number | null): Promise<fs.WriteVResult<TBuffers>> {
-    return this.op('write', (fd) => ({
-      bytesWritten: validateBufferArray(buffers).length === 0 ? 0 : this.core.writevSync(fd, buffers, typeof position === 'number' ? position : null),
+    return this.op('write', async (fd) => ({
+      bytesWritten: validateBufferArray(buffers).length === 0 ? 0 : await this.io.writev(fd, buffers as unknown as NodeJS.ArrayBufferView[], typeof position === 'number' ? position : null),
       buffers,
     }));
   }
@@ -233,7 +237,7 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
         checkAborted(signal);
       }
       // From the current position to the end, as Node reads a handle.
-      return this.core.readFileSync(fd, { encoding: encodingOf(options) as BufferEncoding | null | undefined }) as string | NonSharedBuffer;
+      return await this.io.readFile(fd, { encoding: encodingOf(options) as BufferEncoding | null | undefined, signal }) as string | NonSharedBuffer;
     });
   }
 
@@ -259,11 +263,11 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
   }
 
   sync(): Promise<void> {
-    return this.op('fsync', (fd) => this.core.fsyncSync(fd));
+    return this.op('fsync', (fd) => this.io.fsync(fd));
   }
 
   datasync(): Promise<void> {
-    return this.op('fdatasync', (fd) => this.core.fdatasyncSync(fd));
+    return this.op('fdatasync', (fd) => this.io.fsync(fd, true));
   }
 
   chmod(mode: fs.Mode): Promise<void> {

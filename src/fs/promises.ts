@@ -14,6 +14,7 @@ import { abortError, checkAborted, ERR_METHOD_NOT_IMPLEMENTED, getOptions, valid
 import { OverlayDir, type OpenDirOptions } from './dir.js';
 import { OverlayFileHandle, writeAll, type HandleStreams } from './file-handle.js';
 import type { SyncFs } from './sync.js';
+import { asyncIoOf } from './async-io.js';
 
 export const PROMISE_NAMES = [
   'access', 'copyFile', 'cp', 'open', 'opendir', 'rename', 'truncate', 'rm', 'rmdir', 'mkdir', 'readdir',
@@ -34,10 +35,10 @@ type WriteOptions = { encoding?: BufferEncoding | null; mode?: fs.Mode; flag?: f
  * Runs `fn` on a later microtask, as Node's promise forms run after their first await; an error's
  * stack is captured there, so it shows the caller's async frames ("at async …") as Node's do.
  */
-async function run<T>(fn: () => T): Promise<T> {
+async function run<T>(fn: () => T | PromiseLike<T>): Promise<T> {
   await undefined;
   try {
-    return fn();
+    return await fn();
   } catch (err) {
     if (err instanceof Error) Error.captureStackTrace(err, run);
     throw err;
@@ -54,6 +55,8 @@ function objectOf(options: WriteOptions): Exclude<WriteOptions, string | null | 
 }
 
 export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesApi {
+  // Data moves on libuv's thread pool (async-io.ts); the other calls run at once.
+  const io = asyncIoOf(sync);
   const generic = (method: keyof SyncFs): Loose => {
     const fn = (sync[method] as Loose).bind(sync);
     return (...args: unknown[]) => run(() => fn(...args));
@@ -65,7 +68,7 @@ export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesA
   const cp = ((src: string | URL, dest: string | URL, opts?: fs.CopyOptions) =>
     run(() => sync.cpAsync(src, dest, opts)).then(() => {})) satisfies typeof fsp.cp;
   const open = ((path: fs.PathLike, flags?: string | number, mode?: fs.Mode) =>
-    run(() => new OverlayFileHandle(sync, sync.openSync(path, flags, mode), streams))) satisfies typeof fsp.open;
+    run(async () => new OverlayFileHandle(sync, await io.open(path, flags, mode), streams))) satisfies typeof fsp.open;
   const rename = ((from: fs.PathLike, to: fs.PathLike) => run(() => sync.renameSync(from, to))) satisfies typeof fsp.rename;
   const truncate = ((path: fs.PathLike, len?: number) => run(() => sync.truncateSync(path, len))) satisfies typeof fsp.truncate;
   const rm = ((path: fs.PathLike, options?: fs.RmOptions) => run(() => sync.rmSync(path, options))) satisfies typeof fsp.rm;
@@ -92,7 +95,7 @@ export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesA
       await nextTurn();
       checkAborted(o.signal);
     }
-    const data = await run(() => sync.readFileSync(path, o));
+    const data = await run(() => io.readFile(path, o));
     if (o.signal?.aborted) throw abortError(o.signal);
     return data;
   };
@@ -111,14 +114,14 @@ export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesA
     const simple = typeof data === 'string' || ArrayBuffer.isView(data);
     if (simple && !o.flush) {
       const opts = { encoding: typeof options === 'string' ? options : o.encoding, mode: o.mode, flag: o.flag === undefined ? flag : o.flag };
-      await run(() => (flag === 'a' ? sync.appendFileSync(path, data, opts) : sync.writeFileSync(path, data, opts)));
+      await run(() => io.writeFile(path, data, opts, flag === 'a' ? 'a' : 'w'));
       return;
     }
-    const fd = await run(() => sync.openSync(path, o.flag ?? flag, o.mode ?? 0o666));
+    const fd = await run(() => io.open(path, o.flag ?? flag, o.mode ?? 0o666));
     try {
       // A Readable is an AsyncIterable at runtime, which is all writeAll needs.
       await writeAll(sync, fd, data as Parameters<typeof writeAll>[2], options);
-      if (o.flush) sync.fsyncSync(fd);
+      if (o.flush) await io.fsync(fd);
     } finally {
       sync.closeSync(fd);
     }

@@ -2,13 +2,15 @@
 // through their documented `fs` option (open/read/write/writev/close/fsync with fs's callback
 // signatures). Node keeps every stream semantic (start, end, highWaterMark, autoClose, emitClose,
 // flush, encoding, flags, mode, 'open'/'ready'/'close' events), and each read or write goes
-// through SyncFs on a virtual fd, so a stream started before a copy-up continues on the new data.
+// through the overlay on a virtual fd, its data on libuv's thread pool, so a stream started before
+// a copy-up continues on the new data.
 //
 // Node accepts its own FileHandle as `fd` but refuses it together with `fs`; an OverlayFileHandle
 // is therefore passed as its numeric fd plus operations through the handle's own methods, which is
 // what Node's internal FileHandleOperations do for its own handles. A caller's own `options.fs` is
 // passed to Node unchanged, as Node honours it.
 import * as fs from 'node:fs';
+import { asyncIoOf, deliverAsync } from './async-io.js';
 import { deliver, type Callback } from './defer.js';
 import { ERR_METHOD_NOT_IMPLEMENTED, getOptions } from './validate.js';
 import { kRef, kUnref, OverlayFileHandle, type HandleStreams, type ReadStreamOptions, type WriteStreamOptions } from './file-handle.js';
@@ -26,17 +28,19 @@ interface StreamOps {
   fsync(fd: number, cb: Callback): void;
 }
 
+/** The overlay's own operations, data on libuv's thread pool (async-io.ts). */
 function coreOps(sync: SyncFs): StreamOps {
+  const io = asyncIoOf(sync);
   return {
-    open: (path, flags, mode, cb) => deliver(cb, () => [sync.openSync(path, flags, mode)]),
+    open: (path, flags, mode, cb) => deliverAsync(cb, () => io.open(path, flags, mode), (fd) => [fd]),
     read: (fd, buffer, offset, length, position, cb) =>
-      deliver(cb, () => [sync.readSync(fd, buffer, offset, length, position ?? null), buffer], [0, buffer]),
+      deliverAsync(cb, () => io.read(fd, buffer, offset, length, position ?? null), (n) => [n, buffer], [0, buffer]),
     write: (fd, buffer, offset, length, position, cb) =>
-      deliver(cb, () => [sync.writeSync(fd, buffer, offset, length, position ?? null), buffer], [0, buffer]),
+      deliverAsync(cb, () => io.write(fd, buffer, offset, length, position ?? null), (n) => [n, buffer], [0, buffer]),
     writev: (fd, buffers, position, cb) =>
-      deliver(cb, () => [sync.writevSync(fd, buffers, position ?? null), buffers], [0, buffers]),
+      deliverAsync(cb, () => io.writev(fd, buffers, position ?? null), (n) => [n, buffers], [0, buffers]),
     close: (fd, cb) => deliver(cb, () => (sync.closeSync(fd), [])),
-    fsync: (fd, cb) => deliver(cb, () => (sync.fsyncSync(fd), [])),
+    fsync: (fd, cb) => deliverAsync(cb, () => io.fsync(fd), () => []),
   };
 }
 

@@ -137,6 +137,34 @@ export function leaseData(file: OvlFile, access: 'read' | 'write'): DataLease | 
   };
 }
 
+/** A range of the file position taken for one read or write done off the core's thread. */
+export interface PositionRange {
+  /** Where the I/O starts. */
+  readonly position: number;
+  /** The I/O moved `bytes`: the position ends there (at the end of the file for O_APPEND). */
+  done(bytes: number): void;
+}
+
+/**
+ * Takes `length` bytes at the file position for I/O through a lease, as read(2) and write(2) move
+ * the position: calls in the meantime start past the range, and `done` puts the position where the
+ * I/O really ended (a short read) unless another call has moved it since.
+ */
+export function reservePosition(file: OvlFile, length: number): PositionRange {
+  if (file.closed) throw fsError('EBADF', 'read');
+  const start = file.position;
+  const end = start + length;
+  file.position = end;
+  return {
+    position: start,
+    done(bytes: number): void {
+      if (file.closed || file.position !== end) return;
+      // O_APPEND writes land at the end whatever the position; the position follows them there.
+      file.position = file.append && file.real !== undefined ? file.real.stat().size : start + bytes;
+    },
+  };
+}
+
 /**
  * Before a node's upper copy is unlinked or replaced, re-bind every open file that still holds an
  * older real file: afterwards the upper file can no longer be opened by name.

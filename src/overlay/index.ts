@@ -3,7 +3,7 @@
 export { Overlay, isOverlayXattr } from './overlay.js';
 export type { OverlayNode } from './node.js';
 export type { CopyUpJob } from './copy-up.js';
-export type { DataLease, OpenFile } from './file.js';
+export type { DataLease, OpenFile, PositionRange } from './file.js';
 export type { OvlStat, SetAttr } from './inode.js';
 export type { OvlDirent } from './readdir.js';
 export type { RenameFlags } from './dir.js';

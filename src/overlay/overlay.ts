@@ -14,7 +14,7 @@ import { copyUp, startCopyUp, type CopyUpJob } from './copy-up.js';
 import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, unlinkEntry, type RenameFlags } from './dir.js';
 import {
   allocateData, closeFile, copyDataRange, leaseData, openNode, readData, realFile, seekData, syncData, truncateData, writeData,
-  type DataLease, type OpenFile, type OvlFile,
+  reservePosition, type DataLease, type OpenFile, type OvlFile, type PositionRange,
 } from './file.js';
 import { fgetattr, fsetattr, getattr, setattr, type OvlStat, type SetAttr } from './inode.js';
 import { lookupChild, walk, walkParent, type ParentAndName } from './namei.js';
@@ -101,6 +101,8 @@ export class Overlay {
 
   get root(): OverlayNode { return this.ctx.root; }
   get readOnly(): boolean { return this.ctx.upper === undefined; }
+  /** volatile: every sync is skipped, whichever face asks for it. */
+  get volatile(): boolean { return this.ctx.volatile; }
 
   /** The layers, top-most first (the upper, then the lowers): the facade's fs.watch watches their directories. */
   get layers(): readonly Layer[] { return this.ctx.upper !== undefined ? [this.ctx.upper, ...this.ctx.lowers] : this.ctx.lowers; }
@@ -282,6 +284,12 @@ export class Overlay {
    * thread; release it when the I/O is done. Undefined where there is no host fd.
    */
   leaseData(file: OpenFile, access: 'read' | 'write'): DataLease | undefined { return leaseData(file_(file), access); }
+
+  /**
+   * For a read or write at the file position through a lease: the range it takes, so that other
+   * calls meanwhile move on past it; call done(bytes) when the I/O ends.
+   */
+  reservePosition(file: OpenFile, length: number): PositionRange { return reservePosition(file_(file), length); }
 
   /** fstat(2): an open file whose name is gone answers from its real file. */
   fstat(file: OpenFile): OvlStat { return fgetattr(this.ctx, file_(file)); }
