@@ -31,6 +31,8 @@ export interface CommittedImage {
   manifest: Descriptor;
   layer: Descriptor;
   diffId: string;
+  /** How each blob reached the destination, by digest. */
+  blobs: Record<string, 'present' | 'mounted' | 'uploaded'>;
 }
 
 export interface BaseImage {
@@ -105,15 +107,16 @@ export async function commit(fromDir: string, upperDir: string, dest: string | I
     const manifestBytes = Buffer.from(JSON.stringify(manifest));
     const manifestDesc: Descriptor = { mediaType: base.descriptor.mediaType, digest: sha256Digest(manifestBytes), size: manifestBytes.length };
 
+    const blobs: CommittedImage['blobs'] = {};
     for (const l of base.manifest.layers) {
       const file = blobPath(base.dir, l.digest);
-      await destination.putBlob(l, existsSync(file) ? file : undefined, base.source);
+      blobs[l.digest] = await destination.putBlob(l, existsSync(file) ? file : undefined, base.source);
     }
-    await destination.putBlob(configDesc, configFile);
-    await destination.putBlob(layer, layerFile);
+    blobs[configDesc.digest] = await destination.putBlob(configDesc, configFile);
+    blobs[layer.digest] = await destination.putBlob(layer, layerFile);
     await destination.putManifest(manifestBytes, manifestDesc);
     finished = true;
-    return { manifest: manifestDesc, layer, diffId };
+    return { manifest: manifestDesc, layer, diffId, blobs };
   } finally {
     await destination.close(finished);
     rmSync(scratch, { recursive: true, force: true });

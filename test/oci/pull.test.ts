@@ -10,9 +10,9 @@ import { test } from 'node:test';
 import { pull } from '../../src/oci/pull.js';
 import { hostArchitecture, MediaType } from '../../src/oci/media-types.js';
 import { cannotMountOverlay, isRoot, scratch, snapshot, withKernelOverlay } from './layer-fixtures.js';
-import { buildReferenceImage, missingTools, ovlfs, sh, skopeoCopy, startRegistry, umociUnpack, zstdVariant } from './registry-fixture.js';
+import { buildReferenceImage, missingTools, noStaticBusybox, ovlfs, sh, skopeoCopy, startRegistry, umociUnpack, zstdVariant } from './registry-fixture.js';
 
-const skip = !isRoot ? 'needs root (umoci unpack keeps owners, the kernel overlay mounts)' : missingTools('docker-registry', 'skopeo', 'umoci', 'setfattr') ?? cannotMountOverlay();
+const skip = !isRoot ? 'needs root (umoci unpack keeps owners, the kernel overlay mounts)' : missingTools('docker-registry', 'skopeo', 'umoci', 'setfattr') ?? noStaticBusybox() ?? cannotMountOverlay();
 
 /** The merged view of `lowerdirs` (top-most first), as the kernel overlay shows it. */
 async function kernelView(lowerdirs: string[], mnt: string): Promise<string[]> {

@@ -86,9 +86,19 @@ export function ovlfs(args: string[]): { status: number; stdout: string; stderr:
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A statically linked busybox (package busybox-static), to run inside images. */
+export const BUSYBOX = '/bin/busybox';
+
+/** Why busybox cannot be copied into an image here, or undefined. */
+export function noStaticBusybox(): string | undefined {
+  // ldd answers 'not a dynamic executable' (and fails) for a static binary.
+  const r = spawnSync('ldd', [BUSYBOX], { encoding: 'utf8' });
+  return fs.existsSync(BUSYBOX) && `${r.stdout}${r.stderr}`.includes('not a dynamic executable') ? undefined : `needs a static ${BUSYBOX} (apt-get install busybox-static)`;
+}
+
 /**
  * A two-layer reference image built by umoci at `layout:TAG`: the first layer a small tree (dirs,
- * modes, a symlink, a hard link, an xattr, an empty file, a long name), the second deletes a file
+ * modes, a symlink, a hard link, an xattr, an empty file, a long name, busybox as /bin/sh), the second deletes a file
  * and a directory, changes a file, a mode and adds files, so that it carries whiteouts.
  */
 export function buildReferenceImage(dir: string, tag = 'v1'): string {
@@ -115,6 +125,12 @@ export function buildReferenceImage(dir: string, tag = 'v1'): string {
   put(`opt/${'long-name-'.repeat(12)}end`, 'long\n');
   put('srv/secret', 'only root\n', 0o600);
   fs.symlinkSync('../etc/hostname', path.join(root, 'bin/hostname-link'));
+  // A shell for ovlfs run (busybox-static), and the mount points run provides.
+  fs.copyFileSync(BUSYBOX, path.join(root, 'bin/busybox'));
+  fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
+  fs.symlinkSync('busybox', path.join(root, 'bin/sh'));
+  fs.mkdirSync(path.join(root, 'proc'));
+  fs.mkdirSync(path.join(root, 'dev'));
   fs.linkSync(path.join(root, 'etc/motd'), path.join(root, 'etc/motd.hard'));
   fs.mkdirSync(path.join(root, 'tmp'), { mode: 0o1777 });
   fs.chmodSync(path.join(root, 'tmp'), 0o1777);
