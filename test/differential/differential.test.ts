@@ -5,6 +5,8 @@
 //   OVLFS_DIFF_CANDIDATE=kernel  kernel vs kernel on identical copies: validates the harness itself
 //   OVLFS_DIFF_METACOPY=1        also mount some seeds with metacopy=on
 //   OVLFS_DIFF_SHRINK_MS=20000   time spent shrinking a failing op list (0 turns it off)
+//   OVLFS_DIFF_NODE_CACHE=2      the library's node_cache= for every seed (default: the library's own)
+//   OVLFS_DIFF_EVICTION_SEEDS=6  how many more seeds run with node_cache=2, where nodes are evicted all the time
 // Replay one seed op by op with both answers: node --import tsx test/differential/trace.ts SEED
 // The same test with the ovlfs FUSE mount as the candidate: fuse.test.ts (trace.ts SEED fuse).
 //
@@ -64,9 +66,17 @@ const shrinkMs = Number(env('OVLFS_DIFF_SHRINK_MS') ?? '20000');
 if (reason) console.log(`# differential test skipped: ${reason}`);
 else console.log(`# differential: ${kind} vs kernel overlay, seeds ${seeds[0]}..${seeds[seeds.length - 1]}`);
 
-for (const seed of seeds) {
-  test(`differential seed ${seed} (${kind} vs kernel)`, { skip: reason ?? false }, async () => {
+// Eviction must change nothing: a few more seeds with a cache of two unreferenced nodes.
+const nodeCache = env('OVLFS_DIFF_NODE_CACHE') === undefined ? undefined : Number(env('OVLFS_DIFF_NODE_CACHE'));
+const evictionSeeds = only !== undefined || kind !== 'ovlfs' || nodeCache !== undefined ? []
+  : Array.from({ length: Number(env('OVLFS_DIFF_EVICTION_SEEDS') ?? '6') }, (_, i) => firstSeed + seeds.length + i);
+const runs = [...seeds.map((seed) => ({ seed, nodeCache })), ...evictionSeeds.map((seed) => ({ seed, nodeCache: 2 }))];
+
+for (const { seed, nodeCache } of runs) {
+  const label = nodeCache === undefined ? '' : `, node_cache=${nodeCache}`;
+  test(`differential seed ${seed} (${kind} vs kernel${label})`, { skip: reason ?? false }, async () => {
     const c = makeCase(seed, env('OVLFS_DIFF_METACOPY') === '1');
+    c.mount.nodeCache = nodeCache;
     const o = await runCase(c, kind);
     if (!failed(o)) return;
     let msg = report(seed, o, kind);

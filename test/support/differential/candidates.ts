@@ -37,6 +37,8 @@ export interface Candidate {
 export interface MountOptions {
   redirectDir: boolean;
   metacopy: boolean;
+  /** The library candidate's node_cache= (the kernel has no such option): a small one evicts all the time. */
+  nodeCache?: number;
 }
 
 const CHILD = fileURLToPath(new URL('./kernel-child.py', import.meta.url));

@@ -127,7 +127,10 @@ async function startCandidate(kind: CandidateKind, b: LayerDirs, mount: MountOpt
   }
   if (kind === 'fuse') return FuseCandidate.start(b, mount, scratch);
   return new OvlfsCandidate(
-    openOverlay({ lowerdir: b.lowers, upperdir: b.upper, workdir: b.work, redirect_dir: mount.redirectDir, metacopy: mount.metacopy }),
+    openOverlay({
+      lowerdir: b.lowers, upperdir: b.upper, workdir: b.work, redirect_dir: mount.redirectDir, metacopy: mount.metacopy,
+      node_cache: mount.nodeCache,
+    }),
   );
 }
 
