@@ -20,7 +20,15 @@ export interface PackOptions {
   lowerdirs?: string[];
 }
 
+/** What one stream chunk holds at most, about. */
 const CHUNK = 1 << 20;
+/**
+ * File data is read in pieces of this size: fresh buffers (the stream keeps them), small enough to
+ * come from the heap rather than each from a fresh mmap.
+ */
+const READ_CHUNK = 128 << 10;
+/** Pieces smaller than this are joined with their neighbours (see batched). */
+const SMALL = 64 << 10;
 
 const TYPES = new Map<number, TarType>([
   [S_IFREG, 'file'], [S_IFDIR, 'dir'], [S_IFLNK, 'symlink'], [S_IFCHR, 'char'], [S_IFBLK, 'block'], [S_IFIFO, 'fifo'],
@@ -78,7 +86,7 @@ function* fileData(path: string, source: EntrySource, size: number): Generator<B
   try {
     let position = 0;
     while (position < size) {
-      const buffer = Buffer.allocUnsafe(Math.min(CHUNK, size - position));
+      const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - position));
       const n = source.read(buffer, buffer.length, position);
       if (n === 0) throw fsError('EIO', 'pack', `/${path}`, undefined, 'the file shrank while it was being packed');
       position += n;
@@ -118,7 +126,34 @@ function* tarStream(upperDir: string, options: PackOptions): Generator<Buffer> {
   }
 }
 
+/**
+ * Joins small pieces (headers, small files, padding) into chunks of about CHUNK bytes: a stream
+ * costs a turn of the event loop and a write per chunk, whatever its size. Big pieces pass as they are.
+ */
+function* batched(pieces: Iterable<Buffer>): Generator<Buffer> {
+  let pending: Buffer[] = [];
+  let size = 0;
+  const flush = (): Buffer => {
+    const out = pending.length === 1 ? pending[0]! : Buffer.concat(pending, size);
+    pending = [];
+    size = 0;
+    return out;
+  };
+  for (const piece of pieces) {
+    if (piece.length >= SMALL) {
+      if (size > 0) yield flush();
+      yield piece;
+      continue;
+    }
+    if (piece.length === 0) continue;
+    pending.push(piece);
+    size += piece.length;
+    if (size >= CHUNK) yield flush();
+  }
+  if (size > 0) yield flush();
+}
+
 /** An uncompressed, deterministic OCI layer tar of the upper layer's changes. */
 export function packUpper(upperDir: string, options: PackOptions): NodeJS.ReadableStream {
-  return Readable.from(tarStream(upperDir, options), { objectMode: false });
+  return Readable.from(batched(tarStream(upperDir, options)), { objectMode: false });
 }
