@@ -21,6 +21,16 @@ export function scratch(t: TestContext, name: string): string {
       const target = line.split(' ')[1]?.replace(/\\040/g, ' ');
       if (target !== undefined && target.startsWith(dir + '/')) spawnSync('umount', ['-l', target]);
     }
+    // Read-only directories (a layer may hold them) are made writable first, for a non-root run.
+    const writable = (p: string): void => {
+      const st = fs.lstatSync(p);
+      if (!st.isDirectory()) return;
+      if ((st.mode & 0o700) !== 0o700) fs.chmodSync(p, st.mode | 0o700);
+      for (const name of fs.readdirSync(p)) writable(path.join(p, name));
+    };
+    try {
+      writable(dir);
+    } catch { /* what cannot be made writable, rm reports */ }
     fs.rmSync(dir, { recursive: true, force: true });
   });
   return dir;
