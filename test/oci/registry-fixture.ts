@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 
 export const CLI = path.resolve('src/cli/main.ts');
 
@@ -186,4 +186,42 @@ export function skopeoCopy(src: string, dest: string, extra: string[] = []): voi
 export function umociUnpack(layout: string, tag: string, bundle: string): string {
   sh('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle]);
   return path.join(bundle, 'rootfs');
+}
+
+export interface CraftedImage {
+  layout: string;
+  manifest: { digest: string; size: number };
+  layers: { digest: string; size: number; diffId: string }[];
+}
+
+/**
+ * An OCI layout at `layout` (tag v1) made by hand from uncompressed layer tars, for images no tool
+ * would build. `tamper` may change the manifest and config before they are written.
+ */
+export function craftImage(
+  layout: string,
+  tars: Buffer[],
+  tamper: { manifest?: (m: Record<string, unknown>) => void; config?: (c: Record<string, unknown>) => void; manifestType?: string } = {},
+): CraftedImage {
+  fs.mkdirSync(path.join(layout, 'blobs', 'sha256'), { recursive: true });
+  fs.writeFileSync(path.join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const put = (bytes: Buffer): { digest: string; size: number } => {
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    fs.writeFileSync(path.join(layout, 'blobs', 'sha256', hex), bytes);
+    return { digest: `sha256:${hex}`, size: bytes.length };
+  };
+  const layers = tars.map((tar) => ({ ...put(gzipSync(tar)), diffId: `sha256:${createHash('sha256').update(tar).digest('hex')}` }));
+  const config: Record<string, unknown> = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) }, history: [] };
+  tamper.config?.(config);
+  const manifest: Record<string, unknown> = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...put(Buffer.from(JSON.stringify(config))) },
+    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.size })),
+  };
+  tamper.manifest?.(manifest);
+  const m = put(Buffer.from(JSON.stringify(manifest)));
+  const index = { schemaVersion: 2, manifests: [{ mediaType: tamper.manifestType ?? 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] };
+  fs.writeFileSync(path.join(layout, 'index.json'), JSON.stringify(index));
+  return { layout, manifest: m, layers };
 }
