@@ -307,9 +307,7 @@ export async function unpackLayer(tar: NodeJS.ReadableStream, dir: string, optio
     } catch (err) {
       if (err instanceof TarFormatError) throw fsError('EINVAL', SYSCALL, dir, undefined, `not a valid layer tar: ${err.message}`);
       // A host call's error names a layer path; the caller needs the entry that caused it.
-      if (isFsError(err) && err.syscall !== SYSCALL && current !== '') {
-        throw fsError(err.code, err.syscall, current, undefined, `${err.message} (unpacking '${current}')`);
-      }
+      if (isFsError(err) && err.syscall !== SYSCALL && current !== '') throw fsError(err.code, err.syscall, current);
       throw err;
     }
   } finally {

@@ -323,3 +323,21 @@ test('the stream is read to its end, record padding included', async (t) => {
   await unpackLayer(stream, `${base}/out`, { xattrPrefix: USER, privileged: false });
   assert.equal(stream.readableEnded, true);
 });
+
+test('a failing disk gives the host error, naming the entry it was writing', async (t) => {
+  if (!isRoot) return t.skip('mounting a small tmpfs needs root');
+  const base = scratch(t, 'enospc');
+  mkdirs(`${base}/small`);
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', `${base}/small`], { encoding: 'utf8' });
+  if (r.status !== 0) return t.skip(`mount -t tmpfs: ${r.stderr.trim()}`);
+  try {
+    mkdirs(`${base}/small/out`);
+    await assert.rejects(unpack(await tarOf([{ name: 'ok', data: 'ok' }, { name: 'dir/too-big', data: Buffer.alloc(1 << 20) }]), `${base}/small/out`), (err: NodeJS.ErrnoException) => {
+      assert.equal(err.code, 'ENOSPC');
+      assert.equal(err.path, 'dir/too-big');
+      return true;
+    });
+  } finally {
+    spawnSync('umount', [`${base}/small`]);
+  }
+});
