@@ -141,6 +141,14 @@ describe('fallocate and SEEK_DATA/SEEK_HOLE through the ovlfs mount', { skip: re
     assert.equal(o.stderr, k.stderr);
   });
 
+  test('FIEMAP stops in the kernel: the VFS answers EOPNOTSUPP, as FUSE inodes have no fiemap operation', () => {
+    // A kernel that starts passing FIEMAP to FUSE servers fails this test: then it is worth serving.
+    const o = sh(`xfs_io -c 'fiemap' punch`, omnt);
+    assert.match(o.stderr + o.stdout, /FS_IOC_FIEMAP.*Operation not supported/);
+    const k = sh(`xfs_io -c 'fiemap' punch`, kmnt);
+    assert.doesNotMatch(k.stderr + k.stdout, /Operation not supported/);
+  });
+
   test('POSIX ACLs: the mode follows setfacl, chmod updates the ACL, default ACLs are inherited, access follows them', () => {
     const o = sh(ACL_SCRIPT, omnt);
     const k = sh(ACL_SCRIPT, kmnt);
