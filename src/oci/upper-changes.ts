@@ -40,14 +40,13 @@ export interface EntrySource {
 }
 
 export type UpperChange =
-  /** `rel` is deleted; `inLower` says whether a lower layer has it (undefined: no lowers given). */
-  | { kind: 'whiteout'; rel: string; inLower: boolean | undefined }
+  /** `rel` is deleted: a whiteout that hides something (or may: no lowers given). */
+  | { kind: 'whiteout'; rel: string }
   /**
    * `rel` is new or changed. `lowerType` is the S_IFMT of what the lowers show there (undefined:
-   * nothing, or no lowers given); `whole` marks the content of a redirected directory. `source`
-   * reads the entry (a metacopy file's data needs the lowers).
+   * nothing, or no lowers given). `source` reads the entry (a metacopy file's data needs the lowers).
    */
-  | { kind: 'entry'; rel: string; type: number; source: () => EntrySource; lowerType: number | undefined; whole: boolean }
+  | { kind: 'entry'; rel: string; source: () => EntrySource; lowerType: number | undefined }
   /**
    * The directory `rel` hides the lower directory of that name (opaque, or a redirected directory
    * written whole); `present` are the names it holds itself.
@@ -117,8 +116,7 @@ export class UpperChanges {
     for (const dirent of this.upper.readdir(dir)) {
       const rel = join(dir, dirent.name);
       if (dirent.whiteout) {
-        const inLower = this.hasLowers ? this.lowerType(rel) !== undefined : undefined;
-        if (!hidden && inLower !== false) yield { kind: 'whiteout', rel, inLower };
+        if (!hidden && (!this.hasLowers || this.lowerType(rel) !== undefined)) yield { kind: 'whiteout', rel };
         continue;
       }
       const entry = this.upper.lookup(rel);
@@ -133,7 +131,7 @@ export class UpperChanges {
       const source = type === S_IFREG && entry.metacopy
         ? () => this.nodeSource(this.mergedView(rel, 'a metacopy file has its data in a lower layer'), rel)
         : () => this.upperSource(rel, entry);
-      yield { kind: 'entry', rel, type, source, lowerType, whole: false };
+      yield { kind: 'entry', rel, source, lowerType };
       if (type !== S_IFDIR) continue;
       const belowHidden = hidden || entry.opaque || (this.hasLowers && lowerType !== S_IFDIR);
       if (entry.opaque && !hidden && (!this.hasLowers || lowerType === S_IFDIR)) {
@@ -146,7 +144,7 @@ export class UpperChanges {
   /** A directory written out whole: everything the merged view shows below it. */
   private *walkMerged(view: MergedView, rel: string, node: OverlayNode): Generator<UpperChange> {
     const lowerType = this.lowerType(rel);
-    yield { kind: 'entry', rel, type: node.type, source: () => this.nodeSource(view, rel, node), lowerType, whole: true };
+    yield { kind: 'entry', rel, source: () => this.nodeSource(view, rel, node), lowerType };
     if (!node.isDir) return;
     const names = view.overlay.readdir(node).map((d) => d.name);
     // Its content replaces whatever directory the lowers have by its new name.
