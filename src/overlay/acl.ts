@@ -2,10 +2,22 @@
 // kernel's posix_acl.c): decoding, the permission check, and what a new entry inherits from its
 // parent's default ACL. Layers keep the xattrs; the upper filesystem keeps the mode and the access
 // ACL in step on chmod and setfacl, so the core only needs these where it builds entries aside.
+import { errorCode } from '../errors.js';
 import type { WritableLayer } from '../layer/types.js';
 
 export const POSIX_ACL_ACCESS = 'system.posix_acl_access';
 export const POSIX_ACL_DEFAULT = 'system.posix_acl_default';
+
+/** An ACL xattr read by `read`, or undefined where there is none or the filesystem keeps no ACLs (noacl). */
+export function readAcl(read: () => Buffer | undefined): Buffer | undefined {
+  try {
+    return read();
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return undefined;
+    throw err;
+  }
+}
 
 const VERSION = 2;
 const HEADER = 4;
@@ -124,7 +136,7 @@ export function inheritAcl(parentDefault: Uint8Array, mode: number, isDir: boole
  * work area has no default ACL to inherit from.
  */
 export function applyInheritedAcl(upper: WritableLayer, parentRel: string, rel: string, mode: number, isDir: boolean): void {
-  const parentDefault = upper.getxattr(parentRel, POSIX_ACL_DEFAULT);
+  const parentDefault = readAcl(() => upper.getxattr(parentRel, POSIX_ACL_DEFAULT));
   if (parentDefault === undefined) return;
   const inherited = inheritAcl(parentDefault, mode, isDir);
   if (inherited === undefined) return;

@@ -3,6 +3,7 @@
 // place. The host filesystem (the upper layer) is the oracle for inheritance: a file made in place
 // under the same default ACL must get the same mode and ACL.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,7 +14,8 @@ import {
 } from '../../src/overlay/acl.js';
 import { permits } from '../../src/overlay/permission.js';
 import * as sys from '../../src/sys/index.js';
-import { fixture, testEachKind } from '../support/fixture.js';
+import { openOverlay } from '../../src/index.js';
+import { fixture, isRoot, testEachKind } from '../support/fixture.js';
 
 const { R_OK, W_OK } = fs.constants;
 const OWNER = { mode: 0o100640, uid: 1000, gid: 1000 };
@@ -95,4 +97,32 @@ test('an entry built aside in a merged directory inherits the default ACL as one
     assert.deepEqual(f.overlay.getxattr(node, POSIX_ACL_ACCESS), sys.lgetxattr(path.join(host, theirs), POSIX_ACL_ACCESS), mine);
   }
   assert.deepEqual(f.overlay.getxattr(f.overlay.resolve('/dir/sub'), POSIX_ACL_DEFAULT), acl);
+});
+
+test('a lower layer on a filesystem without ACLs (ramfs): permission checks and new entries go on without them', (t) => {
+  if (!isRoot) return t.skip('mounting ramfs needs root');
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlfs-noacl-'));
+  const lower = path.join(base, 'lower');
+  fs.mkdirSync(lower);
+  let overlay: ReturnType<typeof openOverlay> | undefined;
+  t.after(() => {
+    overlay?.close();
+    spawnSync('umount', [lower]);
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+  const mounted = spawnSync('mount', ['-t', 'ramfs', 'ramfs', lower], { encoding: 'utf8' });
+  if (mounted.status !== 0) return t.skip(`cannot mount ramfs here: ${mounted.stderr.trim()}`);
+  fs.mkdirSync(path.join(lower, 'dir'));
+  fs.writeFileSync(path.join(lower, 'file'), 'x', { mode: 0o644 });
+  assert.throws(() => sys.lgetxattr(path.join(lower, 'file'), POSIX_ACL_ACCESS), { code: 'ENOTSUP' });
+  for (const d of ['upper', 'work']) fs.mkdirSync(path.join(base, d));
+  overlay = openOverlay({ lowerdir: lower, upperdir: path.join(base, 'upper'), workdir: path.join(base, 'work') });
+  const file = overlay.resolve('/file');
+  assert.throws(() => overlay.access(file, W_OK, { uid: 2000, gid: 2000 }), { code: 'EACCES' });
+  overlay.access(file, R_OK, { uid: 2000, gid: 2000 });
+  assert.equal(overlay.acl(file, 'access'), undefined);
+  assert.equal(overlay.acl(overlay.resolve('/dir'), 'default'), undefined);
+  // A directory in a merged parent is built aside and asks its parent for a default ACL: none, no failure.
+  overlay.mkdir(overlay.resolve('/dir'), 'sub', 0o755);
+  assert.equal(overlay.getattr(overlay.resolve('/dir/sub')).mode & 0o777, 0o755);
 });
