@@ -121,7 +121,7 @@ async function unpackBlob(dir: string, layer: Descriptor, diffId: string, option
   const target = layerDir(dir, diffId);
   const tmp = join(dir, 'layers', `.${parseDigest(diffId).hex}.${randomBytes(6).toString('hex')}.partial`);
   mkdirSync(tmp);
-  const input = createReadStream(blobPath(dir, layer.digest));
+  const input = createReadStream(blobPath(dir, layer.digest), { highWaterMark: 1 << 20 });
   const counter = new DigestCounter();
   const tarStream = new PassThrough();
   const flowing = pipeline(input, decompressor(layerCompression(layer)), new SizeLimit(options.maxBytes, layer.digest), counter, tarStream);

@@ -44,7 +44,7 @@ export interface Registry {
 }
 
 /** Starts docker-registry in `dir` on a free port; with `htpasswd`, behind basic auth. */
-export async function startRegistry(t: TestContext, dir: string, htpasswd?: string): Promise<Registry> {
+export async function startRegistry(t: Pick<TestContext, 'after'>, dir: string, htpasswd?: string): Promise<Registry> {
   const port = await freePort();
   const storage = path.join(dir, 'registry-storage');
   const config = path.join(dir, 'registry.yml');
