@@ -34,8 +34,6 @@ const { O_TRUNC, O_SYNC, O_DSYNC } = fsc;
 const S_ISGID = 0o2000;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
-/** A directory's default ACL, which new entries in it inherit instead of the umask. */
-const POSIX_ACL_DEFAULT = 'system.posix_acl_default';
 /** Seconds the kernel may cache names and attributes: long, because we tell it when they change. */
 const DEFAULT_TIMEOUT = 86400;
 
@@ -248,7 +246,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
    * upper filesystem has applied instead when it made the entry (POSIX.1e), and a chmod would undo.
    */
   private own(caller: FuseCaller, parent: OverlayNode, node: OverlayNode, mode: number | undefined, umask = 0): void {
-    if (mode !== undefined && this.overlay.getxattr(parent, POSIX_ACL_DEFAULT) !== undefined) mode = undefined;
+    if (mode !== undefined && this.overlay.acl(parent, 'default') !== undefined) mode = undefined;
     else if (mode !== undefined) mode &= ~umask;
     const parentStat = this.overlay.getattr(parent);
     const inheritGid = (parentStat.mode & S_ISGID) !== 0;

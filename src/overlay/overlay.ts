@@ -8,7 +8,7 @@ import { DirLayer } from '../layer/dir-layer.js';
 import type { Layer, LayerStatFs, WritableLayer } from '../layer/types.js';
 import { O_ACCMODE, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
 import { permits, processCaller, type Caller } from './permission.js';
-import { POSIX_ACL_ACCESS } from './acl.js';
+import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, readAcl } from './acl.js';
 import { OverlayContext } from './context.js';
 import { copyUp, startCopyUp, type CopyUpJob } from './copy-up.js';
 import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, unlinkEntry, type RenameFlags } from './dir.js';
@@ -138,7 +138,15 @@ export class Overlay {
     if (mode === fs.constants.F_OK) return;
     const n = inner(node);
     if ((mode & fs.constants.W_OK) !== 0 && this.readOnly) throw fsError('EROFS', 'access', n.path());
-    if (!permits(this.getattr(n), caller, mode, this.getxattr(n, POSIX_ACL_ACCESS))) throw fsError('EACCES', 'access', n.path());
+    if (!permits(this.getattr(n), caller, mode, this.acl(n, 'access'))) throw fsError('EACCES', 'access', n.path());
+  }
+
+  /**
+   * A node's access or default ACL (the system.posix_acl_* value), or undefined where it has none or
+   * its filesystem keeps no ACLs.
+   */
+  acl(node: OverlayNode, which: 'access' | 'default'): Buffer | undefined {
+    return readAcl(() => this.getxattr(node, which === 'access' ? POSIX_ACL_ACCESS : POSIX_ACL_DEFAULT));
   }
 
   /** The merged listing; shared and cached, so callers must not change it. */
@@ -255,7 +263,7 @@ export class Overlay {
 
   private checkWritable(node: OvlNode): void {
     const caller = processCaller();
-    if (caller.uid !== 0 && !permits(this.getattr(node), caller, fs.constants.W_OK, this.getxattr(node, POSIX_ACL_ACCESS))) throw fsError('EACCES', 'open', node.path());
+    if (caller.uid !== 0 && !permits(this.getattr(node), caller, fs.constants.W_OK, this.acl(node, 'access'))) throw fsError('EACCES', 'open', node.path());
   }
 
   /** Creates parent/name as a regular file and opens it (O_CREAT|O_EXCL semantics). */
