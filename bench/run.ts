@@ -1,7 +1,8 @@
 // The benchmark suite: `npm run bench` for the full run that docs/benchmarks.md shows,
 // `npm run bench -- --quick` for a short one (under two minutes). Options:
 //   --quick            smaller sizes and fewer repetitions; writes bench/results/quick.json, leaves docs alone
-//   --only=a,b         run only these workloads (small, large, readdir, churn, copyup, job, layers, memory, rebind, profile)
+//   --only=a,b         run only these workloads (small, large, readdir, churn, copyup, job, layers, memory, rebind, under-load, profile)
+//   --big              under-load at the issue's sizes (300 MiB files, 200k files walked) instead of 64 MiB / 20k
 //   --peers=a,b        run only these peers (raw is always kept: it is the baseline)
 //   --docs             regenerate docs/benchmarks.md from this run even when quick
 //   --merge            keep the other workloads' results already in the results file (with --only)
@@ -20,6 +21,7 @@ import { Cleanup } from './lib/sys.js';
 import { memoryGrowth } from './memory.js';
 import { profileAll, type ProfileResult } from './profile.js';
 import { rebindBench, type RebindResult } from './rebind.js';
+import { underLoadBench, type UnderLoadResult } from './under-load.js';
 import { writeReport } from './report.js';
 import { churn, copyUp, largeFile, layerCount, readdirSizes, realJob, smallFiles, type Ctx } from './workloads.js';
 
@@ -39,6 +41,7 @@ export interface Results {
   };
   rows: Row[];
   rebind?: RebindResult;
+  underLoad?: UnderLoadResult;
   profile?: ProfileResult[];
 }
 
@@ -132,6 +135,7 @@ async function main(): Promise<void> {
     results.rows = old.rows.filter((r) => !ran(r.workload));
     baseSeconds = old.meta.seconds;
     if (!ran('rebind')) results.rebind = old.rebind;
+    if (!ran('under-load')) results.underLoad = old.underLoad;
     if (!ran('profile')) results.profile = old.profile;
   }
   // Written after every workload, so an interrupted run keeps what it measured.
@@ -167,6 +171,11 @@ async function main(): Promise<void> {
     if (!only || only.includes('rebind')) {
       log('rebind…');
       results.rebind = await rebindBench({ quick, log });
+      save();
+    }
+    if (!only || only.includes('under-load')) {
+      log('under-load…');
+      results.underLoad = await underLoadBench({ big: argv.includes('--big'), log });
       save();
     }
     if (!only || only.includes('profile')) {
