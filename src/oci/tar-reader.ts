@@ -126,17 +126,18 @@ export async function* readTar(input: AsyncIterable<unknown>): AsyncGenerator<Ta
     }
     const entry = applyRecords(raw, new Map([...globalPax, ...(pax ?? [])]), longName, longLink);
     pax = longName = longLink = undefined;
-    // Only regular files carry data; a size on anything else is skipped, as tar(1) skips it.
-    const dataSize = raw.flag === '1' || raw.flag === '2' || raw.flag === '5' ? 0 : entry.size;
-    if (entry.type !== 'file') entry.size = 0;
+    // Only regular files carry data. Links, directories, devices and FIFOs are a header alone
+    // whatever their size field says (POSIX; Go's archive/tar reads them so too): reading data
+    // there would make this reader see other entries than the tools that wrote and checked the layer.
+    const dataSize = entry.type === 'file' ? entry.size : 0;
+    entry.size = dataSize;
     const what = `the data of '${entry.path}'`;
     let remaining = dataSize;
-    const isFile = entry.type === 'file';
     yield {
       entry,
       data: {
         async *[Symbol.asyncIterator]() {
-          while (isFile && remaining > 0) {
+          while (remaining > 0) {
             const part = await source.chunk(remaining, what);
             remaining -= part.length;
             yield part;

@@ -101,3 +101,13 @@ test('sparse files and oversized pax records are refused by name', async (t) => 
   const huge = encodeHeader({ path: 'x', type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: 0n, xattrs: [['user.big', Buffer.alloc(2 << 20)]] });
   await assert.rejects(read(Buffer.concat([huge, END_OF_ARCHIVE])), /pax record of \d+ bytes is too big/);
 });
+
+test('links, directories, devices and FIFOs are a header alone, whatever their size field says', async () => {
+  const next = encodeHeader({ path: 'next', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtimeNs: 0n });
+  const headerOnly = (['fifo', 'char', 'dir', 'symlink'] as const).map((type) =>
+    encodeHeader({ path: type, type, mode: 0o644, uid: 0, gid: 0, size: 512, mtimeNs: 0n, linkname: type === 'symlink' ? 't' : '' }));
+  // Each claims 512 bytes of data; what follows is the next header, as Go's archive/tar reads it.
+  const bytes = Buffer.concat([...headerOnly.flatMap((h) => [h, next]), END_OF_ARCHIVE]);
+  const names = (await read(bytes)).map((e) => `${e.path}:${e.size}`);
+  assert.deepEqual(names, ['fifo:0', 'next:0', 'char:0', 'next:0', 'dir/:0', 'next:0', 'symlink:0', 'next:0']);
+});
