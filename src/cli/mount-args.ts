@@ -87,7 +87,10 @@ export function sortOptions(list: string[], dialect: Dialect): Pick<MountRequest
     } else if (key === 'squash_to_uid') squashUid = integer(key, value, 0, 0xfffffffe);
     else if (key === 'squash_to_gid') squashGid = integer(key, value, 0, 0xfffffffe);
     else if (key === 'xattr_permissions') xattrPermissions = integer(key, value, 0, 2) as 0 | 1 | 2;
-    else if (key === 'ro') flags.readOnly = true;
+    else if (key === 'ro') {
+      flags.readOnly = true;
+      overlay.push('ro');
+    }
     else if (key === 'debug') debug = true;
     else if (PASSED_KEYS.has(key)) {
       flags.extra.push(opt);

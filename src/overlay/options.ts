@@ -129,13 +129,16 @@ export function parseMountOptions(text: string): OverlayOptions {
       case 'node_cache': result.node_cache = String(value); break;
       case 'relatime': case 'noatime': case 'strictatime': result.atime = key; break;
       // Generic mount options that mean nothing to the library.
-      case 'rw': case 'ro': case 'dev': case 'nodev': case 'suid': case 'nosuid': case 'exec': case 'noexec':
+      case 'rw': case 'dev': case 'nodev': case 'suid': case 'nosuid': case 'exec': case 'noexec':
       case 'default_permissions': case 'allow_other':
         break;
       default:
         throw invalid(`unknown overlay option '${key}'`);
     }
   }
+  // A read-only mount updates no atimes, whatever its atime option (touch_atime skips read-only
+  // mounts); refusing writes is the mount's business.
+  if (options.ro !== undefined) result.atime = 'noatime';
   return result;
 }
 
