@@ -108,9 +108,15 @@ export async function* readTar(input: AsyncIterable<unknown>): AsyncGenerator<Ta
       if (err instanceof TarFormatError) err.message += ` at byte ${source.offset - BLOCK}`;
       throw err;
     }
-    // A zero block ends the archive. What follows (the second one, record padding) is read to the
-    // end and dropped, as tar(1) reads whole records: whoever feeds the stream sees it consumed.
+    // Zero blocks end the archive. What follows them (record padding) is read to the end and
+    // dropped, as tar(1) reads whole records: whoever feeds the stream sees it consumed.
     if (raw === null) {
+      // A second block must be zero too or missing, as Go's archive/tar (containerd, Docker) wants
+      // it: entries hidden after a lone zero block are an error, not something to skip quietly.
+      const second = await source.read(BLOCK, 'the end-of-archive marker');
+      if (second !== null && !second.every((b) => b === 0)) {
+        throw new TarFormatError(`data after a zero block at byte ${source.offset - 2 * BLOCK}: not an end-of-archive marker`);
+      }
       await source.drain();
       return;
     }

@@ -239,6 +239,7 @@ test('broken tars give a clear error', async (t) => {
     ['not a tar', Buffer.from('not a tar at all'.repeat(100)), /checksum/],
     ['gzip instead of tar', Buffer.from('1f8b0800000000000003'.padEnd(2048, '0'), 'hex'), /checksum/],
     ['a corrupt header', Buffer.concat([good.subarray(0, 100), Buffer.from('garbage'), good.subarray(107)]), /checksum/],
+    ['an entry after a lone zero block', Buffer.concat([good.subarray(0, 512 * 7), Buffer.alloc(512), good.subarray(512 * 7)]), /data after a zero block/],
   ];
   for (const [what, bytes, message] of cases) {
     const out = `${base}/${what.replace(/\W/g, '-')}`;
