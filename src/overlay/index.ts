@@ -8,6 +8,6 @@ export type { OvlStat, SetAttr } from './inode.js';
 export type { OvlDirent } from './readdir.js';
 export type { RenameFlags } from './dir.js';
 export type { OverlayOptions } from './options.js';
-export { parseMountOptions, splitEscaped } from './options.js';
+export { inUserNamespace, parseMountOptions, splitEscaped } from './options.js';
 export { isNormalName, MAX_SYMLINKS } from './namei.js';
 export { processCaller, type Caller } from './permission.js';

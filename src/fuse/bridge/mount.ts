@@ -20,7 +20,7 @@ import { Worker } from 'node:worker_threads';
 import { isMounted } from '../../mount-table.js';
 import { fuseMountData, type FuseMountFlags } from '../mount-syscall.js';
 import type { FuseNotifier } from './raw-fs.js';
-import { Notifier, type ServeOptions } from './server.js';
+import type { ServeOptions } from './server.js';
 
 export interface MountOptions extends ServeOptions, FuseMountFlags {
   /** Unmount on SIGINT/SIGTERM, then die of the same signal. Off by default: a library should not own signals. */
@@ -173,6 +173,8 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
   worker.postMessage('go');
 
   let unmounting: Promise<void> | undefined;
+  // Loaded after the worker was started, which it need not wait for: its thread loads the same module.
+  const { Notifier } = await import('./server.js');
   const notifier = new Notifier(fd, false);
 
   // Last resort if the process exits while still mounted: a dead server leaves an ENOTCONN mount behind.
