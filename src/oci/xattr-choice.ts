@@ -1,7 +1,7 @@
 // Which overlay xattrs an image's layers carry: trusted.overlay.* when privileged, user.overlay.*
 // otherwise (and in a user namespace), as the mount chooses them, so a pulled layer is a lowerdir
 // for the mount made in the same place.
-import { inUserNamespace } from '../overlay/options.js';
+import { inUserNamespace } from '../overlay/index.js';
 
 export interface XattrChoice {
   /** true: user.overlay.*; false: trusted.overlay.*; default: as the mount would choose. */
