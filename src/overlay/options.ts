@@ -129,6 +129,7 @@ export function parseMountOptions(text: string): OverlayOptions {
       case 'node_cache': result.node_cache = String(value); break;
       case 'relatime': case 'noatime': case 'strictatime': result.atime = key; break;
       // Generic mount options that mean nothing to the library.
+      case 'ro': break; // see below the loop
       case 'rw': case 'dev': case 'nodev': case 'suid': case 'nosuid': case 'exec': case 'noexec':
       case 'default_permissions': case 'allow_other':
         break;
