@@ -81,7 +81,7 @@ function itemOf(change: UpperChange): PackItem | undefined {
   }
 }
 
-/** The data of one file, exactly `size` bytes, or an error if the file changed size meanwhile. */
+/** The data of one file: exactly `size` bytes, its size when it was listed; one that shrank since is an error. */
 function* fileData(path: string, source: EntrySource, size: number): Generator<Buffer> {
   try {
     let position = 0;
