@@ -71,5 +71,7 @@ test('noatime: no read updates an atime, upper or lower', (t: TestContext) => {
 test('the atime options parse as mount(8) gives them', () => {
   assert.equal(normalizeOptions('lowerdir=/a').atime, 'relatime');
   for (const atime of ['relatime', 'strictatime', 'noatime']) assert.equal(normalizeOptions(`lowerdir=/a,${atime}`).atime, atime);
+  // A read-only mount touches no atimes, even with strictatime.
+  assert.equal(normalizeOptions('lowerdir=/a,ro,strictatime').atime, 'noatime');
   assert.throws(() => normalizeOptions({ lowerdir: '/a', atime: 'sometimes' as 'noatime' }), { code: 'EINVAL', message: /atime=sometimes/ });
 });
