@@ -42,7 +42,8 @@ Commands:
   mount-helper  for mount -t fuse.ovlfs
   (none)        'ovlfs -o OPTIONS MOUNTPOINT' takes fuse-overlayfs's command line, so ovlfs can be the
                 mount_program of containers/storage (podman, buildah): options it does not know get a
-                warning on stderr and are ignored, as fuse-overlayfs does
+                warning on stderr and are ignored, as fuse-overlayfs does; as root it returns once it has
+                mounted, while its daemon starts (the kernel holds requests until the daemon answers)
 
 ${OPTIONS}
 
@@ -54,7 +55,10 @@ export const MOUNT_HELP = `Usage: ovlfs mount -o lowerdir=DIR[:DIR…],upperdir=
        ovlfs -o OPTIONS [FLAGS] MOUNTPOINT        (fuse-overlayfs's form: unknown options are ignored)
 
 Mounts an overlay at MOUNTPOINT and returns once it is live; a daemon serves it until it is unmounted
-('ovlfs umount', umount(8), 'fusermount3 -u', or SIGTERM/SIGINT to the daemon).
+('ovlfs umount', umount(8), 'fusermount3 -u', or SIGTERM/SIGINT to the daemon). In fuse-overlayfs's form
+as root, the command returns as soon as it has mounted and the daemon starts meanwhile; a layout the
+overlay refuses only then (overlapping layers, upper and work on two filesystems) is detached, and the
+reason goes to --log.
 
 flags:
   -f, --foreground      stay attached, log to stderr, unmount on SIGINT/SIGTERM
