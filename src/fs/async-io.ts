@@ -8,17 +8,17 @@
 // Argument checks happen before anything starts and throw synchronously, so the callback forms can
 // throw them as Node's do; everything after is the promise's.
 import * as fs from 'node:fs';
-import { fsError } from '../errors.js';
+import { errorCode, fsError } from '../errors.js';
 import type { OpenFile } from '../overlay/index.js';
 import { toBuffer } from './args.js';
 import { isArgumentError, type Callback } from './defer.js';
 import type { SyncFs } from './sync.js';
 import {
-  checkAborted, ERR_FS_FILE_TOO_LARGE, getOptions, getValidatedFdNative, kIoMaxLength, parseFileMode, stringToFlags,
+  checkAborted, ERR_FS_FILE_TOO_LARGE, getOptions, getValidatedFdNative, getValidFileModeNative, kIoMaxLength, parseFileMode, stringToFlags,
   validateBoolean, validateStringAfterArrayBufferView, type FsOptions,
 } from './validate.js';
 
-const { O_RDONLY, O_TRUNC, O_NOFOLLOW, O_APPEND } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_APPEND, COPYFILE_EXCL, COPYFILE_FICLONE_FORCE } = fs.constants;
 /** The access-mode bits of open flags (node:fs's constants lack O_ACCMODE). */
 const O_ACCMODE = 3;
 
@@ -46,6 +46,13 @@ async function settleSignal(signal: AbortSignal | null | undefined): Promise<voi
   if (signal == null) return;
   await new Promise((resolve) => setImmediate(resolve));
   checkAborted(signal);
+}
+
+/** A copyFile error names both paths, as Node's do (`copyfile 'a' -> 'b'`). */
+function copyfileError(err: unknown, from: string, to: string): unknown {
+  const code = errorCode(err);
+  if (code === undefined || code.startsWith('ERR_') || (err as { dest?: unknown }).dest !== undefined) return err;
+  return fsError(code, 'copyfile', from, to);
 }
 
 /** Node's isFd for readFile/writeFile: an int32 is a descriptor, anything else a path. */
@@ -232,6 +239,49 @@ export class AsyncIo {
       return o.encoding && o.encoding !== 'buffer' ? data.toString(o.encoding) : data;
     } finally {
       if (!userFd) this.sync.closeSync(fd);
+    }
+  }
+
+  /**
+   * copyFile: a clone where the layers' filesystem can make one, else the data in chunks through
+   * both files' leases. COPYFILE_FICLONE_FORCE (a clone or nothing) is the synchronous call.
+   */
+  copyFile(src: unknown, dest: unknown, mode?: unknown): Promise<void> {
+    const from = this.sync.pathOf(src, 'src');
+    const to = this.sync.pathOf(dest, 'dest');
+    const flags = getValidFileModeNative(mode, 'copyFile');
+    if ((flags & COPYFILE_FICLONE_FORCE) !== 0) return Promise.resolve(this.sync.copyFileSync(src, dest, mode));
+    return this.copyWhole(from, to, flags).catch((err: unknown) => {
+      throw copyfileError(err, from, to);
+    });
+  }
+
+  private async copyWhole(from: string, to: string, flags: number): Promise<void> {
+    const input = await this.open(from, O_RDONLY);
+    try {
+      const st = this.sync.fstatSync(input) as fs.Stats;
+      if (st.isDirectory()) throw fsError('EISDIR', 'copyfile', from, to);
+      const output = await this.open(to, O_WRONLY | O_CREAT | O_TRUNC | ((flags & COPYFILE_EXCL) !== 0 ? O_EXCL : 0), st.mode & 0o7777);
+      try {
+        try {
+          // A clone shares blocks at once; where none can be made, the data is copied below.
+          this.sync.overlay.cloneFile(this.file(input, 'copyfile'), this.file(output, 'copyfile'), true);
+          return;
+        } catch {
+          // no clone between these files
+        }
+        const buffer = Buffer.allocUnsafe(CHUNK);
+        for (let pos = 0; ; ) {
+          const n = await this.read(input, buffer, 0, buffer.length, pos);
+          if (n === 0) break;
+          await this.writeAll(output, buffer, 0, n, pos);
+          pos += n;
+        }
+      } finally {
+        this.sync.closeSync(output);
+      }
+    } finally {
+      this.sync.closeSync(input);
     }
   }
 

@@ -286,6 +286,11 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
     deliver(cb, () => (sync.truncateSync(path, len), []));
   };
 
+  api.copyFile = function copyFile(...all: unknown[]): void {
+    const [args, cb] = takeCallback(all, 'copyFile');
+    deliverAsync(cb, () => io.copyFile(args[0], args[1], args[2]), () => []);
+  };
+
   // open copies up off the thread; fsync and fdatasync wait on the pool.
   api.open = function open(...all: unknown[]): void {
     const [args, cb] = takeCallback(all, 'open');

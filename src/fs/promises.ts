@@ -63,7 +63,7 @@ export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesA
   };
 
   const access = ((path: fs.PathLike, mode?: number) => run(() => sync.accessSync(path, mode))) satisfies typeof fsp.access;
-  const copyFile = ((src: fs.PathLike, dest: fs.PathLike, mode?: number) => run(() => sync.copyFileSync(src, dest, mode))) satisfies typeof fsp.copyFile;
+  const copyFile = ((src: fs.PathLike, dest: fs.PathLike, mode?: number) => run(() => io.copyFile(src, dest, mode))) satisfies typeof fsp.copyFile;
   // An async filter cannot run inside the synchronous copy; filters must answer synchronously here.
   const cp = ((src: string | URL, dest: string | URL, opts?: fs.CopyOptions) =>
     run(() => sync.cpAsync(src, dest, opts)).then(() => {})) satisfies typeof fsp.cp;

@@ -214,3 +214,18 @@ testEachKind('an abort right after an async readFile or writeFile is honoured', 
   }
   assert.equal(f.fs.readFileSync('/file', 'utf8'), 'lower');
 });
+
+testEachKind('copyFile copies in chunks off the loop, and its errors name both paths', async (t, kind) => {
+  const lower = pattern(3 * MiB + 5);
+  const f = fixture(t, [{ src: lower.toString('latin1') }], {}, { kind });
+  await f.fs.promises.copyFile('/src', '/dst');
+  assert.ok(f.fs.readFileSync('/dst').equals(lower));
+  await new Promise<void>((resolve, reject) => f.fs.copyFile('/src', '/dst2', (err) => (err ? reject(err) : resolve())));
+  assert.ok(f.fs.readFileSync('/dst2').equals(lower));
+  assert.equal(f.overlay.copyUpState(f.overlay.resolve('/src')), 'lower', 'the source is only read');
+  await assert.rejects(f.fs.promises.copyFile('/src', '/dst', fs.constants.COPYFILE_EXCL), {
+    code: 'EEXIST', syscall: 'copyfile', path: '/src', dest: '/dst',
+  });
+  await assert.rejects(f.fs.promises.copyFile('/missing', '/dst3'), { code: 'ENOENT', syscall: 'copyfile', path: '/missing', dest: '/dst3' });
+  assert.throws(() => f.fs.copyFile('/src', '/dst4', 'bad' as unknown as number, () => {}), { code: 'ERR_INVALID_ARG_TYPE' });
+});
