@@ -23,6 +23,8 @@ test('the changes the kernel made, told apart from additions by the lower layer'
     'D /del.txt',
     'D /deldir',
     'A /fifo',
+    'C /from',
+    'D /from/inner',
     'A /héllo',
     'A /keep-link',
     'C /keep.txt',
@@ -50,6 +52,12 @@ test('the changes the kernel made, told apart from additions by the lower layer'
     'D /opq/old',
     'D /opq/x',
     'D /ren',
+    // Moved across directories and renamed twice, a renamed child inside: added whole at the end.
+    'A /to',
+    'A /to/inner3',
+    'A /to/inner3/a',
+    'A /to/inner3/sub2',
+    'A /to/inner3/sub2/b',
   ]);
 
   // Without the lower layers nothing can be told to be a change: every entry is an addition.

@@ -192,11 +192,12 @@ export const LONG_NAME = `${'long-name-'.repeat(20)}end`;
 export async function kernelChangedUpper(base: string): Promise<{ lower: string; upper: string; merged: string[] }> {
   const lower = `${base}/lower`;
   const upper = `${base}/upper`;
-  mkdirs(`${lower}/deldir/inner`, `${lower}/opq/old`, `${lower}/ren/sub`, `${lower}/nested/deep`, upper, `${base}/work`);
+  mkdirs(`${lower}/deldir/inner`, `${lower}/opq/old`, `${lower}/ren/sub`, `${lower}/nested/deep`, `${lower}/from/inner/sub`, upper, `${base}/work`);
   const files: Record<string, string> = {
     'keep.txt': 'keep', 'mod.txt': 'old', 'del.txt': 'del', 'chmod.txt': 'data stays below',
     'deldir/a': 'a', 'deldir/inner/b': 'b', 'opq/x': 'x', 'opq/old/y': 'y', 'ren/sub/f': 'f', 'ren/g': 'g',
     'nested/deep/file': 'deep', 'nested/deep/file2': 'moved by metacopy',
+    'from/inner/a': 'a', 'from/inner/sub/b': 'b', 'from/stays': 'stays',
   };
   for (const [name, data] of Object.entries(files)) fs.writeFileSync(`${lower}/${name}`, data);
   fs.symlinkSync('keep.txt', `${lower}/sym`);
@@ -222,6 +223,12 @@ export async function kernelChangedUpper(base: string): Promise<{ lower: string;
     spawnSync('mknod', [`${mnt}/null`, 'c', '1', '3']);
     spawnSync('setfattr', ['-n', 'user.attr', '-v', 'meta', `${mnt}/nested/deep/file`]);
     fs.renameSync(`${mnt}/nested/deep/file2`, `${mnt}/movedfile`);
+    // Across directories (an absolute redirect), with a metacopy file inside, then renamed again.
+    spawnSync('setfattr', ['-n', 'user.inside', '-v', 'x', `${mnt}/from/inner/a`]);
+    mkdirs(`${mnt}/to`);
+    fs.renameSync(`${mnt}/from/inner`, `${mnt}/to/inner2`);
+    fs.renameSync(`${mnt}/to/inner2/sub`, `${mnt}/to/inner2/sub2`);
+    fs.renameSync(`${mnt}/to/inner2`, `${mnt}/to/inner3`);
     fs.writeFileSync(`${mnt}/${LONG_NAME}`, 'long');
     fs.writeFileSync(`${mnt}/héllo`, 'utf8');
     fs.utimesSync(`${mnt}/héllo`, 1_600_000_000.5, 1_600_000_000.123456);
