@@ -186,3 +186,26 @@ test('xattr whiteouts (where mknod of a 0/0 device is refused) pack as .wh. file
   assert.ok(fs.statSync(`${base}/upper/d/gone`).isFile(), 'an xattr whiteout is a regular file');
   assert.deepEqual((await entriesOf(await pack(`${base}/upper`))).map((e) => e.name), ['.wh.top', 'd/', 'd/.wh.gone']);
 });
+
+test('an upper layer the kernel wrote with userxattr packs and mounts the same way', async (t) => {
+  const why = cannotMountOverlay();
+  if (why !== undefined) return t.skip(why);
+  const base = scratch(t, 'pack-userxattr');
+  mkdirs(`${base}/lower/opq/x`, `${base}/lower/keep`, `${base}/upper`, `${base}/work`, `${base}/layer`);
+  fs.writeFileSync(`${base}/lower/gone`, 'gone');
+  fs.writeFileSync(`${base}/lower/keep/f`, 'f');
+  const mnt = `${base}/mnt`;
+  const merged = await withKernelOverlay(`lowerdir=${base}/lower,upperdir=${base}/upper,workdir=${base}/work,userxattr`, mnt, () => {
+    fs.unlinkSync(`${mnt}/gone`);
+    fs.rmSync(`${mnt}/opq`, { recursive: true });
+    mkdirs(`${mnt}/opq`);
+    fs.writeFileSync(`${mnt}/opq/new`, 'new');
+    fs.appendFileSync(`${mnt}/keep/f`, '+');
+    return snapshot(mnt);
+  });
+  const bytes = await pack(`${base}/upper`, [`${base}/lower`], USER);
+  assert.deepEqual((await entriesOf(bytes)).map((e) => e.name), ['.wh.gone', 'keep/', 'keep/f', 'opq/', 'opq/.wh..wh..opq', 'opq/new']);
+  await unpackLayer(streamOf(bytes), `${base}/layer`, { xattrPrefix: USER, privileged: true });
+  const seen = await withKernelOverlay(`lowerdir=${base}/layer:${base}/lower,userxattr`, `${base}/mnt2`, () => snapshot(`${base}/mnt2`));
+  assert.deepEqual(seen.slice(1), merged.slice(1));
+});
