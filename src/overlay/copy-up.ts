@@ -128,7 +128,7 @@ export interface CopyUpJob {
   readonly sync: boolean;
   /** The data step on this thread: copy (a reflink where the filesystem can) and fsync. */
   copyDataSync(): void;
-  /** The data step on libuv's thread pool, in chunks: the event loop stays free. */
+  /** The data step on libuv's thread pool: a reflink where the filesystem can, else chunks; the event loop stays free. */
   copyDataAsync(): Promise<void>;
   finish(): void;
   abort(err?: unknown): void;
@@ -286,7 +286,13 @@ function beginJob(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, sysc
       if (input.fd === undefined || output.fd === undefined) {
         return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.copyDataSync());
       }
-      return copyFdsAsync(input.fd, output.fd, sync);
+      try {
+        // A reflink shares the blocks in one quick call, where the filesystem can make one.
+        copyFileData(input, output, { cloneOnly: true });
+        return sync ? fsyncAsync(output.fd) : Promise.resolve();
+      } catch {
+        return copyFdsAsync(input.fd, output.fd, sync);
+      }
     },
     finish(): void {
       if (ended) throw fsError('EINVAL', syscall, node.path(), undefined, 'copy-up already finished');
