@@ -209,3 +209,22 @@ test('an upper layer the kernel wrote with userxattr packs and mounts the same w
   const seen = await withKernelOverlay(`lowerdir=${base}/layer:${base}/lower,userxattr`, `${base}/mnt2`, () => snapshot(`${base}/mnt2`));
   assert.deepEqual(seen.slice(1), merged.slice(1));
 });
+
+test('a redirect in a hostile upper layer never reaches outside the layers', async (t) => {
+  const base = scratch(t, 'pack-hostile');
+  mkdirs(`${base}/lower/real`, `${base}/upper/d`, `${base}/upper/e`);
+  fs.writeFileSync(`${base}/lower/real/inside`, 'inside');
+  fs.writeFileSync(`${base}/upper/d/own`, 'own');
+  const set = (dir: string, value: string): void => {
+    const r = spawnSync('setfattr', ['-n', `${PREFIX}redirect`, '-v', value, dir], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  };
+  // '..' is refused as the kernel refuses it.
+  set(`${base}/upper/d`, '/../../../../etc');
+  await assert.rejects(pack(`${base}/upper`, [`${base}/lower`]), { code: 'EACCES' });
+  // An absolute redirect is from the lower layer's root, never the host's: /etc is not there.
+  set(`${base}/upper/d`, '/etc');
+  set(`${base}/upper/e`, '/real');
+  const names = (await entriesOf(await pack(`${base}/upper`, [`${base}/lower`]))).map((e) => e.name);
+  assert.deepEqual(names, ['d/', 'd/own', 'e/', 'e/inside']);
+});
