@@ -242,6 +242,17 @@ export class AsyncIo {
     }
   }
 
+  /** truncate(path): opened for writing (so a lower file is copied up asynchronously), then cut. */
+  truncate(path: unknown, len: number): Promise<void> {
+    return this.open(path, 'r+').then((fd) => {
+      try {
+        this.sync.ftruncateSync(fd, len);
+      } finally {
+        this.sync.closeSync(fd);
+      }
+    });
+  }
+
   /**
    * copyFile: a clone where the layers' filesystem can make one, else the data in chunks through
    * both files' leases. COPYFILE_FICLONE_FORCE (a clone or nothing) is the synchronous call.

@@ -283,7 +283,7 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
     }
     validateInteger(len, 'len');
     const cb = makeCallback(callback);
-    deliver(cb, () => (sync.truncateSync(path, len), []));
+    deliverAsync(cb, () => io.truncate(path, len as number), () => []);
   };
 
   api.copyFile = function copyFile(...all: unknown[]): void {

@@ -70,7 +70,8 @@ export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesA
   const open = ((path: fs.PathLike, flags?: string | number, mode?: fs.Mode) =>
     run(async () => new OverlayFileHandle(sync, await io.open(path, flags, mode), streams))) satisfies typeof fsp.open;
   const rename = ((from: fs.PathLike, to: fs.PathLike) => run(() => sync.renameSync(from, to))) satisfies typeof fsp.rename;
-  const truncate = ((path: fs.PathLike, len?: number) => run(() => sync.truncateSync(path, len))) satisfies typeof fsp.truncate;
+  // As Node's: opened first (copying a lower file up asynchronously), then len is checked by ftruncate.
+  const truncate = ((path: fs.PathLike, len?: number) => run(() => io.truncate(path, (len === undefined ? 0 : len) as number))) satisfies typeof fsp.truncate;
   const rm = ((path: fs.PathLike, options?: fs.RmOptions) => run(() => sync.rmSync(path, options))) satisfies typeof fsp.rm;
   const rmdir = ((path: fs.PathLike, options?: fs.RmDirOptions) => run(() => sync.rmdirSync(path, options))) satisfies typeof fsp.rmdir;
   const symlink = ((target: fs.PathLike, path: fs.PathLike, type?: string | null) =>

@@ -229,3 +229,17 @@ testEachKind('copyFile copies in chunks off the loop, and its errors name both p
   await assert.rejects(f.fs.promises.copyFile('/missing', '/dst3'), { code: 'ENOENT', syscall: 'copyfile', path: '/missing', dest: '/dst3' });
   assert.throws(() => f.fs.copyFile('/src', '/dst4', 'bad' as unknown as number, () => {}), { code: 'ERR_INVALID_ARG_TYPE' });
 });
+
+testEachKind('truncate of a lower file copies it up asynchronously', async (t, kind) => {
+  const lower = pattern(2 * MiB);
+  const f = fixture(t, [{ a: lower.toString('latin1'), b: lower.toString('latin1') }], {}, { kind });
+  const reader = f.fs.openSync('/a', 'r');
+  await f.fs.promises.truncate('/a', 10);
+  await new Promise<void>((resolve, reject) => f.fs.truncate('/b', MiB, (err) => (err ? reject(err) : resolve())));
+  assert.ok(f.fs.readFileSync('/a').equals(lower.subarray(0, 10)));
+  assert.ok(f.fs.readFileSync(reader).equals(lower.subarray(0, 10)), 'a handle opened before reads the truncated copy');
+  assert.ok(f.fs.readFileSync('/b').equals(lower.subarray(0, MiB)));
+  f.fs.closeSync(reader);
+  await assert.rejects(f.fs.promises.truncate('/a', 'x' as unknown as number), { code: 'ERR_INVALID_ARG_TYPE' });
+  await assert.rejects(f.fs.promises.truncate('/missing'), { code: 'ENOENT' });
+});
