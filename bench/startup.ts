@@ -6,8 +6,10 @@
 //   run       podman run --rm IMAGE true
 //   workload  podman run --rm IMAGE sh -c '200 x (write a small file, read a 1 MiB binary)'
 // Each is the median of the rounds; the ratio is ovlfs / fuse-overlayfs. Writes bench/results/startup.json.
+// --baseline=REV adds ovlfs as of git revision REV (its sources transpiled file by file, as the podman
+// harness built it before the command was bundled), to compare a change with what it replaced in one run.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +22,19 @@ const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice
 // work on a shared machine does not decide the figures. podman itself cannot (runc puts its processes in
 // cpu cgroups that allot no real-time time), so the podman figures still feel that load.
 const rt = process.argv.includes('--rt');
+const baselineRev = process.argv.find((a) => a.startsWith('--baseline='))?.slice(11);
+
+/** ovlfs's sources at `rev`, transpiled file by file into `dir`/dist; returns its command's entry. */
+function buildRevision(rev: string, dir: string): string {
+  mkdirSync(join(dir, 'src'), { recursive: true });
+  const archive = spawnSync('sh', ['-c', `git -C ${ROOT} archive ${rev} src package.json | tar -x -C ${dir}`], { encoding: 'utf8' });
+  if (archive.status !== 0) throw new Error(`git archive ${rev} failed: ${archive.stderr}`);
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  const sources = spawnSync('find', [join(dir, 'src'), '-name', '*.ts'], { encoding: 'utf8' }).stdout.split('\n').filter((f) => f !== '');
+  const r = spawnSync(join(ROOT, 'node_modules/.bin/esbuild'), [...sources, `--outdir=${join(dir, 'dist')}`, `--outbase=${join(dir, 'src')}`, '--format=esm', '--platform=node', '--target=node20', '--log-level=error'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building ${rev} failed: ${r.stderr}`);
+  return join(dir, 'dist/cli/main.js');
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -50,14 +65,16 @@ async function main(): Promise<void> {
   try {
     const ovlfsMain = buildOvlfs(join(base, 'build'));
     const prefix = rt ? 'chrt -f 10 ' : '';
-    const programs = { ovlfs: `${prefix}${process.execPath} ${ovlfsMain}`, 'fuse-overlayfs': `${prefix}${which('fuse-overlayfs')}` };
+    const programs: Record<string, string> = { ovlfs: `${prefix}${process.execPath} ${ovlfsMain}`, 'fuse-overlayfs': `${prefix}${which('fuse-overlayfs')}` };
+    if (baselineRev !== undefined) programs[`ovlfs@${baselineRev}`] = `${prefix}${process.execPath} ${buildRevision(baselineRev, join(base, 'baseline'))}`;
+    const series = (): Record<string, number[]> => Object.fromEntries(Object.keys(programs).map((name) => [name, []]));
     const tar = makeImageTar(base);
 
     // 1. exec -> mount live, straight, with the layout and options storage uses.
     const layers = join(base, 'layers');
     for (const d of ['l/A/diff', 'l/B/diff']) mkdirSync(join(layers, d), { recursive: true });
     writeFileSync(join(layers, 'l/A/diff/f'), 'x');
-    const mount: Record<string, number[]> = { ovlfs: [], 'fuse-overlayfs': [] };
+    const mount = series();
     // The floor for any mount program written for Node: one bare Node start-up, at the same priority.
     const bare: number[] = [];
     for (let i = 0; i < rounds; i++) {
@@ -84,8 +101,8 @@ async function main(): Promise<void> {
       must(s.podman(['run', '--rm', 'localhost/bb', 'true']), `${name}: warm-up run`);
       sandboxes[name] = s;
     }
-    const run: Record<string, number[]> = { ovlfs: [], 'fuse-overlayfs': [] };
-    const work: Record<string, number[]> = { ovlfs: [], 'fuse-overlayfs': [] };
+    const run = series();
+    const work = series();
     for (let i = 0; i < rounds; i++) {
       for (const [name, s] of Object.entries(sandboxes)) {
         run[name]!.push(timed(() => must(s.podman(['run', '--rm', 'localhost/bb', 'true']), `${name}: run`)));
@@ -98,10 +115,18 @@ async function main(): Promise<void> {
       { what: 'exec -> mount live (ms)', data: mount },
       { what: 'podman run --rm IMAGE true (ms)', data: run },
       { what: 'podman run: 200 x (write a file, read 1 MiB) (ms)', data: work },
-    ].map((r) => ({ what: r.what, ovlfs: median(r.data.ovlfs!), fuseOverlayfs: median(r.data['fuse-overlayfs']!), ratio: median(r.data.ovlfs!) / median(r.data['fuse-overlayfs']!), samples: r.data }));
+    ].map((r) => ({
+      what: r.what,
+      ovlfs: median(r.data.ovlfs!),
+      fuseOverlayfs: median(r.data['fuse-overlayfs']!),
+      ratio: median(r.data.ovlfs!) / median(r.data['fuse-overlayfs']!),
+      ...(baselineRev !== undefined ? { baseline: median(r.data[`ovlfs@${baselineRev}`]!), baselineRatio: median(r.data[`ovlfs@${baselineRev}`]!) / median(r.data['fuse-overlayfs']!) } : {}),
+      samples: r.data,
+    }));
     const meta = {
       date: new Date().toISOString(),
       rounds,
+      baseline: baselineRev,
       node: process.version,
       cpus: cpus().length,
       loadBefore: loadavg().map((x) => x.toFixed(1)).join(' '),
@@ -111,8 +136,12 @@ async function main(): Promise<void> {
     };
     mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
     writeFileSync(join(ROOT, 'bench/results/startup.json'), JSON.stringify({ meta, rows, nodeStartMs: median(bare) }, null, 2) + '\n');
-    process.stdout.write(`| | ovlfs | fuse-overlayfs | ovlfs / fuse-overlayfs |\n|---|---|---|---|\n`);
-    for (const r of rows) process.stdout.write(`| ${r.what} | ${r.ovlfs.toFixed(0)} | ${r.fuseOverlayfs.toFixed(0)} | ${r.ratio.toFixed(2)}× |\n`);
+    const b = baselineRev !== undefined ? ` ovlfs@${baselineRev} | its ratio |` : '';
+    process.stdout.write(`| | ovlfs | fuse-overlayfs | ovlfs / fuse-overlayfs |${b}\n|---|---|---|---|${b === '' ? '' : '---|---|'}\n`);
+    for (const r of rows) {
+      const br = r.baseline !== undefined && r.baselineRatio !== undefined ? ` ${r.baseline.toFixed(0)} | ${r.baselineRatio.toFixed(2)}× |` : '';
+      process.stdout.write(`| ${r.what} | ${r.ovlfs.toFixed(0)} | ${r.fuseOverlayfs.toFixed(0)} | ${r.ratio.toFixed(2)}× |${br}\n`);
+    }
     process.stdout.write(`| node -e 0, for scale (ms) | ${median(bare).toFixed(0)} | | |\n`);
     process.stdout.write(`(${rounds} rounds, medians; load average before: ${meta.loadBefore}${meta.realtime ? '; mount programs at SCHED_FIFO (--rt)' : ''}; ${meta.podman}; fuse-overlayfs ${meta.fuseOverlayfs})\n`);
   } finally {
