@@ -43,11 +43,13 @@ function refuse(entry: string, why: string, code = 'EINVAL'): FsError {
 }
 
 /**
- * The layer path of a tar name: a leading '/' or './' is dropped, as OCI allows, and so are empty
- * and '.' components; '..' is refused, whatever it would lead to. '' is the layer's root.
+ * The layer path of a tar name (or a hard link's target): a leading './' is dropped, and so are empty
+ * and '.' components; '..' and absolute names are refused, whatever they would lead to, as a naive
+ * extractor would write them outside the layer. '' is the layer's root.
  */
 export function layerPath(name: string, entry: string): string {
   if (name.includes('\0')) throw refuse(entry, `a NUL byte in the name ${JSON.stringify(name)}`);
+  if (name.startsWith('/')) throw refuse(entry, `an absolute name ${JSON.stringify(name)}: a layer's names are relative to its root`);
   if (Buffer.byteLength(name) >= PATH_MAX) throw refuse(entry, `a name longer than PATH_MAX (${PATH_MAX} bytes)`, 'ENAMETOOLONG');
   const parts = name.split('/').filter((part) => part !== '' && part !== '.');
   if (parts.includes('..')) throw refuse(entry, `'..' in the name ${JSON.stringify(name)} would leave the layer`);

@@ -150,7 +150,8 @@ test('hostile layers are refused with an error naming the entry, and nothing out
   fs.writeFileSync(`${base}/sentinel/secret`, 'secret');
   const cases: Array<[string, Buffer | Promise<Buffer>, string, RegExp, Partial<Parameters<typeof unpackLayer>[2]>?]> = [
     ['.. in a name', tarOf([{ name: '../sentinel/x', data: 'x' }]), 'EINVAL', /'\.\.\/sentinel\/x'/],
-    ['.. after a leading slash', tarOf([{ name: '/../sentinel/x', data: 'x' }]), 'EINVAL', /\.\./],
+    ['.. after a leading slash', tarOf([{ name: '/../sentinel/x', data: 'x' }]), 'EINVAL', /absolute/],
+    ['an absolute name', tarOf([{ name: `${base}/sentinel/x`, data: 'x' }]), 'EINVAL', /absolute/],
     ['.. in the middle', tarOf([{ name: 'a/b/../../../sentinel/x', data: 'x' }]), 'EINVAL', /sentinel\/x/],
     ['a path through a symlink made earlier', tarOf([
       { name: 'esc', type: 'symlink', linkname: '../sentinel' },
@@ -161,7 +162,7 @@ test('hostile layers are refused with an error naming the entry, and nothing out
       { name: 'esc/sub/x', data: 'x' },
     ]), 'ELOOP', /esc\/sub\/x/],
     ['a hard link out of the layer', tarOf([{ name: 'h', type: 'link', linkname: '../sentinel/secret' }]), 'EINVAL', /'h'/],
-    ['a hard link to a host path', tarOf([{ name: 'h', type: 'link', linkname: `${base}/sentinel/secret` }]), 'ENOENT', /'h'/],
+    ['a hard link to a host path', tarOf([{ name: 'h', type: 'link', linkname: `${base}/sentinel/secret` }]), 'EINVAL', /'h'/],
     ['a hard link to a name that comes later', tarOf([{ name: 'h', type: 'link', linkname: 'later' }, { name: 'later', data: '' }]), 'ENOENT', /'h'/],
     ['a hard link through a symlink', tarOf([
       { name: 's', type: 'symlink', linkname: `${base}/sentinel` },
@@ -221,10 +222,10 @@ test('entries that replace a symlink to the outside replace the symlink, never i
   assert.equal(listing(`${base}/sentinel`), before);
 });
 
-test('absolute and ./ names are taken from the layer root', async (t) => {
-  const base = scratch(t, 'absolute');
+test('./ names are taken from the layer root', async (t) => {
+  const base = scratch(t, 'dot-slash');
   mkdirs(`${base}/out`);
-  await unpack(await tarOf([{ name: '/etc/motd', data: 'hi' }, { name: './/./etc//issue', data: 'x' }, { name: 'l', type: 'link', linkname: '/etc/motd' }]), `${base}/out`);
+  await unpack(await tarOf([{ name: './etc/motd', data: 'hi' }, { name: './/./etc//issue', data: 'x' }, { name: 'l', type: 'link', linkname: './etc/motd' }]), `${base}/out`);
   assert.deepEqual(fs.readdirSync(`${base}/out/etc`).sort(), ['issue', 'motd']);
   assert.equal(fs.statSync(`${base}/out/l`).ino, fs.statSync(`${base}/out/etc/motd`).ino);
 });
