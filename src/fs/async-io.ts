@@ -14,8 +14,8 @@ import { toBuffer } from './args.js';
 import { isArgumentError, type Callback } from './defer.js';
 import type { SyncFs } from './sync.js';
 import {
-  checkAborted, ERR_FS_FILE_TOO_LARGE, getOptions, getValidatedFdNative, getValidFileModeNative, kIoMaxLength, parseFileMode, stringToFlags,
-  validateBoolean, validateStringAfterArrayBufferView, type FsOptions,
+  checkAborted, ERR_FS_FILE_TOO_LARGE, getOptions, getValidatedFdNative, getValidFileModeNative, kIoMaxLength, kMaxUserId, parseFileMode,
+  stringToFlags, toUnixTimestamp, validateBoolean, validateInteger, validateStringAfterArrayBufferView, type FsOptions,
 } from './validate.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_APPEND, COPYFILE_EXCL, COPYFILE_FICLONE_FORCE } = fs.constants;
@@ -46,6 +46,28 @@ async function settleSignal(signal: AbortSignal | null | undefined): Promise<voi
   if (signal == null) return;
   await new Promise((resolve) => setImmediate(resolve));
   checkAborted(signal);
+}
+
+/**
+ * Metadata changes by path that copy a lower file's data up first (with metacopy=off): whether
+ * they follow a last symlink, and their argument checks, made before any copy starts.
+ */
+const CHANGES: Record<string, { follow: boolean; check(args: unknown[]): void }> = {
+  chmod: { follow: true, check: (a) => parseFileMode(a[1], 'mode') },
+  chown: { follow: true, check: (a) => ids(a) },
+  lchown: { follow: false, check: (a) => ids(a) },
+  utimes: { follow: true, check: (a) => times(a) },
+  lutimes: { follow: false, check: (a) => times(a) },
+};
+
+function ids(args: unknown[]): void {
+  validateInteger(args[1], 'uid', -1, kMaxUserId);
+  validateInteger(args[2], 'gid', -1, kMaxUserId);
+}
+
+function times(args: unknown[]): void {
+  toUnixTimestamp(args[1]);
+  toUnixTimestamp(args[2]);
 }
 
 /** A copyFile error names both paths, as Node's do (`copyfile 'a' -> 'b'`). */
@@ -239,6 +261,25 @@ export class AsyncIo {
       return o.encoding && o.encoding !== 'buffer' ? data.toString(o.encoding) : data;
     } finally {
       if (!userFd) this.sync.closeSync(fd);
+    }
+  }
+
+  /**
+   * Before the metadata change `name` (chmod, chown, lchown, utimes, lutimes) on args[0]: the data
+   * copy-up it would make, done asynchronously; undefined when there is none (or when the arguments
+   * are bad: the synchronous call then throws as Node's does). The change itself runs after.
+   */
+  copyUpBefore(name: string, args: unknown[]): Promise<void> | undefined {
+    const change = CHANGES[name];
+    if (change === undefined) return undefined;
+    try {
+      const p = this.sync.pathOf(args[0]);
+      change.check(args);
+      const pending = this.sync.overlay.copyUpForChange(this.sync.overlay.resolve(p, change.follow, name), true);
+      // A failed copy-up is the synchronous call's to report, with its own error.
+      return pending?.catch(() => {});
+    } catch {
+      return undefined;
     }
   }
 

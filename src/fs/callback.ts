@@ -76,10 +76,14 @@ function plain(sync: SyncFs, name: CallbackName, method: keyof SyncFs): Loose {
   const isVoid = VOID_FORMS.has(name);
   const wrapper = (...all: unknown[]): void => {
     const [args, cb] = takeCallback(all, name);
-    deliver(cb, () => {
+    const call = (): unknown[] => {
       const result = fn(...args);
       return isVoid ? [] : [result];
-    });
+    };
+    // A change that copies a lower file's data up (chmod with metacopy=off, say) copies on the pool first.
+    const before = asyncIoOf(sync).copyUpBefore(name, args);
+    if (before === undefined) deliver(cb, call);
+    else deliverAsync(cb, () => before.then(call), (results) => results);
   };
   Object.defineProperty(wrapper, 'name', { value: name });
   return wrapper;

@@ -78,11 +78,17 @@ export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesA
     run(() => sync.symlinkSync(target, path, type as fs.symlink.Type | null | undefined))) satisfies typeof fsp.symlink;
   const link = ((from: fs.PathLike, to: fs.PathLike) => run(() => sync.linkSync(from, to))) satisfies typeof fsp.link;
   const unlink = ((path: fs.PathLike) => run(() => sync.unlinkSync(path))) satisfies typeof fsp.unlink;
-  const chmod = ((path: fs.PathLike, mode: fs.Mode) => run(() => sync.chmodSync(path, mode))) satisfies typeof fsp.chmod;
-  const chown = ((path: fs.PathLike, uid: number, gid: number) => run(() => sync.chownSync(path, uid, gid))) satisfies typeof fsp.chown;
-  const lchown = ((path: fs.PathLike, uid: number, gid: number) => run(() => sync.lchownSync(path, uid, gid))) satisfies typeof fsp.lchown;
-  const utimes = ((path: fs.PathLike, atime: fs.TimeLike, mtime: fs.TimeLike) => run(() => sync.utimesSync(path, atime, mtime))) satisfies typeof fsp.utimes;
-  const lutimes = ((path: fs.PathLike, atime: fs.TimeLike, mtime: fs.TimeLike) => run(() => sync.lutimesSync(path, atime, mtime))) satisfies typeof fsp.lutimes;
+  // A change that copies a lower file's data up (metacopy=off) copies on the pool first.
+  const change = <A extends unknown[]>(name: string, fn: (...args: A) => void) => (...args: A) =>
+    run(async () => {
+      await io.copyUpBefore(name, args);
+      return fn(...args);
+    });
+  const chmod = change('chmod', (path: fs.PathLike, mode: fs.Mode) => sync.chmodSync(path, mode)) satisfies typeof fsp.chmod;
+  const chown = change('chown', (path: fs.PathLike, uid: number, gid: number) => sync.chownSync(path, uid, gid)) satisfies typeof fsp.chown;
+  const lchown = change('lchown', (path: fs.PathLike, uid: number, gid: number) => sync.lchownSync(path, uid, gid)) satisfies typeof fsp.lchown;
+  const utimes = change('utimes', (path: fs.PathLike, atime: fs.TimeLike, mtime: fs.TimeLike) => sync.utimesSync(path, atime, mtime)) satisfies typeof fsp.utimes;
+  const lutimes = change('lutimes', (path: fs.PathLike, atime: fs.TimeLike, mtime: fs.TimeLike) => sync.lutimesSync(path, atime, mtime)) satisfies typeof fsp.lutimes;
 
   const opendir = (path: fs.PathLike, options?: OpenDirOptions) => run(() => OverlayDir.open(sync, path, options));
 

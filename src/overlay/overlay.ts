@@ -228,6 +228,19 @@ export class Overlay {
   }
 
   /**
+   * The data a setattr on `node` would copy up synchronously (chmod, chown, utimes: none with
+   * metacopy=on; `metadataOnly` false for a size change), copied with copyUpAsync instead; undefined
+   * when the change copies no data. setattr() afterwards finds it done.
+   */
+  copyUpForChange(node: OverlayNode, metadataOnly: boolean): Promise<void> | undefined {
+    const n = inner(node);
+    if (n.type !== S_IFREG || n.unlinked || this.readOnly) return undefined;
+    if (n.upper !== undefined && !n.upper.metacopy) return undefined;
+    if (metadataOnly && (this.ctx.metacopy || n.upper !== undefined)) return undefined;
+    return this.copyUpAsync(n, 'setattr');
+  }
+
+  /**
    * What open(node, flags) would copy up, copied with copyUpAsync after the open's own permission
    * check (a refused open leaves no copy); open() then finds the data up. Nothing to do for a
    * reading open, O_TRUNC (no data is copied), or what open() refuses by itself.
