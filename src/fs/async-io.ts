@@ -52,12 +52,16 @@ async function settleSignal(signal: AbortSignal | null | undefined): Promise<voi
  * Metadata changes by path that copy a lower file's data up first (with metacopy=off): whether
  * they follow a last symlink, and their argument checks, made before any copy starts.
  */
-const CHANGES: Record<string, { follow: boolean; check(args: unknown[]): void }> = {
+const CHANGES: Record<string, { follow: boolean; fd?: true; check(args: unknown[]): void }> = {
   chmod: { follow: true, check: (a) => parseFileMode(a[1], 'mode') },
   chown: { follow: true, check: (a) => ids(a) },
   lchown: { follow: false, check: (a) => ids(a) },
   utimes: { follow: true, check: (a) => times(a) },
   lutimes: { follow: false, check: (a) => times(a) },
+  // The same changes on an open file (a handle opened read-only on a lower file copies it up too).
+  fchmod: { follow: true, fd: true, check: (a) => parseFileMode(a[1], 'mode') },
+  fchown: { follow: true, fd: true, check: (a) => ids(a) },
+  futimes: { follow: true, fd: true, check: (a) => times(a) },
 };
 
 function ids(args: unknown[]): void {
@@ -265,7 +269,7 @@ export class AsyncIo {
   }
 
   /**
-   * Before the metadata change `name` (chmod, chown, lchown, utimes, lutimes) on args[0]: the data
+   * Before the metadata change `name` (chmod, chown, lchown, utimes, lutimes, or an f- form) on args[0]: the data
    * copy-up it would make, done asynchronously; undefined when there is none (or when the arguments
    * are bad: the synchronous call then throws as Node's does). The change itself runs after.
    */
@@ -273,9 +277,10 @@ export class AsyncIo {
     const change = CHANGES[name];
     if (change === undefined) return undefined;
     try {
-      const p = this.sync.pathOf(args[0]);
+      const overlay = this.sync.overlay;
+      const node = change.fd ? overlay.nodeOf(this.file(getValidatedFdNative(args[0]), name)) : overlay.resolve(this.sync.pathOf(args[0]), change.follow, name);
       change.check(args);
-      const pending = this.sync.overlay.copyUpForChange(this.sync.overlay.resolve(p, change.follow, name), true);
+      const pending = overlay.copyUpForChange(node, true);
       // A failed copy-up is the synchronous call's to report, with its own error.
       return pending?.catch(() => {});
     } catch {

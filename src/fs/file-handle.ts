@@ -271,15 +271,24 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
   }
 
   chmod(mode: fs.Mode): Promise<void> {
-    return this.op('fchmod', (fd) => this.core.fchmodSync(fd, mode));
+    return this.op('fchmod', async (fd) => {
+      await this.io.copyUpBefore('fchmod', [fd, mode]);
+      return this.core.fchmodSync(fd, mode);
+    });
   }
 
   chown(uid: number, gid: number): Promise<void> {
-    return this.op('fchown', (fd) => this.core.fchownSync(fd, uid, gid));
+    return this.op('fchown', async (fd) => {
+      await this.io.copyUpBefore('fchown', [fd, uid, gid]);
+      return this.core.fchownSync(fd, uid, gid);
+    });
   }
 
   utimes(atime: fs.TimeLike, mtime: fs.TimeLike): Promise<void> {
-    return this.op('futime', (fd) => this.core.futimesSync(fd, atime, mtime));
+    return this.op('futime', async (fd) => {
+      await this.io.copyUpBefore('futimes', [fd, atime, mtime]);
+      return this.core.futimesSync(fd, atime, mtime);
+    });
   }
 
   createReadStream(options?: CreateReadStreamOptions): fs.ReadStream {

@@ -266,6 +266,21 @@ testEachKind('chmod, chown and utimes copy a lower file up asynchronously (metac
   assert.equal(f.fs.fstatSync(reader).size, lower.length + 1, 'the handle opened before follows the copy');
   f.fs.closeSync(reader);
   await assert.rejects(f.fs.promises.chmod('/missing', 0o600), { code: 'ENOENT', syscall: 'chmod' });
+  // The same through a handle opened read-only on a lower file, and the callback fchmod.
+  const d = fixture(t, [{ a: lower.toString('latin1'), b: lower.toString('latin1') }], {}, { kind });
+  const handle = await d.fs.promises.open('/a', 'r');
+  const fchmod = handle.chmod(0o640);
+  await tick();
+  if (kind === 'dir') assert.equal(d.overlay.copyUpState(d.overlay.resolve('/a')), 'lower');
+  await fchmod;
+  const fd = d.fs.openSync('/b', 'r');
+  await new Promise<void>((resolve, reject) => d.fs.fchmod(fd, 0o604, (err) => (err ? reject(err) : resolve())));
+  d.fs.closeSync(fd);
+  assert.ok((await handle.readFile()).equals(lower));
+  await handle.close();
+  assert.equal(d.fs.statSync('/a').mode & 0o777, 0o640);
+  assert.equal(d.fs.statSync('/b').mode & 0o777, 0o604);
+  assert.equal(d.overlay.copyUpState(d.overlay.resolve('/b')), 'upper');
 
   const m = fixture(t, [{ a: lower.toString('latin1') }], { metacopy: 'on', redirect_dir: 'on' }, { kind });
   await m.fs.promises.chmod('/a', 0o600);
