@@ -108,12 +108,26 @@ export class OverlayContext {
   /** A face operation starts: the nodes it uses from here on are spared by eviction for a while. */
   beginOp(): void { this.op++; }
 
-  /** A cached node was used: it becomes the most recently used. */
+  /**
+   * A cached node was used. The list keeps its order (a lookup costs a field write, not a move);
+   * eviction gives nodes used since they were listed a second chance at the recent end (CLOCK).
+   */
   touch(node: OvlNode): void {
     node.lastUse = this.op;
-    if (node.refs > 0 || node.parent === undefined) return;
-    this.unused.delete(node);
+    if (node.listed || node.refs > 0 || node.parent === undefined) return;
+    this.list(node);
+  }
+
+  private list(node: OvlNode): void {
+    node.listed = true;
+    node.listedAt = this.op;
     this.unused.add(node);
+  }
+
+  private unlist(node: OvlNode): void {
+    if (!node.listed) return;
+    node.listed = false;
+    this.unused.delete(node);
   }
 
   /** A node just entered the cache (a lookup or a create); past the cache's size the oldest go. */
@@ -124,14 +138,14 @@ export class OverlayContext {
 
   /** Something refers to the node now (an open file, a face's hold, a copy-up): it is never evicted meanwhile. */
   pin(node: OvlNode): void {
-    if (node.refs++ === 0) this.unused.delete(node);
+    if (node.refs++ === 0) this.unlist(node);
   }
 
   /** One reference less; the last one puts the node back among the evictable ones. */
   unpin(node: OvlNode): void {
     if (node.refs <= 0) throw fsError('EINVAL', 'release', node.path(), undefined, 'node released more often than retained');
     if (--node.refs !== 0 || !node.cached) return;
-    this.unused.add(node);
+    if (!node.listed) this.list(node);
     // Released nodes may be found again without a lookup that adds one (FUSE: FORGET, then a stat of a
     // cached name), so the cache is trimmed here too, or it grows by every node ever released.
     if (this.unused.size > this.nodeCache) this.evict();
@@ -139,30 +153,38 @@ export class OverlayContext {
 
   /** A node left the tree (unlinked, or replaced by a rename): it no longer counts as cached. */
   forget(node: OvlNode): void {
-    this.unused.delete(node);
+    this.unlist(node);
   }
 
   /** How many unreferenced nodes are cached now (for tests and benchmarks). */
   get cachedNodes(): number { return this.unused.size; }
 
   /**
-   * Drops least recently used leaves until the cache fits. Nodes used by the last few operations
-   * stop it: everything after them is as recent. A node with live children leaves the list; it
-   * comes back when its last child goes, or when it is used again.
+   * Drops the oldest unused leaves until the cache fits. A node used since it was listed, or by one
+   * of the last few operations, goes to the recent end instead. A node with live children leaves the
+   * list; it comes back when its last child goes, or when it is used again.
    */
   private evict(): void {
+    let budget = this.unused.size;
     for (const node of this.unused) {
-      if (this.unused.size <= this.nodeCache || node.lastUse > this.op - RECENT_OPS) return;
-      this.unused.delete(node);
+      if (this.unused.size <= this.nodeCache || budget-- <= 0) return;
+      if (node.lastUse > node.listedAt || node.lastUse > this.op - RECENT_OPS) {
+        this.unused.delete(node);
+        node.listedAt = this.op;
+        this.unused.add(node);
+        continue;
+      }
+      this.unlist(node);
       if (node.refs > 0 || node.copying !== undefined || node.hasLiveChild()) continue;
       const parent = node.parent!;
       if (parent.children?.get(node.name) === node) parent.children.delete(node.name);
-      if (parent.refs === 0 && parent.parent !== undefined && parent.cached) this.unused.add(parent);
+      if (parent.refs === 0 && parent.parent !== undefined && !parent.listed && parent.cached) this.list(parent);
     }
   }
 
   /** Forgets every cached node (the overlay closed): open files keep their own. */
   dropCache(): void {
+    for (const node of this.unused) node.listed = false;
     this.unused.clear();
     this.root.children = undefined;
     this.root.listing = undefined;

@@ -59,6 +59,9 @@ export class OvlNode implements OverlayNode {
   refs = 0;
   /** The face operation that last used the node: eviction spares recent ones (context.ts). */
   lastUse = 0;
+  /** In the context's list of unreferenced nodes, since operation `listedAt`. */
+  listed = false;
+  listedAt = 0;
   /** A copy-up of this node's data in flight: other callers wait for it, or complete it themselves (copy-up.ts). */
   copying: CopyUpInFlight | undefined;
 
