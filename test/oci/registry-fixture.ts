@@ -43,8 +43,12 @@ export interface Registry {
   process: ChildProcess;
 }
 
-/** Starts docker-registry in `dir` on a free port; with `htpasswd`, behind basic auth. */
-export async function startRegistry(t: Pick<TestContext, 'after'>, dir: string, htpasswd?: string): Promise<Registry> {
+/**
+ * Starts docker-registry in `dir` on a free port; with `htpasswd` (a line of an htpasswd file) behind
+ * basic auth, with `token` behind bearer tokens from that realm, signed by the key of that certificate.
+ */
+export async function startRegistry(t: Pick<TestContext, 'after'>, dir: string, auth: { htpasswd?: string; token?: { realm: string; service: string; issuer: string; certificate: string } } = {}): Promise<Registry> {
+  const { htpasswd, token } = auth;
   const port = await freePort();
   const storage = path.join(dir, 'registry-storage');
   const config = path.join(dir, 'registry.yml');
@@ -52,6 +56,9 @@ export async function startRegistry(t: Pick<TestContext, 'after'>, dir: string, 
   if (htpasswd !== undefined) {
     fs.writeFileSync(path.join(dir, 'htpasswd'), htpasswd + '\n');
     yaml += `auth:\n  htpasswd:\n    realm: ovlfs-test\n    path: ${path.join(dir, 'htpasswd')}\n`;
+  }
+  if (token !== undefined) {
+    yaml += `auth:\n  token:\n    realm: ${token.realm}\n    service: ${token.service}\n    issuer: ${token.issuer}\n    rootcertbundle: ${token.certificate}\n`;
   }
   fs.writeFileSync(config, yaml);
   const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
