@@ -10,21 +10,13 @@ import { test } from 'node:test';
 import { commit } from '../../src/oci/commit.js';
 import { pull } from '../../src/oci/pull.js';
 import { run } from '../../src/oci/run.js';
-import { cannotMountOverlay, isRoot, scratch, snapshot, withKernelOverlay } from './layer-fixtures.js';
-import { buildReferenceImage, missingTools, noStaticBusybox, ovlfs, sh, skopeoCopy, startRegistry, umociUnpack } from './registry-fixture.js';
+import { cannotMountOverlay, isRoot, snapshot, withKernelOverlay } from './layer-fixtures.js';
+import { missingTools, noStaticBusybox, ovlfs, registryWithReference, sh, skopeoCopy, umociUnpack, view } from './registry-fixture.js';
 
 const skip = !isRoot ? 'needs root (umoci unpack keeps owners, the kernel overlay mounts)' : missingTools('docker-registry', 'skopeo', 'umoci', 'setfattr', 'unshare') ?? noStaticBusybox() ?? cannotMountOverlay();
 
-/** A tree as lines, without directory times (a merged directory takes its upper-most layer's). */
-function view(root: string): string[] {
-  return snapshot(root, { dirTimes: false }).filter((l) => !l.startsWith('/ '));
-}
-
 test('ovlfs commit and ovlfs run', { skip }, async (t) => {
-  const dir = scratch(t, 'commit');
-  const registry = await startRegistry(t, dir);
-  const layout = buildReferenceImage(dir);
-  skopeoCopy(`oci:${layout}:v1`, `docker://${registry.host}/ref/image:v1`);
+  const { dir, registry, layout } = await registryWithReference(t, 'commit');
   const image = path.join(dir, 'image');
   const pulled = await pull(`docker://${registry.host}/ref/image:v1`, image, { tlsVerify: false });
   const pristine = snapshot(image);

@@ -9,8 +9,8 @@ import { test } from 'node:test';
 
 import { pull } from '../../src/oci/pull.js';
 import { hostArchitecture, MediaType } from '../../src/oci/media-types.js';
-import { cannotMountOverlay, isRoot, scratch, snapshot, withKernelOverlay } from './layer-fixtures.js';
-import { buildReferenceImage, missingTools, noStaticBusybox, ovlfs, sh, skopeoCopy, startRegistry, umociUnpack, zstdVariant } from './registry-fixture.js';
+import { cannotMountOverlay, isRoot, withKernelOverlay } from './layer-fixtures.js';
+import { missingTools, noStaticBusybox, ovlfs, registryWithReference, sh, skopeoCopy, umociUnpack, view, zstdVariant } from './registry-fixture.js';
 
 const skip = !isRoot ? 'needs root (umoci unpack keeps owners, the kernel overlay mounts)' : missingTools('docker-registry', 'skopeo', 'umoci', 'setfattr') ?? noStaticBusybox() ?? cannotMountOverlay();
 
@@ -20,16 +20,8 @@ async function kernelView(lowerdirs: string[], mnt: string): Promise<string[]> {
   return withKernelOverlay(`lowerdir=${layers.join(':')}`, mnt, () => view(mnt));
 }
 
-/** A tree as lines, without directory times (a merged directory takes its upper-most layer's). */
-function view(root: string): string[] {
-  return snapshot(root, { dirTimes: false }).filter((l) => !l.startsWith('/ '));
-}
-
 test('ovlfs pull', { skip }, async (t) => {
-  const dir = scratch(t, 'pull');
-  const registry = await startRegistry(t, dir);
-  const layout = buildReferenceImage(dir);
-  skopeoCopy(`oci:${layout}:v1`, `docker://${registry.host}/ref/image:v1`);
+  const { dir, registry, layout } = await registryWithReference(t, 'pull');
   const expected = view(umociUnpack(layout, 'v1', path.join(dir, 'umoci-bundle')));
 
   await t.test('the pulled layers, mounted by the kernel overlay and by ovlfs, equal umoci unpack', async () => {

@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 
+import { scratch, snapshot } from './layer-fixtures.js';
+
 export const CLI = path.resolve('src/cli/main.ts');
 
 /** Why these tools cannot be used here, or undefined when all are installed. */
@@ -231,4 +233,19 @@ export function craftImage(
   const index = { schemaVersion: 2, manifests: [{ mediaType: tamper.manifestType ?? 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] };
   fs.writeFileSync(path.join(layout, 'index.json'), JSON.stringify(index));
   return { layout, manifest: m, layers };
+}
+
+/** A tree as lines, without directory times (a merged directory takes its upper-most layer's) or the root's. */
+export function view(root: string): string[] {
+  return snapshot(root, { dirTimes: false }).filter((l) => !l.startsWith('/ '));
+}
+
+/** A temp dir with a registry in it and the reference image pushed there as ref/image:v1. */
+export async function registryWithReference(t: TestContext, name: string): Promise<{ dir: string; registry: Registry; layout: string; ref: string }> {
+  const dir = scratch(t, name);
+  const registry = await startRegistry(t, dir);
+  const layout = buildReferenceImage(dir);
+  const ref = `docker://${registry.host}/ref/image:v1`;
+  skopeoCopy(`oci:${layout}:v1`, ref);
+  return { dir, registry, layout, ref };
 }
