@@ -22,15 +22,15 @@
 import { constants as fsc } from 'node:fs';
 
 import { errorCode, fsError } from '../errors.js';
-import { O_ACCMODE, S_IFDIR, S_IFMT } from '../layer/types.js';
+import { O_ACCMODE, S_IFDIR, S_IFMT, S_IFREG } from '../layer/types.js';
 import { isOverlayXattr, Overlay, type DataLease, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
 import { NodeBridge, type ListedEntry, type Listing, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
-import type { FuseCaller, FuseNotifier, RawFileSystem } from './bridge/raw-fs.js';
+import { Parked, type Background, type FuseCaller, type FuseNotifier, type RawFileSystem } from './bridge/raw-fs.js';
 import { InitFlag, RENAME_EXCHANGE, RENAME_NOREPLACE } from './protocol.js';
 import { shownIds, squashes, storedGid, storedUid, type IdMap } from './idmap.js';
 import type { FuseAttr, SetattrIn, StatfsOut } from './structs.js';
 
-const { O_TRUNC, O_SYNC, O_DSYNC } = fsc;
+const { O_TRUNC, O_SYNC, O_DSYNC, O_RDONLY, W_OK } = fsc;
 const S_ISGID = 0o2000;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
@@ -117,6 +117,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   private readonly myUid = process.getuid?.() ?? 0;
   private readonly myGid = process.getgid?.() ?? 0;
   private notify: NodeNotifier<OverlayNode> | undefined;
+  private background: Background | undefined;
   private readonly override: string[] | undefined;
 
   constructor(
@@ -185,6 +186,44 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
 
   attach(notify: NodeNotifier<OverlayNode>): void {
     this.notify = notify;
+  }
+
+  attachBackground(background: Background): void {
+    this.background = background;
+  }
+
+  /** Whether opening `node` with `flags` copies data up: a writing open, without O_TRUNC, of a file whose data is below. */
+  private copiesData(node: OverlayNode, flags: number): boolean {
+    return (flags & O_ACCMODE) !== O_RDONLY && (flags & O_TRUNC) === 0 && node.type === S_IFREG && !node.unlinked && this.overlay.copyUpState(node) !== 'upper';
+  }
+
+  /**
+   * The data step of `node`'s copy-up on an I/O thread, as the kernel's ovl_copy_up_start/end: the
+   * core starts it here (parents up, a temp in the work area), the request is parked (Parked) with
+   * every later one on the node that changes it, and once the data is in the temp the core lands it
+   * and the parked requests run again; the open then finds the data up. Readers of the lower file go
+   * on meanwhile. Permission comes first, as in Overlay.open: a refused open leaves no copy.
+   */
+  private copyUpInBackground(node: OverlayNode, background: Background): void {
+    this.overlay.access(node, W_OK);
+    const job = this.invalidatingCopyUps([node], () => this.overlay.startCopyUp(node, 'open'));
+    // Nothing to copy, or a copy in flight that the core will complete synchronously for the open.
+    if (job === undefined || job instanceof Promise) return;
+    if (job.sourceFd === undefined || job.tempFd === undefined) {
+      job.copyDataSync();
+      job.finish();
+      return;
+    }
+    const work = background.copy({ sourceFd: job.sourceFd, targetFd: job.tempFd, length: job.length, sync: job.sync }, (e) => {
+      try {
+        if (e !== undefined) job.abort(e);
+        else job.finish();
+      } finally {
+        // The node's data moved: its size, blocks, times (metacopy) and maybe st_ino (a lower hard link).
+        this.notify?.invalAttrs(node);
+      }
+    });
+    throw new Parked(work);
   }
 
   hardLinkKey(node: OverlayNode): string | undefined {
@@ -368,6 +407,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   // --- files ----------------------------------------------------------------------------------------
 
   open(_caller: FuseCaller, node: OverlayNode, flags: number): Opened<OpenFile> {
+    if (this.background !== undefined && this.copiesData(node, flags)) this.copyUpInBackground(node, this.background);
     const file = this.invalidatingCopyUps([node], () => this.overlay.open(node, coreFlags(flags)));
     // The pages the kernel holds are still right: no one changes the data but through this mount.
     return { file, keepCache: true };

@@ -1,8 +1,10 @@
-// I/O threads: READ and WRITE data moved off the serving thread. The serving thread keeps the file
-// system's state; for a large READ or WRITE it takes a data lease (a host fd lent out by the file
-// system, see raw-fs.ts) and hands the request to an I/O thread, which does the pread/pwrite on that fd
-// and writes the reply to /dev/fuse itself (fd numbers are process-wide). The serving thread goes on
-// with the next request, and releases the lease when the job is reported done.
+// I/O threads: READ and WRITE data, and the data step of a copy-up, moved off the serving thread. The
+// serving thread keeps the file system's state; for a large READ or WRITE it takes a data lease (a host
+// fd lent out by the file system, see raw-fs.ts) and hands the request to an I/O thread, which does the
+// pread/pwrite on that fd and writes the reply to /dev/fuse itself (fd numbers are process-wide). A
+// copy job copies between two fds and fsyncs, and replies to nobody. The serving thread goes on with
+// the next request, and runs each job's completion (a lease released, a copy-up finished) once the job
+// is reported done.
 //
 // Everything crosses in shared memory, no messages: the serving thread never runs its event loop.
 //   - Request slots: the serving loop reads each request into a slot; a WRITE hands its slot (the data
@@ -12,6 +14,7 @@
 //   - Completion: an I/O thread marks its job done and, while the serving thread sleeps in poll(2),
 //     writes an eventfd, so the serving thread waits on /dev/fuse and on completions at once.
 import { readSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 import { eventfd, poll, type PollFd } from '../../sys/index.js';
@@ -33,17 +36,24 @@ const POLLING = 3;
 const DONE = 4;
 const CTL_WORDS = 8;
 
-// Per job, in Int32 words: kind, fd, size, slot, data start, state.
+// Per job, in Int32 words: kind, fd, size, slot, data start (a copy's target fd), state, result
+// (0 or an errno); its offset (a copy's length) and request id sit in arrays of their own.
 const KIND = 0;
 const FD = 1;
 const SIZE = 2;
 const SLOT = 3;
 const START = 4;
 const STATE = 5;
+const RESULT = 6;
 const JOB_WORDS = 8;
 
 const READ = 1;
 const WRITE = 2;
+const COPY = 3;
+/** A copy job's flag in SIZE: fsync the target at the end. */
+const COPY_SYNC = 1;
+/** Chunks of a copy: large enough that the calls cost nothing next to the data. */
+const COPY_CHUNK = 1 << 20;
 const FREE = 0;
 const POSTED = 1;
 const FINISHED = 2;
@@ -60,7 +70,7 @@ export interface IoThreadOptions {
  * starts without the project's module graph (or a TypeScript loader) behind it.
  */
 const THREAD_SOURCE = `
-const { readSync, writeSync, writevSync } = require('node:fs');
+const { fsyncSync, readSync, writeSync, writevSync } = require('node:fs');
 const { workerData: w } = require('node:worker_threads');
 const ctl = new Int32Array(w.ctl), ring = new Int32Array(w.ring), job = new Int32Array(w.job);
 const offsets = new Float64Array(w.offsets), uniques = new BigInt64Array(w.uniques);
@@ -75,8 +85,41 @@ function head(len, error, unique) {
   header.writeUInt32LE(len, 0); header.writeInt32LE(error, 4); header.writeBigUInt64LE(unique, 8);
 }
 function errnoOf(e) { return typeof e.errno === 'number' && e.errno !== 0 ? -Math.abs(e.errno) : -5; }
+// copy_file_range(2) through koffi when it loads: the kernel copies (or clones) without a trip
+// through this thread's memory. Else, or where the call is refused (EXDEV, EOPNOTSUPP), read/write.
+let cfr = null;
+try {
+  const koffi = require(w.koffi);
+  cfr = koffi.load('libc.so.6').func('long copy_file_range(int, _Inout_ int64_t *, int, _Inout_ int64_t *, size_t, unsigned int)');
+} catch {}
+let chunk;
+function copy(b, length) {
+  const src = job[b + ${FD}], dst = job[b + ${START}];
+  let pos = 0;
+  if (cfr !== null) {
+    const offIn = [0], offOut = [0];
+    while (pos < length) {
+      offIn[0] = pos; offOut[0] = pos;
+      const n = cfr(src, offIn, dst, offOut, Math.min(length - pos, ${COPY_CHUNK} * 64), 0);
+      if (n <= 0) break;
+      pos += n;
+    }
+  }
+  chunk ??= Buffer.alloc(${COPY_CHUNK});
+  while (pos < length) {
+    const n = readSync(src, chunk, 0, Math.min(chunk.length, length - pos), pos);
+    if (n === 0) break;
+    for (let done = 0; done < n; ) done += writeSync(dst, chunk, done, n - done, pos + done);
+    pos += n;
+  }
+  if (job[b + ${SIZE}] & ${COPY_SYNC}) fsyncSync(dst);
+}
 function serve(j) {
   const b = j * ${JOB_WORDS}, fd = job[b + ${FD}], size = job[b + ${SIZE}], pos = offsets[j], unique = uniques[j];
+  if (job[b + ${KIND}] === ${COPY}) {
+    try { copy(b, pos); } catch (e) { job[b + ${RESULT}] = -errnoOf(e); }
+    return;
+  }
   if (job[b + ${KIND}] === ${READ}) {
     if (out.length < 16 + size) out = Buffer.alloc(16 + size);
     let done = 0;
@@ -112,6 +155,15 @@ for (;;) {
 }
 `;
 
+/** Where koffi is, for the I/O threads' copy_file_range; an empty path makes them copy by read/write. */
+function koffiPath(): string {
+  try {
+    return createRequire(import.meta.url).resolve('koffi');
+  } catch {
+    return '';
+  }
+}
+
 /** A pool of I/O threads on one FUSE connection. Used only from the serving thread. */
 export class IoThreads {
   private readonly ctl: Int32Array;
@@ -121,7 +173,8 @@ export class IoThreads {
   private readonly uniques: BigInt64Array;
   private readonly slotMemory: SharedArrayBuffer;
   private readonly workers: Worker[] = [];
-  private readonly leases: (DataLease | undefined)[];
+  /** What to run on the serving thread when each job is done, given 0 or the job's errno. */
+  private readonly completions: (((errno: number) => void) | undefined)[];
   /** Slots no job holds, by index; the serving loop reads requests into them. */
   private readonly freeSlots: number[] = [];
   private readonly slotOfBuffer = new Map<Buffer, number>();
@@ -156,11 +209,11 @@ export class IoThreads {
       this.freeSlots.push(s);
     }
     for (let j = jobs - 1; j >= 0; j--) this.freeJobs.push(j);
-    this.leases = new Array<DataLease | undefined>(jobs).fill(undefined);
+    this.completions = new Array<((errno: number) => void) | undefined>(jobs).fill(undefined);
     this.wakeFd = eventfd(0, EFD_CLOEXEC);
     this.pollFds = [{ fd: devFd, events: POLLIN }, { fd: this.wakeFd, events: POLLIN }];
     const workerData = {
-      dev: devFd, wake: this.wakeFd, slotSize,
+      dev: devFd, wake: this.wakeFd, slotSize, koffi: koffiPath(),
       ctl: this.ctl.buffer, ring: this.ring.buffer, job: this.job.buffer,
       offsets: this.offsets.buffer, uniques: this.uniques.buffer, slots: this.slotMemory,
     };
@@ -191,7 +244,7 @@ export class IoThreads {
 
   /** Posts a READ: the I/O thread replies with up to `size` bytes from `offset`. */
   read(unique: bigint, lease: DataLease, offset: number, size: number): void {
-    this.post(READ, unique, lease, offset, size, -1, 0);
+    this.post(READ, unique, lease.fd, offset, size, -1, 0, () => lease.release());
   }
 
   /**
@@ -201,22 +254,36 @@ export class IoThreads {
   write(unique: bigint, lease: DataLease, offset: number, slot: Buffer, start: number, size: number): void {
     const s = this.slotOfBuffer.get(slot);
     if (s === undefined) throw new Error('IoThreads.write: the data is not in a request slot');
-    this.post(WRITE, unique, lease, offset, size, s, start);
+    this.post(WRITE, unique, lease.fd, offset, size, s, start, () => lease.release());
   }
 
-  private post(kind: number, unique: bigint, lease: DataLease, offset: number, size: number, slot: number, start: number): void {
+  /** True when `buf` is a request slot (a request replayed from a copy is not). */
+  isSlot(buf: Buffer): boolean {
+    return this.slotOfBuffer.has(buf);
+  }
+
+  /**
+   * Posts a copy of `length` bytes from `sourceFd` to `targetFd` at equal offsets (and an fsync of the
+   * target when `sync`); `done` runs on the serving thread with 0 or the errno of the failure.
+   */
+  copy(sourceFd: number, targetFd: number, length: number, sync: boolean, done: (errno: number) => void): void {
+    this.post(COPY, 0n, sourceFd, length, sync ? COPY_SYNC : 0, -1, targetFd, done);
+  }
+
+  private post(kind: number, unique: bigint, fd: number, offset: number, size: number, slot: number, start: number, done: (errno: number) => void): void {
     while (this.freeJobs.length === 0) this.waitForCompletion();
     const j = this.freeJobs.pop()!;
     const b = j * JOB_WORDS;
     this.job[b + KIND] = kind;
-    this.job[b + FD] = lease.fd;
+    this.job[b + FD] = fd;
     this.job[b + SIZE] = size;
     this.job[b + SLOT] = slot;
     this.job[b + START] = start;
     this.job[b + STATE] = POSTED;
+    this.job[b + RESULT] = 0;
     this.offsets[j] = offset;
     this.uniques[j] = unique;
-    this.leases[j] = lease;
+    this.completions[j] = done;
     this.inFlight.add(j);
     this.ring[this.tail & (this.ring.length - 1)] = j;
     this.tail = (this.tail + 1) | 0;
@@ -224,19 +291,24 @@ export class IoThreads {
     Atomics.notify(this.ctl, TAIL, 1);
   }
 
-  /** Releases the leases and slots of finished jobs; returns how many finished. */
+  /** Frees the slots of finished jobs and runs their completions; returns how many finished. */
   drain(): number {
     let n = 0;
     for (const j of this.inFlight) {
       if (Atomics.load(this.job, j * JOB_WORDS + STATE) !== FINISHED) continue;
       this.inFlight.delete(j);
-      const lease = this.leases[j]!;
-      this.leases[j] = undefined;
+      const done = this.completions[j]!;
+      this.completions[j] = undefined;
       const slot = this.job[j * JOB_WORDS + SLOT]!;
+      const errno = this.job[j * JOB_WORDS + RESULT]!;
       if (slot >= 0) this.freeSlots.push(slot);
       this.job[j * JOB_WORDS + STATE] = FREE;
       this.freeJobs.push(j);
-      lease.release();
+      try {
+        done(errno);
+      } catch (err) {
+        process.stderr.write(`fuse: completing an I/O job failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      }
       n++;
     }
     return n;
@@ -254,14 +326,18 @@ export class IoThreads {
   /**
    * Blocks until /dev/fuse has a request, finishing jobs meanwhile: with jobs in flight it sleeps in
    * poll(2) on the device and the eventfd the I/O threads write on completion, so their leases are
-   * released as they finish, not at the next request.
+   * released as they finish, not at the next request. Returns early once `stop()` holds after a
+   * completion (requests parked on a copy-up are ready to run again).
    */
-  waitForRequest(): void {
+  waitForRequest(stop: () => boolean): void {
     this.drain();
-    while (this.inFlight.size > 0) {
+    while (this.inFlight.size > 0 && !stop()) {
       Atomics.store(this.ctl, POLLING, 1);
       // A job that finished before the flag was up wrote no eventfd: look once more before sleeping.
-      if (this.drain() > 0 && this.inFlight.size === 0) break;
+      if (this.drain() > 0 && (this.inFlight.size === 0 || stop())) {
+        Atomics.store(this.ctl, POLLING, 0);
+        break;
+      }
       try {
         poll(this.pollFds, -1);
       } catch (err) {

@@ -34,7 +34,15 @@ export interface FuseCaller {
 
 export interface CreateOut {
   entry: EntryOut;
-  open: OpenOut;
+  open: OpenReply;
+}
+
+/**
+ * An OPEN or CREATE answer. `backing`: the handle's real file, lent out so the kernel may read and
+ * write it itself (FUSE passthrough, see passthrough.ts) where it allows; the loop releases it.
+ */
+export interface OpenReply extends OpenOut {
+  backing?: DataLease;
 }
 
 /** What a readdirplus implementation gets: `add` packs an entry if it fits and only then calls `lookup`. */
@@ -59,6 +67,8 @@ export interface RawFileSystem {
   init?(info: { major: number; minor: number; flags: number; maxWrite: number }): void;
   /** Called when the connection ends (DESTROY or unmount). */
   destroy?(): void;
+  /** Called once before any request when the loop has I/O threads (see Background). */
+  attachBackground?(background: Background): void;
 
   lookup?(caller: FuseCaller, parent: number, name: string): EntryOut;
   forget?(nodeid: number, nlookup: number): void;
@@ -75,7 +85,7 @@ export interface RawFileSystem {
   link?(caller: FuseCaller, nodeid: number, newParent: number, newName: string): EntryOut;
 
   /** `flags` are the open(2) flags (O_CREAT/O_EXCL/O_NOCTTY removed by the kernel). */
-  open?(caller: FuseCaller, nodeid: number, flags: number): OpenOut;
+  open?(caller: FuseCaller, nodeid: number, flags: number): OpenReply;
   read?(caller: FuseCaller, nodeid: number, fh: number, offset: number, size: number): Uint8Array;
   /** Returns the number of bytes written. `data` is only valid during the call. */
   write?(caller: FuseCaller, nodeid: number, fh: number, offset: number, data: Buffer, flags: number): number;
@@ -115,6 +125,30 @@ export interface RawFileSystem {
   lseek?(caller: FuseCaller, nodeid: number, fh: number, offset: number, whence: number): number;
   /** Returns the number of bytes copied. */
   copyFileRange?(caller: FuseCaller, args: CopyFileRangeIn): number;
+}
+
+/**
+ * Long data work off the serving thread, for a file system that wants it (attachBackground). The
+ * request that needs the work throws `new Parked(work)`: the loop keeps it, and every later request on
+ * the same node id except reads and attribute reads, and serves them again, in order, once `then` has
+ * run. Requests on other nodes go on meanwhile.
+ */
+export interface Background {
+  /**
+   * Copies `length` bytes from `sourceFd` to `targetFd` at equal offsets on an I/O thread, then fsyncs
+   * the target when `sync`; `then` runs on the serving thread with undefined or the error.
+   */
+  copy(job: { sourceFd: number; targetFd: number; length: number; sync: boolean }, then: (err: Error | undefined) => void): BackgroundWork;
+}
+
+/** Work in flight on an I/O thread: what a parked request waits for. */
+export interface BackgroundWork {
+  readonly done: boolean;
+}
+
+/** Thrown by a request handler: serve this request again once `work` is done (see Background). */
+export class Parked {
+  constructor(readonly work: BackgroundWork) {}
 }
 
 /** What a file system factory gets besides its own argument: ways to tell the kernel to drop cached state. */
