@@ -410,7 +410,17 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     if (this.background !== undefined && this.copiesData(node, flags)) this.copyUpInBackground(node, this.background);
     const file = this.invalidatingCopyUps([node], () => this.overlay.open(node, coreFlags(flags)));
     // The pages the kernel holds are still right: no one changes the data but through this mount.
-    return { file, keepCache: true };
+    return { file, keepCache: true, backing: this.backingOf(node, file) };
+  }
+
+  /**
+   * The real file to hand the kernel for passthrough: only once the data can no longer move (upper,
+   * not metacopy). A handle on data that a copy-up may still move stays ours, so that the core's
+   * choke point re-binds it; the bridge keeps the rest of that node's opens cached meanwhile.
+   */
+  private backingOf(node: OverlayNode, file: OpenFile): DataLease | undefined {
+    if (node.type !== S_IFREG || this.overlay.copyUpState(node) !== 'upper') return undefined;
+    return this.overlay.leaseData(file, file.writable ? 'write' : 'read');
   }
 
   create(caller: FuseCaller, parent: OverlayNode, name: string, mode: number, flags: number, umask: number): Opened<OpenFile> & { node: OverlayNode } {
@@ -418,7 +428,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     try {
       const node = this.overlay.nodeOf(file);
       this.own(caller, parent, node, mode, umask);
-      return { node, file, keepCache: true };
+      return { node, file, keepCache: true, backing: this.backingOf(node, file) };
     } catch (e) {
       this.overlay.release(file);
       throw e;

@@ -119,6 +119,13 @@ const FopenFlag = {
   STREAM: 1 << 4,
   NOFLUSH: 1 << 5,
   PARALLEL_DIRECT_WRITES: 1 << 6,
+  PASSTHROUGH: 1 << 7,
+} as const;
+
+/** INIT flags of the second word (fuse_init_in/out.flags2: bit 32 + n of the 64-bit set). */
+export const InitFlag2 = {
+  /** FUSE_PASSTHROUGH (bit 37): opens may hand the kernel a backing file. */
+  PASSTHROUGH: 1 << 5,
 } as const;
 
 /** setattr valid bits. */
@@ -273,6 +280,7 @@ export function encodeInitOut(unique: bigint, o: InitOut): Buffer {
   buf.writeUInt16LE(o.maxPages, b + 28);
   buf.writeUInt16LE(0, b + 30); // map_alignment: DAX only
   buf.writeUInt32LE((o.flags2 ?? 0) >>> 0, b + 32);
+  buf.writeUInt32LE(o.maxStackDepth ?? 0, b + 36);
   return buf;
 }
 
@@ -332,13 +340,14 @@ export function openFlags(o: OpenOut): number {
   if (o.keepCache) f |= FopenFlag.KEEP_CACHE;
   if (o.nonseekable) f |= FopenFlag.NONSEEKABLE;
   if (o.cacheDir) f |= FopenFlag.CACHE_DIR;
+  if (o.backingId !== undefined) f |= FopenFlag.PASSTHROUGH;
   return f;
 }
 
 function writeOpenOut(buf: Buffer, off: number, o: OpenOut): void {
   writeU64(buf, off, o.fh);
   buf.writeUInt32LE(openFlags(o) >>> 0, off + 8);
-  buf.writeUInt32LE(0, off + 12);
+  buf.writeInt32LE(o.backingId ?? 0, off + 12);
 }
 
 export function encodeOpenOut(unique: bigint, o: OpenOut): Buffer {

@@ -52,6 +52,8 @@ export interface OpenOut {
   nonseekable?: boolean;
   /** Any further raw FOPEN_* bits. */
   flags?: number;
+  /** FOPEN_PASSTHROUGH: the kernel reads and writes this backing file itself (FUSE_DEV_IOC_BACKING_OPEN's id). */
+  backingId?: number;
 }
 
 
@@ -143,6 +145,8 @@ export interface InitOut {
   timeGran: number;
   maxPages: number;
   flags2?: number;
+  /** With FUSE_PASSTHROUGH: how deep backing files may be stacked below (1: a plain filesystem). */
+  maxStackDepth?: number;
 }
 
 /** fuse_rename_in / fuse_rename2_in and the two names after it. */

@@ -1,6 +1,7 @@
-// The overlay mount with its node counts published: a factory for mountFuse that wraps createOverlayFs
-// and, after every request that can change them, writes the bridge's node ids and the core's cached
-// unreferenced nodes into a SharedArrayBuffer the test thread reads.
+// The overlay mount with its counts published: a factory for mountFuse that wraps createOverlayFs and
+// writes into a SharedArrayBuffer the test thread reads: the bridge's node ids and the core's cached
+// unreferenced nodes after every request that can change them, and the READ/WRITE requests that
+// reached the daemon (none do for a passthrough handle).
 import { createOverlayFs } from '../../src/fuse/overlay-fs.js';
 import type { NodeBridge } from '../../src/fuse/bridge/nodes.js';
 import type { FuseNotifier, RawFileSystem } from '../../src/fuse/bridge/raw-fs.js';
@@ -8,7 +9,7 @@ import type { Overlay } from '../../src/overlay/index.js';
 
 export interface CountingArg {
   overlay: string;
-  /** Int32Array over it: [0] node ids held, [1] the core's cached unreferenced nodes, [2] forgets seen. */
+  /** Int32Array over it: [0] node ids held, [1] the core's cached unreferenced nodes, [2] forgets seen, [3] READ and WRITE requests. */
   counters: SharedArrayBuffer;
 }
 
@@ -33,5 +34,13 @@ export function createCountingOverlayFs(arg: unknown, notify: FuseNotifier): Raw
     publish();
     return e;
   };
+  for (const key of ['read', 'write', 'leaseData'] as const) {
+    const op = bridge[key] as ((...args: unknown[]) => unknown) | undefined;
+    if (op === undefined) continue;
+    (bridge as unknown as Record<string, unknown>)[key] = (...args: unknown[]) => {
+      Atomics.add(counters, 3, 1);
+      return op.apply(bridge, args);
+    };
+  }
   return bridge;
 }

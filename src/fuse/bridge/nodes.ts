@@ -29,7 +29,7 @@
 // (FLUSH and LSEEK among them). No-open mode and READDIRPLUS built by hand need the raw interface.
 import type { CopyFileRangeIn, DirEntry, EntryOut, FuseAttr, OpenOut, SetattrIn, StatfsOut, AttrOut } from '../structs.js';
 import { FUSE_ROOT_ID } from '../protocol.js';
-import type { CreateOut, DataLease, FuseCaller, FuseNotifier, RawFileSystem } from './raw-fs.js';
+import type { Background, CreateOut, DataLease, FuseCaller, FuseNotifier, OpenReply, RawFileSystem } from './raw-fs.js';
 
 /** An entry of a directory listing; the bridge adds the offsets. '.' and '..' are the file system's to list. */
 export interface ListedEntry {
@@ -54,6 +54,8 @@ export interface Opened<F> {
   /** FOPEN_KEEP_CACHE: the kernel's pages of the file are still valid. */
   keepCache?: boolean;
   directIo?: boolean;
+  /** The file's host fd, which the kernel may read and write itself (FUSE passthrough); the bridge's loop releases it. */
+  backing?: DataLease;
 }
 
 /** What a file system may tell the kernel about its nodes; nodes the kernel does not hold are skipped. */
@@ -81,6 +83,8 @@ export interface NodeFileSystem<N extends object, F> {
   forget?(node: N): void;
   /** Called once, before any request, with what the file system may tell the kernel. */
   attach?(notify: NodeNotifier<N>): void;
+  /** Called once, before any request, when the loop runs long data work off its thread (see raw-fs.ts). */
+  attachBackground?(background: Background): void;
   /** The connection ended; open handles were released just before. */
   destroy?(): void;
 
@@ -208,6 +212,10 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
         },
       });
     }
+  }
+
+  attachBackground(background: Background): void {
+    this.fs.attachBackground?.(background);
   }
 
   // --- the node table -------------------------------------------------------------------------------
@@ -411,19 +419,20 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
 
   // --- files ----------------------------------------------------------------------------------------
 
-  open(caller: FuseCaller, nodeid: number, flags: number): OpenOut {
+  open(caller: FuseCaller, nodeid: number, flags: number): OpenReply {
     const open = this.method('open');
     const inode = this.inode(nodeid);
     const o = open.call(this.fs, caller, this.live(inode), flags);
-    return { fh: this.addHandle(o.file, inode), keepCache: o.keepCache, directIo: o.directIo };
+    return { fh: this.addHandle(o.file, inode), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing };
   }
 
   create(caller: FuseCaller, parent: number, name: string, mode: number, flags: number, umask: number): CreateOut {
     const o = this.method('create').call(this.fs, caller, this.node(parent), name, mode, flags, umask);
     try {
       const entry = this.entry(caller, o.node);
-      return { entry, open: { fh: this.addHandle(o.file, this.inode(entry.nodeid)), keepCache: o.keepCache, directIo: o.directIo } };
+      return { entry, open: { fh: this.addHandle(o.file, this.inode(entry.nodeid)), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing } };
     } catch (e) {
+      o.backing?.release();
       this.fs.release?.(o.file);
       throw e;
     }

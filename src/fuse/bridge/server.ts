@@ -7,17 +7,21 @@
 // to an I/O thread (io-threads.ts), which replies itself. An INTERRUPT needs no bookkeeping either way:
 // the request it names is answered already, or soon by its I/O thread, and the kernel drops a reply it
 // no longer waits for.
-import { readSync, writeSync, writevSync } from 'node:fs';
+import { constants as fsConstants, readSync, writeSync, writevSync } from 'node:fs';
 import { constants } from 'node:os';
 
 import { nameToBytes } from '../../names.js';
 import * as P from '../protocol.js';
-import type { DirEntry, EntryOut, InHeader } from '../structs.js';
+import type { DirEntry, EntryOut, InHeader, OpenOut } from '../structs.js';
 import { IoThreads } from './io-threads.js';
 import { ForgetCollector } from './memory.js';
-import type { FuseCaller, FuseNotifier, RawFileSystem } from './raw-fs.js';
+import { MAX_STACK_DEPTH, Passthrough } from './passthrough.js';
+import { Parked, type Background, type BackgroundWork, type FuseCaller, type FuseNotifier, type OpenReply, type RawFileSystem } from './raw-fs.js';
 
 const ERRNO = constants.errno as Record<string, number>;
+const { O_RDONLY, O_TRUNC } = fsConstants;
+/** The access-mode bits of open flags (node's fs.constants lacks it). */
+const O_ACCMODE = 3;
 
 export interface ServeOptions {
   /** Seconds the kernel may cache names; default 1. Long timeouts plus explicit invalidation save round trips. */
@@ -36,6 +40,8 @@ export interface ServeOptions {
   ioThreads?: number;
   /** The smallest READ or WRITE handed to an I/O thread; smaller ones are served inline. Default IO_MIN_SIZE. */
   ioMinSize?: number;
+  /** FUSE passthrough for opens whose file system offers a backing fd (root only); default on, false for off. */
+  passthrough?: boolean;
 }
 
 /**
@@ -148,6 +154,13 @@ class Server {
   /** The current request's buffer went to a WRITE job: the loop must read the next one elsewhere. */
   slotTaken = false;
   private readonly forgotten = new ForgetCollector();
+  /** FUSE passthrough, when the kernel agreed to it at INIT. */
+  private passthrough: Passthrough | undefined;
+  /** Node ids with background work in flight (a copy-up), and the requests parked on each work. */
+  private readonly busy = new Map<number, BackgroundWork>();
+  private readonly parked = new Map<BackgroundWork, { nodeid: number; requests: Buffer[] }>();
+  /** Work done whose parked requests are to be served again, in order. */
+  private readonly ready: BackgroundWork[] = [];
 
   constructor(
     private readonly fd: number,
@@ -160,7 +173,49 @@ class Server {
     this.bufSize = this.maxWrite + PAGE;
     this.ioMinSize = opts.ioMinSize ?? IO_MIN_SIZE;
     const threads = opts.ioThreads ?? 2;
-    this.io = ops.leaseData !== undefined && threads > 0 ? new IoThreads(fd, this.bufSize, { threads }) : undefined;
+    const wantsIo = (ops.leaseData !== undefined || ops.attachBackground !== undefined) && threads > 0;
+    this.io = wantsIo ? new IoThreads(fd, this.bufSize, { threads }) : undefined;
+    if (this.io !== undefined) ops.attachBackground?.(this.background(this.io));
+  }
+
+  private background(io: IoThreads): Background {
+    return {
+      copy: (job, then) => {
+        const work = { done: false };
+        io.copy(job.sourceFd, job.targetFd, job.length, job.sync, (errno) => {
+          work.done = true;
+          try {
+            then(errno === 0 ? undefined : Object.assign(new Error(`copy: errno ${errno}`), { code: codeOfErrno(errno), errno: -errno }));
+          } finally {
+            this.ready.push(work);
+          }
+        });
+        return work;
+      },
+    };
+  }
+
+  /** Whether parked requests are ready to be served again. */
+  get replayable(): boolean {
+    return this.ready.length > 0;
+  }
+
+  /** Serves again the requests parked on finished work, in the order they came. */
+  replay(): void {
+    while (this.ready.length > 0) {
+      const work = this.ready.shift()!;
+      const p = this.parked.get(work);
+      this.parked.delete(work);
+      if (p === undefined) continue;
+      if (this.busy.get(p.nodeid) === work) this.busy.delete(p.nodeid);
+      for (const req of p.requests) this.handle(req, req.length);
+    }
+  }
+
+  private park(work: BackgroundWork, nodeid: number, buf: Buffer, len: number): void {
+    let p = this.parked.get(work);
+    if (p === undefined) this.parked.set(work, (p = { nodeid, requests: [] }));
+    p.requests.push(Buffer.from(buf.subarray(0, len)));
   }
 
   get done(): boolean {
@@ -218,9 +273,15 @@ class Server {
     if (this.opts.debug) process.stderr.write(`fuse: ${P.opcodeName(h.opcode)} unique=${h.unique} nodeid=${h.nodeid}\n`);
     if (h.opcode === P.Opcode.INIT) return this.init(h.unique, buf, body, end);
     if (!this.initialized) return this.replyError(h.unique, ERRNO.EIO ?? 5);
+    const waitFor = this.busy.get(h.nodeid);
+    if (waitFor !== undefined && !goesOnDuringCopyUp(h.opcode, buf, body)) return this.park(waitFor, h.nodeid, buf, len);
     try {
       this.dispatch(h, buf, body, end);
     } catch (err) {
+      if (err instanceof Parked) {
+        this.busy.set(h.nodeid, err.work);
+        return this.park(err.work, h.nodeid, buf, len);
+      }
       if (!isErrnoError(err)) {
         process.stderr.write(`fuse: ${P.opcodeName(h.opcode)} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       } else if (this.opts.debug) {
@@ -243,6 +304,13 @@ class Server {
     if (this.ops.opendir) want &= ~P.InitFlag.NO_OPENDIR_SUPPORT;
     this.minor = Math.min(k.minor, P.FUSE_KERNEL_MINOR_VERSION);
     this.flags = (k.flags & want) >>> 0;
+    // Passthrough needs the second flag word; only root can register backing files, so only root asks.
+    const passthrough = this.opts.passthrough !== false && this.ops.open !== undefined && process.getuid?.() === 0 &&
+      (k.flags & P.InitFlag.INIT_EXT) !== 0 && (k.flags2 & P.InitFlag2.PASSTHROUGH) !== 0;
+    if (passthrough) {
+      this.flags = (this.flags | P.InitFlag.INIT_EXT) >>> 0;
+      this.passthrough = new Passthrough(this.fd, true);
+    }
     this.initialized = true;
     const maxPages = this.flags & P.InitFlag.MAX_PAGES ? Math.ceil(this.maxWrite / PAGE) : 32;
     const maxWrite = Math.min(this.maxWrite, maxPages * PAGE);
@@ -258,8 +326,17 @@ class Server {
         maxWrite,
         timeGran: 1,
         maxPages,
+        flags2: passthrough ? P.InitFlag2.PASSTHROUGH : 0,
+        maxStackDepth: passthrough ? MAX_STACK_DEPTH : 0,
       }),
     );
+  }
+
+  /** An OPEN/CREATE answer with its backing file handed to the kernel where passthrough allows. */
+  private withBacking(nodeid: number, r: OpenReply): OpenOut {
+    if (this.passthrough !== undefined) return this.passthrough.opened(nodeid, r, r.backing);
+    r.backing?.release();
+    return r;
   }
 
   private caller(h: InHeader): FuseCaller {
@@ -355,7 +432,8 @@ class Server {
           if (this.flags & noOpenFlag) break;
           return this.reply(P.encodeOpenOut(u, { fh: 0 }));
         }
-        return this.reply(P.encodeOpenOut(u, open.call(ops, this.caller(h), h.nodeid, a.flags)));
+        const r = open.call(ops, this.caller(h), h.nodeid, a.flags);
+        return this.reply(P.encodeOpenOut(u, dir ? r : this.withBacking(h.nodeid, r)));
       }
       case O.READ: {
         const a = P.decodeReadIn(buf, off);
@@ -369,7 +447,7 @@ class Server {
       case O.WRITE: {
         const a = P.decodeWriteIn(buf, off, end);
         // FUSE always names the offset, also for O_APPEND: the kernel puts the write at the end of the size it knows.
-        if (this.io !== undefined && a.data.length >= this.ioMinSize) {
+        if (this.io !== undefined && a.data.length >= this.ioMinSize && this.io.isSlot(buf)) {
           const lease = ops.leaseData!(this.caller(h), h.nodeid, a.fh, 'write');
           if (lease !== undefined) {
             this.io.write(u, lease, a.offset, buf, a.data.byteOffset - buf.byteOffset, a.data.length);
@@ -388,6 +466,7 @@ class Server {
       }
       case O.RELEASE: {
         const a = P.decodeReleaseIn(buf, off);
+        this.passthrough?.released(a.fh);
         ops.release?.(this.caller(h), h.nodeid, a.fh, a.flags);
         return this.replyOk(u);
       }
@@ -444,7 +523,7 @@ class Server {
         if (!ops.create) break;
         const a = P.decodeCreateIn(buf, off, end);
         const r = ops.create(this.caller(h), h.nodeid, a.name, a.mode, a.flags, a.umask);
-        return this.reply(P.encodeCreateOut(u, r.entry, r.open, t));
+        return this.reply(P.encodeCreateOut(u, r.entry, this.withBacking(r.entry.nodeid, r.open), t));
       }
       case O.FALLOCATE: {
         if (!ops.fallocate) break;
@@ -515,6 +594,31 @@ class Server {
   }
 }
 
+/**
+ * Requests on a node being copied up that need not wait for it, as the kernel lets them by
+ * (ovl_copy_up_start locks out only what changes the inode): reads of data and attributes, read-only
+ * opens, and the requests that only end something.
+ */
+function goesOnDuringCopyUp(opcode: number, buf: Buffer, off: number): boolean {
+  const O = P.Opcode;
+  switch (opcode) {
+    case O.READ: case O.GETATTR: case O.GETXATTR: case O.LISTXATTR: case O.ACCESS: case O.READLINK:
+    case O.FLUSH: case O.RELEASE: case O.FORGET: case O.INTERRUPT: case O.NOTIFY_REPLY:
+      return true;
+    case O.OPEN: {
+      const flags = P.decodeOpenIn(buf, off).flags;
+      return (flags & O_ACCMODE) === O_RDONLY && (flags & O_TRUNC) === 0;
+    }
+    default:
+      return false;
+  }
+}
+
+function codeOfErrno(errno: number): string {
+  for (const [code, n] of Object.entries(ERRNO)) if (n === errno) return code;
+  return 'EIO';
+}
+
 function noReply(opcode: number): boolean {
   return opcode === P.Opcode.FORGET || opcode === P.Opcode.BATCH_FORGET || opcode === P.Opcode.INTERRUPT || opcode === P.Opcode.NOTIFY_REPLY;
 }
@@ -532,7 +636,12 @@ export function serveFuse(fd: number, ops: RawFileSystem, opts: ServeOptions = {
     while (!server.done) {
       let n: number;
       try {
-        io?.waitForRequest();
+        io?.waitForRequest(() => server.replayable);
+        if (server.replayable) {
+          server.replay();
+          notifier?.flush();
+          continue;
+        }
         n = readSync(fd, buf, 0, buf.length, null);
       } catch (err) {
         const code = codeOf(err);
