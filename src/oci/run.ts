@@ -79,6 +79,12 @@ export async function run(command: string[], options: RunOptions): Promise<RunRe
     rmSync(scratch, { recursive: true, force: true });
     throw e;
   }
+  // The kernel leaves work/work mode 000: without privilege it cannot be removed until it is opened up.
+  try {
+    chmodSync(join(work, 'work'), 0o700);
+  } catch {
+    // Not made (the mount failed before it).
+  }
   const changes = diffUpper(upper, { lowerdirs, xattrPrefix: privileged ? 'trusted.overlay.' : 'user.overlay.' });
   let kept: string | undefined;
   if (keep !== undefined) {

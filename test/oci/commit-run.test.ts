@@ -2,6 +2,7 @@
 // and unpacked by umoci, shows the change, deletions included; ovlfs run returns its command's status
 // and leaves the image as it was.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,7 +12,7 @@ import { commit } from '../../src/oci/commit.js';
 import { pull } from '../../src/oci/pull.js';
 import { run } from '../../src/oci/run.js';
 import { cannotMountOverlay, isRoot, snapshot, withKernelOverlay } from './layer-fixtures.js';
-import { missingTools, noStaticBusybox, ovlfs, registryWithReference, sh, skopeoCopy, umociUnpack, view } from './registry-fixture.js';
+import { CLI, missingTools, noStaticBusybox, ovlfs, registryWithReference, sh, skopeoCopy, umociUnpack, view } from './registry-fixture.js';
 
 const skip = !isRoot ? 'needs root (umoci unpack keeps owners, the kernel overlay mounts)' : missingTools('docker-registry', 'skopeo', 'umoci', 'setfattr', 'unshare') ?? noStaticBusybox() ?? cannotMountOverlay();
 
@@ -102,6 +103,14 @@ test('ovlfs commit and ovlfs run', { skip }, async (t) => {
       again.cleanup();
     }
     assert.ok(!fs.existsSync(again.upper), 'the throwaway upper is gone');
+    assert.deepEqual(snapshot(image), pristine, 'the image is unchanged');
+  });
+
+  await t.test('ovlfs run without privilege (root in a user namespace): a user namespace of its own, userxattr', (tt) => {
+    const r = spawnSync('unshare', ['--user', '--map-root-user', process.execPath, '--import', 'tsx', CLI, 'run', '--image', image, '--', '/bin/sh', '-c', 'echo x > /etc/y; exit 5'], { encoding: 'utf8' });
+    if (r.status !== 5 && /^unshare:/m.test(r.stderr)) return tt.skip(`no user namespaces here: ${r.stderr.trim()}`);
+    assert.equal(r.status, 5, r.stderr);
+    assert.match(r.stderr, /^A \/etc\/y$/m);
     assert.deepEqual(snapshot(image), pristine, 'the image is unchanged');
   });
 
