@@ -1,8 +1,11 @@
 // The benchmark suite: `npm run bench` for the full run that docs/benchmarks.md shows,
 // `npm run bench -- --quick` for a short one (under two minutes). Options:
 //   --quick            smaller sizes and fewer repetitions; writes bench/results/quick.json, leaves docs alone
-//   --only=a,b         run only these workloads (small, large, readdir, churn, copyup, job, layers, memory, rebind, under-load, profile)
-//   --big              under-load at the issue's sizes (300 MiB files, 200k files walked) instead of 64 MiB / 20k
+//   --only=a,b         run only these workloads (small, large, readdir, churn, copyup, job, layers, memory, parallel, stall,
+//                      forget, seq, rebind, under-load, profile)
+//   --big              under-load at the issue's sizes (300 MiB files, 200k files walked) instead of 64 MiB / 20k;
+//                      parallel, stall, forget and seq (the mount under load) likewise: 10 s per client count,
+//                      1 GiB copy-up and sequential file, 200k entries
 //   --peers=a,b        run only these peers (raw is always kept: it is the baseline)
 //   --docs             regenerate docs/benchmarks.md from this run even when quick
 //   --merge            keep the other workloads' results already in the results file (with --only)
@@ -24,6 +27,7 @@ import { rebindBench, type RebindResult } from './rebind.js';
 import { underLoadBench, type UnderLoadResult } from './under-load.js';
 import { writeReport } from './report.js';
 import { churn, copyUp, largeFile, layerCount, readdirSizes, realJob, smallFiles, type Ctx } from './workloads.js';
+import { forgetAndFind, parallelClients, sequential, statDuringCopyUp } from './load.js';
 
 export interface Results {
   meta: {
@@ -54,6 +58,11 @@ const WORKLOADS: Record<string, (ctx: Ctx) => Promise<Row[]>> = {
   layers: layerCount,
   memory: memoryGrowth,
   churn,
+  // The mount under load (bench/load.ts): ovlfs mount, fuse-overlayfs and the kernel overlay side by side.
+  parallel: parallelClients,
+  stall: statDuringCopyUp,
+  forget: forgetAndFind,
+  seq: sequential,
 };
 
 function version(cmd: string): string {

@@ -1,0 +1,244 @@
+// The mount under load, side by side in one run: the ovlfs mount, fuse-overlayfs and the kernel overlay
+// (the baseline of every ratio). Sizes are short by default; `--big` runs the issue's sizes (1 GiB,
+// 200,000 entries, 10 s per client count).
+//   parallel  N = 1, 4, 16 client processes, each looping create+write 4 KiB, read back, rename and
+//             unlink in its own directory, plus a read of a shared lower file; ops/s per peer
+//   stall     the latency of a stat of a name not looked up yet while another client's first write
+//             copies up a large lower file
+//   forget    daemon RSS after stats of every entry of a large lower directory and drop_caches,
+//             over two passes (flat means nodes are dropped)
+//   find      find over that directory after drop_caches
+//   seq       sequential write and read of a large upper file (passthrough where it applies)
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+
+import type { Row } from './lib/harness.js';
+import type { Peer, PeerId, Stack, View } from './lib/peers.js';
+import { tempDir } from './lib/sys.js';
+import type { Ctx } from './workloads.js';
+
+const MiB = 1 << 20;
+const BIG = process.argv.includes('--big');
+const MOUNT_PEERS: PeerId[] = ['kernel', 'fuse-overlayfs', 'ovlfs-mount'];
+
+function mountPeers(ctx: Ctx): Peer[] {
+  return ctx.peers.filter((p) => MOUNT_PEERS.includes(p.id) && p.unavailable === undefined);
+}
+
+/** A fresh stack over `lower` for one peer. */
+function stackOver(ctx: Ctx, lower: string): Stack {
+  const own = tempDir(ctx.cleanup, 'load');
+  for (const d of ['upper', 'work', 'flat']) fs.mkdirSync(join(own, d));
+  return { lowers: [lower], upper: join(own, 'upper'), work: join(own, 'work'), flat: join(own, 'flat') };
+}
+
+function row(workload: string, name: string, peer: PeerId, values: number[], unit: 'ms' | 'MiB', x?: number, note?: string): Row {
+  return { workload, case: name, x, peer, status: 'ok', note, unit, values, ops: 1, baseline: 'kernel' };
+}
+
+function dropCaches(level: '1' | '2' | '3'): void {
+  fs.writeFileSync('/proc/sys/vm/drop_caches', level);
+}
+
+function rssMiB(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** One client process: says ready, waits for a line on stdin, loops for `ms`, prints its operation count. */
+const CLIENT = `
+const fs = require('node:fs');
+const [dir, shared, ms] = process.argv.slice(1);
+fs.mkdirSync(dir, { recursive: true });
+const data = Buffer.alloc(4096, 7);
+console.log('ready');
+process.stdin.once('data', () => {
+const end = Date.now() + +ms;
+let n = 0;
+while (Date.now() < end) {
+  const a = dir + '/a' + n, b = dir + '/b' + n;
+  fs.writeFileSync(a, data);
+  if (fs.readFileSync(a).length !== 4096) throw new Error('short read');
+  fs.renameSync(a, b);
+  fs.unlinkSync(b);
+  fs.readFileSync(shared);
+  n++;
+}
+console.log(n);
+process.exit(0);
+});
+`;
+
+/** Starts `n` clients, lets them all go at once when every one is ready, and returns their ops/s. */
+async function clients(root: string, n: number, seconds: number): Promise<number> {
+  const ready: Promise<void>[] = [];
+  const procs = Array.from({ length: n }, (_, i) => {
+    const p = spawn(process.execPath, ['-e', CLIENT, join(root, `c${i}`), join(root, 'shared'), String(seconds * 1000)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    ready.push(new Promise<void>((res) => p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.startsWith('ready\n')) res();
+    })));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const done = new Promise<number>((res, rej) => p.on('exit', (code) => (code === 0 ? res(Number(out.slice(6).trim())) : rej(new Error(`client ${i}: ${err.trim().slice(0, 300)}`)))));
+    return { p, done };
+  });
+  await Promise.all(ready);
+  for (const { p } of procs) p.stdin.write('go\n');
+  const counts = await Promise.all(procs.map((c) => c.done));
+  return counts.reduce((a, b) => a + b, 0) / seconds;
+}
+
+/** Ops/s of N parallel clients; reported as ms per op so that the suite's ratios read as costs. */
+export async function parallelClients(ctx: Ctx): Promise<Row[]> {
+  const seconds = BIG ? 10 : ctx.quick ? 1 : 3;
+  const lower = tempDir(ctx.cleanup, 'par-lower');
+  fs.writeFileSync(join(lower, 'shared'), Buffer.alloc(16 * 1024, 3));
+  const out: Row[] = [];
+  for (const peer of mountPeers(ctx)) {
+    const view = await peer.open(stackOver(ctx, lower), ctx.cleanup);
+    try {
+      for (const n of [1, 4, 16]) {
+        const ops = await clients(view.root, n, seconds);
+        ctx.log(`  parallel ${peer.id} N=${n}: ${ops.toFixed(0)} ops/s`);
+        out.push(row('parallel', `N=${n} (ms per op; ops/s = 1000/value)`, peer.id, [1000 / ops], 'ms', n));
+      }
+    } finally {
+      await view.close();
+    }
+  }
+  return out;
+}
+
+/** Stat latency of fresh names while another client's first write copies a large file up. */
+export async function statDuringCopyUp(ctx: Ctx): Promise<Row[]> {
+  const size = BIG ? 1024 * MiB : 256 * MiB;
+  const lower = tempDir(ctx.cleanup, 'stall-lower');
+  const fd = fs.openSync(join(lower, 'big'), 'w');
+  const chunk = Buffer.alloc(MiB, 5);
+  for (let pos = 0; pos < size; pos += MiB) fs.writeSync(fd, chunk, 0, MiB, pos);
+  fs.closeSync(fd);
+  fs.mkdirSync(join(lower, 'd'));
+  for (let i = 0; i < 100; i++) fs.writeFileSync(join(lower, 'd', `n${i}`), '');
+  const out: Row[] = [];
+  for (const peer of mountPeers(ctx)) {
+    const view = await peer.open(stackOver(ctx, lower), ctx.cleanup);
+    try {
+      dropCaches('3');
+      const t0 = performance.now();
+      const writer = spawn('sh', ['-c', `echo x >> '${view.root}/big'`]);
+      const done = new Promise<number>((res) => writer.on('exit', () => res(performance.now() - t0)));
+      let finished = false;
+      void done.then(() => (finished = true));
+      await sleep(100);
+      const lat: number[] = [];
+      for (let i = 0; i < 20 && !finished; i++) {
+        const t = performance.now();
+        fs.statSync(join(view.root, 'd', `n${i}`));
+        lat.push(performance.now() - t);
+        await sleep(20);
+      }
+      const copy = await done;
+      const worst = Math.max(...lat, 0);
+      ctx.log(`  stall ${peer.id}: copy-up ${copy.toFixed(0)} ms, ${lat.length} stats during it, worst ${worst.toFixed(1)} ms`);
+      out.push(row('stall', `worst stat during a ${size / MiB} MiB copy-up`, peer.id, [worst], 'ms', undefined, `${lat.length} stats`));
+      out.push(row('stall', `${size / MiB} MiB copy-up (first append)`, peer.id, [copy], 'ms'));
+    } finally {
+      await view.close();
+    }
+  }
+  return out;
+}
+
+function bigDir(ctx: Ctx, entries: number): string {
+  const lower = tempDir(ctx.cleanup, 'forget-lower');
+  fs.mkdirSync(join(lower, 'd'));
+  for (let i = 0; i < entries; i++) fs.closeSync(fs.openSync(join(lower, 'd', `f${i}`), 'w'));
+  return lower;
+}
+
+/** Stats every name of `dir` in a child process (the daemon may share nothing with it). */
+function statAll(dir: string, entries: number): void {
+  const r = spawnSync(process.execPath, ['-e', `const fs = require('fs'); for (let i = 0; i < ${entries}; i++) fs.statSync(${JSON.stringify(dir)} + '/f' + i);`], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('stat pass failed');
+}
+
+/** Daemon RSS after stats of every entry and drop_caches, two passes; and find over the directory. */
+export async function forgetAndFind(ctx: Ctx): Promise<Row[]> {
+  const entries = BIG ? 200_000 : 20_000;
+  const lower = bigDir(ctx, entries);
+  const out: Row[] = [];
+  for (const peer of mountPeers(ctx)) {
+    let view: View;
+    try {
+      view = await peer.open(stackOver(ctx, lower), ctx.cleanup);
+    } catch (e) {
+      out.push({ ...row('forget', 'mount', peer.id, [], 'MiB'), status: 'error', note: (e as Error).message.slice(0, 200) });
+      continue;
+    }
+    try {
+      dropCaches('2');
+      const t = performance.now();
+      const r = spawnSync('find', [join(view.root, 'd')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const findMs = performance.now() - t;
+      if (r.status !== 0) throw new Error(`find failed: ${r.stderr.toString().slice(0, 200)}`);
+      out.push(row('find', `find over ${entries} lower entries, cold`, peer.id, [findMs], 'ms', entries));
+      ctx.log(`  find ${peer.id}: ${findMs.toFixed(0)} ms`);
+      if (view.pid === undefined) continue;
+      for (let pass = 1; pass <= 2; pass++) {
+        statAll(join(view.root, 'd'), entries);
+        const held = rssMiB(view.pid);
+        dropCaches('2');
+        await sleep(1500);
+        const after = rssMiB(view.pid);
+        ctx.log(`  forget ${peer.id} pass ${pass}: RSS ${held.toFixed(0)} MiB after ${entries} stats, ${after.toFixed(0)} MiB after drop_caches`);
+        out.push(row('forget', `daemon RSS after ${entries} stats + drop_caches, pass ${pass}`, peer.id, [after], 'MiB', pass));
+      }
+    } catch (e) {
+      ctx.log(`  forget ${peer.id} failed: ${(e as Error).message}`);
+      out.push({ ...row('forget', 'run', peer.id, [], 'MiB'), status: 'error', note: (e as Error).message.slice(0, 200) });
+    } finally {
+      await view.close();
+    }
+  }
+  return out;
+}
+
+/** Sequential write then read (page cache dropped) of a large new file: upper data, passthrough where it applies. */
+export async function sequential(ctx: Ctx): Promise<Row[]> {
+  const mib = BIG ? 1024 : 256;
+  const lower = tempDir(ctx.cleanup, 'seq-lower');
+  const out: Row[] = [];
+  for (const peer of mountPeers(ctx)) {
+    const view = await peer.open(stackOver(ctx, lower), ctx.cleanup);
+    try {
+      const file = join(view.root, 'seq');
+      const dd = (args: string): number => {
+        const t = performance.now();
+        const r = spawnSync('sh', ['-c', `dd ${args} bs=1M status=none`]);
+        if (r.status !== 0) throw new Error(`dd ${args}: ${r.stderr.toString()}`);
+        return performance.now() - t;
+      };
+      // Three rounds, each a new file: the best round, since the disk and the other tenants of the machine vary.
+      const writes: number[] = [];
+      const reads: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        fs.rmSync(file, { force: true });
+        writes.push(dd(`if=/dev/zero of='${file}' count=${mib} conv=fsync`));
+        dropCaches('1');
+        reads.push(dd(`if='${file}' of=/dev/null`));
+      }
+      const rate = (ms: number[]): string => (mib / (Math.min(...ms) / 1000)).toFixed(0);
+      ctx.log(`  seq ${peer.id}: write ${rate(writes)} MiB/s, read ${rate(reads)} MiB/s (best of 3)`);
+      out.push(row('seq', `write ${mib} MiB (dd bs=1M, fsync)`, peer.id, writes, 'ms'));
+      out.push(row('seq', `read ${mib} MiB (dd bs=1M, cold)`, peer.id, reads, 'ms'));
+    } finally {
+      await view.close();
+    }
+  }
+  return out;
+}
