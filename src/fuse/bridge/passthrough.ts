@@ -73,6 +73,14 @@ export class Passthrough {
     return { ...out, keepCache: false };
   }
 
+  /**
+   * The kernel forgot `nodeid`: it evicted the inode, and its page cache with it, so nothing stale is
+   * left to drop (and ids are never reused, so the mark would only pile up).
+   */
+  forgotten(nodeid: number): void {
+    this.bypassed.delete(nodeid);
+  }
+
   /** The handle `fh` was released: its node leaves cached mode, or its backing file goes, with the last. */
   released(fh: number): void {
     const h = this.handles.get(fh);

@@ -351,11 +351,15 @@ class Server {
     switch (h.opcode) {
       case O.FORGET:
         ops.forget?.(h.nodeid, P.decodeForget(buf, off));
+        this.passthrough?.forgotten(h.nodeid);
         this.forgotten.add(1);
         return;
       case O.BATCH_FORGET: {
         const list = P.decodeBatchForget(buf, off, end);
-        for (const [nodeid, n] of list) ops.forget?.(nodeid, n);
+        for (const [nodeid, n] of list) {
+          ops.forget?.(nodeid, n);
+          this.passthrough?.forgotten(nodeid);
+        }
         this.forgotten.add(list.length);
         return;
       }
