@@ -13,7 +13,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { ReadableStream } from 'node:stream/web';
 import { encodingOf, toBuffer } from './args.js';
 import {
-  checkAborted, ERR_INVALID_ARG_VALUE, kValidateObjectAllowNullable, validateBuffer, validateBufferArray, validateEncoding,
+  checkAborted, ERR_INVALID_ARG_VALUE, kValidateObjectAllowNullable, nodeError, validateBuffer, validateBufferArray, validateEncoding,
   validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition,
   validateStringAfterArrayBufferView,
 } from './validate.js';
@@ -384,4 +384,20 @@ export class OverlayFileHandle extends EventEmitter implements FileHandle {
       this.release(fd).then(this.closeResolve, this.closeReject ?? (() => {}));
     }
   }
+}
+
+/**
+ * Node's FileHandle methods reach the fd through one internal call that rejects a `this` which is not
+ * a FileHandle (`handle.stat.call({})`) with ERR_INTERNAL_ASSERTION; ours do the same.
+ */
+const INTERNAL_ASSERTION = 'handle must be an instance of FileHandle\nThis is caused by either a bug in Node.js or incorrect usage of Node.js internals.\n' +
+  'Please open an issue with this stack trace at https://github.com/nodejs/node/issues\n';
+for (const name of ['appendFile', 'chmod', 'chown', 'datasync', 'read', 'readv', 'readFile', 'stat', 'sync', 'truncate', 'utimes', 'write', 'writev', 'writeFile'] as const) {
+  const method = OverlayFileHandle.prototype[name] as (...args: unknown[]) => Promise<unknown>;
+  const checked = function (this: unknown, ...args: unknown[]): Promise<unknown> {
+    if (!(this instanceof OverlayFileHandle)) return Promise.reject(nodeError(Error, 'ERR_INTERNAL_ASSERTION', INTERNAL_ASSERTION, checked));
+    return method.apply(this, args);
+  };
+  Object.defineProperty(checked, 'name', { value: name });
+  Object.defineProperty(OverlayFileHandle.prototype, name, { value: checked, writable: true, configurable: true, enumerable: false });
 }

@@ -15,6 +15,18 @@ afterEach(() => fx.close());
 const lowerText = (rel: string): string => nodeFs.readFileSync(path.join(fx.lower, rel), 'utf8');
 
 describe('OverlayFileHandle', () => {
+  it('methods called on something else reject with ERR_INTERNAL_ASSERTION, as Node\'s do', async () => {
+    const h = await fx.fs.promises.open('/a.txt');
+    try {
+      for (const name of ['stat', 'read', 'readFile', 'write', 'truncate', 'sync'] as const) {
+        await assert.rejects(() => (h[name] as (...a: unknown[]) => Promise<unknown>).call({}), { code: 'ERR_INTERNAL_ASSERTION', message: /handle must be an instance of FileHandle/ }, name);
+      }
+      assert.equal((await h.stat()).size, 11);
+    } finally {
+      await h.close();
+    }
+  });
+
   it('read: (buffer, offset, length, position), (buffer, options), (options) and ()', async () => {
     const h = await fx.fs.promises.open('/a.txt');
     try {

@@ -45,7 +45,6 @@ export const CANNOT_EXPRESS: Record<string, string> = {
  * one of them starts to pass, so this list only shrinks.
  */
 export const KNOWN_FAILING: Record<string, string> = {
-  'test-fs-promises.js': 'FileHandle methods called on another object do not give ERR_INTERNAL_ASSERTION',
 };
 
 export type Outcome = 'pass' | 'fail' | 'skip' | 'timeout';
