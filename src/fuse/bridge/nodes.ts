@@ -191,6 +191,8 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   readonly wantFlags: number | undefined;
   /** Present only when the file system lends out fds, so the loop starts I/O threads only then. */
   readonly leaseData: RawFileSystem['leaseData'];
+  /** Likewise present only when the file system runs work in the background. */
+  readonly attachBackground: RawFileSystem['attachBackground'];
 
   constructor(
     readonly fs: NodeFileSystem<N, F>,
@@ -200,6 +202,8 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     this.wantFlags = options.wantFlags;
     const lease = fs.leaseData;
     this.leaseData = lease === undefined ? undefined : (_caller, _nodeid, fh, access) => lease.call(fs, this.file(fh), access);
+    const attach = fs.attachBackground;
+    this.attachBackground = attach === undefined ? undefined : (background: Background) => attach.call(fs, background);
     const root: Inode<N> = { id: FUSE_ROOT_ID, nodes: [fs.root], nlookup: 1, key: undefined, last: undefined };
     this.byId.set(FUSE_ROOT_ID, root);
     this.byNode.set(fs.root, root);
@@ -212,10 +216,6 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
         },
       });
     }
-  }
-
-  attachBackground(background: Background): void {
-    this.fs.attachBackground?.(background);
   }
 
   // --- the node table -------------------------------------------------------------------------------

@@ -441,8 +441,8 @@ class Server {
       }
       case O.READ: {
         const a = P.decodeReadIn(buf, off);
-        if (this.io !== undefined && a.size >= this.ioMinSize) {
-          const lease = ops.leaseData!(this.caller(h), h.nodeid, a.fh, 'read');
+        if (this.io !== undefined && ops.leaseData !== undefined && a.size >= this.ioMinSize) {
+          const lease = ops.leaseData(this.caller(h), h.nodeid, a.fh, 'read');
           if (lease !== undefined) return this.io.read(u, lease, a.offset, a.size);
         }
         if (!ops.read) break;
@@ -451,8 +451,8 @@ class Server {
       case O.WRITE: {
         const a = P.decodeWriteIn(buf, off, end);
         // FUSE always names the offset, also for O_APPEND: the kernel puts the write at the end of the size it knows.
-        if (this.io !== undefined && a.data.length >= this.ioMinSize && this.io.isSlot(buf)) {
-          const lease = ops.leaseData!(this.caller(h), h.nodeid, a.fh, 'write');
+        if (this.io !== undefined && ops.leaseData !== undefined && a.data.length >= this.ioMinSize && this.io.isSlot(buf)) {
+          const lease = ops.leaseData(this.caller(h), h.nodeid, a.fh, 'write');
           if (lease !== undefined) {
             this.io.write(u, lease, a.offset, buf, a.data.byteOffset - buf.byteOffset, a.data.length);
             this.slotTaken = true;
