@@ -173,6 +173,7 @@ export class IoThreads {
   private readonly uniques: BigInt64Array;
   private readonly slotMemory: SharedArrayBuffer;
   private readonly workers: Worker[] = [];
+  private readonly threads: number;
   /** What to run on the serving thread when each job is done, given 0 or the job's errno. */
   private readonly completions: (((errno: number) => void) | undefined)[];
   /** Slots no job holds, by index; the serving loop reads requests into them. */
@@ -212,12 +213,21 @@ export class IoThreads {
     this.completions = new Array<((errno: number) => void) | undefined>(jobs).fill(undefined);
     this.wakeFd = eventfd(0, EFD_CLOEXEC);
     this.pollFds = [{ fd: devFd, events: POLLIN }, { fd: this.wakeFd, events: POLLIN }];
+    this.threads = threads;
+  }
+
+  /**
+   * Starts the threads on the first job, not with the mount: a Node thread takes tens of milliseconds
+   * to start, and the first requests after INIT (a container's start-up) should not wait behind them.
+   * A job posted before its thread runs waits in the ring, which the thread reads first.
+   */
+  private startThreads(): void {
     const workerData = {
-      dev: devFd, wake: this.wakeFd, slotSize, koffi: koffiPath(),
+      dev: this.devFd, wake: this.wakeFd, slotSize: this.slotSize, koffi: koffiPath(),
       ctl: this.ctl.buffer, ring: this.ring.buffer, job: this.job.buffer,
       offsets: this.offsets.buffer, uniques: this.uniques.buffer, slots: this.slotMemory,
     };
-    for (let i = 0; i < threads; i++) {
+    for (let i = 0; i < this.threads; i++) {
       const w = new Worker(THREAD_SOURCE, { eval: true, workerData, trackUnmanagedFds: false });
       // An I/O thread that dies (out of memory) is reported on stderr; its job is lost, its request
       // answered by nobody, which the kernel turns into a hang only for that caller.
@@ -271,6 +281,7 @@ export class IoThreads {
   }
 
   private post(kind: number, unique: bigint, fd: number, offset: number, size: number, slot: number, start: number, done: (errno: number) => void): void {
+    if (this.workers.length === 0) this.startThreads();
     while (this.freeJobs.length === 0) this.waitForCompletion();
     const j = this.freeJobs.pop()!;
     const b = j * JOB_WORDS;
