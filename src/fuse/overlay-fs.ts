@@ -118,6 +118,8 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   private readonly myGid = process.getgid?.() ?? 0;
   private notify: NodeNotifier<OverlayNode> | undefined;
   private background: Background | undefined;
+  /** Data copies that failed on an I/O thread, for the parked open that waited on each to report. */
+  private readonly failedCopyUps = new Map<OverlayNode, Error>();
   private readonly override: string[] | undefined;
 
   constructor(
@@ -205,6 +207,13 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
    * on meanwhile. Permission comes first, as in Overlay.open: a refused open leaves no copy.
    */
   private copyUpInBackground(node: OverlayNode, background: Background): void {
+    // The copy this open waited for failed (EIO from the lower file, ENOSPC): the open fails with its
+    // error, once, instead of starting the same copy again when it runs again.
+    const failed = this.failedCopyUps.get(node);
+    if (failed !== undefined) {
+      this.failedCopyUps.delete(node);
+      throw failed;
+    }
     this.overlay.access(node, W_OK);
     const job = this.invalidatingCopyUps([node], () => this.overlay.startCopyUp(node, 'open'));
     // Nothing to copy, or a copy in flight that the core will complete synchronously for the open.
@@ -216,8 +225,12 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     }
     const work = background.copy({ sourceFd: job.sourceFd, targetFd: job.tempFd, length: job.length, sync: job.sync }, (e) => {
       try {
-        if (e !== undefined) job.abort(e);
-        else job.finish();
+        if (e !== undefined) {
+          job.abort(e);
+          this.failedCopyUps.set(node, e);
+        } else {
+          job.finish();
+        }
       } finally {
         // The node's data moved: its size, blocks, times (metacopy) and maybe st_ino (a lower hard link).
         this.notify?.invalAttrs(node);

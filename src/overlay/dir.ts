@@ -74,6 +74,49 @@ export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, 
   return attach(ctx, parent, name, entry.type);
 }
 
+/**
+ * An O_TMPFILE file (the kernel's ovl_tmpfile): made in the work area after the parent is copied
+ * up, with the ACL it would inherit in the parent. The node has no name until linkEntry gives it one.
+ */
+export function tmpfileEntry(ctx: OverlayContext, parent: OvlNode, mode: number, linkable: boolean): OvlNode {
+  const upper = ctx.writableUpper('open', parent.path());
+  if (!parent.isDir) throw fsError('ENOTDIR', 'open', parent.path());
+  if (parent.unlinked) throw fsError('ENOENT', 'open', parent.path());
+  copyUp(ctx, parent, 'open');
+  const temp = upper.tempPath();
+  try {
+    make(upper, temp, { type: S_IFREG, mode });
+    applyInheritedAcl(upper, parent.upperRel(), temp, mode, false);
+    const entry = upper.lookup(temp);
+    if (entry === undefined) throw fsError('EIO', 'open', parent.path());
+    const node = new OvlNode(temp, ctx.root, S_IFREG, entry, [], ctx.inoOf(entry, []));
+    node.unnamed = { opens: 0, linkable };
+    return node;
+  } catch (err) {
+    upper.removeTemp(temp);
+    throw err;
+  }
+}
+
+/** The first name of an unnamed file: its work-area entry moves into place, over a whiteout if one is there. */
+function nameUnnamed(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, newParent: OvlNode, newName: string, path: string): OvlNode {
+  if (!node.unnamed!.linkable) throw fsError('ENOENT', 'link', path);
+  copyUp(ctx, newParent, 'link');
+  const rel = joinRel(newParent.upperRel(), newName);
+  const existing = upper.lookup(rel);
+  if (existing !== undefined && !existing.whiteout) throw fsError('EEXIST', 'link', path);
+  upper.rename(node.upperRel(), rel, { noReplace: existing === undefined });
+  node.unnamed = undefined;
+  node.parent = newParent;
+  node.name = newName;
+  OvlNode.moved();
+  newParent.listing = undefined;
+  (newParent.children ??= new Map()).set(newName, node);
+  node.upper = upper.lookup(rel);
+  ctx.touch(node);
+  return node;
+}
+
 /** Is `name` visible in the lower layers merged into `parent`? Then removing it needs a whiteout. */
 export function lowerPositive(parent: OvlNode, name: string): boolean {
   for (const ref of parent.lowers) {
@@ -369,6 +412,7 @@ export function linkEntry(ctx: OverlayContext, node: OvlNode, newParent: OvlNode
   if (node.isDir) throw fsError('EPERM', 'link', node.path(), path);
   if (lookupChild(ctx, newParent, newName) !== null) throw fsError('EEXIST', 'link', node.path(), path);
   if (node.unlinked) throw fsError('ENOENT', 'link', node.path(), path);
+  if (node.unnamed !== undefined) return nameUnnamed(ctx, upper, node, newParent, newName, path);
   copyUp(ctx, node, 'link');
   copyUp(ctx, newParent, 'link');
   const rel = joinRel(newParent.upperRel(), newName);

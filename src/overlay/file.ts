@@ -45,6 +45,7 @@ export class OvlFile implements OpenFile {
     this.append = (flags & O_APPEND) !== 0;
     // An open file keeps its node cached: a later lookup of its name must give this node.
     ctx.pin(node);
+    if (node.unnamed !== undefined) node.unnamed.opens++;
     // Only a file whose data may still move up needs tracking.
     if (!node.isDir && (node.upper === undefined || node.upper.metacopy)) (node.openFiles ??= new Set()).add(this);
   }
@@ -194,6 +195,13 @@ export function closeFile(file: OvlFile): void {
   file.ctx.unpin(file.node);
   if (file.real !== undefined) retire(file.real);
   file.real = undefined;
+  // An unnamed file closed for the last time leaves nothing in the work area (O_TMPFILE).
+  const unnamed = file.node.unnamed;
+  if (unnamed !== undefined && --unnamed.opens === 0) {
+    file.node.unnamed = undefined;
+    file.node.unlinked = true;
+    file.ctx.upper!.removeTemp(file.node.upperRel());
+  }
 }
 
 /** read(2)/pread(2): position null (or negative) reads at the file position and moves it. */

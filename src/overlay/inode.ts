@@ -25,6 +25,8 @@ export function getattr(ctx: OverlayContext, node: OvlNode): OvlStat {
   }
   // Counting subdirectories across layers is not worth it; nlink=1 is what find(1) expects then.
   if (node.merged) stat.nlink = 1;
+  // Its work-area name is no name in the overlay.
+  if (node.unnamed !== undefined) stat.nlink = 0;
   return stat;
 }
 

@@ -64,6 +64,11 @@ export class OvlNode implements OverlayNode {
   listedAt = 0;
   /** A copy-up of this node's data in flight: other callers wait for it, or complete it themselves (copy-up.ts). */
   copying: CopyUpInFlight | undefined;
+  /**
+   * An O_TMPFILE file no name was given yet: its name is then a work-area path (a child of the root
+   * that no lookup finds), and the entry goes with its last open file. `linkable` is false for O_EXCL.
+   */
+  unnamed: { opens: number; linkable: boolean } | undefined;
 
   constructor(
     public name: string,

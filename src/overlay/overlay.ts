@@ -11,7 +11,7 @@ import { permits, processCaller, type Caller } from './permission.js';
 import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, readAcl } from './acl.js';
 import { OverlayContext } from './context.js';
 import { copyUp, startCopyUp, type CopyUpJob } from './copy-up.js';
-import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, unlinkEntry, type RenameFlags } from './dir.js';
+import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, tmpfileEntry, unlinkEntry, type RenameFlags } from './dir.js';
 import {
   allocateData, closeFile, copyDataRange, leaseData, openNode, readData, realFile, seekData, syncData, truncateData, writeData,
   reservePosition, type DataLease, type OpenFile, type OvlFile, type PositionRange,
@@ -23,6 +23,8 @@ import { checkDirectory, contains, normalizeOptions, type OverlayOptions } from 
 import { readdirNode, type OvlDirent } from './readdir.js';
 
 const { O_RDONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = fs.constants;
+/** O_TMPFILE is __O_TMPFILE with O_DIRECTORY (node:fs names neither the flag nor its high bit). */
+const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
 
 /** Upper and work directories held by live overlays in this process. */
 const inUse = new Set<string>();
@@ -283,6 +285,22 @@ export class Overlay {
   create(parent: OverlayNode, name: string, flags: number, mode: number): OpenFile {
     const node = createEntry(this.ctx, inner(parent), name, { type: S_IFREG, mode: mode & 0o7777 }, 'open');
     return openNode(this.ctx, node, flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW));
+  }
+
+  /**
+   * open(parent, O_TMPFILE | flags, mode): a regular file with no name, made in the work area, open
+   * for writing. link() gives it its first name (unless flags hold O_EXCL); without one it is gone
+   * with its last open file.
+   */
+  tmpfile(parent: OverlayNode, flags: number, mode: number): OpenFile {
+    if ((flags & O_ACCMODE) === O_RDONLY) throw fsError('EINVAL', 'open', inner(parent).path());
+    const node = tmpfileEntry(this.ctx, inner(parent), mode & 0o7777, (flags & O_EXCL) === 0);
+    try {
+      return openNode(this.ctx, node, flags & ~(O_TMPFILE | O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW));
+    } catch (err) {
+      this.ctx.upper!.removeTemp(node.upperRel());
+      throw err;
+    }
   }
 
   /** The node an open file is on (which may have lost its name since). */

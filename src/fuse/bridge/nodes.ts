@@ -114,6 +114,8 @@ export interface NodeFileSystem<N extends object, F> {
   /** `flags` are the open(2) flags (O_CREAT/O_EXCL/O_NOCTTY removed by the kernel). */
   open?(caller: FuseCaller, node: N, flags: number): Opened<F>;
   create?(caller: FuseCaller, parent: N, name: string, mode: number, flags: number, umask: number): Opened<F> & { node: N };
+  /** O_TMPFILE in directory `parent`: an open file on a node with no name yet (link gives it one). */
+  tmpfile?(caller: FuseCaller, parent: N, mode: number, flags: number, umask: number): Opened<F> & { node: N };
   /** The data; may be a view of a reused buffer (it is copied out before the next request). */
   read?(caller: FuseCaller, file: F, offset: number, size: number): Uint8Array;
   /** Returns the number of bytes written. `data` is only valid during the call. */
@@ -428,6 +430,18 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
 
   create(caller: FuseCaller, parent: number, name: string, mode: number, flags: number, umask: number): CreateOut {
     const o = this.method('create').call(this.fs, caller, this.node(parent), name, mode, flags, umask);
+    try {
+      const entry = this.entry(caller, o.node);
+      return { entry, open: { fh: this.addHandle(o.file, this.inode(entry.nodeid)), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing } };
+    } catch (e) {
+      o.backing?.release();
+      this.fs.release?.(o.file);
+      throw e;
+    }
+  }
+
+  tmpfile(caller: FuseCaller, parent: number, mode: number, flags: number, umask: number): CreateOut {
+    const o = this.method('tmpfile').call(this.fs, caller, this.node(parent), mode, flags, umask);
     try {
       const entry = this.entry(caller, o.node);
       return { entry, open: { fh: this.addHandle(o.file, this.inode(entry.nodeid)), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing } };

@@ -120,6 +120,8 @@ export interface RawFileSystem {
   /** `mask` is R_OK/W_OK/X_OK/F_OK. Not sent when mounted with default_permissions. */
   access?(caller: FuseCaller, nodeid: number, mask: number): void;
   create?(caller: FuseCaller, parent: number, name: string, mode: number, flags: number, umask: number): CreateOut;
+  /** open(2) of directory `parent` with O_TMPFILE: a new file with no name, open; LINK on its id names it. */
+  tmpfile?(caller: FuseCaller, parent: number, mode: number, flags: number, umask: number): CreateOut;
   fallocate?(caller: FuseCaller, nodeid: number, fh: number, offset: number, length: number, mode: number): void;
   /** SEEK_DATA / SEEK_HOLE (the kernel handles SEEK_SET/CUR/END itself). Returns the new offset. */
   lseek?(caller: FuseCaller, nodeid: number, fh: number, offset: number, whence: number): number;

@@ -529,6 +529,13 @@ class Server {
         const r = ops.create(this.caller(h), h.nodeid, a.name, a.mode, a.flags, a.umask);
         return this.reply(P.encodeCreateOut(u, r.entry, this.withBacking(r.entry.nodeid, r.open), t));
       }
+      case O.TMPFILE: {
+        // ENOSYS makes the kernel answer EOPNOTSUPP to every O_TMPFILE from then on.
+        if (!ops.tmpfile) break;
+        const a = P.decodeCreateIn(buf, off, end);
+        const r = ops.tmpfile(this.caller(h), h.nodeid, a.mode, a.flags, a.umask);
+        return this.reply(P.encodeCreateOut(u, r.entry, this.withBacking(r.entry.nodeid, r.open), t));
+      }
       case O.FALLOCATE: {
         if (!ops.fallocate) break;
         const a = P.decodeFallocateIn(buf, off);
