@@ -504,6 +504,10 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
       { name: '..', ino: parent.ino, type: S_IFDIR },
     ];
     for (const d of this.overlay.readdir(node)) {
+      if (d.ino !== undefined) {
+        entries.push({ name: d.name, ino: d.ino, type: d.type & S_IFMT });
+        continue;
+      }
       // d_ino must be the st_ino a stat will report; the lookup is cached by the core for the stat to come.
       let child: OverlayNode | null;
       try {

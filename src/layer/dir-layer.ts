@@ -412,7 +412,7 @@ export class DirLayer implements WritableLayer {
 
   readdir(rel: string): LayerDirent[] {
     const dirfd = this.dirFd(rel);
-    const dirents = listDir(dirfd);
+    const dirents = sys.listDirectory(dirfd);
     let xwhiteouts: boolean | undefined;
     const out: LayerDirent[] = [];
     for (const d of dirents) {
@@ -422,12 +422,8 @@ export class DirLayer implements WritableLayer {
         out.push({ name: name.slice(WH_PREFIX.length), type: S_IFCHR, whiteout: true });
         continue;
       }
-      let type = 0;
-      if (d.isFile()) type = S_IFREG;
-      else if (d.isDirectory()) type = S_IFDIR;
-      else if (d.isSymbolicLink()) type = S_IFLNK;
-      else if (d.isCharacterDevice()) type = S_IFCHR;
-      else type = (sys.tryStatx(dirfd, name)?.mode ?? 0) & S_IFMT;
+      let type = d.type;
+      if (type === 0) type = (sys.tryStatx(dirfd, name)?.mode ?? 0) & S_IFMT;
       let whiteout = false;
       if (type === S_IFCHR) {
         whiteout = sys.tryStatx(dirfd, name)?.rdev === 0;
@@ -435,7 +431,7 @@ export class DirLayer implements WritableLayer {
         xwhiteouts ??= ['x', 'y'].includes(this.xattrAt(dirfd, '.', this.prefix + 'opaque')?.toString() ?? '');
         if (xwhiteouts && this.xattrAt(dirfd, name, this.prefix + 'whiteout') !== undefined) whiteout = true;
       }
-      out.push({ name, type, whiteout });
+      out.push({ name, type, whiteout, ino: d.ino });
     }
     return out;
   }

@@ -64,6 +64,8 @@ export interface LayerDirent {
   /** The S_IFMT bits of the entry, 0 when unknown. */
   type: number;
   whiteout: boolean;
+  /** The real inode number (d_ino), when the layer knows it without a stat; MemoryLayer leaves it out. */
+  ino?: number;
 }
 
 export interface LayerStatFs {

@@ -98,6 +98,9 @@ export class OverlayContext {
     return this.compose(upper.stat.ino, this.upper!.fsId);
   }
 
+  /** The st_ino of an entry whose st_ino is its real one: the real number, with xino's high bits where they apply. */
+  realIno(ino: number, layer: Layer): number { return this.compose(ino, layer.fsId); }
+
   private compose(ino: number, fsId: number): number {
     if (this.sameFs || ino >= XINO_SHIFT) return ino;
     return ino + (this.fsIndex.get(fsId) ?? 0) * XINO_SHIFT;
