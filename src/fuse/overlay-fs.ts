@@ -26,14 +26,18 @@ import { O_ACCMODE, S_IFDIR, S_IFMT, S_IFREG } from '../layer/types.js';
 import { isOverlayXattr, Overlay, type DataLease, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
 import { NodeBridge, type ListedEntry, type Listing, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
 import { Parked, type Background, type FuseCaller, type FuseNotifier, type RawFileSystem } from './bridge/raw-fs.js';
-import { InitFlag, RENAME_EXCHANGE, RENAME_NOREPLACE } from './protocol.js';
+import { Fattr, InitFlag, OPEN_KILL_SUIDGID, RENAME_EXCHANGE, RENAME_NOREPLACE, WRITE_KILL_SUIDGID } from './protocol.js';
 import { shownIds, squashes, storedGid, storedUid, type IdMap } from './idmap.js';
 import type { FuseAttr, SetattrIn, StatfsOut } from './structs.js';
 
 const { O_TRUNC, O_SYNC, O_DSYNC, O_RDONLY, W_OK } = fsc;
+const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
+const S_IXGRP = 0o010;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
+/** The SETATTR bits that change an attribute (the rest say how: a handle, a lock owner, a kill). */
+const CHANGES = Fattr.MODE | Fattr.UID | Fattr.GID | Fattr.SIZE | Fattr.ATIME | Fattr.MTIME | Fattr.ATIME_NOW | Fattr.MTIME_NOW | Fattr.CTIME;
 /** Seconds the kernel may cache names and attributes: long, because we tell it when they change. */
 const DEFAULT_TIMEOUT = 86400;
 
@@ -91,6 +95,17 @@ function attrOf(st: OvlStat, ino: number): FuseAttr {
     rdev: st.rdev % 2 ** 32,
     blksize: st.blksize,
   };
+}
+
+/**
+ * The permission bits left after a change by a caller without CAP_FSETID (the kernel's
+ * should_remove_suid): setuid goes, and setgid when group-executable (without it, it marks mandatory
+ * locking, not a privilege).
+ */
+function withoutSuidgid(mode: number): number {
+  let m = mode & ~S_ISUID;
+  if ((m & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP)) m &= ~S_ISGID;
+  return m & 0o7777;
 }
 
 function setAttrOf(a: SetattrIn): SetAttr {
@@ -342,6 +357,13 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   }
 
   setattr(_caller: FuseCaller, node: OverlayNode, a: SetattrIn, file: OpenFile | undefined): void {
+    // FATTR_KILL_SUIDGID (a truncate without CAP_FSETID, or a chown): the bits go in the same change.
+    // A SETATTR that changes nothing is the kernel's file_remove_privs before a write, with the mode
+    // left to us (HANDLE_KILLPRIV_V2); passthrough writes, which never reach us, have only this one.
+    if ((a.killSuidgid === true || (a.valid & CHANGES) === 0) && node.type === S_IFREG && (!node.unlinked || file !== undefined)) {
+      const mode = a.mode ?? (file !== undefined ? this.overlay.fstat(file) : this.overlay.getattr(node)).mode;
+      if (withoutSuidgid(mode) !== (mode & 0o7777)) a = { ...a, mode: withoutSuidgid(mode) };
+    }
     if (node.unlinked) {
       // Only the open file is left (ftruncate, fchmod, futimens of an unlinked file).
       if (file === undefined) throw err('ENOENT', 'setattr');
@@ -419,9 +441,11 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
 
   // --- files ----------------------------------------------------------------------------------------
 
-  open(_caller: FuseCaller, node: OverlayNode, flags: number): Opened<OpenFile> {
+  open(_caller: FuseCaller, node: OverlayNode, flags: number, openFlags = 0): Opened<OpenFile> {
     if (this.background !== undefined && this.copiesData(node, flags)) this.copyUpInBackground(node, this.background);
     const file = this.invalidatingCopyUps([node], () => this.overlay.open(node, coreFlags(flags)));
+    // An O_TRUNC open by a caller without CAP_FSETID truncates as a write would (OPEN_KILL_SUIDGID).
+    if ((openFlags & OPEN_KILL_SUIDGID) !== 0 && (flags & O_TRUNC) !== 0) this.killSuidgid(file);
     // The pages the kernel holds are still right: no one changes the data but through this mount.
     return { file, keepCache: true, backing: this.backingOf(node, file) };
   }
@@ -436,6 +460,8 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     return this.overlay.leaseData(file, file.writable ? 'write' : 'read');
   }
 
+  // CREATE always makes the file (the core's create is O_EXCL), so OPEN_KILL_SUIDGID, which is about
+  // truncating a file that was there, never applies: the new file keeps the mode asked for.
   create(caller: FuseCaller, parent: OverlayNode, name: string, mode: number, flags: number, umask: number): Opened<OpenFile> & { node: OverlayNode } {
     const file = this.invalidatingCopyUps([parent], () => this.overlay.create(parent, name, coreFlags(flags), mode & 0o7777));
     try {
@@ -459,15 +485,39 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     return this.scratch.subarray(0, done);
   }
 
-  write(_caller: FuseCaller, file: OpenFile, offset: number, data: Buffer): number {
+  write(_caller: FuseCaller, file: OpenFile, offset: number, data: Buffer, flags = 0): number {
+    if ((flags & WRITE_KILL_SUIDGID) !== 0) this.killSuidgid(file);
     let done = 0;
     while (done < data.length) done += this.overlay.write(file, data, done, data.length - done, offset + done);
     return done;
   }
 
   /** Large reads and writes go to I/O threads on the real file's fd, taken through the core's choke point. */
-  leaseData(file: OpenFile, access: 'read' | 'write'): DataLease | undefined {
-    return this.overlay.leaseData(file, access);
+  leaseData(file: OpenFile, access: 'read' | 'write', writeFlags = 0): DataLease | undefined {
+    const lease = this.overlay.leaseData(file, access);
+    // Here, on the serving thread, before the I/O thread writes: the core's state stays on this thread.
+    if (lease !== undefined && access === 'write' && (writeFlags & WRITE_KILL_SUIDGID) !== 0) {
+      try {
+        this.killSuidgid(file);
+      } catch (e) {
+        lease.release();
+        throw e;
+      }
+    }
+    return lease;
+  }
+
+  /**
+   * What the kernel's file_remove_privs does on a write by a caller without CAP_FSETID, which
+   * HANDLE_KILLPRIV_V2 leaves to us: setuid and group-executable setgid go. security.capability needs
+   * nothing here: the host removes it from the real file on every write and truncate, whoever writes.
+   * The kernel is told, since nothing in the WRITE reply carries the new mode.
+   */
+  private killSuidgid(file: OpenFile): void {
+    const mode = this.overlay.fstat(file).mode;
+    if (withoutSuidgid(mode) === (mode & 0o7777)) return;
+    this.overlay.fsetattr(file, { mode: withoutSuidgid(mode) }, 'write');
+    this.notify?.invalAttrs(this.overlay.nodeOf(file));
   }
 
   // No flush: every write is already in the real file, and with FLUSH unanswered (ENOSYS) the kernel stops
@@ -578,7 +628,9 @@ export function createOverlayFs(arg: unknown, notify: FuseNotifier): RawFileSyst
   // POSIX_ACL: the kernel checks permissions with the ACLs (system.posix_acl_*, read through GETXATTR and
   // cached), and drops the cached ACLs and attributes after setfacl or chmod; the upper filesystem keeps
   // the mode and the access ACL in step itself. DONT_MASK: the umask is ours to apply (see own()).
+  // HANDLE_KILLPRIV_V2: we clear setuid/setgid on writes, truncates and chown (killSuidgid, setattr), and
+  // the kernel stops asking GETXATTR security.capability before every write.
   return new NodeBridge(new OverlayFileSystem(new Overlay(a.overlay), a.idmap, a.xattrPermissions ?? 0), {
-    notify, timeout: a.timeout ?? DEFAULT_TIMEOUT, wantFlags: InitFlag.POSIX_ACL | InitFlag.DONT_MASK,
+    notify, timeout: a.timeout ?? DEFAULT_TIMEOUT, wantFlags: InitFlag.POSIX_ACL | InitFlag.DONT_MASK | InitFlag.HANDLE_KILLPRIV_V2,
   });
 }

@@ -147,6 +147,11 @@ export const Fattr = {
 const FUSE_GETATTR_FH = 1 << 0;
 const FUSE_FSYNC_FDATASYNC = 1 << 0;
 
+/** WRITE's write_flags: clear setuid/setgid as a write by the caller would (HANDLE_KILLPRIV_V2). */
+export const WRITE_KILL_SUIDGID = 1 << 2;
+/** OPEN's and CREATE's open_flags: the same for an O_TRUNC open. */
+export const OPEN_KILL_SUIDGID = 1 << 0;
+
 export const RENAME_NOREPLACE = 1 << 0;
 export const RENAME_EXCHANGE = 1 << 1;
 export const RENAME_WHITEOUT = 1 << 2;

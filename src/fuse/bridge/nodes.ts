@@ -111,9 +111,9 @@ export interface NodeFileSystem<N extends object, F> {
   /** `flags` are RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT (0 for plain RENAME). */
   rename?(caller: FuseCaller, parent: N, name: string, newParent: N, newName: string, flags: number): void;
 
-  /** `flags` are the open(2) flags (O_CREAT/O_EXCL/O_NOCTTY removed by the kernel). */
-  open?(caller: FuseCaller, node: N, flags: number): Opened<F>;
-  create?(caller: FuseCaller, parent: N, name: string, mode: number, flags: number, umask: number): Opened<F> & { node: N };
+  /** `flags` are the open(2) flags (O_CREAT/O_EXCL/O_NOCTTY removed by the kernel); `openFlags` FUSE's (OPEN_KILL_SUIDGID). */
+  open?(caller: FuseCaller, node: N, flags: number, openFlags?: number): Opened<F>;
+  create?(caller: FuseCaller, parent: N, name: string, mode: number, flags: number, umask: number, openFlags?: number): Opened<F> & { node: N };
   /** O_TMPFILE in directory `parent`: an open file on a node with no name yet (link gives it one). */
   tmpfile?(caller: FuseCaller, parent: N, mode: number, flags: number, umask: number): Opened<F> & { node: N };
   /** The data; may be a view of a reused buffer (it is copied out before the next request). */
@@ -121,7 +121,7 @@ export interface NodeFileSystem<N extends object, F> {
   /** Returns the number of bytes written. `data` is only valid during the call. */
   write?(caller: FuseCaller, file: F, offset: number, data: Buffer, flags: number): number;
   /** The host fd behind `file` for an I/O thread (see RawFileSystem.leaseData); undefined: use read/write. */
-  leaseData?(file: F, access: 'read' | 'write'): DataLease | undefined;
+  leaseData?(file: F, access: 'read' | 'write', writeFlags?: number): DataLease | undefined;
   flush?(caller: FuseCaller, file: F, lockOwner: bigint): void;
   fsync?(caller: FuseCaller, file: F, datasync: boolean): void;
   fallocate?(caller: FuseCaller, file: F, offset: number, length: number, mode: number): void;
@@ -203,7 +203,7 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     this.timeout = options.timeout;
     this.wantFlags = options.wantFlags;
     const lease = fs.leaseData;
-    this.leaseData = lease === undefined ? undefined : (_caller, _nodeid, fh, access) => lease.call(fs, this.file(fh), access);
+    this.leaseData = lease === undefined ? undefined : (_caller, _nodeid, fh, access, writeFlags) => lease.call(fs, this.file(fh), access, writeFlags);
     const attach = fs.attachBackground;
     this.attachBackground = attach === undefined ? undefined : (background: Background) => attach.call(fs, background);
     const root: Inode<N> = { id: FUSE_ROOT_ID, nodes: [fs.root], nlookup: 1, key: undefined, last: undefined };
@@ -421,15 +421,15 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
 
   // --- files ----------------------------------------------------------------------------------------
 
-  open(caller: FuseCaller, nodeid: number, flags: number): OpenReply {
+  open(caller: FuseCaller, nodeid: number, flags: number, openFlags?: number): OpenReply {
     const open = this.method('open');
     const inode = this.inode(nodeid);
-    const o = open.call(this.fs, caller, this.live(inode), flags);
+    const o = open.call(this.fs, caller, this.live(inode), flags, openFlags);
     return { fh: this.addHandle(o.file, inode), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing };
   }
 
-  create(caller: FuseCaller, parent: number, name: string, mode: number, flags: number, umask: number): CreateOut {
-    const o = this.method('create').call(this.fs, caller, this.node(parent), name, mode, flags, umask);
+  create(caller: FuseCaller, parent: number, name: string, mode: number, flags: number, umask: number, openFlags?: number): CreateOut {
+    const o = this.method('create').call(this.fs, caller, this.node(parent), name, mode, flags, umask, openFlags);
     try {
       const entry = this.entry(caller, o.node);
       return { entry, open: { fh: this.addHandle(o.file, this.inode(entry.nodeid)), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing } };

@@ -84,17 +84,18 @@ export interface RawFileSystem {
   rename?(caller: FuseCaller, parent: number, name: string, newParent: number, newName: string, flags: number): void;
   link?(caller: FuseCaller, nodeid: number, newParent: number, newName: string): EntryOut;
 
-  /** `flags` are the open(2) flags (O_CREAT/O_EXCL/O_NOCTTY removed by the kernel). */
-  open?(caller: FuseCaller, nodeid: number, flags: number): OpenReply;
+  /** `flags` are the open(2) flags (O_CREAT/O_EXCL/O_NOCTTY removed by the kernel); `openFlags` FUSE's (OPEN_KILL_SUIDGID). */
+  open?(caller: FuseCaller, nodeid: number, flags: number, openFlags?: number): OpenReply;
   read?(caller: FuseCaller, nodeid: number, fh: number, offset: number, size: number): Uint8Array;
   /** Returns the number of bytes written. `data` is only valid during the call. */
   write?(caller: FuseCaller, nodeid: number, fh: number, offset: number, data: Buffer, flags: number): number;
   /**
    * The host fd behind handle `fh`, lent out so that an I/O thread can serve a large READ or WRITE at
    * the request's offset and reply itself (io-threads.ts); released once that I/O is done. Undefined:
-   * no host fd, serve it through read/write. Checks as read/write would (EBADF on a wrong access mode).
+   * no host fd, serve it through read/write. Checks as read/write would (EBADF on a wrong access mode), and
+   * for a WRITE does on this thread what write would do with `writeFlags` (WRITE_KILL_SUIDGID).
    */
-  leaseData?(caller: FuseCaller, nodeid: number, fh: number, access: 'read' | 'write'): DataLease | undefined;
+  leaseData?(caller: FuseCaller, nodeid: number, fh: number, access: 'read' | 'write', writeFlags?: number): DataLease | undefined;
   flush?(caller: FuseCaller, nodeid: number, fh: number, lockOwner: bigint): void;
   release?(caller: FuseCaller, nodeid: number, fh: number, flags: number): void;
   fsync?(caller: FuseCaller, nodeid: number, fh: number, datasync: boolean): void;
@@ -119,7 +120,7 @@ export interface RawFileSystem {
   removexattr?(caller: FuseCaller, nodeid: number, name: string): void;
   /** `mask` is R_OK/W_OK/X_OK/F_OK. Not sent when mounted with default_permissions. */
   access?(caller: FuseCaller, nodeid: number, mask: number): void;
-  create?(caller: FuseCaller, parent: number, name: string, mode: number, flags: number, umask: number): CreateOut;
+  create?(caller: FuseCaller, parent: number, name: string, mode: number, flags: number, umask: number, openFlags?: number): CreateOut;
   /** open(2) of directory `parent` with O_TMPFILE: a new file with no name, open; LINK on its id names it. */
   tmpfile?(caller: FuseCaller, parent: number, mode: number, flags: number, umask: number): CreateOut;
   fallocate?(caller: FuseCaller, nodeid: number, fh: number, offset: number, length: number, mode: number): void;

@@ -436,7 +436,7 @@ class Server {
           if (this.flags & noOpenFlag) break;
           return this.reply(P.encodeOpenOut(u, { fh: 0 }));
         }
-        const r = open.call(ops, this.caller(h), h.nodeid, a.flags);
+        const r = open.call(ops, this.caller(h), h.nodeid, a.flags, a.openFlags);
         return this.reply(P.encodeOpenOut(u, dir ? r : this.withBacking(h.nodeid, r)));
       }
       case O.READ: {
@@ -452,7 +452,7 @@ class Server {
         const a = P.decodeWriteIn(buf, off, end);
         // FUSE always names the offset, also for O_APPEND: the kernel puts the write at the end of the size it knows.
         if (this.io !== undefined && ops.leaseData !== undefined && a.data.length >= this.ioMinSize && this.io.isSlot(buf)) {
-          const lease = ops.leaseData(this.caller(h), h.nodeid, a.fh, 'write');
+          const lease = ops.leaseData(this.caller(h), h.nodeid, a.fh, 'write', a.writeFlags);
           if (lease !== undefined) {
             this.io.write(u, lease, a.offset, buf, a.data.byteOffset - buf.byteOffset, a.data.length);
             this.slotTaken = true;
@@ -526,7 +526,7 @@ class Server {
       case O.CREATE: {
         if (!ops.create) break;
         const a = P.decodeCreateIn(buf, off, end);
-        const r = ops.create(this.caller(h), h.nodeid, a.name, a.mode, a.flags, a.umask);
+        const r = ops.create(this.caller(h), h.nodeid, a.name, a.mode, a.flags, a.umask, a.openFlags);
         return this.reply(P.encodeCreateOut(u, r.entry, this.withBacking(r.entry.nodeid, r.open), t));
       }
       case O.TMPFILE: {
