@@ -474,6 +474,19 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     }
   }
 
+  /** O_TMPFILE: the core makes the file in the work area; the kernel's LINK on its id names it. */
+  tmpfile(caller: FuseCaller, parent: OverlayNode, mode: number, flags: number, umask: number): Opened<OpenFile> & { node: OverlayNode } {
+    const file = this.invalidatingCopyUps([parent], () => this.overlay.tmpfile(parent, coreFlags(flags) | (flags & fsc.O_EXCL), mode & 0o7777));
+    try {
+      const node = this.overlay.nodeOf(file);
+      this.own(caller, parent, node, mode, umask);
+      return { node, file, keepCache: true, backing: this.backingOf(node, file) };
+    } catch (e) {
+      this.overlay.release(file);
+      throw e;
+    }
+  }
+
   read(_caller: FuseCaller, file: OpenFile, offset: number, size: number): Uint8Array {
     if (this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size);
     let done = 0;

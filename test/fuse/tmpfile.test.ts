@@ -137,6 +137,7 @@ describe('O_TMPFILE on the ovlfs mount, next to the kernel overlay', { skip: rea
       await mount?.unmount();
     } finally {
       if (base !== '') {
+        spawnSync('umount', [kernel('m')]);
         for (const m of [ours('m'), kernel('m')]) if (isMounted(m)) spawnSync('umount', ['-l', m]);
         rmSync(base, { recursive: true, force: true });
       }
