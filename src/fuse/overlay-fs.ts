@@ -576,12 +576,11 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
       try {
         child = this.overlay.lookup(node, d.name);
       } catch (e) {
-        // An entry whose lookup fails (an invalid redirect, metacopy without data) has no st_ino. The
-        // kernel's overlay looks up each entry of a merged directory for its d_ino and emits 0 when that
-        // fails, which readers drop; a directory of one layer lists it as it is (here with d_ino 1,
-        // which readers keep), and its own lookup gives the error.
+        // An entry whose lookup fails (an invalid redirect, metacopy without data) is still listed, as the
+        // kernel lists it; its own lookup gives the error. It has no st_ino, and readers drop entries
+        // with d_ino 0, so it gets 1.
         if (errorCode(e) === undefined) throw e;
-        entries.push({ name: d.name, ino: node.merged ? 0 : 1, type: d.type & S_IFMT });
+        entries.push({ name: d.name, ino: 1, type: d.type & S_IFMT });
         continue;
       }
       if (child === null) continue;

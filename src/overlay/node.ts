@@ -36,8 +36,6 @@ export interface OverlayNode {
   readonly ino: number;
   /** The name was removed; the node lives on for open files. */
   readonly unlinked: boolean;
-  /** A directory whose listing merges more than one layer. */
-  readonly merged: boolean;
   /** The overlay path, for messages. */
   path(): string;
 }

@@ -53,7 +53,7 @@ const KERNEL = {
   on: { mc: 'OK', mcRead: 'OK "lower data of mc\\n"', mcAppend: 'OK', orphan: 'EIO', root: 'OK mc,ok,opq,org,sub' },
 } as const;
 
-const LISTED = 'the library lists entries whose lookup fails, where the kernel (and the mount) leave them out of a merged directory\'s listing';
+const LISTED = 'the mount\'s listing fails with EIO, and the library lists entries whose lookup fails, where the kernel leaves them out of a merged directory\'s listing';
 const TODO: Record<string, string> = {
   'off:the root still lists (without what fails to look up)': LISTED,
   'on:the root still lists (without what fails to look up)': LISTED,
