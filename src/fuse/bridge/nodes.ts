@@ -429,19 +429,15 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   }
 
   create(caller: FuseCaller, parent: number, name: string, mode: number, flags: number, umask: number, openFlags?: number): CreateOut {
-    const o = this.method('create').call(this.fs, caller, this.node(parent), name, mode, flags, umask, openFlags);
-    try {
-      const entry = this.entry(caller, o.node);
-      return { entry, open: { fh: this.addHandle(o.file, this.inode(entry.nodeid)), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing } };
-    } catch (e) {
-      o.backing?.release();
-      this.fs.release?.(o.file);
-      throw e;
-    }
+    return this.createdOpen(caller, this.method('create').call(this.fs, caller, this.node(parent), name, mode, flags, umask, openFlags));
   }
 
   tmpfile(caller: FuseCaller, parent: number, mode: number, flags: number, umask: number): CreateOut {
-    const o = this.method('tmpfile').call(this.fs, caller, this.node(parent), mode, flags, umask);
+    return this.createdOpen(caller, this.method('tmpfile').call(this.fs, caller, this.node(parent), mode, flags, umask));
+  }
+
+  /** A node made and opened in one request (CREATE, TMPFILE): its entry and handle, or nothing left open. */
+  private createdOpen(caller: FuseCaller, o: ReturnType<NonNullable<NodeFileSystem<N, F>['create']>>): CreateOut {
     try {
       const entry = this.entry(caller, o.node);
       return { entry, open: { fh: this.addHandle(o.file, this.inode(entry.nodeid)), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing } };
