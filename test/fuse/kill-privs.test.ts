@@ -5,14 +5,12 @@
 // security.capability.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { mountFuse, type FuseMount } from '../../src/fuse/bridge/mount.js';
-import { isMounted } from '../../src/mount-table.js';
 import { ok, sh } from '../support/shell.js';
+import { mountSideBySide, type SideBySide } from '../support/side-by-side.js';
 
 function skipReason(): string | undefined {
   if (process.platform !== 'linux') return 'the mount needs Linux';
@@ -81,36 +79,14 @@ describe('setuid, setgid and capabilities through the ovlfs mount', { skip: reas
   let base = '';
   let kmnt = '';
   let omnt = '';
-  let mount: FuseMount | undefined;
-  let kernelMounted = false;
+  let pair: SideBySide | undefined;
 
   before(async () => {
-    base = mkdtempSync(join(tmpdir(), 'ovlfs-killpriv-'));
-    ok(`chmod 755 '${base}'`);
-    writeLayers(join(base, 'kernel'));
-    writeLayers(join(base, 'ovlfs'));
-    kmnt = join(base, 'kernel', 'm');
-    omnt = join(base, 'ovlfs', 'm');
-    ok(`mount -t overlay overlay -o '${options(join(base, 'kernel'))}' '${kmnt}'`);
-    kernelMounted = true;
-    mount = await mountFuse({
-      mountpoint: omnt,
-      fsname: 'ovlfs',
-      source: 'ovlfs-test',
-      filesystem: { module: new URL('../../src/fuse/overlay-fs.ts', import.meta.url), export: 'createOverlayFs', arg: { overlay: options(join(base, 'ovlfs')) } },
-      options: { allowOther: true, defaultPermissions: true },
-    });
+    pair = await mountSideBySide('ovlfs-killpriv-', writeLayers, options, (b) => ok(`chmod 755 '${b}'`));
+    ({ base, kmnt, omnt } = pair);
   });
 
-  after(async () => {
-    try {
-      await mount?.unmount();
-    } finally {
-      if (kernelMounted && isMounted(kmnt)) spawnSync('umount', ['-l', kmnt]);
-      if (omnt !== '' && isMounted(omnt)) spawnSync('umount', ['-l', omnt]);
-      if (base !== '') rmSync(base, { recursive: true, force: true });
-    }
-  });
+  after(() => pair?.close());
 
   test('writes, truncates, O_TRUNC opens and chown drop the bits as on the kernel overlay', () => {
     const k = sh(SCRIPT, kmnt);

@@ -4,14 +4,12 @@
 // mode following the ACL, default ACLs inherited, and other users' access decided by them).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { mountFuse, type FuseMount } from '../../src/fuse/bridge/mount.js';
-import { isMounted } from '../../src/mount-table.js';
 import { ok, sh } from '../support/shell.js';
+import { mountSideBySide, type SideBySide } from '../support/side-by-side.js';
 
 function skipReason(): string | undefined {
   if (process.platform !== 'linux') return 'the mount needs Linux';
@@ -85,35 +83,14 @@ describe('fallocate and SEEK_DATA/SEEK_HOLE through the ovlfs mount', { skip: re
   let base = '';
   let kmnt = '';
   let omnt = '';
-  let mount: FuseMount | undefined;
-  let kernelMounted = false;
+  let pair: SideBySide | undefined;
 
   before(async () => {
-    base = mkdtempSync(join(tmpdir(), 'ovlfs-posix-'));
-    writeLayers(join(base, 'kernel'));
-    writeLayers(join(base, 'ovlfs'));
-    kmnt = join(base, 'kernel', 'm');
-    omnt = join(base, 'ovlfs', 'm');
-    ok(`mount -t overlay overlay -o '${options(join(base, 'kernel'))}' '${kmnt}'`);
-    kernelMounted = true;
-    mount = await mountFuse({
-      mountpoint: omnt,
-      fsname: 'ovlfs',
-      source: 'ovlfs-test',
-      filesystem: { module: new URL('../../src/fuse/overlay-fs.ts', import.meta.url), export: 'createOverlayFs', arg: { overlay: options(join(base, 'ovlfs')) } },
-      options: { allowOther: true, defaultPermissions: true },
-    });
+    pair = await mountSideBySide('ovlfs-posix-', writeLayers, options);
+    ({ base, kmnt, omnt } = pair);
   });
 
-  after(async () => {
-    try {
-      await mount?.unmount();
-    } finally {
-      if (kernelMounted && isMounted(kmnt)) spawnSync('umount', ['-l', kmnt]);
-      if (omnt !== '' && isMounted(omnt)) spawnSync('umount', ['-l', omnt]);
-      if (base !== '') rmSync(base, { recursive: true, force: true });
-    }
-  });
+  after(() => pair?.close());
 
   for (const [name, command] of CASES) {
     test(`xfs_io ${command} on a lower file`, () => {
