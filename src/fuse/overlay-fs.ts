@@ -24,7 +24,7 @@ import { constants as fsc } from 'node:fs';
 import { errorCode, fsError } from '../errors.js';
 import { O_ACCMODE, S_IFDIR, S_IFMT, S_IFREG } from '../layer/types.js';
 import { isOverlayXattr, Overlay, type DataLease, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
-import { NodeBridge, type ListedEntry, type Listing, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
+import { NodeBridge, type DirCaching, type ListedEntry, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
 import { Parked, type Background, type FuseCaller, type FuseNotifier, type RawFileSystem } from './bridge/raw-fs.js';
 import { Fattr, InitFlag, OPEN_KILL_SUIDGID, RENAME_EXCHANGE, RENAME_NOREPLACE, WRITE_KILL_SUIDGID } from './protocol.js';
 import { shownIds, squashes, storedGid, storedUid, type IdMap } from './idmap.js';
@@ -560,7 +560,15 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
 
   // --- directories ----------------------------------------------------------------------------------
 
-  readdir(_caller: FuseCaller, node: OverlayNode): Listing {
+  /**
+   * The listing may be kept in the kernel: any change made through this mount bumps the directory's
+   * version there, which drops the cached listing at the next opendir.
+   */
+  opendir(): DirCaching {
+    return { cacheDir: true, keepCache: true };
+  }
+
+  readdir(_caller: FuseCaller, node: OverlayNode): ListedEntry[] {
     const parent = node.parent ?? node;
     const entries: ListedEntry[] = [
       { name: '.', ino: node.ino, type: S_IFDIR },
@@ -586,9 +594,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
       if (child === null) continue;
       entries.push({ name: d.name, ino: child.ino, type: d.type & S_IFMT });
     }
-    // The listing may be kept in the kernel: any change made through this mount bumps the directory's
-    // version there, which drops the cached listing at the next opendir.
-    return { entries, cacheDir: true, keepCache: true };
+    return entries;
   }
 
   fsyncdir(): void {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { NodeBridge, type Listing, type NodeFileSystem, type NodeNotifier, type Opened } from '../../src/fuse/bridge/nodes.js';
+import { NodeBridge, type DirCaching, type ListedEntry, type NodeFileSystem, type NodeNotifier, type Opened } from '../../src/fuse/bridge/nodes.js';
 import type { FuseCaller, FuseNotifier } from '../../src/fuse/bridge/raw-fs.js';
 import type { FuseAttr } from '../../src/fuse/structs.js';
 
@@ -84,8 +84,11 @@ class MemFs implements NodeFileSystem<Name, File> {
   release(): void {
     this.released++;
   }
-  readdir(_c: FuseCaller, n: Name): Listing {
-    return { entries: [...n.inode.children!].map(([name, c]) => ({ name, ino: c.inode.ino, type: c.inode.mode & 0o170000 })), cacheDir: true };
+  opendir(): DirCaching {
+    return { cacheDir: true };
+  }
+  readdir(_c: FuseCaller, n: Name): ListedEntry[] {
+    return [...n.inode.children!].map(([name, c]) => ({ name, ino: c.inode.ino, type: c.inode.mode & 0o170000 }));
   }
 }
 
@@ -161,18 +164,21 @@ test('a name that is gone answers from an open handle, else from the last attrib
   assert.equal(last.mode & 0o7777, 0o600);
 });
 
-test('directory handles read one snapshot; handles still open at the end are released', () => {
+test('directory handles read one snapshot, taken at offset 0; handles still open at the end are released', () => {
   const { fs, bridge } = setup();
   const d = fs.add(fs.root, 'd', 0o040755);
   fs.add(d, 'a');
-  fs.add(d, 'b');
   const id = bridge.lookup(caller, 1, 'd').nodeid;
   const dir = bridge.opendir(caller, id);
   assert.equal(dir.cacheDir, true);
-  const first = bridge.readdir(caller, id, dir.fh, 0);
+  // A name made between OPENDIR and the first READDIR is listed: the kernel caches what it reads under
+  // the directory version it noted just before that READDIR.
+  fs.add(d, 'b');
+  const first = [...bridge.readdir(caller, id, dir.fh, 0)];
   assert.deepEqual(first.map((e) => [e.name, e.off]), [['a', 1], ['b', 2]]);
   fs.add(d, 'c');
-  assert.deepEqual(bridge.readdir(caller, id, dir.fh, 1).map((e) => e.name), ['b'], 'offsets resume in the snapshot');
+  assert.deepEqual([...bridge.readdir(caller, id, dir.fh, 1)].map((e) => e.name), ['b'], 'offsets resume in the snapshot');
+  assert.deepEqual([...bridge.readdir(caller, id, dir.fh, 0)].map((e) => e.name), ['a', 'b', 'c'], 'a rewind lists again');
   bridge.releasedir(caller, id, dir.fh);
   assert.throws(() => bridge.readdir(caller, id, dir.fh, 0), { code: 'EBADF' });
   const a = bridge.lookup(caller, id, 'a').nodeid;

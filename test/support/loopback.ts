@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import * as xattr from '@napi-rs/xattr';
 
 import { fsError, xattrErrorCode } from '../../src/errors.js';
-import { NodeBridge, type ListedEntry, type Listing, type NodeFileSystem, type Opened } from '../../src/fuse/bridge/nodes.js';
+import { NodeBridge, type ListedEntry, type NodeFileSystem, type Opened } from '../../src/fuse/bridge/nodes.js';
 import type { FuseCaller, FuseNotifier, RawFileSystem } from '../../src/fuse/bridge/raw-fs.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE } from '../../src/fuse/protocol.js';
 import type { FuseAttr, SetattrIn, StatfsOut } from '../../src/fuse/structs.js';
@@ -278,7 +278,7 @@ class Loopback implements NodeFileSystem<Name, number> {
     else fs.fsyncSync(fd);
   }
 
-  readdir(_caller: FuseCaller, n: Name): Listing {
+  readdir(_caller: FuseCaller, n: Name): ListedEntry[] {
     const p = this.path(n);
     const self = fs.lstatSync(p, { bigint: true });
     // glibc skips d_ino 0 entries, so '..' needs a number; the root's parent is outside, so it uses its own.
@@ -295,7 +295,7 @@ class Loopback implements NodeFileSystem<Name, number> {
         // gone meanwhile
       }
     }
-    return { entries };
+    return entries;
   }
 
   fsyncdir(): void {

@@ -21,9 +21,9 @@
 // nlink 0 (the kernel may still ask for them).
 //
 // File handles and directory snapshots. An open file is whatever the file system returns (an fd, a core
-// open file); the bridge numbers it and hands it back on every call. A directory is listed once per
-// OPENDIR and read from that snapshot, so offsets stay stable while the directory changes underneath a
-// reader. Handles still open when the connection ends are released.
+// open file); the bridge numbers it and hands it back on every call. A directory handle is listed at its
+// READDIR at offset 0 and read on from that snapshot, so offsets stay stable while the directory changes
+// underneath a reader. Handles still open when the connection ends are released.
 //
 // Everything the node API leaves out answers ENOSYS, which makes the kernel stop asking for most things
 // (FLUSH and LSEEK among them). No-open mode and READDIRPLUS built by hand need the raw interface.
@@ -40,9 +40,8 @@ export interface ListedEntry {
   type: number;
 }
 
-/** A directory listed for one OPENDIR, and the FOPEN_* hints for its handle. */
-export interface Listing {
-  entries: Iterable<ListedEntry>;
+/** The FOPEN_* hints for a directory handle: how long the kernel may keep the listing it reads. */
+export interface DirCaching {
   /** FOPEN_CACHE_DIR: the kernel may keep the listing. */
   cacheDir?: boolean;
   keepCache?: boolean;
@@ -131,8 +130,10 @@ export interface NodeFileSystem<N extends object, F> {
   /** The last close of a handle (also for handles still open when the connection ends). */
   release?(file: F): void;
 
-  /** The whole listing of a directory, '.' and '..' included, taken at OPENDIR. */
-  readdir?(caller: FuseCaller, node: N): Listing;
+  /** OPENDIR: how the kernel may cache the listing (default: not at all). */
+  opendir?(caller: FuseCaller, node: N): DirCaching;
+  /** The whole listing of a directory, '.' and '..' included, taken at a READDIR at offset 0. */
+  readdir?(caller: FuseCaller, node: N): Iterable<ListedEntry>;
   fsyncdir?(caller: FuseCaller, node: N, datasync: boolean): void;
 
   statfs?(caller: FuseCaller, node: N): StatfsOut;
@@ -180,13 +181,19 @@ function errno(code: string, syscall: string): Error {
   return Object.assign(new Error(`${code}: ${syscall}`), { code, syscall });
 }
 
+/** The entries of `list` from `offset` on, without copying them. */
+function* from<T>(list: readonly T[], offset: number): Iterable<T> {
+  for (let i = offset; i < list.length; i++) yield list[i]!;
+}
+
 /** A NodeFileSystem served as a RawFileSystem. */
 export class NodeBridge<N extends object, F> implements RawFileSystem {
   private readonly byId = new Map<number, Inode<N>>();
   private readonly byNode = new Map<N, Inode<N>>();
   private readonly byKey = new Map<string, Inode<N>>();
   private readonly handles = new Map<number, Handle<N, F>>();
-  private readonly dirs = new Map<number, DirEntry[]>();
+  /** Directory handles and their listings (undefined until the first READDIR at offset 0). */
+  private readonly dirs = new Map<number, DirEntry[] | undefined>();
   private nextId = FUSE_ROOT_ID + 1;
   private nextFh = 1;
   private readonly timeout: number | undefined;
@@ -487,19 +494,26 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   // --- directories ----------------------------------------------------------------------------------
 
   opendir(caller: FuseCaller, nodeid: number): OpenOut {
-    // One listing per open, so offsets stay stable while the directory changes underneath a reader.
-    const listing = this.method('readdir').call(this.fs, caller, this.node(nodeid));
-    const list: DirEntry[] = [];
-    for (const e of listing.entries) list.push({ name: e.name, ino: e.ino, type: e.type, off: list.length + 1 });
+    const caching = this.fs.opendir?.(caller, this.node(nodeid)) ?? {};
     const fh = this.nextFh++;
-    this.dirs.set(fh, list);
-    return { fh, cacheDir: listing.cacheDir, keepCache: listing.keepCache };
+    this.dirs.set(fh, undefined);
+    return { fh, cacheDir: caching.cacheDir, keepCache: caching.keepCache };
   }
 
-  readdir(_caller: FuseCaller, _nodeid: number, fh: number, offset: number): DirEntry[] {
-    const list = this.dirs.get(fh);
-    if (list === undefined) throw errno('EBADF', 'readdir');
-    return list.slice(offset);
+  readdir(caller: FuseCaller, nodeid: number, fh: number, offset: number): Iterable<DirEntry> {
+    if (!this.dirs.has(fh)) throw errno('EBADF', 'readdir');
+    // The listing is taken at offset 0, not at OPENDIR: the kernel notes the directory's version when
+    // it starts caching a listing, just before this READDIR, and keeps what it reads until a change
+    // through the mount bumps that version. A listing from OPENDIR could miss a name created between
+    // the two, and a cached listing would then miss it for good. Later offsets resume in the same
+    // listing, so they stay stable while the directory changes underneath a reader; a rewind relists.
+    let list = this.dirs.get(fh);
+    if (list === undefined || offset === 0) {
+      list = [];
+      for (const e of this.method('readdir').call(this.fs, caller, this.node(nodeid))) list.push({ name: e.name, ino: e.ino, type: e.type, off: list.length + 1 });
+      this.dirs.set(fh, list);
+    }
+    return from(list, offset);
   }
 
   releasedir(_caller: FuseCaller, _nodeid: number, fh: number): void {

@@ -102,10 +102,10 @@ export interface RawFileSystem {
 
   opendir?(caller: FuseCaller, nodeid: number, flags: number): OpenOut;
   /**
-   * Entries from `offset` on (0 is the start). The loop packs as many as fit and drops the rest, so
-   * returning more than fits is allowed but wasteful; keep the listing per handle and slice it.
+   * Entries from `offset` on (0 is the start). The loop packs as many as fit and stops taking more, so
+   * a generator over a listing kept per handle costs only what is sent.
    */
-  readdir?(caller: FuseCaller, nodeid: number, fh: number, offset: number): DirEntry[];
+  readdir?(caller: FuseCaller, nodeid: number, fh: number, offset: number): Iterable<DirEntry>;
   /** Optional: without it the loop builds READDIRPLUS from readdir + lookup. */
   readdirplus?(caller: FuseCaller, nodeid: number, fh: number, offset: number, out: DirPlusSink): void;
   releasedir?(caller: FuseCaller, nodeid: number, fh: number): void;
