@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { errorCode, fsError } from '../errors.js';
 import { copyFileData } from '../layer/copy.js';
 import { S_IFDIR, S_IFLNK, S_IFREG, type CopyUpMetadata, type Layer, type RealFile, type RealStat, type WritableLayer } from '../layer/types.js';
+import { carryFlags } from './attr-flags.js';
 import type { OverlayContext } from './context.js';
 import type { OvlNode } from './node.js';
 
@@ -85,6 +86,7 @@ function keepsIno(node: OvlNode, stat: RealStat): boolean {
 /** Gives a finished temp its metadata and renames it into place, keeping the parent's times. */
 function landCopy(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, temp: string, stat: RealStat): void {
   const source = node.lowers[0];
+  carryFlags(source.layer, source.rel, false, upper, temp, node.type);
   upper.setMetadata(temp, metadataOf(source.layer, source.rel, stat, keepsIno(node, stat) ? node.ino : undefined));
   // A copy-up is not a change the user made: keep the parent's times as they were, as the kernel does.
   const parentRel = node.parent!.upperRel();
@@ -216,6 +218,7 @@ function beginDataCopy(ctx: OverlayContext, upper: WritableLayer, node: OvlNode,
       const before = upper.lstat(rel);
       const meta = metadataOf(upper, rel, before, node.upper.originIno);
       meta.mtimeNs = BigInt(Date.now()) * 1_000_000n;
+      carryFlags(upper, rel, true, upper, temp, S_IFREG);
       upper.setMetadata(temp, meta);
       if (node.upper.redirect !== undefined) upper.setRedirect(temp, node.upper.redirect);
       upper.rename(temp, rel);

@@ -8,6 +8,9 @@ import { DirLayer } from '../layer/dir-layer.js';
 import type { Layer, LayerStatFs, WritableLayer } from '../layer/types.js';
 import { O_ACCMODE, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
 import { permits, processCaller, type Caller } from './permission.js';
+import {
+  getFlags, refuseIfProtected, refuseProtectedChange, refuseProtectedCreate, refuseProtectedOpen, refuseProtectedRemoval, setFlags,
+} from './attr-flags.js';
 import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, readAcl } from './acl.js';
 import { OverlayContext } from './context.js';
 import { copyUp, startCopyUp, type CopyUpJob } from './copy-up.js';
@@ -133,7 +136,25 @@ export class Overlay {
 
   getattr(node: OverlayNode): OvlStat { return getattr(this.ctx, inner(node)); }
 
-  setattr(node: OverlayNode, attr: SetAttr, syscall = 'setattr'): void { setattr(this.ctx, inner(node), attr, syscall); }
+  /** `touch`: both times are "now" (utimes(NULL)), which an append-only file allows. */
+  setattr(node: OverlayNode, attr: SetAttr, syscall = 'setattr', touch = false): void {
+    refuseProtectedChange(this.ctx, inner(node), attr, syscall, { touch });
+    setattr(this.ctx, inner(node), attr, syscall);
+  }
+
+  /** FS_IOC_GETFLAGS: the FS_*_FL flags of a regular file or directory (ENOTTY for other types). */
+  getFlags(node: OverlayNode): number { return getFlags(this.ctx, inner(node)); }
+
+  /**
+   * FS_IOC_SETFLAGS, as the kernel's overlay sets them: the node is copied up first, immutable and
+   * append-only are kept in the overlay's protattr xattr and enforced by the core, the other flags
+   * go onto the upper file. Only the owner or root may; only root may change immutable or append-only.
+   */
+  setFlags(node: OverlayNode, flags: number, caller: Caller = processCaller()): void {
+    const n = inner(node);
+    if (this.readOnly) throw fsError('EROFS', 'ioctl', n.path());
+    setFlags(this.ctx, n, flags, caller, this.getattr(n).uid, () => copyUp(this.ctx, n, 'ioctl', { metadataOnly: true }));
+  }
 
   /** access(2) for `caller` (the process by default): EROFS for W_OK on a read-only overlay. */
   access(node: OverlayNode, mode: number, caller: Caller = processCaller()): void {
@@ -251,14 +272,18 @@ export class Overlay {
     const n = inner(node);
     const writes = (flags & O_ACCMODE) !== O_RDONLY;
     if (!writes || (flags & O_TRUNC) !== 0 || n.type !== S_IFREG || n.unlinked || this.readOnly) return;
+    refuseProtectedOpen(this.ctx, n, flags, 'open');
     if (n.upper === undefined) this.checkWritable(n);
     await this.copyUpAsync(n);
   }
 
   // --- open files: every file operation goes through the choke point in file.ts --------------------
 
-  /** Opens an existing node; a writing open copies it up first. */
-  open(node: OverlayNode, flags: number): OpenFile {
+  /**
+   * Opens an existing node; a writing open copies it up first. `asked`: the flags the caller gave, for
+   * the append-only check, where they differ from those the file is opened with (the mount drops O_APPEND).
+   */
+  open(node: OverlayNode, flags: number, asked = flags): OpenFile {
     const n = inner(node);
     // A node whose name is gone (FUSE can still name it by node id) has no path to open: its name
     // may hold a whiteout or another file by now. Handles opened before keep their real files.
@@ -266,6 +291,7 @@ export class Overlay {
     if (n.type === S_IFLNK) throw fsError('ELOOP', 'open', n.path());
     const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
     if (writes && n.isDir) throw fsError('EISDIR', 'open', n.path());
+    if (writes) refuseProtectedOpen(this.ctx, n, asked, 'open');
     if (writes) {
       // Check before copying up, as the kernel's permission check on the overlay inode comes first:
       // a refused open must not leave a copy behind.
@@ -281,8 +307,12 @@ export class Overlay {
     if (caller.uid !== 0 && !permits(this.getattr(node), caller, fs.constants.W_OK, this.acl(node, 'access'))) throw fsError('EACCES', 'open', node.path());
   }
 
+  /** The open(2) checks of an immutable or append-only file (EPERM), for a face that copies up before it opens. */
+  checkOpen(node: OverlayNode, flags: number): void { refuseProtectedOpen(this.ctx, inner(node), flags, 'open'); }
+
   /** Creates parent/name as a regular file and opens it (O_CREAT|O_EXCL semantics). */
   create(parent: OverlayNode, name: string, flags: number, mode: number): OpenFile {
+    this.refuseNewName(parent, name, 'open');
     const node = createEntry(this.ctx, inner(parent), name, { type: S_IFREG, mode: mode & 0o7777 }, 'open');
     return openNode(this.ctx, node, flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW));
   }
@@ -294,6 +324,7 @@ export class Overlay {
    */
   tmpfile(parent: OverlayNode, flags: number, mode: number): OpenFile {
     if ((flags & O_ACCMODE) === O_RDONLY) throw fsError('EINVAL', 'open', inner(parent).path());
+    refuseProtectedCreate(this.ctx, inner(parent), 'open', inner(parent).path());
     const node = tmpfileEntry(this.ctx, inner(parent), mode & 0o7777, (flags & O_EXCL) === 0);
     try {
       return openNode(this.ctx, node, flags & ~(O_TMPFILE | O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW));
@@ -334,12 +365,18 @@ export class Overlay {
   fstat(file: OpenFile): OvlStat { return fgetattr(this.ctx, file_(file)); }
 
   /** fchmod/fchown/futimens/ftruncate: the handle's own inode, even after its name went. */
-  fsetattr(file: OpenFile, attr: SetAttr, syscall = 'setattr'): void { fsetattr(this.ctx, file_(file), attr, syscall); }
+  fsetattr(file: OpenFile, attr: SetAttr, syscall = 'setattr', touch = false): void {
+    refuseProtectedChange(this.ctx, file_(file).node, attr, syscall, { touch, viaHandle: true });
+    fsetattr(this.ctx, file_(file), attr, syscall);
+  }
 
   /** fsync(2)/fdatasync(2); nothing on a volatile overlay. */
   fsync(file: OpenFile, datasync = false): void { syncData(this.ctx, file_(file), datasync); }
 
-  ftruncate(file: OpenFile, length: number): void { truncateData(file_(file), length); }
+  ftruncate(file: OpenFile, length: number): void {
+    refuseProtectedChange(this.ctx, file_(file).node, { size: length }, 'ftruncate', { viaHandle: true });
+    truncateData(file_(file), length);
+  }
 
   /** fallocate(2) with any FALLOC_FL_* mode the upper filesystem supports. */
   fallocate(file: OpenFile, offset: number, length: number, mode: number): void {
@@ -367,10 +404,12 @@ export class Overlay {
   // --- the namespace -------------------------------------------------------------------------------
 
   mkdir(parent: OverlayNode, name: string, mode: number): OverlayNode {
+    this.refuseNewName(parent, name, 'mkdir');
     return createEntry(this.ctx, inner(parent), name, { type: S_IFDIR, mode: mode & 0o7777 }, 'mkdir');
   }
 
   symlink(parent: OverlayNode, name: string, target: string): OverlayNode {
+    this.refuseNewName(parent, name, 'symlink');
     return createEntry(this.ctx, inner(parent), name, { type: S_IFLNK, target }, 'symlink');
   }
 
@@ -382,24 +421,70 @@ export class Overlay {
       const path = inner(parent).childPath(name);
       throw fsError(this.lookup(parent, name) !== null ? 'EEXIST' : 'EPERM', 'mknod', path);
     }
+    this.refuseNewName(parent, name, 'mknod');
     return createEntry(this.ctx, inner(parent), name, { type: type === 0 ? S_IFREG : type, mode: mode & 0o7777, rdev }, 'mknod');
   }
 
-  unlink(parent: OverlayNode, name: string): void { unlinkEntry(this.ctx, inner(parent), name); }
+  unlink(parent: OverlayNode, name: string): void {
+    this.refuseRemoval(parent, name, 'unlink');
+    unlinkEntry(this.ctx, inner(parent), name);
+  }
 
-  rmdir(parent: OverlayNode, name: string): void { rmdirEntry(this.ctx, inner(parent), name); }
+  rmdir(parent: OverlayNode, name: string): void {
+    this.refuseRemoval(parent, name, 'rmdir');
+    rmdirEntry(this.ctx, inner(parent), name);
+  }
 
   rename(oldParent: OverlayNode, oldName: string, newParent: OverlayNode, newName: string, flags?: RenameFlags): void {
+    if (this.refuseRemoval(oldParent, oldName, 'rename') && !this.refuseRemoval(newParent, newName, 'rename')) {
+      this.refuseNewName(newParent, newName, 'rename');
+    }
     renameEntry(this.ctx, inner(oldParent), oldName, inner(newParent), newName, flags);
   }
 
   /** rename(2) with RENAME_EXCHANGE: swaps two existing entries. */
   exchange(aParent: OverlayNode, aName: string, bParent: OverlayNode, bName: string): void {
+    this.refuseRemoval(aParent, aName, 'rename');
+    this.refuseRemoval(bParent, bName, 'rename');
     exchangeEntries(this.ctx, inner(aParent), aName, inner(bParent), bName);
   }
 
   link(node: OverlayNode, newParent: OverlayNode, newName: string): OverlayNode {
+    if (this.refuseNewName(newParent, newName, 'link')) refuseIfProtected(this.ctx, inner(node), 'link');
     return linkEntry(this.ctx, inner(node), inner(newParent), newName);
+  }
+
+  /**
+   * A new name in an immutable directory: EPERM (may_create), unless the name is taken, where the
+   * call fails with EEXIST as before. True when the name is free and may be made.
+   */
+  private refuseNewName(parent: OverlayNode, name: string, syscall: string): boolean {
+    const dir = inner(parent);
+    if (!dir.isDir || name === '.' || name === '..' || this.childOrNull(dir, name) !== null) return false;
+    refuseProtectedCreate(this.ctx, dir, syscall, dir.childPath(name));
+    return true;
+  }
+
+  /**
+   * Removing a name (may_delete): EPERM when it or its directory is immutable or append-only. True
+   * when the name exists; a missing one is left to the call, which fails with ENOENT.
+   */
+  private refuseRemoval(parent: OverlayNode, name: string, syscall: string): boolean {
+    const dir = inner(parent);
+    if (!dir.isDir || name === '.' || name === '..') return false;
+    const child = this.childOrNull(dir, name);
+    if (child === null) return false;
+    refuseProtectedRemoval(this.ctx, dir, child, syscall);
+    return true;
+  }
+
+  /** The child named, or null where there is none or the lookup fails: the call itself then reports it. */
+  private childOrNull(dir: OvlNode, name: string): OvlNode | null {
+    try {
+      return lookupChild(this.ctx, dir, name);
+    } catch {
+      return null;
+    }
   }
 
   // --- xattrs: the overlay's own are hidden by the layers ------------------------------------------
@@ -420,12 +505,14 @@ export class Overlay {
     // The overlay's own xattrs are its on-disk format, not the user's (the kernel's ovl_own_xattr_set);
     // refused before any copy-up, so a refused call changes nothing.
     if (isOverlayXattr(name)) throw fsError('EOPNOTSUPP', 'setxattr', n.path());
+    refuseIfProtected(this.ctx, n, 'setxattr');
     copyUp(this.ctx, n, 'setxattr', { metadataOnly: true });
     this.ctx.upper!.setxattr(n.upperRel(), name, value);
   }
 
   removexattr(node: OverlayNode, name: string): void {
     const n = inner(node);
+    refuseIfProtected(this.ctx, n, 'removexattr');
     if (this.getxattr(n, name) === undefined) throw fsError('ENODATA', 'removexattr', n.path());
     copyUp(this.ctx, n, 'removexattr', { metadataOnly: true });
     this.ctx.upper!.removexattr(n.upperRel(), name);
