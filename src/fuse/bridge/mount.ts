@@ -35,6 +35,11 @@ export interface MountOptions extends ServeOptions, FuseMountFlags {
    * ovlfs command mounts before it starts the daemon, so that it can return while the daemon starts.
    */
   mounted?: number;
+  /**
+   * A serving thread started ahead on the built worker entry with workerData `{ preload: MODULE }`,
+   * before the mount was known; it is sent its WorkerInit as its first message.
+   */
+  worker?: Worker;
 }
 
 export interface FileSystemModule {
@@ -96,7 +101,11 @@ function run(cmd: string, args: string[], stdio: Array<'ignore' | 'pipe' | numbe
  * sources under tsx. Node 20 does not carry tsx's loader hooks into workers, so a .ts entry first
  * registers tsx in the worker by hand; a built package never takes that path.
  */
-function startWorker(init: WorkerInit): Worker {
+function startWorker(init: WorkerInit, started?: Worker): Worker {
+  if (started !== undefined) {
+    started.postMessage(init);
+    return started;
+  }
   const ext = extname(fileURLToPath(import.meta.url));
   const entry = new URL(`./worker${ext}`, import.meta.url).href;
   // The file system opens and closes fds outside Node's fs (koffi's openat2): no per-fd tracking warnings.
@@ -125,14 +134,14 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
   const fd = options.mounted ?? (fusermount === undefined || fm === undefined
     ? openSync('/dev/fuse', 'r+')
     : fm.fusermountMount(fusermount, mountpoint, [`fsname=${source}`, `subtype=${fsname}`, ...fuseMountData(-1, options).split(',').slice(4)].join(',')));
-  const { extraOptions: _e, allowOther: _a, defaultPermissions: _d, readOnly: _r, handleSignals: _h, fusermount: _f, mounted: _m, ...serve } = options;
+  const { extraOptions: _e, allowOther: _a, defaultPermissions: _d, readOnly: _r, handleSignals: _h, fusermount: _f, mounted: _m, worker: started, ...serve } = options;
   const detach = (lazy: boolean): { status: number | null; stderr: string } =>
     fusermount !== undefined && fm !== undefined ? fm.fusermountUnmount(fusermount, mountpoint, lazy) : spawnSync('umount', lazy ? ['-l', mountpoint] : [mountpoint], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const init: WorkerInit = { fd, module: moduleUrl, exportName: args.filesystem.export ?? 'createFileSystem', arg: args.filesystem.arg, serve };
   // The worker calls mount(2) itself once the file system is built: koffi is loaded there already, and
   // forking this process for mount(8) was the largest single cost of a mount's start-up.
   if (fusermount === undefined && options.mounted === undefined) init.mount = { source, target: mountpoint, fstype: `fuse.${fsname}`, options: fuseMountData(fd, options) };
-  const worker = startWorker(init);
+  const worker = startWorker(init, started);
 
   // The worker builds the file system first, so a broken module fails before anything is mounted.
   let ready: () => void;
