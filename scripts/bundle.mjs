@@ -4,7 +4,7 @@
 // only argument parsing, and the core is loaded by the process that serves. `node scripts/bundle.mjs
 // [OUTDIR]`, default dist/bin; run by `npm run build` and by `npm ci` (prepare).
 import { build } from 'esbuild';
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -32,5 +32,8 @@ await build({
   chunkNames: 'chunk-[hash]',
   logLevel: 'warning',
 });
-// Runnable as it is, e.g. as containers/storage's mount_program.
+// Runnable as they are. ovlfs.sh is the one for containers/storage's mount_program: in that form only
+// one Node starts before the mount answers (src/cli/ovlfs.sh).
 chmodSync(`${outdir}/ovlfs.js`, 0o755);
+copyFileSync(`${root}src/cli/ovlfs.sh`, `${outdir}/ovlfs.sh`);
+chmodSync(`${outdir}/ovlfs.sh`, 0o755);

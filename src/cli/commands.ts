@@ -3,7 +3,7 @@
 // mount (daemon.ts, the FUSE bridge and the core) is imported only by the process that serves, so the
 // command that only starts the daemon loads little.
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -19,6 +19,32 @@ const EXIT_FAIL = 32;
 const DAEMON_ENV = 'OVLFS_DAEMON_FD';
 const MOUNTED_ENV = 'OVLFS_FUSE_FD';
 const REQUEST_ENV = 'OVLFS_MOUNT_REQUEST';
+// Set by ovlfs.sh: the fd of the pipe on which it waits for this command's exit status.
+const STATUS_ENV = 'OVLFS_STATUS_FD';
+
+/**
+ * Under ovlfs.sh: says the exit status on its pipe once, at exit or as soon as a mount made in place is
+ * live (mount-in-place.ts), and closes it, so that the script returns while this process serves.
+ */
+function statusReporter(): ((status: number) => void) | undefined {
+  const env = process.env[STATUS_ENV];
+  if (env === undefined) return undefined;
+  delete process.env[STATUS_ENV];
+  let fd: number | undefined = Number(env);
+  const report = (status: number): void => {
+    if (fd === undefined) return;
+    try {
+      writeSync(fd, `${status}\n`);
+      closeSync(fd);
+    } catch {
+      // the script is gone
+    }
+    fd = undefined;
+  };
+  process.on('exit', (code) => report(code));
+  return report;
+}
+let reportStatus: ((status: number) => void) | undefined;
 
 function log(line: string): void {
   process.stderr.write(`ovlfs: ${line}\n`);
@@ -83,11 +109,15 @@ async function mountCommand(args: string[], dialect: Dialect, argv: string[]): P
       if (error !== undefined) log(`mount failed: ${error}`);
     });
   }
-  const { daemonize, mountAndDaemonize } = await import('./spawn-daemon.js');
   // containers/storage's form, as root (also in a user namespace): mount here and return at once, as
-  // fuse-overlayfs does. ovlfs mount and the helper form return once the daemon serves, so that the pid
-  // in --pidfile answers SIGTERM from the start and an error in the layers is the command's to report;
-  // so does a plain user's mount, which the daemon makes through fusermount3.
+  // fuse-overlayfs does; under ovlfs.sh this process then serves, else it starts a daemon to. ovlfs
+  // mount and the helper form return once the daemon serves, so that the pid in --pidfile answers
+  // SIGTERM from the start and an error in the layers is the command's to report; so does a plain
+  // user's mount, which the daemon makes through fusermount3.
+  if (req.dialect === 'fuse-overlayfs' && process.getuid?.() === 0 && reportStatus !== undefined) {
+    return (await import('./mount-in-place.js')).mountInPlace(req, reportStatus);
+  }
+  const { daemonize, mountAndDaemonize } = await import('./spawn-daemon.js');
   return req.dialect === 'fuse-overlayfs' && process.getuid?.() === 0 ? mountAndDaemonize(req, argv) : daemonize(req, argv);
 }
 
@@ -145,6 +175,7 @@ function version(): string {
 /** argv: [script, ...args], so that a daemon child can be started with the same script and arguments. */
 export async function main(argv: string[]): Promise<number> {
   const args = argv.slice(1);
+  reportStatus = statusReporter();
   try {
     const mounted = process.env[MOUNTED_ENV];
     if (mounted !== undefined) return await serveMountedCommand(mounted);

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { mountFuse } from '../fuse/bridge/mount.js';
 import type { OverlayFsArg } from '../fuse/overlay-fs.js';
 import { fuseMountFlags, userAllowOther } from './fuse-flags.js';
+import { takeServingThread } from './serving-thread.js';
 import type { MountRequest } from './mount-args.js';
 
 export const EXIT_FAIL = 32;
@@ -54,6 +55,7 @@ export async function serve(req: MountRequest, ready: (error: string | undefined
         ...fuseMountFlags(req, fusermount),
         fusermount,
         mounted,
+        worker: mounted !== undefined ? takeServingThread() : undefined,
         debug: req.debug,
         handleSignals: true,
       },

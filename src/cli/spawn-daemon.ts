@@ -43,7 +43,7 @@ function startChild(req: MountRequest, argv: string[], fd3: 'pipe' | number, env
  * layer is a directory. The child checks the rest (overlapping layers, upper and work on one filesystem)
  * when it builds the overlay; if that fails it detaches the mount and says why in --log.
  */
-function checkLayers(req: MountRequest): void {
+export function checkLayers(req: MountRequest): void {
   const o = normalizeOptions(req.overlay);
   o.lower.forEach((dir, i) => typeof dir === 'string' && checkDirectory(dir, `lowerdir #${i + 1}`));
   if (typeof o.upper === 'string') checkDirectory(o.upper, 'upperdir');

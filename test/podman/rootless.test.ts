@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { buildOvlfs, makeImageTar, podmanSkipReason, unmountAll, type Run } from './harness.js';
@@ -63,7 +63,7 @@ describe('podman rootless with ovlfs as mount_program', { skip: reason, timeout:
     uid = Number(spawnSync('id', ['-u', user], { encoding: 'utf8' }).stdout);
     gid = Number(spawnSync('id', ['-g', user], { encoding: 'utf8' }).stdout);
     for (const d of [home, join(base, 'xdg'), join(home, '.config/containers')]) mkdirSync(d, { recursive: true });
-    writeFileSync(join(home, 'mount-program'), `#!/bin/sh\nprintf '%s\\n' "$*" >> ${home}/mount-program.log\nexec ${process.execPath} ${main} "$@"\n`);
+    writeFileSync(join(home, 'mount-program'), `#!/bin/sh\nprintf '%s\\n' "$*" >> ${home}/mount-program.log\nexec ${join(dirname(main), 'ovlfs.sh')} "$@"\n`);
     chmodSync(join(home, 'mount-program'), 0o755);
     writeFileSync(join(home, 'storage.conf'), `[storage]\ndriver = "overlay"\n\n[storage.options.overlay]\nmount_program = "${home}/mount-program"\nmountopt = "nodev"\n`);
     writeFileSync(
