@@ -23,7 +23,7 @@ const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_APPEND, COPY
 const O_ACCMODE = 3;
 
 /** The most one step of readFile/writeFile moves: a few ms of pool time, nothing on the event loop. */
-const CHUNK = 1 << 20;
+export const CHUNK = 1 << 20;
 
 function hostRead(fd: number, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => fs.read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));

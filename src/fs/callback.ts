@@ -1,7 +1,8 @@
 // The callback forms of node:fs over SyncFs: each runs the synchronous core call now and delivers
 // its result on a later turn (see defer.ts). Optional arguments before the callback are handled as
 // Node does: the callback is the last argument, and everything before it goes to the sync form,
-// which accepts the same optional arguments.
+// which accepts the same optional arguments. The forms whose Node code calls other fs functions
+// through the module object are module-calls.ts's, which index.ts puts in their place.
 //
 // Typing: node:fs's callback functions are overloaded and each is merged with a namespace holding
 // `__promisify__`, a type-only member Node itself does not have at runtime. `satisfies typeof
@@ -119,20 +120,6 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
     const callback = makeCallback(cb);
     sync.cpAsync(src, dest, options).then(() => later(callback, null), (err: Error) => later(callback, err));
   };
-
-  api.exists = function exists(path: unknown, cb: unknown): void {
-    validateFunction(cb, 'cb');
-    let found = false;
-    try {
-      found = sync.existsSync(path as fs.PathLike);
-    } catch {
-      found = false;
-    }
-    setImmediate(() => Reflect.apply(cb, undefined, [found]));
-  };
-  Object.defineProperty(api.exists, promisify.custom, {
-    value: (path: unknown): Promise<boolean> => new Promise((resolve) => api.exists(path, resolve)),
-  });
 
   // read(fd, buffer, offset, length, position, cb), read(fd, buffer, options, cb),
   // read(fd, options, cb) and read(fd, cb): Node's shapes and checks, in Node's order.
@@ -267,29 +254,6 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
     deliver(cb, () => (sync.ftruncateSync(fd, len), []));
   };
 
-  api.truncate = function truncate(path: unknown, len?: unknown, callback?: unknown): void {
-    if (typeof path === 'number') {
-      // truncate(fd): ftruncate's checks, and the sync form's DEP0081 warning.
-      if (typeof len === 'function') {
-        callback = len;
-        len = 0;
-      }
-      validateInteger(len, 'len');
-      const cb = makeCallback(callback);
-      deliver(cb, () => (sync.truncateSync(path, len), []));
-      return;
-    }
-    if (typeof len === 'function') {
-      callback = len;
-      len = 0;
-    } else if (len === undefined) {
-      len = 0;
-    }
-    validateInteger(len, 'len');
-    const cb = makeCallback(callback);
-    deliverAsync(cb, () => io.truncate(path, len as number), () => []);
-  };
-
   api.copyFile = function copyFile(...all: unknown[]): void {
     const [args, cb] = takeCallback(all, 'copyFile');
     deliverAsync(cb, () => io.copyFile(args[0], args[1], args[2]), () => []);
@@ -309,20 +273,13 @@ export function makeCallbackApi(sync: SyncFs): CallbackApi {
     api[name] = form;
   }
 
-  // readFile, writeFile and appendFile move their data in chunks on the pool, and look at an
-  // AbortSignal before each, so an abort right after the call is honoured, as in Node.
+  // readFile moves its data in chunks on the pool, and looks at an AbortSignal before each, so an
+  // abort right after the call is honoured, as in Node. (writeFile, appendFile, truncate, exists,
+  // rm and a recursive rmdir call other fs functions through the module object: module-calls.ts.)
   api.readFile = function readFile(...all: unknown[]): void {
     const [args, cb] = takeCallback(all, 'readFile');
     deliverAsync(cb, () => io.readFile(args[0], args[1]), (data) => [data]);
   };
-  for (const name of ['writeFile', 'appendFile'] as const) {
-    const form = function (...all: unknown[]): void {
-      const [args, cb] = takeCallback(all, name);
-      deliverAsync(cb, () => io.writeFile(args[0], args[1], args[2], name === 'writeFile' ? 'w' : 'a'), () => []);
-    };
-    Object.defineProperty(form, 'name', { value: name });
-    api[name] = form;
-  }
 
   // fs.realpath.native is the same call here: the overlay resolves its own paths either way.
   Object.defineProperty(api.realpath, 'native', { value: plain(sync, 'realpath', 'realpathNativeSync'), enumerable: true });

@@ -6,6 +6,7 @@ import type { Overlay } from '../overlay/index.js';
 import { makeCallbackApi, type CallbackApi } from './callback.js';
 import { Dirent } from './dirent.js';
 import { OverlayDir, type OpenDirOptions } from './dir.js';
+import { makeModuleCalls, type ModuleFs } from './module-calls.js';
 import { makePromisesApi, type PromisesApi } from './promises.js';
 import { makeStreams, type FacadeRef, type OverlayStreams } from './streams.js';
 import { SyncFs } from './sync.js';
@@ -40,15 +41,34 @@ export type OverlayFs = SyncApi & CallbackApi & Pick<typeof fs,
   Dir: typeof OverlayDir;
 };
 
+/** Each assembled fs's reference to its module object (setModuleObject). */
+const moduleRefs = new WeakMap<object, FacadeRef>();
+
+/**
+ * Makes `module` the object that this fs's own functions call through where Node's call through
+ * the fs module (writeFileSync calls fs.fsyncSync: module-calls.ts), and that its streams use as
+ * their `fs`: for an object that stands in for this fs (a wrapper that rewrites paths, say), so
+ * that functions replaced on it are seen as with node:fs. It must offer the same functions, taking
+ * this fs's own paths. By default it is the fs object itself.
+ */
+export function setModuleObject(overlayFs: OverlayFs, module: object): void {
+  const ref = moduleRefs.get(overlayFs);
+  if (ref === undefined) throw new TypeError('not an fs made by createOverlayFs');
+  ref.current = module;
+}
+
 export function createOverlayFs(overlay: Overlay): OverlayFs {
   const sync = new SyncFs(overlay);
   const facade: FacadeRef = {};
   const streams = makeStreams(sync, facade);
+  const plainCallbacks = makeCallbackApi(sync) as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const throughModule = makeModuleCalls(sync, () => facade.current as ModuleFs, plainCallbacks.rmdir);
 
   // Every public function is wrapped so that the errors it throws have stacks that start at its
   // caller, as Node's do (validate.ts, publicApi).
   const bound: Record<string, unknown> = {};
-  for (const name of SYNC_NAMES) bound[name] = publicApi((sync[name] as (...args: unknown[]) => unknown).bind(sync), name);
+  const own = throughModule.sync as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of SYNC_NAMES) bound[name] = publicApi(own[name] ?? (sync[name] as (...args: unknown[]) => unknown).bind(sync), name);
   Object.defineProperty(bound.realpathSync, 'native', {
     value: publicApi(sync.realpathNativeSync.bind(sync), 'realpathSync'),
     enumerable: true,
@@ -58,7 +78,7 @@ export function createOverlayFs(overlay: Overlay): OverlayFs {
   bound.opendirSync = publicApi((path: fs.PathLike, options?: OpenDirOptions) => OverlayDir.open(sync, path, options), 'opendirSync');
 
   const callbacks: Record<string, unknown> = {};
-  for (const [name, fn] of Object.entries(makeCallbackApi(sync))) {
+  for (const [name, fn] of Object.entries({ ...plainCallbacks, ...throughModule.callback })) {
     const wrapped = publicApi(fn as (...args: unknown[]) => unknown, name);
     for (const key of Reflect.ownKeys(fn)) {
       if (key === 'name' || key === 'length' || key === 'prototype') continue;
@@ -104,6 +124,7 @@ export function createOverlayFs(overlay: Overlay): OverlayFs {
     X_OK: fs.constants.X_OK,
   };
   facade.current = api;
+  moduleRefs.set(api, facade);
   // SyncFs's own signatures are looser unions than Node's overloads; callers get Node's types, which
   // describe what the methods do.
   return api as unknown as OverlayFs;

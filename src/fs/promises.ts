@@ -10,7 +10,7 @@ import type * as fs from 'node:fs';
 import type * as fsp from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { toFlags, toMode } from './args.js';
-import { abortError, checkAborted, ERR_METHOD_NOT_IMPLEMENTED, getOptions, validateStringAfterArrayBufferView } from './validate.js';
+import { abortError, checkAborted, ERR_METHOD_NOT_IMPLEMENTED, getOptions, validateBoolean, validateStringAfterArrayBufferView } from './validate.js';
 import { OverlayDir, type OpenDirOptions } from './dir.js';
 import { OverlayFileHandle, writeAll, type HandleStreams } from './file-handle.js';
 import type { SyncFs } from './sync.js';
@@ -110,6 +110,7 @@ export function makePromisesApi(sync: SyncFs, streams: HandleStreams): PromisesA
   /** writeFile and appendFile: strings and buffers in one core call, iterables and `flush` through an fd. */
   const writeWhole = async (path: fs.PathLike | OverlayFileHandle, data: WriteData, options: WriteOptions, flag: string): Promise<void> => {
     const o = objectOf(getOptions(options) as WriteOptions);
+    validateBoolean(o.flush ?? false, 'options.flush');
     const iterable = data !== null && typeof data === 'object' && !ArrayBuffer.isView(data) && (Symbol.iterator in data || Symbol.asyncIterator in data);
     if (!ArrayBuffer.isView(data) && !iterable) validateStringAfterArrayBufferView(data, 'data');
     checkAborted(o.signal);

@@ -54,7 +54,7 @@ function call2<T>(syscall: string, from: string, to: string, fn: () => T): T {
 }
 
 /** Node's isFd for readFile/writeFile: an int32 is a descriptor, anything else a path. */
-function isFd(path: unknown): path is number {
+export function isFd(path: unknown): path is number {
   return typeof path === 'number' && (path | 0) === path;
 }
 
@@ -93,7 +93,7 @@ function childPath(parent: OverlayNode, name: string): string {
 let truncateWarned = false;
 
 /** DEP0081: truncate(fd) (once per process). */
-function showTruncateDeprecation(): void {
+export function showTruncateDeprecation(): void {
   if (truncateWarned || process.noDeprecation) return;
   truncateWarned = true;
   process.emitWarning('Using fs.truncate with a file descriptor is deprecated. Please use fs.ftruncate with a file descriptor instead.', 'DeprecationWarning', 'DEP0081');
@@ -611,7 +611,11 @@ export class SyncFs {
     }
   }
 
-  rmdirSync(path: unknown, options?: unknown): void {
+  /**
+   * `removeEmptied`, when given, removes each directory whose entries were removed first (Node's
+   * rimraf does that through the fs module: module-calls.ts); a directory found empty goes here.
+   */
+  rmdirSync(path: unknown, options?: unknown, removeEmptied?: (path: string) => void): void {
     const p = this.pathOf(path);
     if ((options as { recursive?: unknown } | undefined)?.recursive) {
       emitRecursiveRmdirWarning();
@@ -620,7 +624,7 @@ export class SyncFs {
       // rmdir(2) and its ENOTDIR, never to a recursive removal.
       const st = this.lstatSync(p) as fs.Stats;
       if (st.isDirectory()) {
-        this.removeTree(p, o);
+        this.removeTree(p, o, removeEmptied);
         return;
       }
     } else {
@@ -640,7 +644,8 @@ export class SyncFs {
     });
   }
 
-  rmSync(path: unknown, options?: unknown): void {
+  /** `removeEmptied` as for rmdirSync. */
+  rmSync(path: unknown, options?: unknown, removeEmptied?: (path: string) => void): void {
     const p = this.pathOf(path);
     const o = validateRmOptionsShape(options);
     let isDir: boolean | undefined;
@@ -655,15 +660,17 @@ export class SyncFs {
       if (o.force && (err as { code?: string }).code === 'ENOENT') return;
       throw relabel(err, 'lstat', p);
     }
-    if (node.isDir) this.removeTree(p, o);
+    if (node.isDir) this.removeTree(p, o, removeEmptied);
     else this.unlinkSync(p);
   }
 
-  private removeTree(p: string, _o: RmdirOptions): void {
+  private removeTree(p: string, _o: RmdirOptions, removeEmptied?: (path: string) => void): void {
     const node = this.node(p, false, 'lstat');
     if (node.isDir) {
-      for (const e of call('scandir', p, () => this.overlay.readdir(node))) this.removeTree(posix.join(p, e.name), _o);
-      this.rmdirOne(p);
+      const entries = call('scandir', p, () => this.overlay.readdir(node));
+      for (const e of entries) this.removeTree(posix.join(p, e.name), _o, removeEmptied);
+      if (entries.length > 0 && removeEmptied !== undefined) removeEmptied(p);
+      else this.rmdirOne(p);
     } else {
       this.unlinkSync(p);
     }

@@ -30,12 +30,6 @@ export const CANNOT_EXPRESS: Record<string, string> = {
   'test-fs-promises-file-handle-op-errors.js': "patches Node's internal FileHandle class (--expose-internals)",
   'test-fs-readdir-types.js': "patches Node's internal fs binding (--expose-internals)",
   'test-fs-promises-readfile.js': "patches Node's internal fs binding (--expose-internals) to make fstat lie",
-  // These replace a function on the fs module and watch Node's own functions call it through the
-  // module (writeFileSync calling fs.fsyncSync, rimraf calling fs.rmdirSync). The test's module here
-  // is the path-translating wrapper, which the overlay's own functions never call back into.
-  'test-fs-append-file-flush.js': 'spies on fs.fsyncSync through the module object, which the overlay facade does not call back into',
-  'test-fs-write-file-flush.js': 'spies on fs.fsyncSync/fs.fsync through the module object, which the overlay facade does not call back into',
-  'test-fs-rmdir-recursive.js': 'replaces fs.rmdirSync on the module object to see the options of the calls Node makes to it',
   'test-fs-sync-fd-leak.js': "patches Node's internal fs binding (--expose-internals)",
   'test-fs-utils-get-dirents.js': "calls Node's internal getDirents, which reads the host (--expose-internals)",
 };

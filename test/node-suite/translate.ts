@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { OverlayFs } from '../../src/index.js';
+import { setModuleObject } from '../../src/fs/index.js';
 
 /** The overlay facade numbers its descriptors from here; lower numbers are the process's own. */
 const FIRST_VIRTUAL_FD = 1000;
@@ -89,9 +90,25 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
     return { value: p, outside: false };
   }
 
+  /**
+   * The host form of an overlay path the overlay passes back in (see moduleView below): the
+   * inverse of mapPath for what lies inside. Anything else is passed as it is.
+   */
+  function hostForm(p: unknown): unknown {
+    if (typeof p === 'string' && p.startsWith('/')) return toHost(p);
+    if (Buffer.isBuffer(p) && p[0] === 0x2f) return p.length === 1 ? Buffer.from(rootBuf) : Buffer.concat([rootBuf, p]);
+    if (p instanceof URL && p.protocol === 'file:') return pathToFileURL(toHost(fileURLToPath(p)));
+    return p;
+  }
+
+  /** Errors already rewritten: one that passed through the wrapper twice (moduleView) keeps its host paths. */
+  const fixedErrors = new WeakSet<object>();
+
   /** Rewrites overlay paths in an error to host paths. */
   function fixError(err: unknown): unknown {
     if (err === null || typeof err !== 'object') return err;
+    if (fixedErrors.has(err)) return err;
+    fixedErrors.add(err);
     const e = err as { path?: unknown; dest?: unknown; filename?: unknown; message?: string };
     const names: Array<[string, string]> = [];
     for (const key of ['path', 'dest', 'filename'] as const) {
@@ -353,5 +370,22 @@ export function makeTranslatingFs(ovl: OverlayFs, hostRoot: string): Translator 
     }
   }
   api.promises = promisesApi;
+
+  // Node's fs functions call some others through the fs module (writeFileSync calls fs.fsyncSync,
+  // rimraf calls fs.rmdirSync), and so do the overlay's, through the object set here: this wrapper,
+  // looked up at each call, so a test that replaces fs.fsyncSync on the module it holds sees those
+  // calls. They come with overlay paths, which go back to host paths on the way in.
+  const moduleView = new Proxy(api, {
+    get(target, key) {
+      const value = target[key];
+      if (typeof key !== 'string' || typeof value !== 'function') return value;
+      const shape = SHAPES[key.replace(/Sync$/, '')] ?? '';
+      return function (this: unknown, ...args: unknown[]) {
+        for (let i = 0; i < shape.length; i++) if (shape[i] === 'p' || shape[i] === 'F') args[i] = hostForm(args[i]);
+        return (value as Fn).apply(target, args);
+      };
+    },
+  });
+  setModuleObject(ovl, moduleView);
   return { fs: api, toHost };
 }
