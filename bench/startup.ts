@@ -60,6 +60,7 @@ async function main(): Promise<void> {
     process.stdout.write(`startup bench skipped: ${reason}\n`);
     return;
   }
+  const loadBefore = loadavg().map((x) => x.toFixed(1)).join(' ');
   const base = join(ROOT, 'bench/tmp/startup');
   rmSync(base, { recursive: true, force: true });
   mkdirSync(base, { recursive: true });
@@ -138,7 +139,8 @@ async function main(): Promise<void> {
       baseline: baselineRev,
       node: process.version,
       cpus: cpus().length,
-      loadBefore: loadavg().map((x) => x.toFixed(1)).join(' '),
+      loadBefore,
+      loadAfter: loadavg().map((x) => x.toFixed(1)).join(' '),
       podman: spawnSync('podman', ['--version'], { encoding: 'utf8' }).stdout.trim(),
       fuseOverlayfs: /fuse-overlayfs: version (\S+)/.exec(spawnSync('fuse-overlayfs', ['--version'], { encoding: 'utf8' }).stdout)?.[1] ?? 'unknown',
       realtime: rt,
@@ -152,7 +154,7 @@ async function main(): Promise<void> {
       process.stdout.write(`| ${r.what} | ${r.ovlfs.toFixed(0)} | ${r.fuseOverlayfs.toFixed(0)} | ${r.ratio.toFixed(2)}× | ${r.ovlfsJs.toFixed(0)} | ${r.ovlfsJsRatio.toFixed(2)}× |${br}\n`);
     }
     process.stdout.write(`| node -e 0, for scale (ms) | ${median(bare).toFixed(0)} | | | | |\n`);
-    process.stdout.write(`(${rounds} rounds, medians; load average before: ${meta.loadBefore}${meta.realtime ? '; mount programs at SCHED_FIFO (--rt)' : ''}; ${meta.podman}; fuse-overlayfs ${meta.fuseOverlayfs})\n`);
+    process.stdout.write(`(${rounds} rounds, medians; load average before: ${meta.loadBefore}, after: ${meta.loadAfter}${meta.realtime ? '; mount programs at SCHED_FIFO (--rt)' : ''}; ${meta.podman}; fuse-overlayfs ${meta.fuseOverlayfs})\n`);
   } finally {
     unmountAll(base);
     if (existsSync(base) && !process.argv.includes('--keep')) rmSync(base, { recursive: true, force: true });
