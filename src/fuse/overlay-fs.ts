@@ -118,6 +118,32 @@ function nsOf(t: SetattrIn['atime']): bigint | undefined {
   return BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec);
 }
 
+// The file attribute ioctls (linux/fs.h) and the FS_XFLAG_* <-> FS_*_FL pairs of fileattr_fill_xflags.
+const FS_IOC_GETFLAGS = 0x80086601;
+const FS_IOC_SETFLAGS = 0x40086602;
+const FS_IOC_FSGETXATTR = 0x801c581f;
+const FS_IOC_FSSETXATTR = 0x401c5820;
+/** struct fsxattr: xflags, extsize, nextents, projid, cowextsize, 8 bytes of padding. */
+const FSXATTR_SIZE = 28;
+const XFLAG_PAIRS: ReadonlyArray<[xflag: number, flag: number]> = [
+  [0x8, 0x10], // immutable
+  [0x10, 0x20], // append
+  [0x20, 0x8], // sync
+  [0x40, 0x80], // noatime
+  [0x80, 0x40], // nodump
+  [0x8000, 0x02000000], // dax
+  [0x200, 0x20000000], // project inherit
+];
+const XFLAG_MAPPED_FLAGS = XFLAG_PAIRS.reduce((all, [, flag]) => all | flag, 0);
+
+function xflagsOf(flags: number): number {
+  return XFLAG_PAIRS.reduce((x, [xflag, flag]) => ((flags & flag) !== 0 ? x | xflag : x), 0);
+}
+
+function flagsOf(xflags: number): number {
+  return XFLAG_PAIRS.reduce((f, [xflag, flag]) => ((xflags & xflag) !== 0 ? f | flag : f), 0);
+}
+
 /**
  * The flags the core opens with. O_APPEND is dropped: the kernel already placed every write at the end
  * of the size it knows, and its page cache holds what it wrote there. O_DIRECT needs aligned buffers the
@@ -364,21 +390,23 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
       const mode = a.mode ?? (file !== undefined ? this.overlay.fstat(file) : this.overlay.getattr(node)).mode;
       if (withoutSuidgid(mode) !== (mode & 0o7777)) a = { ...a, mode: withoutSuidgid(mode) };
     }
+    // utimes(NULL): both times now, which an append-only file allows.
+    const touch = a.atime === 'now' && a.mtime === 'now';
     if (node.unlinked) {
       // Only the open file is left (ftruncate, fchmod, futimens of an unlinked file).
       if (file === undefined) throw err('ENOENT', 'setattr');
       const sa = setAttrOf(a);
       if (this.idmap !== undefined) [sa.uid, sa.gid] = [sa.uid === undefined ? undefined : storedUid(this.idmap, sa.uid), sa.gid === undefined ? undefined : storedGid(this.idmap, sa.gid)];
-      this.overlay.fsetattr(file, sa);
+      this.overlay.fsetattr(file, sa, undefined, touch);
       return;
     }
     if (this.idmap === undefined && this.override === undefined) {
-      this.invalidatingCopyUps([node], () => this.overlay.setattr(node, setAttrOf(a)));
+      this.invalidatingCopyUps([node], () => this.overlay.setattr(node, setAttrOf(a), undefined, touch));
       return;
     }
     this.invalidatingCopyUps([node], () => {
       const rest = this.ownerChange(node, setAttrOf(a));
-      if (Object.values(rest).some((v) => v !== undefined)) this.overlay.setattr(node, rest);
+      if (Object.values(rest).some((v) => v !== undefined)) this.overlay.setattr(node, rest, undefined, touch);
     });
   }
 
@@ -442,8 +470,12 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   // --- files ----------------------------------------------------------------------------------------
 
   open(_caller: FuseCaller, node: OverlayNode, flags: number, openFlags = 0): Opened<OpenFile> {
-    if (this.background !== undefined && this.copiesData(node, flags)) this.copyUpInBackground(node, this.background);
-    const file = this.invalidatingCopyUps([node], () => this.overlay.open(node, coreFlags(flags)));
+    if (this.background !== undefined && this.copiesData(node, flags)) {
+      this.overlay.checkOpen(node, flags);
+      this.copyUpInBackground(node, this.background);
+    }
+    // The flags asked for, O_APPEND included, decide what an append-only file allows.
+    const file = this.invalidatingCopyUps([node], () => this.overlay.open(node, coreFlags(flags), flags));
     // An O_TRUNC open by a caller without CAP_FSETID truncates as a write would (OPEN_KILL_SUIDGID).
     if ((openFlags & OPEN_KILL_SUIDGID) !== 0 && (flags & O_TRUNC) !== 0) this.killSuidgid(file);
     // The pages the kernel holds are still right: no one changes the data but through this mount.
@@ -551,6 +583,38 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   /** SEEK_DATA/SEEK_HOLE (the kernel answers the other whences itself), from the current real file. */
   lseek(_caller: FuseCaller, file: OpenFile, offset: number, whence: number): number {
     return this.overlay.seekData(file, offset, whence);
+  }
+
+  /**
+   * The file attribute ioctls the kernel's fileattr_get/set send (fuse_priv_ioctl, after an OPEN or
+   * OPENDIR of the node): the flags as FS_IOC_GETFLAGS/SETFLAGS, or as the fsxattr of
+   * FS_IOC_FSGETXATTR/FSSETXATTR. ENOTTY for every other command, as for a file with no ioctls.
+   */
+  ioctl(caller: FuseCaller, node: OverlayNode, cmd: number, input: Buffer, outSize: number): Uint8Array {
+    const out = Buffer.alloc(outSize);
+    switch (cmd >>> 0) {
+      case FS_IOC_GETFLAGS:
+        if (outSize >= 4) out.writeUInt32LE(this.overlay.getFlags(node), 0);
+        return out;
+      case FS_IOC_SETFLAGS:
+        if (input.length < 4) throw err('EINVAL', 'ioctl');
+        this.invalidatingCopyUps([node], () => this.overlay.setFlags(node, input.readUInt32LE(0), caller));
+        return out;
+      case FS_IOC_FSGETXATTR:
+        if (outSize >= 4) out.writeUInt32LE(xflagsOf(this.overlay.getFlags(node)), 0);
+        return out;
+      case FS_IOC_FSSETXATTR: {
+        if (input.length < FSXATTR_SIZE) throw err('EINVAL', 'ioctl');
+        // extsize, projid and cowextsize are not carried (read as 0): refuse to change them.
+        if (input.readUInt32LE(4) !== 0 || input.readUInt32LE(12) !== 0 || input.readUInt32LE(16) !== 0) throw err('EOPNOTSUPP', 'ioctl');
+        const old = this.overlay.getFlags(node);
+        const flags = ((old & ~XFLAG_MAPPED_FLAGS) | flagsOf(input.readUInt32LE(0))) >>> 0;
+        this.invalidatingCopyUps([node], () => this.overlay.setFlags(node, flags, caller));
+        return out;
+      }
+      default:
+        throw err('ENOTTY', 'ioctl');
+    }
   }
 
   copyFileRange(_caller: FuseCaller, fileIn: OpenFile, offIn: number, fileOut: OpenFile, offOut: number, len: number, flags: number): number {

@@ -625,6 +625,21 @@ export function decodeLseekIn(buf: Buffer, off: number): { fh: number; offset: n
   return { fh: readU64(buf, off), offset: readU64(buf, off + 8), whence: buf.readUInt32LE(off + 16) };
 }
 
+/** fuse_ioctl_in (32 bytes), then `in_size` bytes of input; `outSize` bytes of output are expected back. */
+export function decodeIoctlIn(buf: Buffer, off: number, end: number): { fh: number; flags: number; cmd: number; input: Buffer; outSize: number } {
+  const inSize = buf.readUInt32LE(off + 24);
+  const input = buf.subarray(off + 32, Math.min(end, off + 32 + inSize));
+  return { fh: readU64(buf, off), flags: buf.readUInt32LE(off + 8), cmd: buf.readUInt32LE(off + 12), input, outSize: buf.readUInt32LE(off + 28) };
+}
+
+/** fuse_ioctl_out (result, no retry, no iovecs), then the output bytes. */
+export function encodeIoctlOut(unique: bigint, result: number, output: Uint8Array): Buffer {
+  const buf = allocReply(unique, 16 + output.length);
+  buf.writeInt32LE(result, OUT_HEADER_SIZE);
+  buf.set(output, OUT_HEADER_SIZE + 16);
+  return buf;
+}
+
 export function decodeCopyFileRangeIn(
   buf: Buffer,
   off: number,

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { errorCode, fsError } from '../errors.js';
 import { O_ACCMODE, S_IFDIR, S_IFREG, type Layer, type LayerEntry, type RealFile, type WritableLayer } from '../layer/types.js';
 import { getFileFlags, protectionFlags, setFileFlags, shortXattrOfFd } from '../sys/fileattr.js';
-import { fremovexattr, fsetxattr } from '../sys/xattr.js';
+import { fgetxattr, fremovexattr, fsetxattr } from '../sys/xattr.js';
 import type { OverlayContext } from './context.js';
 import type { OvlNode } from './node.js';
 import type { Caller } from './permission.js';
@@ -28,8 +28,13 @@ const { O_RDONLY, O_APPEND, O_TRUNC, O_NONBLOCK } = fs.constants;
 /** Opens without access: any file type, no permission needed, nothing opened on a device. */
 const O_PATH = 0o10000000;
 
-/** The protection flags of each node, with the upper entry they were read from. */
-const known = new WeakMap<OvlNode, { upper: LayerEntry | undefined; flags: number }>();
+/** The protection flags of each node, with the upper entry they were read from and when. */
+const known = new WeakMap<OvlNode, { upper: LayerEntry | undefined; generation: number; flags: number }>();
+/**
+ * Bumped by every flag change: another name of the same file (a hard link) is another node, and it
+ * reads the flags again. Changes are rare next to the checks.
+ */
+let generation = 0;
 
 /** The layer's own xattr prefix (trusted.overlay. or user.overlay.); a layer without one keeps no flags. */
 function prefixOf(layer: Layer): string | undefined {
@@ -75,9 +80,11 @@ function closeQuietly(file: RealFile): void {
  */
 export function protection(ctx: OverlayContext, node: OvlNode): number {
   const hit = known.get(node);
-  if (hit !== undefined && hit.upper === node.upper) return hit.flags;
+  // A node whose name is gone keeps what it had: its path may name another file by now.
+  if (hit !== undefined && ((hit.upper === node.upper && hit.generation === generation) || node.unlinked)) return hit.flags;
+  if (node.unlinked) return 0;
   const flags = readProtection(ctx, node);
-  known.set(node, { upper: node.upper, flags });
+  known.set(node, { upper: node.upper, generation, flags });
   return flags;
 }
 
@@ -86,9 +93,19 @@ function readProtection(ctx: OverlayContext, node: OvlNode): number {
   if (real === undefined) return 0;
   const prefix = prefixOf(real.layer);
   if (prefix === undefined) return 0;
-  let file: RealFile;
+  // A read-only open is the cheaper way to the xattr (no walk through /proc); O_PATH serves the other
+  // types, which must not be opened (a device, a fifo), and a file its owner may not read.
+  let file: RealFile | undefined;
+  if (node.type === S_IFREG || node.type === S_IFDIR) {
+    try {
+      file = real.layer.open(real.rel, O_RDONLY | O_NONBLOCK);
+    } catch {
+      // Fall back to O_PATH below.
+    }
+  }
+  const byPath = file === undefined;
   try {
-    file = real.layer.open(real.rel, O_PATH);
+    file ??= real.layer.open(real.rel, O_PATH);
   } catch {
     return 0;
   }
@@ -97,10 +114,10 @@ function readProtection(ctx: OverlayContext, node: OvlNode): number {
     let flags = 0;
     try {
       flags = protectionFlags(file.fd);
+      if (real.isUpper) flags |= protattrFlags(byPath ? shortXattrOfFd(file.fd, prefix + 'protattr') : fgetxattr(file.fd, prefix + 'protattr'));
     } catch {
-      // A filesystem without statx attributes has no such flags to report.
+      // A filesystem without statx attributes or xattrs has no such flags to report.
     }
-    if (real.isUpper) flags |= protattrFlags(shortXattrOfFd(file.fd, prefix + 'protattr'));
     return flags;
   } finally {
     closeQuietly(file);
@@ -217,7 +234,7 @@ export function setFlags(ctx: OverlayContext, node: OvlNode, flags: number, call
       if (prot !== 0) throw fsError(code === 'EOPNOTSUPP' ? 'EPERM' : code ?? 'EIO', 'ioctl', path);
       if (code !== 'ENODATA' && code !== 'EOPNOTSUPP') withPath(err, 'ioctl', path);
     }
-    known.delete(node);
+    generation++;
     try {
       setFileFlags(file.fd, flags & ~PROTECTION);
     } catch (err) {
@@ -225,7 +242,7 @@ export function setFlags(ctx: OverlayContext, node: OvlNode, flags: number, call
     }
   } finally {
     closeQuietly(file);
-    known.delete(node);
+    generation++;
   }
 }
 

@@ -161,6 +161,8 @@ export class Overlay {
     if (mode === fs.constants.F_OK) return;
     const n = inner(node);
     if ((mode & fs.constants.W_OK) !== 0 && this.readOnly) throw fsError('EROFS', 'access', n.path());
+    // Nobody may write to an immutable file, root included (inode_permission).
+    if ((mode & fs.constants.W_OK) !== 0) refuseProtectedOpen(this.ctx, n, fs.constants.O_WRONLY | fs.constants.O_APPEND, 'access');
     if (!permits(this.getattr(n), caller, mode, this.acl(n, 'access'))) throw fsError('EACCES', 'access', n.path());
   }
 

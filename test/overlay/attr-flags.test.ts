@@ -88,7 +88,7 @@ function kernelOverlay(t: TestContext, prefix: string, tree: Tree = LOWER, prepa
 interface Side {
   chattr(p: string, change: (flags: number) => number): void;
   lsattr(p: string): number;
-  fs: Pick<typeof fs, 'openSync' | 'closeSync' | 'writeSync' | 'truncateSync' | 'ftruncateSync' | 'chmodSync' | 'fchmodSync' | 'chownSync' | 'utimesSync' | 'unlinkSync' | 'renameSync' | 'linkSync' | 'mkdirSync' | 'rmdirSync' | 'readFileSync' | 'writeFileSync'>;
+  fs: Pick<typeof fs, 'accessSync' | 'openSync' | 'closeSync' | 'writeSync' | 'truncateSync' | 'ftruncateSync' | 'chmodSync' | 'fchmodSync' | 'chownSync' | 'utimesSync' | 'unlinkSync' | 'renameSync' | 'linkSync' | 'mkdirSync' | 'rmdirSync' | 'readFileSync' | 'writeFileSync'>;
   setxattr(p: string): void;
   removexattr(p: string): void;
   at(p: string): string;
@@ -138,6 +138,9 @@ function script(s: Side): Array<[string, string]> {
   step('create da/f', () => s.fs.writeFileSync(s.at('da/f'), 'f'));
   step('create di/f', () => s.fs.writeFileSync(s.at('di/f'), 'f'));
   step('create af', () => s.fs.writeFileSync(s.at('af'), 'a\n'));
+  step('create hl', () => s.fs.writeFileSync(s.at('hl'), 'h\n'));
+  step('link hl hl2', () => s.fs.linkSync(s.at('hl'), s.at('hl2')));
+  step('chmod hl2', () => s.fs.chmodSync(s.at('hl2'), 0o640));
   const held = s.fs.openSync(s.at('lg'), O_WRONLY);
   step('chattr +i lf', () => s.chattr('lf', (f) => f | FS_IMMUTABLE_FL));
   step('chattr +i lg', () => s.chattr('lg', (f) => f | FS_IMMUTABLE_FL));
@@ -145,12 +148,15 @@ function script(s: Side): Array<[string, string]> {
   step('chattr +i di', () => s.chattr('di', (f) => f | FS_IMMUTABLE_FL));
   step('chattr +a da', () => s.chattr('da', (f) => f | FS_APPEND_FL));
   step('chattr +i dir (lower)', () => s.chattr('dir', (f) => f | FS_IMMUTABLE_FL));
+  step('chattr +i hl', () => s.chattr('hl', (f) => f | FS_IMMUTABLE_FL));
+  step('unlink hl2, another name of the same file', () => s.fs.unlinkSync(s.at('hl2')));
   for (const p of ['lf', 'af']) {
     step(`${p} open O_WRONLY`, open(p, O_WRONLY));
     step(`${p} open O_WRONLY|O_APPEND`, open(p, O_WRONLY | O_APPEND));
     step(`${p} open O_WRONLY|O_APPEND|O_TRUNC`, open(p, O_WRONLY | O_APPEND | O_TRUNC));
     step(`${p} open O_RDONLY|O_TRUNC`, open(p, O_RDONLY | O_TRUNC));
     step(`${p} open O_RDONLY`, open(p, O_RDONLY));
+    step(`${p} access W_OK`, () => s.fs.accessSync(s.at(p), fs.constants.W_OK));
     step(`${p} truncate`, () => s.fs.truncateSync(s.at(p), 0));
     step(`${p} chmod`, () => s.fs.chmodSync(s.at(p), 0o600));
     step(`${p} chown`, () => s.fs.chownSync(s.at(p), 0, 0));
@@ -187,7 +193,7 @@ function script(s: Side): Array<[string, string]> {
     step(`${d} rmdir`, () => s.fs.rmdirSync(s.at(d)));
     step(`${d} chmod`, () => s.fs.chmodSync(s.at(d), 0o700));
   }
-  for (const p of ['lf', 'lg', 'af', 'di', 'da', 'dir']) {
+  for (const p of ['lf', 'lg', 'af', 'di', 'da', 'dir', 'hl2']) {
     step(`lsattr ${p}`, () => {
       const flags = s.lsattr(p) & (FS_IMMUTABLE_FL | FS_APPEND_FL | FS_SYNC_FL | FS_NOATIME_FL | FS_NODUMP_FL);
       throw Object.assign(new Error(), { code: `flags ${flags.toString(16)}` });
@@ -200,7 +206,7 @@ function script(s: Side): Array<[string, string]> {
 
 /** Clears the protection flags a side left, so that its directories can be removed. */
 function clearAll(s: Side): void {
-  for (const p of ['lf', 'lg', 'af', 'di', 'da', 'dir']) {
+  for (const p of ['lf', 'lg', 'af', 'di', 'da', 'dir', 'hl']) {
     try {
       s.chattr(p, (f) => f & ~(FS_IMMUTABLE_FL | FS_APPEND_FL));
     } catch {

@@ -127,6 +127,8 @@ export interface NodeFileSystem<N extends object, F> {
   /** SEEK_DATA / SEEK_HOLE; returns the new offset. */
   lseek?(caller: FuseCaller, file: F, offset: number, whence: number): number;
   copyFileRange?(caller: FuseCaller, fileIn: F, offIn: number, fileOut: F, offOut: number, len: number, flags: number): number;
+  /** A restricted ioctl on an open file or directory of `node` (see RawFileSystem.ioctl): the output bytes. */
+  ioctl?(caller: FuseCaller, node: N, cmd: number, input: Buffer, outSize: number): Uint8Array;
   /** The last close of a handle (also for handles still open when the connection ends). */
   release?(file: F): void;
 
@@ -484,6 +486,10 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
 
   lseek(caller: FuseCaller, _nodeid: number, fh: number, offset: number, whence: number): number {
     return this.method('lseek').call(this.fs, caller, this.file(fh), offset, whence);
+  }
+
+  ioctl(caller: FuseCaller, nodeid: number, _fh: number, cmd: number, input: Buffer, outSize: number): Uint8Array {
+    return this.method('ioctl').call(this.fs, caller, this.node(nodeid), cmd, input, outSize);
   }
 
   copyFileRange(caller: FuseCaller, a: CopyFileRangeIn): number {

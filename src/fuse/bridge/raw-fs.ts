@@ -128,6 +128,12 @@ export interface RawFileSystem {
   lseek?(caller: FuseCaller, nodeid: number, fh: number, offset: number, whence: number): number;
   /** Returns the number of bytes copied. */
   copyFileRange?(caller: FuseCaller, args: CopyFileRangeIn): number;
+  /**
+   * A restricted ioctl on an open file or directory (`fh`): `cmd` with its `input` (the bytes the
+   * command's _IOW size names), answering at most `outSize` bytes for an _IOR command. The kernel's
+   * fileattr_get/set send FS_IOC_GETFLAGS/SETFLAGS and FS_IOC_FSGETXATTR/FSSETXATTR this way.
+   */
+  ioctl?(caller: FuseCaller, nodeid: number, fh: number, cmd: number, input: Buffer, outSize: number): Uint8Array;
 }
 
 /**

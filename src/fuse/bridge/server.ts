@@ -552,6 +552,11 @@ class Server {
         const a = P.decodeCopyFileRangeIn(buf, off);
         return this.reply(P.encodeWriteOut(u, ops.copyFileRange(this.caller(h), { nodeidIn: h.nodeid, ...a })));
       }
+      case O.IOCTL: {
+        if (!ops.ioctl) break;
+        const a = P.decodeIoctlIn(buf, off, end);
+        return this.reply(P.encodeIoctlOut(u, 0, ops.ioctl(this.caller(h), h.nodeid, a.fh, a.cmd, a.input, a.outSize)));
+      }
       default:
         break;
     }
