@@ -1,21 +1,22 @@
 // The node:fs functions whose own code calls other fs functions through the fs module object rather
-// than directly: writeFileSync calls fs.openSync, fs.writeSync, fs.fsyncSync and fs.closeSync;
+// than directly: writeFileSync calls fs.openSync, fs.writeSync, fs.fsyncSync and fs.closeSync
+// (readFileSync fs.openSync, fs.readSync and fs.closeSync);
 // appendFile calls fs.writeFile; rimraf (rmSync, rmdirSync with `recursive`) calls fs.rmdirSync on
 // each directory it emptied. These make the same calls through the module object of this fs (the
 // assembled facade, or an object standing in for it: index.ts), so a caller that replaces one of
 // those functions there (a spy, a wrapper) sees the calls as it would with node:fs. Only the calls
 // Node v20's lib/fs.js and internal/fs/rimraf.js make through the module go through it; everything
 // else stays inside the overlay, and the promise forms never use the module, as in Node.
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
-import { errorCode } from '../errors.js';
+import { errorCode, fsError } from '../errors.js';
 import { hasRawBytes, nameToBytes } from '../names.js';
 import { toBuffer } from './args.js';
 import { asyncIoOf, CHUNK, deliverAsync } from './async-io.js';
 import { deliver, later, type Callback } from './defer.js';
 import { isFd, showTruncateDeprecation, type SyncFs } from './sync.js';
 import {
-  abortError, checkAborted, emitRecursiveRmdirWarning, getOptions, validateBoolean, validateFunction, validateInteger, validateRmOptionsShape,
+  abortError, checkAborted, emitRecursiveRmdirWarning, ERR_FS_FILE_TOO_LARGE, getOptions, kIoMaxLength, validateBoolean, validateFunction, validateInteger, validateRmOptionsShape,
   validateStringAfterArrayBufferView, type FsOptions,
 } from './validate.js';
 
@@ -23,7 +24,7 @@ type Loose = (...args: unknown[]) => unknown;
 
 /** The functions called through the module object, by their node:fs names. */
 export type ModuleFs = Record<
-  'openSync' | 'writeSync' | 'fsyncSync' | 'closeSync' | 'ftruncateSync' | 'writeFileSync' | 'rmdirSync' |
+  'openSync' | 'readSync' | 'writeSync' | 'fsyncSync' | 'closeSync' | 'ftruncateSync' | 'writeFileSync' | 'rmdirSync' |
   'open' | 'write' | 'fsync' | 'close' | 'ftruncate' | 'writeFile' | 'access' | 'exists' | 'lstat',
   Loose
 >;
@@ -55,7 +56,7 @@ function dataBuffer(data: unknown, encoding: unknown): NodeJS.ArrayBufferView {
 }
 
 export interface ModuleCalls {
-  sync: Record<'writeFileSync' | 'appendFileSync' | 'truncateSync' | 'rmdirSync' | 'rmSync', Loose>;
+  sync: Record<'readFileSync' | 'writeFileSync' | 'appendFileSync' | 'truncateSync' | 'rmdirSync' | 'rmSync', Loose>;
   callback: Record<'writeFile' | 'appendFile' | 'truncate' | 'exists' | 'rm' | 'rmdir', Loose>;
 }
 
@@ -69,6 +70,49 @@ export function makeModuleCalls(sync: SyncFs, module: () => ModuleFs, plainRmdir
       if (errorCode(err) !== 'ENOENT') throw err;
     }
   };
+
+  function readFileSync(path: unknown, options?: unknown): string | Buffer {
+    const o = getOptions(options, { flag: 'r' } as FsOptions);
+    // Node reads into a UTF-8 string with one native call, through nothing on the module.
+    if (o.encoding === 'utf8' || o.encoding === 'utf-8') return sync.readFileSync(path, options);
+    const m = module();
+    const isUserFd = isFd(path);
+    const fd = isUserFd ? path : m.openSync(path, o.flag, 0o666);
+    let data: Buffer;
+    try {
+      const st = sync.fstatSync(fd) as Stats;
+      if (st.isDirectory()) throw fsError('EISDIR', 'read');
+      // Exactly the size fstat reports; only files that report 0 (like /proc) are read in chunks until EOF.
+      const size = st.isFile() ? st.size : 0;
+      if (size > kIoMaxLength) throw ERR_FS_FILE_TOO_LARGE(size);
+      if (size > 0) {
+        data = Buffer.allocUnsafe(size);
+        let pos = 0;
+        let n: number;
+        do {
+          n = m.readSync(fd, data, pos, size - pos) as number;
+          pos += n;
+        } while (n !== 0 && pos < size);
+        if (pos < size) data = data.subarray(0, pos);
+      } else {
+        const chunks: Buffer[] = [];
+        let total = 0;
+        for (;;) {
+          const chunk = Buffer.allocUnsafe(8192);
+          const n = m.readSync(fd, chunk, 0, chunk.length) as number;
+          if (n === 0) break;
+          chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
+          total += n;
+        }
+        data = Buffer.concat(chunks, total);
+      }
+    } catch (err) {
+      if (!isUserFd) m.closeSync(fd);
+      throw err;
+    }
+    if (!isUserFd) m.closeSync(fd);
+    return o.encoding && o.encoding !== 'buffer' ? data.toString(o.encoding) : data;
+  }
 
   function writeFileSync(path: unknown, data: unknown, options?: unknown): void {
     const { o, flush } = writeOptions(options);
@@ -239,6 +283,7 @@ export function makeModuleCalls(sync: SyncFs, module: () => ModuleFs, plainRmdir
 
   return {
     sync: {
+      readFileSync,
       writeFileSync,
       appendFileSync: (path: unknown, data: unknown, options?: unknown) => module().writeFileSync(path, data, appendOptions(path, options)),
       truncateSync,

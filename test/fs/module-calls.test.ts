@@ -45,6 +45,18 @@ describe('sync forms call through the module where node:fs does', () => {
     }
   });
 
+  it('readFileSync reads through openSync, readSync and closeSync, except into a UTF-8 string', () => {
+    nodeFs.writeFileSync(path.join(hostDir, 'a.txt'), 'hello');
+    for (const [fs, dir] of [[nodeFs, hostDir], [fx.fs, '/']] as const) {
+      const file = path.join(dir, 'a.txt');
+      for (const name of ['openSync', 'readSync', 'closeSync']) {
+        assert.ok(callsTo(fs, name, () => assert.equal(fs.readFileSync(file).toString(), 'hello')).length >= 1, name);
+        assert.equal(callsTo(fs, name, () => assert.equal(fs.readFileSync(file, 'latin1'), 'hello')).length >= 1, true, name);
+        assert.equal(callsTo(fs, name, () => assert.equal(fs.readFileSync(file, 'utf8'), 'hello')).length, 0, name);
+      }
+    }
+  });
+
   it('truncateSync opens, truncates and closes through the module', () => {
     nodeFs.writeFileSync(path.join(hostDir, 'a.txt'), 'hello');
     for (const [fs, dir] of [[nodeFs, hostDir], [fx.fs, '/']] as const) {
