@@ -6,7 +6,8 @@
 //   stall     the latency of a stat of a name not looked up yet while another client's first write
 //             copies up a large lower file
 //   forget    daemon RSS after stats of every entry of a large lower directory and drop_caches,
-//             over two passes (flat means nodes are dropped)
+//             over two passes (flat means nodes are dropped), for the daemon as the suite runs it
+//             (under tsx) and as installed (the esbuild bundle, built into bench/tmp for the run)
 //   find      find over that directory after drop_caches
 //   seq       sequential write and read of a large upper file (passthrough where it applies)
 import { spawn, spawnSync } from 'node:child_process';
@@ -14,8 +15,8 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 
 import type { Row } from './lib/harness.js';
-import type { Peer, PeerId, Stack, View } from './lib/peers.js';
-import { tempDir } from './lib/sys.js';
+import { ROOT, type Peer, type PeerId, type Stack, type View } from './lib/peers.js';
+import { isMounted, tempDir, umount, type Cleanup } from './lib/sys.js';
 import type { Ctx } from './workloads.js';
 
 const MiB = 1 << 20;
@@ -167,20 +168,81 @@ function statAll(dir: string, entries: number): void {
   if (r.status !== 0) throw new Error('stat pass failed');
 }
 
+/**
+ * RSS once it has settled after drop_caches: the kernel sends its FORGETs over a few seconds on a busy
+ * machine, and the daemon collects once they stop. Waits until RSS moved less than 2 MiB in a second,
+ * at most 20 s; returns it and how long that took.
+ */
+async function settledRss(pid: number): Promise<{ mib: number; ms: number }> {
+  const t0 = performance.now();
+  let last = rssMiB(pid);
+  let stableSince = t0;
+  while (performance.now() - t0 < 20_000) {
+    await sleep(250);
+    const now = rssMiB(pid);
+    if (Math.abs(now - last) >= 2) {
+      last = now;
+      stableSince = performance.now();
+    } else if (performance.now() - stableSince >= 1000) {
+      break;
+    }
+  }
+  return { mib: rssMiB(pid), ms: stableSince - t0 };
+}
+
+/** The ovlfs daemon as installed: the esbuild bundle of the current sources, in the foreground. */
+async function bundledDaemon(stack: Stack, cleanup: Cleanup): Promise<View> {
+  const bin = join(ROOT, 'bench/tmp/bundle');
+  const built = spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), bin], { encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`bundle: ${built.stderr.slice(0, 300)}`);
+  const mnt = tempDir(cleanup, 'mnt');
+  const opts = `lowerdir=${stack.lowers.join(':')},upperdir=${stack.upper},workdir=${stack.work},redirect_dir=on`;
+  const child = spawn(process.execPath, [join(bin, 'ovlfs.js'), 'mount', '-f', '-o', opts, mnt], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  const end = Date.now() + 30_000;
+  while (!isMounted(mnt)) {
+    if (child.exitCode !== null || Date.now() > end) {
+      child.kill();
+      throw new Error(`the bundled daemon did not mount: ${stderr.trim().slice(0, 300)}`);
+    }
+    await sleep(20);
+  }
+  cleanup.add(`umount ${mnt}`, () => umount(mnt));
+  return {
+    fs: fs as unknown as View['fs'],
+    root: mnt,
+    pid: child.pid,
+    async close() {
+      umount(mnt);
+      await exited;
+    },
+  };
+}
+
 /** Daemon RSS after stats of every entry and drop_caches, two passes; and find over the directory. */
 export async function forgetAndFind(ctx: Ctx): Promise<Row[]> {
   const entries = BIG ? 200_000 : 20_000;
   const lower = bigDir(ctx, entries);
   const out: Row[] = [];
-  for (const peer of mountPeers(ctx)) {
+  const bundled: Peer | undefined = mountPeers(ctx).some((p) => p.id === 'ovlfs-mount')
+    ? { id: 'ovlfs-mount', label: 'ovlfs mount (bundled daemon)', mount: true, open: bundledDaemon }
+    : undefined;
+  for (const peer of [...mountPeers(ctx), ...(bundled ? [bundled] : [])]) {
+    const form = peer === bundled ? ' (bundled daemon)' : '';
     let view: View;
     try {
       view = await peer.open(stackOver(ctx, lower), ctx.cleanup);
     } catch (e) {
-      out.push({ ...row('forget', 'mount', peer.id, [], 'MiB'), status: 'error', note: (e as Error).message.slice(0, 200) });
+      out.push({ ...row('forget', `mount${form}`, peer.id, [], 'MiB'), status: 'error', note: (e as Error).message.slice(0, 200) });
       continue;
     }
     try {
+      if (peer === bundled) {
+        await forgetPasses(ctx, view, entries, form, peer.id, out);
+        continue;
+      }
       dropCaches('2');
       const t = performance.now();
       const r = spawnSync('find', [join(view.root, 'd')], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -188,16 +250,7 @@ export async function forgetAndFind(ctx: Ctx): Promise<Row[]> {
       if (r.status !== 0) throw new Error(`find failed: ${r.stderr.toString().slice(0, 200)}`);
       out.push(row('find', `find over ${entries} lower entries, cold`, peer.id, [findMs], 'ms', entries));
       ctx.log(`  find ${peer.id}: ${findMs.toFixed(0)} ms`);
-      if (view.pid === undefined) continue;
-      for (let pass = 1; pass <= 2; pass++) {
-        statAll(join(view.root, 'd'), entries);
-        const held = rssMiB(view.pid);
-        dropCaches('2');
-        await sleep(1500);
-        const after = rssMiB(view.pid);
-        ctx.log(`  forget ${peer.id} pass ${pass}: RSS ${held.toFixed(0)} MiB after ${entries} stats, ${after.toFixed(0)} MiB after drop_caches`);
-        out.push(row('forget', `daemon RSS after ${entries} stats + drop_caches, pass ${pass}`, peer.id, [after], 'MiB', pass));
-      }
+      await forgetPasses(ctx, view, entries, form, peer.id, out);
     } catch (e) {
       ctx.log(`  forget ${peer.id} failed: ${(e as Error).message}`);
       out.push({ ...row('forget', 'run', peer.id, [], 'MiB'), status: 'error', note: (e as Error).message.slice(0, 200) });
@@ -206,6 +259,20 @@ export async function forgetAndFind(ctx: Ctx): Promise<Row[]> {
     }
   }
   return out;
+}
+
+/** Two passes of stats over every entry, each followed by drop_caches; RSS held and RSS once settled. */
+async function forgetPasses(ctx: Ctx, view: View, entries: number, form: string, peer: PeerId, out: Row[]): Promise<void> {
+  if (view.pid === undefined) return;
+  const start = rssMiB(view.pid);
+  for (let pass = 1; pass <= 2; pass++) {
+    statAll(join(view.root, 'd'), entries);
+    const held = rssMiB(view.pid);
+    dropCaches('2');
+    const after = await settledRss(view.pid);
+    ctx.log(`  forget ${peer}${form} pass ${pass}: RSS ${start.toFixed(0)} MiB at start, ${held.toFixed(0)} MiB after ${entries} stats, ${after.mib.toFixed(0)} MiB after drop_caches (settled in ${(after.ms / 1000).toFixed(1)} s)`);
+    out.push(row('forget', `daemon RSS after ${entries} stats + drop_caches, pass ${pass}${form}`, peer, [after.mib], 'MiB', pass, `held ${held.toFixed(0)} MiB, start ${start.toFixed(0)} MiB`));
+  }
 }
 
 /** Sequential write then read (page cache dropped) of a large new file: upper data, passthrough where it applies. */

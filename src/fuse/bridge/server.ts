@@ -11,10 +11,11 @@ import { constants as fsConstants, readSync, writeSync, writevSync } from 'node:
 import { constants } from 'node:os';
 
 import { nameToBytes } from '../../names.js';
+import { poll } from '../../sys/index.js';
 import * as P from '../protocol.js';
 import type { DirEntry, EntryOut, InHeader, OpenOut } from '../structs.js';
 import { IoThreads } from './io-threads.js';
-import { ForgetCollector } from './memory.js';
+import { ForgetCollector, IDLE_MS } from './memory.js';
 import { MAX_STACK_DEPTH, Passthrough } from './passthrough.js';
 import { Parked, type Background, type BackgroundWork, type FuseCaller, type FuseNotifier, type OpenReply, type RawFileSystem } from './raw-fs.js';
 
@@ -22,6 +23,7 @@ const ERRNO = constants.errno as Record<string, number>;
 const { O_RDONLY, O_TRUNC } = fsConstants;
 /** The access-mode bits of open flags (node's fs.constants lacks it). */
 const O_ACCMODE = 3;
+const POLLIN = 1;
 
 export interface ServeOptions {
   /** Seconds the kernel may cache names; default 1. Long timeouts plus explicit invalidation save round trips. */
@@ -220,6 +222,21 @@ class Server {
 
   get done(): boolean {
     return this.stopped;
+  }
+
+  /**
+   * After many FORGETs, a full collection once the device stays quiet for IDLE_MS (see memory.ts):
+   * the loop never idles in a way V8 notices, so the heap the forgotten nodes held is given back here.
+   */
+  collectWhenQuiet(): void {
+    if (!this.forgotten.due || (this.io !== undefined && this.io.outstanding > 0)) return;
+    let ready: number;
+    try {
+      ready = poll([{ fd: this.fd, events: POLLIN }], IDLE_MS);
+    } catch {
+      return; // EINTR: the read below takes over, and the next request looks again
+    }
+    if (ready === 0) this.forgotten.collect();
   }
 
   private destroyed = false;
@@ -658,6 +675,7 @@ export function serveFuse(fd: number, ops: RawFileSystem, opts: ServeOptions = {
           notifier?.flush();
           continue;
         }
+        server.collectWhenQuiet();
         n = readSync(fd, buf, 0, buf.length, null);
       } catch (err) {
         const code = codeOf(err);
