@@ -145,6 +145,14 @@ function flagsOf(xflags: number): number {
 }
 
 /**
+ * The mode to make an entry with: with the caller's umask applied already, unless the parent's default
+ * ACL decides (see own()), so that the entry has its final mode at once and needs no chmod after.
+ */
+function madeMode(mode: number, umask: number, defaultAcl: boolean): number {
+  return (defaultAcl ? mode : mode & ~umask) & 0o7777;
+}
+
+/**
  * The flags the core opens with. O_APPEND is dropped: the kernel already placed every write at the end
  * of the size it knows, and its page cache holds what it wrote there. O_DIRECT needs aligned buffers the
  * request buffer does not promise.
@@ -338,8 +346,8 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
    * kernel leaves the caller's umask to us: it applies unless the parent has a default ACL, which the
    * upper filesystem has applied instead when it made the entry (POSIX.1e), and a chmod would undo.
    */
-  private own(caller: FuseCaller, parent: OverlayNode, node: OverlayNode, mode: number | undefined, umask = 0): void {
-    if (mode !== undefined && this.overlay.acl(parent, 'default') !== undefined) mode = undefined;
+  private own(caller: FuseCaller, parent: OverlayNode, node: OverlayNode, mode: number | undefined, umask = 0, defaultAcl = this.overlay.acl(parent, 'default') !== undefined): void {
+    if (mode !== undefined && defaultAcl) mode = undefined;
     else if (mode !== undefined) mode &= ~umask;
     const parentStat = this.overlay.getattr(parent);
     const inheritGid = (parentStat.mode & S_ISGID) !== 0;
@@ -421,8 +429,9 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   // --- the namespace --------------------------------------------------------------------------------
 
   mkdir(caller: FuseCaller, parent: OverlayNode, name: string, mode: number, umask: number): OverlayNode {
-    const node = this.invalidatingCopyUps([parent], () => this.overlay.mkdir(parent, name, mode & 0o7777));
-    this.own(caller, parent, node, mode, umask);
+    const defaultAcl = this.overlay.acl(parent, 'default') !== undefined;
+    const node = this.invalidatingCopyUps([parent], () => this.overlay.mkdir(parent, name, madeMode(mode, umask, defaultAcl)));
+    this.own(caller, parent, node, mode, umask, defaultAcl);
     return node;
   }
 
@@ -495,10 +504,11 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   // CREATE always makes the file (the core's create is O_EXCL), so OPEN_KILL_SUIDGID, which is about
   // truncating a file that was there, never applies: the new file keeps the mode asked for.
   create(caller: FuseCaller, parent: OverlayNode, name: string, mode: number, flags: number, umask: number): Opened<OpenFile> & { node: OverlayNode } {
-    const file = this.invalidatingCopyUps([parent], () => this.overlay.create(parent, name, coreFlags(flags), mode & 0o7777));
+    const defaultAcl = this.overlay.acl(parent, 'default') !== undefined;
+    const file = this.invalidatingCopyUps([parent], () => this.overlay.create(parent, name, coreFlags(flags), madeMode(mode, umask, defaultAcl)));
     try {
       const node = this.overlay.nodeOf(file);
-      this.own(caller, parent, node, mode, umask);
+      this.own(caller, parent, node, mode, umask, defaultAcl);
       return { node, file, keepCache: true, backing: this.backingOf(node, file) };
     } catch (e) {
       this.overlay.release(file);
