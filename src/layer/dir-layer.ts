@@ -351,6 +351,9 @@ export class DirLayer implements WritableLayer {
       // "x" only marks a directory that holds xattr whiteouts; it is not opaque.
       entry.opaque = (opaque !== undefined && opaque.toString() === 'y') || this.hasOpaqueMarker(rel);
       this.decodeRedirect(entry, dirfd, name);
+      // As opaque: the kernel reads one byte, so only the value "y" marks the directory.
+      if (this.xattrAt(dirfd, name, this.prefix + 'impure')?.toString() === 'y') entry.impure = true;
+      if (this.xattrAt(dirfd, name, this.prefix + 'origin') !== undefined) entry.mergeOrigin = true;
     } else if (type === S_IFREG) {
       if (stat.size === 0 && this.isXattrWhiteout(dirfd, name)) {
         entry.whiteout = true;
@@ -635,6 +638,8 @@ export class DirLayer implements WritableLayer {
   }
 
   setOpaque(rel: string): void { this.setPrivate(rel, 'opaque', 'y'); }
+
+  setImpure(rel: string): void { this.setPrivate(rel, 'impure', 'y'); }
 
   setRedirect(rel: string, redirect: string): void { this.setPrivate(rel, 'redirect', redirect); }
 

@@ -78,6 +78,7 @@ interface Inode {
   // The overlay's private state. On disk these are trusted.overlay.* xattrs of the inode, so hard
   // links share them here too.
   opaque: boolean;
+  impure: boolean;
   redirect: string | undefined;
   metacopy: boolean;
   originIno: number | undefined;
@@ -392,6 +393,7 @@ export class MemoryLayer implements WritableLayer {
       birthtimeNs: now,
       xattrs: new Map(),
       opaque: false,
+      impure: false,
       redirect: undefined,
       metacopy: false,
       originIno: undefined,
@@ -469,6 +471,7 @@ export class MemoryLayer implements WritableLayer {
     };
     if (inode.redirect !== undefined) entry.redirect = inode.redirect;
     if (inode.originIno !== undefined) entry.originIno = inode.originIno;
+    if (inode.children !== undefined && inode.impure) entry.impure = true;
     return entry;
   }
 
@@ -693,6 +696,13 @@ export class MemoryLayer implements WritableLayer {
     const inode = this.get(rel, 'setxattr');
     if (inode.children === undefined) throw fsError('ENOTDIR', 'setxattr', display(rel));
     inode.opaque = true;
+    touch(inode, false);
+  }
+
+  setImpure(rel: string): void {
+    const inode = this.get(rel, 'setxattr');
+    if (inode.children === undefined) throw fsError('ENOTDIR', 'setxattr', display(rel));
+    inode.impure = true;
     touch(inode, false);
   }
 

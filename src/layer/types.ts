@@ -57,6 +57,13 @@ export interface LayerEntry {
   metacopy: boolean;
   /** The inode number of the lower file this one was copied up from, when recorded. */
   originIno?: number;
+  /**
+   * Directories: marked "impure" (overlay.impure = "y"): it may hold entries copied up or moved in,
+   * whose st_ino is not their real one, so a listing looks its entries up for their d_ino.
+   */
+  impure?: boolean;
+  /** Directories: the kernel recorded the lower directory this one merges with (an overlay.origin xattr). */
+  mergeOrigin?: boolean;
 }
 
 export interface LayerDirent {
@@ -165,6 +172,8 @@ export interface WritableLayer extends Layer {
   /** Makes a whiteout at rel in this layer's format; rel must be free. */
   whiteout(rel: string): void;
   setOpaque(rel: string): void;
+  /** Marks a directory "impure" (see LayerEntry.impure). */
+  setImpure(rel: string): void;
   setRedirect(rel: string, redirect: string): void;
   setMetacopy(rel: string, on: boolean): void;
   setxattr(rel: string, name: string, value: Uint8Array): void;

@@ -41,7 +41,8 @@ export class OverlayContext {
   /** Cached negative lookups, oldest first, so that unique missing names cannot grow memory forever. */
   private negatives: Array<{ parent: OvlNode; name: string }> = [];
   private static readonly MAX_NEGATIVES = 65536;
-  private readonly sameFs: boolean;
+  /** All layers on one filesystem: st_ino needs no xino bits, and listings pass real d_ino through. */
+  readonly sameFs: boolean;
   /**
    * Unreferenced cached nodes, least recently used first (the kernel's dentry LRU). A node leaves it
    * when something refers to it; a directory found with live children leaves it until one of them goes.

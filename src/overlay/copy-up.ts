@@ -8,6 +8,7 @@ import { copyFileData } from '../layer/copy.js';
 import { S_IFDIR, S_IFLNK, S_IFREG, type CopyUpMetadata, type Layer, type RealFile, type RealStat, type WritableLayer } from '../layer/types.js';
 import { carryFlags } from './attr-flags.js';
 import type { OverlayContext } from './context.js';
+import { markImpure } from './impure.js';
 import type { OvlNode } from './node.js';
 
 export interface CopyUpOptions {
@@ -88,6 +89,8 @@ function landCopy(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, temp
   const source = node.lowers[0];
   carryFlags(source.layer, source.rel, false, upper, temp, node.type);
   upper.setMetadata(temp, metadataOf(source.layer, source.rel, stat, keepsIno(node, stat) ? node.ino : undefined));
+  // The parent may now hold an entry whose st_ino is not its real one (ovl_do_copy_up).
+  markImpure(ctx, node.parent!);
   // A copy-up is not a change the user made: keep the parent's times as they were, as the kernel does.
   const parentRel = node.parent!.upperRel();
   const parentStat = upper.lstat(parentRel);

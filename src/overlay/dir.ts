@@ -9,6 +9,7 @@ import { copyUp } from './copy-up.js';
 import { settleOpenFiles } from './file.js';
 import { lookupChild } from './namei.js';
 import { joinRel, OvlNode } from './node.js';
+import { hasOrigin, markImpure } from './impure.js';
 import { isEmptyDir } from './readdir.js';
 import { getattr } from './inode.js';
 
@@ -301,6 +302,8 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   copyUp(ctx, oldParent, 'rename');
   copyUp(ctx, newParent, 'rename');
   copyUp(ctx, node, 'rename', { metadataOnly: true });
+  // An entry whose st_ino is its origin's makes the directory it moves into impure (ovl_rename).
+  if (oldParent !== newParent && hasOrigin(node)) markImpure(ctx, newParent);
   const oldRel = node.upperRel();
   const newRel = joinRel(newParent.upperRel(), newName);
   const whiteoutOld = lowerPositive(oldParent, oldName);
@@ -373,6 +376,10 @@ export function exchangeEntries(ctx: OverlayContext, aParent: OvlNode, aName: st
   copyUp(ctx, a, 'rename', { metadataOnly: true });
   copyUp(ctx, b, 'rename', { metadataOnly: true });
   const sameDir = aParent === bParent;
+  if (!sameDir) {
+    if (hasOrigin(a)) markImpure(ctx, bParent);
+    if (hasOrigin(b)) markImpure(ctx, aParent);
+  }
   for (const [n, to] of [[a, bParent], [b, aParent]] as const) {
     const rel = n.upperRel();
     if (n.isDir) {

@@ -2,6 +2,7 @@
 // merge, redirects send the lower lookup elsewhere, and metacopy files continue to their data.
 import { fsError } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Layer, type LayerEntry } from '../layer/types.js';
+import { noteMergedDir } from './impure.js';
 import { joinRel, OvlNode, type LowerRef } from './node.js';
 import type { OverlayContext } from './context.js';
 
@@ -35,7 +36,10 @@ export function lookupChild(ctx: OverlayContext, parent: OvlNode, name: string):
   const node = lookupInLayers(ctx, parent, name);
   children.set(name, node);
   if (node === null) ctx.rememberNegative(parent, name);
-  else ctx.added(node);
+  else {
+    ctx.added(node);
+    noteMergedDir(ctx, node);
+  }
   return node;
 }
 
