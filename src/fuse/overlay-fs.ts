@@ -649,8 +649,9 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
       { name: '..', ino: parent.ino, type: S_IFDIR },
     ];
     for (const d of this.overlay.readdir(node)) {
+      // The core's entry is already one (its type is S_IFMT bits): no copy of a long listing.
       if (d.ino !== undefined) {
-        entries.push({ name: d.name, ino: d.ino, type: d.type & S_IFMT });
+        entries.push(d as ListedEntry);
         continue;
       }
       // d_ino must be the st_ino a stat will report; the lookup is cached by the core for the stat to come.

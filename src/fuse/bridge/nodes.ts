@@ -183,9 +183,12 @@ function errno(code: string, syscall: string): Error {
   return Object.assign(new Error(`${code}: ${syscall}`), { code, syscall });
 }
 
-/** The entries of `list` from `offset` on, without copying them. */
-function* from<T>(list: readonly T[], offset: number): Iterable<T> {
-  for (let i = offset; i < list.length; i++) yield list[i]!;
+/** The entries of `list` from `offset` on, each with its offset (its place, counted from 1), without copying the listing. */
+function* from(list: readonly ListedEntry[], offset: number): Iterable<DirEntry> {
+  for (let i = offset; i < list.length; i++) {
+    const e = list[i]!;
+    yield { name: e.name, ino: e.ino, type: e.type, off: i + 1 };
+  }
 }
 
 /** A NodeFileSystem served as a RawFileSystem. */
@@ -195,7 +198,7 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   private readonly byKey = new Map<string, Inode<N>>();
   private readonly handles = new Map<number, Handle<N, F>>();
   /** Directory handles and their listings (undefined until the first READDIR at offset 0). */
-  private readonly dirs = new Map<number, DirEntry[] | undefined>();
+  private readonly dirs = new Map<number, ListedEntry[] | undefined>();
   private nextId = FUSE_ROOT_ID + 1;
   private nextFh = 1;
   private readonly timeout: number | undefined;
@@ -515,8 +518,8 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     // listing, so they stay stable while the directory changes underneath a reader; a rewind relists.
     let list = this.dirs.get(fh);
     if (list === undefined || offset === 0) {
-      list = [];
-      for (const e of this.method('readdir').call(this.fs, caller, this.node(nodeid))) list.push({ name: e.name, ino: e.ino, type: e.type, off: list.length + 1 });
+      const entries = this.method('readdir').call(this.fs, caller, this.node(nodeid));
+      list = Array.isArray(entries) ? entries : [...entries];
       this.dirs.set(fh, list);
     }
     return from(list, offset);
