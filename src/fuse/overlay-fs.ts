@@ -608,7 +608,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
         return out;
       case FS_IOC_SETFLAGS:
         if (input.length < 4) throw err('EINVAL', 'ioctl');
-        this.invalidatingCopyUps([node], () => this.overlay.setFlags(node, input.readUInt32LE(0), caller));
+        this.setFlags(caller, node, input.readUInt32LE(0));
         return out;
       case FS_IOC_FSGETXATTR:
         if (outSize >= 4) out.writeUInt32LE(xflagsOf(this.overlay.getFlags(node)), 0);
@@ -619,12 +619,18 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
         if (input.readUInt32LE(4) !== 0 || input.readUInt32LE(12) !== 0 || input.readUInt32LE(16) !== 0) throw err('EOPNOTSUPP', 'ioctl');
         const old = this.overlay.getFlags(node);
         const flags = ((old & ~XFLAG_MAPPED_FLAGS) | flagsOf(input.readUInt32LE(0))) >>> 0;
-        this.invalidatingCopyUps([node], () => this.overlay.setFlags(node, flags, caller));
+        this.setFlags(caller, node, flags);
         return out;
       }
       default:
         throw err('ENOTTY', 'ioctl');
     }
+  }
+
+  private setFlags(caller: FuseCaller, node: OverlayNode, flags: number): void {
+    this.invalidatingCopyUps([node], () => this.overlay.setFlags(node, flags, caller));
+    // The change gave the file a new ctime, which the kernel does not know of (it caches attributes).
+    this.notify?.invalAttrs(node);
   }
 
   copyFileRange(_caller: FuseCaller, fileIn: OpenFile, offIn: number, fileOut: OpenFile, offOut: number, len: number, flags: number): number {

@@ -39,6 +39,7 @@ const options = (dir: string): string => `lowerdir=${dir}/l,upperdir=${dir}/u,wo
 const SCRIPT = `
 t() { name=$1; shift; if out=$("$@" 2>&1); then echo "$name: ok"; else echo "$name: \${out##*: }"; fi; }
 mkdir di da; echo f > da/f; echo f > di/f; echo a > af
+echo c > cf; stat cf > /dev/null; chattr +A cf
 exec 3<>lg
 t 'chattr +i lf lg di dir' chattr +i lf lg di dir
 t 'chattr +a af da' chattr +a af da
@@ -121,6 +122,8 @@ test('chattr/lsattr on the mount: flags and every refused call as on the kernel 
   assert.equal(ovlfs.stderr, '');
   assert.match(kernel.stdout, /^----i.* lg$/m, 'the kernel overlay took the flags');
   assert.deepEqual(ovlfs.stdout.split('\n'), kernel.stdout.split('\n'));
+  // The kernel had cf's attributes cached when chattr gave it a new ctime: the mount shows that one.
+  assert.equal(ok('stat -c %z cf', join(odir, 'm')), ok(`stat -c %z '${join(odir, 'u', 'cf')}'`));
 
   // A new mount over the same layers.
   await mount.unmount();
