@@ -176,26 +176,28 @@ function statAll(dir: string, entries: number): void {
   if (r.status !== 0) throw new Error('stat pass failed');
 }
 
+/** CPU ticks (user + system) the process has used, all threads. */
+function cpuTicks(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
 /**
- * RSS once it has settled after drop_caches: the kernel sends its FORGETs over a few seconds on a busy
- * machine, and the daemon collects once they stop. Waits until RSS moved less than 2 MiB in a second,
- * at most 20 s; returns it and how long that took.
+ * RSS once the daemon has settled after drop_caches: the kernel sends its FORGETs over seconds on a busy
+ * machine, and the daemon collects once they stop. Settled: a whole second in which RSS moved less than
+ * 2 MiB and the daemon used at most 20 ms of CPU; at most 30 s. Returns it and how long that took.
  */
 async function settledRss(pid: number): Promise<{ mib: number; ms: number }> {
   const t0 = performance.now();
-  let last = rssMiB(pid);
-  let stableSince = t0;
-  while (performance.now() - t0 < 20_000) {
-    await sleep(250);
-    const now = rssMiB(pid);
-    if (Math.abs(now - last) >= 2) {
-      last = now;
-      stableSince = performance.now();
-    } else if (performance.now() - stableSince >= 1000) {
-      break;
-    }
+  let rss = rssMiB(pid);
+  let cpu = cpuTicks(pid);
+  for (;;) {
+    await sleep(1000);
+    const [nowRss, nowCpu] = [rssMiB(pid), cpuTicks(pid)];
+    const quiet = Math.abs(nowRss - rss) < 2 && nowCpu - cpu <= 2;
+    [rss, cpu] = [nowRss, nowCpu];
+    if (quiet || performance.now() - t0 > 30_000) return { mib: nowRss, ms: performance.now() - t0 - 1000 };
   }
-  return { mib: rssMiB(pid), ms: stableSince - t0 };
 }
 
 /** The ovlfs daemon as installed: the esbuild bundle of the current sources, in the foreground. */
