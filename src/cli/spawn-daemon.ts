@@ -43,26 +43,36 @@ function startChild(req: MountRequest, argv: string[], fd3: 'pipe' | number, env
  * layer is a directory. The child checks the rest (overlapping layers, upper and work on one filesystem)
  * when it builds the overlay; if that fails it detaches the mount and says why in --log.
  */
-export function checkLayers(req: MountRequest): void {
+function checkLayers(req: MountRequest): void {
   const o = normalizeOptions(req.overlay);
   o.lower.forEach((dir, i) => typeof dir === 'string' && checkDirectory(dir, `lowerdir #${i + 1}`));
   if (typeof o.upper === 'string') checkDirectory(o.upper, 'upperdir');
   if (typeof o.workdir === 'string') checkDirectory(o.workdir, 'workdir');
 }
 
-/** As root: mount, hand the device to the child, return without waiting for it. */
-export async function mountAndDaemonize(req: MountRequest, argv: string[]): Promise<number> {
+/**
+ * As root: checks the layers, opens /dev/fuse and mounts it (mount(2)); the mounted device's fd, or
+ * undefined when that failed (said on stderr).
+ */
+export async function mountDevice(req: MountRequest): Promise<number | undefined> {
   let device: number | undefined;
   try {
     checkLayers(req);
     device = openSync('/dev/fuse', 'r+');
     const { fuseMountData, mountFuseSyscall } = await import('../fuse/mount-syscall.js');
     mountFuseSyscall(req.source, req.mountpoint, 'fuse.ovlfs', fuseMountData(device, fuseMountFlags(req, undefined)));
+    return device;
   } catch (e) {
     if (device !== undefined) closeSync(device);
     log(`mount failed: ${e instanceof Error ? e.message : String(e)}`);
-    return EXIT_FAIL;
+    return undefined;
   }
+}
+
+/** As root: mount, hand the device to the child, return without waiting for it. */
+export async function mountAndDaemonize(req: MountRequest, argv: string[]): Promise<number> {
+  const device = await mountDevice(req);
+  if (device === undefined) return EXIT_FAIL;
   const child = startChild(req, argv, device, { [MOUNTED_ENV]: '3', [REQUEST_ENV]: JSON.stringify(req) });
   closeSync(device);
   child.on('error', () => {}); // a spawn that failed has no pid, and is handled below

@@ -10,16 +10,9 @@ import { test } from 'node:test';
 
 import { openOverlay } from '../../src/index.js';
 import { lgetxattr } from '../../src/sys/xattr.js';
-import { mountSideBySide } from '../support/side-by-side.js';
+import { mountSideBySide, sideBySideSkip } from '../support/side-by-side.js';
 
-function skipReason(): string | undefined {
-  if (process.platform !== 'linux') return 'the mount needs Linux';
-  if (process.getuid?.() !== 0) return 'the mount needs root (mount -t fuse, mount -t overlay, trusted.* xattrs)';
-  if (!fs.existsSync('/dev/fuse')) return 'the mount needs /dev/fuse';
-  return undefined;
-}
-const reason = skipReason();
-if (reason) process.stdout.write(`# skipping impure directory tests: ${reason}\n`);
+const reason = sideBySideSkip('impure directory tests');
 
 function layers(dir: string): void {
   for (const d of ['l/cu', 'l/merged/deeper', 'l/still', 'l/src', 'u/merged', 'u/pure', 'u/dest', 'u/fresh', 'w', 'm']) fs.mkdirSync(join(dir, d), { recursive: true });

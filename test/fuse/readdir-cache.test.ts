@@ -8,16 +8,9 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { mountSideBySide } from '../support/side-by-side.js';
+import { mountSideBySide, sideBySideSkip } from '../support/side-by-side.js';
 
-function skipReason(): string | undefined {
-  if (process.platform !== 'linux') return 'the mount needs Linux';
-  if (process.getuid?.() !== 0) return 'the mount needs root (mount -t fuse, mount -t overlay)';
-  if (!fs.existsSync('/dev/fuse')) return 'the mount needs /dev/fuse';
-  return undefined;
-}
-const reason = skipReason();
-if (reason) process.stdout.write(`# skipping directory listing cache tests: ${reason}\n`);
+const reason = sideBySideSkip('directory listing cache tests');
 
 function layers(dir: string): void {
   for (const d of ['l/lower-only', 'l/merged', 'u/merged', 'u/upper-only', 'w', 'm']) fs.mkdirSync(join(dir, d), { recursive: true });

@@ -1,7 +1,7 @@
 // The kernel overlay and the ovlfs mount side by side, each over its own identical copy of the layers,
 // for tests that run one script on both and compare. Unmounted and removed by close().
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,6 +16,16 @@ export interface SideBySide {
   /** The ovlfs mount point, over base/ovlfs. */
   omnt: string;
   close(): Promise<void>;
+}
+
+/** Why the kernel overlay and a FUSE mount cannot be made here (undefined when they can); printed with `what`, so a skip says why. */
+export function sideBySideSkip(what: string): string | undefined {
+  let reason: string | undefined;
+  if (process.platform !== 'linux') reason = 'the mount needs Linux';
+  else if (process.getuid?.() !== 0) reason = 'the mounts need root (mount -t fuse, mount -t overlay, trusted.* xattrs)';
+  else if (!existsSync('/dev/fuse')) reason = 'the mount needs /dev/fuse';
+  if (reason !== undefined) process.stdout.write(`# skipping ${what}: ${reason}\n`);
+  return reason;
 }
 
 /**
