@@ -124,6 +124,7 @@ export interface Layer {
   lookupPath(rel: string): LayerEntry | undefined;
   /** A fresh object each call: the caller may change it (the core stamps st_ino/st_dev on it). */
   lstat(rel: string): RealStat;
+  /** A fresh array of fresh entries each call: the caller may keep and change them (the core keeps a lower directory's as its listing). */
   readdir(rel: string): LayerDirent[];
   readlink(rel: string): string;
   /** User-visible xattrs only: the overlay's private ones are filtered out. */

@@ -113,9 +113,16 @@ function listMerged(ctx: OverlayContext, node: OvlNode): OvlDirent[] {
  * the top-most lower copy's), mapped through xino, so a layer that gives d_ino saves the lookups.
  */
 function lowerListing(ctx: OverlayContext, ref: LowerRef): OvlDirent[] {
+  const dirents = ref.layer.readdir(ref.rel);
+  if (!dirents.some((d) => d.whiteout)) {
+    // Each name once, none hidden: the layer's fresh entries serve as the listing's, so a listing of
+    // 200,000 names makes no second set of objects. Only xino changes their numbers.
+    if (!ctx.sameFs) for (const d of dirents) if (d.ino !== undefined) d.ino = ctx.realIno(d.ino, ref.layer);
+    return dirents;
+  }
   const out: OvlDirent[] = [];
   const seen = new Set<string>();
-  for (const d of ref.layer.readdir(ref.rel)) {
+  for (const d of dirents) {
     // A whiteout in a layer with nothing below it hides nothing, but is no entry either.
     if (seen.has(d.name)) continue;
     seen.add(d.name);
