@@ -14,7 +14,7 @@ import { hasRawBytes, nameToBytes } from '../names.js';
 import { toBuffer } from './args.js';
 import { asyncIoOf, CHUNK, deliverAsync } from './async-io.js';
 import { deliver, later, type Callback } from './defer.js';
-import { isFd, showTruncateDeprecation, type SyncFs } from './sync.js';
+import { isFd, showTruncateDeprecation, truncateThrough, type SyncFs } from './sync.js';
 import {
   abortError, checkAborted, emitRecursiveRmdirWarning, ERR_FS_FILE_TOO_LARGE, getOptions, kIoMaxLength, validateBoolean, validateFunction, validateInteger, validateRmOptionsShape,
   validateStringAfterArrayBufferView, type FsOptions,
@@ -137,19 +137,9 @@ export function makeModuleCalls(sync: SyncFs, module: () => ModuleFs, plainRmdir
   }
 
   function truncateSync(path: unknown, len?: unknown): void {
-    const m = module();
-    if (typeof path === 'number') {
-      showTruncateDeprecation();
-      m.ftruncateSync(path, len);
-      return;
-    }
-    const fd = m.openSync(path, 'r+');
-    try {
-      m.ftruncateSync(fd, len ?? 0);
-    } finally {
-      m.closeSync(fd);
-    }
+    truncateThrough(module() as Parameters<typeof truncateThrough>[0], path, len);
   }
+
 
   /** Node's writeAll: the data in writes of at most CHUNK, the signal looked at before each, then fsync and close. */
   async function writeAll(m: ModuleFs, fd: unknown, isUserFd: boolean, buffer: NodeJS.ArrayBufferView, signal: AbortSignal | undefined, flush: boolean): Promise<void> {

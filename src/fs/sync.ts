@@ -99,6 +99,24 @@ export function showTruncateDeprecation(): void {
   process.emitWarning('Using fs.truncate with a file descriptor is deprecated. Please use fs.ftruncate with a file descriptor instead.', 'DeprecationWarning', 'DEP0081');
 }
 
+/**
+ * truncateSync as Node's lib/fs.js does it, through `f`'s own openSync, ftruncateSync and closeSync
+ * (the module object, for calls a caller may replace there); a number is the deprecated fd form.
+ */
+export function truncateThrough(f: { openSync(path: unknown, flags: string): unknown; ftruncateSync(fd: unknown, len?: unknown): void; closeSync(fd: unknown): void }, path: unknown, len?: unknown): void {
+  if (typeof path === 'number') {
+    showTruncateDeprecation();
+    f.ftruncateSync(path, len);
+    return;
+  }
+  const fd = f.openSync(path, 'r+');
+  try {
+    f.ftruncateSync(fd, len ?? 0);
+  } finally {
+    f.closeSync(fd);
+  }
+}
+
 export class SyncFs {
   private readonly files = new Map<number, OpenFile>();
   private readonly freeFds: number[] = [];
@@ -401,17 +419,7 @@ export class SyncFs {
   }
 
   truncateSync(path: unknown, len?: unknown): void {
-    if (typeof path === 'number') {
-      showTruncateDeprecation();
-      this.ftruncateSync(path, len);
-      return;
-    }
-    const fd = this.openSync(path, 'r+');
-    try {
-      this.ftruncateSync(fd, len ?? 0);
-    } finally {
-      this.closeSync(fd);
-    }
+    truncateThrough(this, path, len);
   }
 
   fchmodSync(fd: unknown, mode: unknown): void {

@@ -134,7 +134,10 @@ export interface NodeFileSystem<N extends object, F> {
 
   /** OPENDIR: how the kernel may cache the listing (default: not at all). */
   opendir?(caller: FuseCaller, node: N): DirCaching;
-  /** The whole listing of a directory, '.' and '..' included, taken at a READDIR at offset 0. */
+  /**
+   * The whole listing of a directory, '.' and '..' included, taken at a READDIR at offset 0. The bridge
+   * keeps a returned array as it is until the handle is released or rewound: return one nothing else changes.
+   */
   readdir?(caller: FuseCaller, node: N): Iterable<ListedEntry>;
   fsyncdir?(caller: FuseCaller, node: N, datasync: boolean): void;
 
