@@ -7,7 +7,7 @@
 // (into the xattr) and sync and noatime (onto the copy), and drops the rest, as the kernel does.
 import * as fs from 'node:fs';
 import { errorCode, fsError } from '../errors.js';
-import { O_ACCMODE, S_IFDIR, S_IFREG, type Layer, type LayerEntry, type RealFile, type WritableLayer } from '../layer/types.js';
+import { O_ACCMODE, S_IFDIR, S_IFREG, type Layer, type RealFile, type WritableLayer } from '../layer/types.js';
 import { getFileFlags, protectionFlags, setFileFlags, shortXattrOfFd } from '../sys/fileattr.js';
 import { fgetxattr, fremovexattr, fsetxattr } from '../sys/xattr.js';
 import type { OverlayContext } from './context.js';
@@ -28,8 +28,8 @@ const { O_RDONLY, O_APPEND, O_TRUNC, O_NONBLOCK } = fs.constants;
 /** Opens without access: any file type, no permission needed, nothing opened on a device. */
 const O_PATH = 0o10000000;
 
-/** The protection flags of each node, with the upper entry they were read from and when. */
-const known = new WeakMap<OvlNode, { upper: LayerEntry | undefined; generation: number; flags: number }>();
+/** The protection flags of each node, with the upper inode they were read from (none: the lower file's) and when. */
+const known = new WeakMap<OvlNode, { upperIno: number | undefined; generation: number; flags: number }>();
 /**
  * Bumped by every flag change: another name of the same file (a hard link) is another node, and it
  * reads the flags again. Changes are rare next to the checks.
@@ -80,12 +80,22 @@ function closeQuietly(file: RealFile): void {
  */
 export function protection(ctx: OverlayContext, node: OvlNode): number {
   const hit = known.get(node);
-  // A node whose name is gone keeps what it had: its path may name another file by now.
-  if (hit !== undefined && ((hit.upper === node.upper && hit.generation === generation) || node.unlinked)) return hit.flags;
+  // Flags belong to the inode: a rename or a fresh lookup of the same upper file keeps them; a copy-up
+  // (a new upper inode) reads them again. A node whose name is gone keeps what it had: its path may
+  // name another file by now.
+  if (hit !== undefined && ((hit.upperIno === node.upper?.stat.ino && hit.generation === generation) || node.unlinked)) return hit.flags;
   if (node.unlinked) return 0;
   const flags = readProtection(ctx, node);
-  known.set(node, { upper: node.upper, generation, flags });
+  known.set(node, { upperIno: node.upper?.stat.ino, generation, flags });
   return flags;
+}
+
+/**
+ * A name the overlay has just made in the upper layer: no filesystem makes a new file immutable or
+ * append-only, and the overlay's protattr xattr is only ever set on request, so there is nothing to read.
+ */
+export function createdUnprotected(node: OvlNode): void {
+  known.set(node, { upperIno: node.upper?.stat.ino, generation, flags: 0 });
 }
 
 function readProtection(ctx: OverlayContext, node: OvlNode): number {

@@ -9,6 +9,7 @@ import { copyUp } from './copy-up.js';
 import { settleOpenFiles } from './file.js';
 import { lookupChild } from './namei.js';
 import { joinRel, OvlNode } from './node.js';
+import { createdUnprotected } from './attr-flags.js';
 import { hasOrigin, markImpure } from './impure.js';
 import { isEmptyDir } from './readdir.js';
 import { getattr } from './inode.js';
@@ -72,7 +73,9 @@ export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, 
       upper.removeTemp(temp);
     }
   }
-  return attach(ctx, parent, name, entry.type);
+  const node = attach(ctx, parent, name, entry.type);
+  createdUnprotected(node);
+  return node;
 }
 
 /**
