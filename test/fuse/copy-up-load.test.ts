@@ -54,7 +54,8 @@ function client(mnt: string, id: number, blocks: number[], reads: number[]): Pro
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((res) => p.on('exit', (code) => res({ code, out })));
+  // 'close', not 'exit': the last of stdout may arrive after the process has exited.
+  return new Promise((res) => p.on('close', (code) => res({ code, out })));
 }
 
 test('seeded parallel clients on one file during its copy-up', { skip: skipReason(), timeout: 60_000 }, async () => {

@@ -101,7 +101,8 @@ function runWorker(root: string, seed: number): Promise<{ ops: number; errors: R
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), (SECONDS + 60) * 1000);
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': the worker's last line (its summary) may arrive after it has exited.
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       try {
         resolve({ ...JSON.parse(out.trim().split('\n').pop()!), raw: out });
