@@ -95,7 +95,7 @@ export function sortOptions(list: string[], dialect: Dialect): Pick<MountRequest
     else if (PASSED_KEYS.has(key)) {
       flags.extra.push(opt);
       // FUSE inodes are S_NOATIME in the kernel: the overlay itself applies the atime rule.
-      if (key === 'noatime' || key === 'relatime' || key === 'strictatime') overlay.push(opt);
+      if (key === 'noatime' || key === 'relatime' || key === 'strictatime' || key === 'nodiratime') overlay.push(opt);
     }
     else if (IGNORED_KEYS.has(key) || key.startsWith('x-')) continue;
     else if (lenient) warnings.push(`unknown argument ignored: ${opt}`);

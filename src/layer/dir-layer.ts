@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import { errorCode, fsError } from '../errors.js';
 import { nameFromBytes } from '../names.js';
 import * as sys from '../sys/index.js';
+import { reopenWithAtime, type AtimeRule } from './atime-mount.js';
 import { copyFileData } from './copy.js';
 import { decodeRedirect } from './redirect.js';
 import {
@@ -45,6 +46,13 @@ export interface DirLayerOptions {
    * listing of the directory instead of two failed lookups (the name and its `.wh.` form).
    */
   immutable?: boolean;
+  /**
+   * Upper layers: reach the layer and its work dir through a private clone of their mount with this
+   * atime rule (and nodiratime), so that reads update atimes by the overlay's rule, not the host
+   * mount's. Without the privilege to clone a mount the host mount's rule stays.
+   */
+  atime?: AtimeRule;
+  nodiratime?: boolean;
   name?: string;
 }
 
@@ -176,6 +184,8 @@ export class DirLayer implements WritableLayer {
   readonly prefix: string;
   private readonly rootFd: number;
   private readonly workFd: number | undefined;
+  /** The private mount clone rootFd and workFd are on, when the layer has its own atime rule. */
+  private readonly treeFd: number | undefined;
   /** Prefix of this layer's keys in the shared DirFds cache. */
   private readonly key: string;
   private whiteoutFormat: 'auto' | 'chardev' | 'xattr';
@@ -197,21 +207,34 @@ export class DirLayer implements WritableLayer {
     this.immutable = options.immutable === true;
     this.key = `${nextLayerId++}:`;
     // The only lookups by path: from here on the layer is its fds, wherever its path goes.
-    this.rootFd = sys.openPath(root, O_PATH | O_DIRECTORY);
+    let rootFd = sys.openPath(root, O_PATH | O_DIRECTORY);
+    let workFd: number | undefined;
     try {
-      sys.probe(this.rootFd, root);
-      this.fsId = sys.statx(this.rootFd, '', sys.AT_EMPTY_PATH).dev;
+      sys.probe(rootFd, root);
+      this.fsId = sys.statx(rootFd, '', sys.AT_EMPTY_PATH).dev;
       if (options.workdir !== undefined) {
         const work = `${options.workdir}/work`;
         // Leftovers of a crashed copy-up were never visible; clear them, as the kernel does at mount.
         fs.rmSync(work, { recursive: true, force: true });
         fs.mkdirSync(work, { mode: 0o700 });
-        this.workFd = sys.openPath(work, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+        workFd = sys.openPath(work, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+        if (options.atime !== undefined) {
+          const clone = reopenWithAtime([rootFd, workFd], options.atime, options.nodiratime === true);
+          if (clone !== undefined) {
+            fs.closeSync(rootFd);
+            fs.closeSync(workFd);
+            [rootFd, workFd] = clone.fds;
+            this.treeFd = clone.tree;
+          }
+        }
       }
     } catch (err) {
-      fs.closeSync(this.rootFd);
+      fs.closeSync(rootFd);
+      if (workFd !== undefined) fs.closeSync(workFd);
       throw err;
     }
+    this.rootFd = rootFd;
+    this.workFd = workFd;
   }
 
   // --- resolving -----------------------------------------------------------------------------------
@@ -482,6 +505,7 @@ export class DirLayer implements WritableLayer {
     dirFds.dropLayer(this.key);
     fs.closeSync(this.rootFd);
     if (this.workFd !== undefined) fs.closeSync(this.workFd);
+    if (this.treeFd !== undefined) fs.closeSync(this.treeFd);
   }
 
   // --- writing -------------------------------------------------------------------------------------

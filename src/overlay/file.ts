@@ -60,9 +60,10 @@ function realFlags(flags: number): number {
 
 /**
  * Reads touch atimes as the kernel's overlay lets them: a lower file's never (its real file opens with
- * O_NOATIME, as ovl_open_realfile's does), none with noatime, and an upper file's as the upper
- * filesystem's own rules say (relatime where it is mounted so). O_NOATIME needs the file's owner or
- * CAP_FOWNER; without either, the read may touch the atime, as the kernel's would.
+ * O_NOATIME, as ovl_open_realfile's does), none with noatime, and an upper file's by the overlay's
+ * atime rule, which the upper layer's private mount clone carries (DirLayer's `atime`; without the
+ * privilege to clone, the host mount's rule). O_NOATIME needs the file's owner or CAP_FOWNER; without
+ * either, the read may touch the atime, as the kernel's would.
  */
 function openReal(ctx: OverlayContext, node: OvlNode, flags: number): RealFile {
   const { layer, rel } = ctx.dataRef(node);
@@ -94,6 +95,24 @@ function rebind(file: OvlFile): void {
   // Bound to the upper file now; nothing can move its data again, so stop tracking it.
   file.node.openFiles?.delete(file);
   if (old !== undefined) retire(old);
+}
+
+const DAY_NS = 86_400n * 1_000_000_000n;
+
+/**
+ * Whether a read of `file` now would update its atime by the overlay's rule (the kernel's
+ * atime_needs_update and relatime_need_update): a FUSE mount must then let the read reach the real
+ * file rather than answer it from the kernel's page cache.
+ */
+export function readUpdatesAtime(file: OvlFile): boolean {
+  const { ctx, node } = file;
+  if (ctx.atime === 'noatime' || (file.flags & O_NOATIME) !== 0 || !file.readable) return false;
+  const real = realFile(file, 'read');
+  if (ctx.dataRef(node).layer !== ctx.upper) return false;
+  if (ctx.atime === 'strictatime') return true;
+  const st = real.stat();
+  if (st.atimeNs <= st.mtimeNs || st.atimeNs <= st.ctimeNs) return true;
+  return BigInt(Date.now()) * 1_000_000n - st.atimeNs >= DAY_NS;
 }
 
 /** A real file's host fd lent out for I/O off the core's thread; it stays open until released. */

@@ -27,10 +27,12 @@ export interface OverlayOptions {
   /** How many looked-up nodes nobody refers to stay cached (least recently used go first); default 10000. */
   node_cache?: number | string;
   /**
-   * When reads update a file's atime, as the mount's atime options say: 'relatime' (the default)
-   * leaves it to the upper filesystem's own rules; 'noatime' never. Lower files are never touched.
+   * When reads update an upper file's atime, as the mount's atime options say: 'relatime' (the
+   * default), 'strictatime' or 'noatime'. Lower files are never touched.
    */
   atime?: 'relatime' | 'strictatime' | 'noatime';
+  /** Reads of directories update no atime. */
+  nodiratime?: boolean;
 }
 
 export interface ParsedOptions {
@@ -44,6 +46,7 @@ export interface ParsedOptions {
   volatile: boolean;
   nodeCache: number;
   atime: 'relatime' | 'strictatime' | 'noatime';
+  nodiratime: boolean;
 }
 
 /**
@@ -128,6 +131,7 @@ export function parseMountOptions(text: string): OverlayOptions {
       case 'volatile': result.volatile = true; break;
       case 'node_cache': result.node_cache = String(value); break;
       case 'relatime': case 'noatime': case 'strictatime': result.atime = key; break;
+      case 'nodiratime': result.nodiratime = true; break;
       // Generic mount options that mean nothing to the library.
       case 'ro': break; // see below the loop
       case 'rw': case 'dev': case 'nodev': case 'suid': case 'nosuid': case 'exec': case 'noexec':
@@ -194,6 +198,7 @@ export function normalizeOptions(options: OverlayOptions | string): ParsedOption
     volatile: o.volatile === true,
     nodeCache: nodeCacheOf(o.node_cache),
     atime: atimeOf(o.atime),
+    nodiratime: o.nodiratime === true,
   };
 }
 

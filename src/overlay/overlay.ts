@@ -16,7 +16,7 @@ import { OverlayContext } from './context.js';
 import { copyUp, startCopyUp, type CopyUpJob } from './copy-up.js';
 import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, tmpfileEntry, unlinkEntry, type RenameFlags } from './dir.js';
 import {
-  allocateData, closeFile, copyDataRange, leaseData, openNode, readData, realFile, seekData, syncData, truncateData, writeData,
+  allocateData, closeFile, copyDataRange, leaseData, openNode, readData, readUpdatesAtime, realFile, seekData, syncData, truncateData, writeData,
   reservePosition, type DataLease, type OpenFile, type OvlFile, type PositionRange,
 } from './file.js';
 import { fgetattr, fsetattr, getattr, setattr, type OvlStat, type SetAttr } from './inode.js';
@@ -85,6 +85,8 @@ export class Overlay {
       upper = new DirLayer(upperDir, {
         xattrPrefix: prefix,
         workdir: workDir,
+        atime: o.atime,
+        nodiratime: o.nodiratime,
       });
       this.owned.push(upper);
       for (const dir of [upperDir, workDir]) {
@@ -356,6 +358,9 @@ export class Overlay {
    * thread; release it when the I/O is done. Undefined where there is no host fd.
    */
   leaseData(file: OpenFile, access: 'read' | 'write'): DataLease | undefined { return leaseData(file_(file), access); }
+
+  /** Whether a read of `file` now would update its atime: a cache in front of the core must let it through. */
+  readUpdatesAtime(file: OpenFile): boolean { return readUpdatesAtime(file_(file)); }
 
   /**
    * For a read or write at the file position through a lease: the range it takes, so that other

@@ -1,7 +1,8 @@
 // atime as the kernel's overlay updates it on reads: never on a lower file (its real file is read with
-// O_NOATIME), never with noatime, and on an upper file by the upper filesystem's own rules (relatime
-// here: a read updates an atime that is not newer than the mtime). The host's rules are the oracle:
-// a plain file beside the layers, read the same way, must change as the upper file does.
+// O_NOATIME), never with noatime, and on an upper file by the overlay's atime option (relatime by
+// default: a read updates an atime that is not newer than the mtime). On a relatime host the host's
+// rule is the same, and the oracle: a plain file beside the layers, read the same way, must change as
+// the upper file does. test/fuse/atime.test.ts compares every option with the kernel overlay.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -34,7 +35,7 @@ function atimeOf(f: DirFixture, file: string): number {
   return f.fs.statSync(file).atimeMs;
 }
 
-test('relatime (the default): upper files as the upper filesystem decides, lower files never', (t: TestContext) => {
+test('relatime (the default): upper files by the relatime rule, lower files never', (t: TestContext) => {
   if (hostAtime() !== 'relatime') return t.skip(`${os.tmpdir()} is mounted ${hostAtime()}, not relatime`);
   const f = fixture(t, [{ low: 'lower' }], {}, { kind: 'dir' });
   const lower = path.join(f.lowers[0]!, 'low');
