@@ -7,8 +7,8 @@
 //   workload  podman run --rm IMAGE sh -c '200 x (write a small file, read a 1 MiB binary)'
 // Each is the median of the rounds; the ratio is ovlfs / fuse-overlayfs. ovlfs is run as ovlfs.sh (as the
 // README configures it) and, for comparison, as `node ovlfs.js`. Writes bench/results/startup.json.
-// --baseline=REV adds ovlfs as of git revision REV (its sources transpiled file by file, as the podman
-// harness built it before the command was bundled), to compare a change with what it replaced in one run.
+// --baseline=REV adds ovlfs as of git revision REV (built as that revision built itself: bundled, and run as
+// its ovlfs.sh, where it has them), to compare a change with what it replaced in one run.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -25,16 +25,25 @@ const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice
 const rt = process.argv.includes('--rt');
 const baselineRev = process.argv.find((a) => a.startsWith('--baseline='))?.slice(11);
 
-/** ovlfs's sources at `rev`, transpiled file by file into `dir`/dist; returns its command's entry. */
+/**
+ * ovlfs as of `rev`, built in `dir` as that revision built itself: bundled by its scripts/bundle.mjs where it
+ * has one, else transpiled file by file. Returns the command to run: its ovlfs.sh where it has one.
+ */
 function buildRevision(rev: string, dir: string): string {
   mkdirSync(join(dir, 'src'), { recursive: true });
-  const archive = spawnSync('sh', ['-c', `git -C ${ROOT} archive ${rev} src package.json | tar -x -C ${dir}`], { encoding: 'utf8' });
+  const archive = spawnSync('sh', ['-c', `git -C ${ROOT} archive ${rev} src scripts package.json | tar -x -C ${dir}`], { encoding: 'utf8' });
   if (archive.status !== 0) throw new Error(`git archive ${rev} failed: ${archive.stderr}`);
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  if (existsSync(join(dir, 'scripts/bundle.mjs'))) {
+    const r = spawnSync(process.execPath, [join(dir, 'scripts/bundle.mjs'), join(dir, 'dist/bin')], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`bundling ${rev} failed: ${r.stderr}`);
+    const sh = join(dir, 'dist/bin/ovlfs.sh');
+    return existsSync(sh) ? sh : `${process.execPath} ${join(dir, 'dist/bin/ovlfs.js')}`;
+  }
   const sources = spawnSync('find', [join(dir, 'src'), '-name', '*.ts'], { encoding: 'utf8' }).stdout.split('\n').filter((f) => f !== '');
   const r = spawnSync(join(ROOT, 'node_modules/.bin/esbuild'), [...sources, `--outdir=${join(dir, 'dist')}`, `--outbase=${join(dir, 'src')}`, '--format=esm', '--platform=node', '--target=node20', '--log-level=error'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`building ${rev} failed: ${r.stderr}`);
-  return join(dir, 'dist/cli/main.js');
+  return `${process.execPath} ${join(dir, 'dist/cli/main.js')}`;
 }
 
 function median(xs: number[]): number {
@@ -74,7 +83,7 @@ async function main(): Promise<void> {
       'ovlfs.js': `${prefix}${process.execPath} ${ovlfsMain}`,
       'fuse-overlayfs': `${prefix}${which('fuse-overlayfs')}`,
     };
-    if (baselineRev !== undefined) programs[`ovlfs@${baselineRev}`] = `${prefix}${process.execPath} ${buildRevision(baselineRev, join(base, 'baseline'))}`;
+    if (baselineRev !== undefined) programs[`ovlfs@${baselineRev}`] = `${prefix}${buildRevision(baselineRev, join(base, 'baseline'))}`;
     const series = (): Record<string, number[]> => Object.fromEntries(Object.keys(programs).map((name) => [name, []]));
     const tar = makeImageTar(base);
 

@@ -8,7 +8,7 @@ declare const OVLFS_BUNDLE: boolean;
 
 // ovlfs.sh's pipe, fuse-overlayfs's form (a flag first), root: the form mount-in-place.ts serves.
 if (typeof OVLFS_BUNDLE !== 'undefined' && process.env.OVLFS_STATUS_FD !== undefined && process.argv[2]?.startsWith('-') && process.getuid?.() === 0) {
-  startServingThreadEarly(new URL('./overlay-fs.js', import.meta.url));
+  startServingThreadEarly();
 }
 const { main } = await import('./commands.js');
 process.exitCode = await main(process.argv.slice(1));
