@@ -81,19 +81,22 @@ export class Passthrough {
     this.bypassed.delete(nodeid);
   }
 
-  /** The handle `fh` was released: its node leaves cached mode, or its backing file goes, with the last. */
-  released(fh: number): void {
+  /**
+   * The handle `fh` was released: its node leaves cached mode, or its backing file goes, with the last.
+   * True if it was a passthrough handle.
+   */
+  released(fh: number): boolean {
     const h = this.handles.get(fh);
-    if (h === undefined) return;
+    if (h === undefined) return false;
     this.handles.delete(fh);
     if (!h.passthrough) {
       const n = (this.cached.get(h.nodeid) ?? 1) - 1;
       if (n > 0) this.cached.set(h.nodeid, n);
       else this.cached.delete(h.nodeid);
-      return;
+      return false;
     }
     const b = this.backings.get(h.nodeid);
-    if (b === undefined || --b.handles > 0) return;
+    if (b === undefined || --b.handles > 0) return true;
     this.backings.delete(h.nodeid);
     this.map.writeUInt32LE(b.id, 0);
     try {
@@ -101,6 +104,7 @@ export class Passthrough {
     } catch {
       // The connection is going away: the kernel drops its backing files with it.
     }
+    return true;
   }
 
   private register(nodeid: number, fd: number): Backing | undefined {

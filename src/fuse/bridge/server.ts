@@ -487,7 +487,12 @@ class Server {
       }
       case O.RELEASE: {
         const a = P.decodeReleaseIn(buf, off);
-        this.passthrough?.released(a.fh);
+        // Writes through a shared mapping of a passthrough file change the backing file's data and times
+        // behind the FUSE inode, whose attributes the kernel keeps and never drops for them: drop them with
+        // the last reference (attribute-only, so it takes no lock). Such a mapping needs an O_RDWR handle.
+        if (this.passthrough?.released(a.fh) === true && (a.flags & O_ACCMODE) === fsConstants.O_RDWR) {
+          writeNotify(this.fd, P.encodeNotifyInvalInode(h.nodeid, -1, 0));
+        }
         ops.release?.(this.caller(h), h.nodeid, a.fh, a.flags);
         return this.replyOk(u);
       }
