@@ -1,8 +1,8 @@
 // Namespace changes (the kernel's dir.c): create over whiteouts, unlink and rmdir leaving
 // whiteouts where a lower entry would show through, rename with redirects, and hard links.
 import { constants } from 'node:fs';
-import { fsError } from '../errors.js';
-import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type RealStat, type WritableLayer } from '../layer/types.js';
+import { errorCode, fsError } from '../errors.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type LayerEntry, type RealStat, type WritableLayer } from '../layer/types.js';
 import type { OverlayContext } from './context.js';
 import { applyInheritedAcl } from './acl.js';
 import { copyUp } from './copy-up.js';
@@ -28,10 +28,30 @@ function make(upper: WritableLayer, rel: string, entry: NewEntry): void {
   else upper.mknod(rel, (entry as { mode: number }).mode | entry.type, (entry as { rdev: number }).rdev);
 }
 
-/** Registers a node just created in the upper layer. */
-function attach(ctx: OverlayContext, parent: OvlNode, name: string, type: number): OvlNode {
+/** Makes a regular file at rel; false when the name is taken in the upper layer. */
+function madeInPlace(upper: WritableLayer, rel: string, mode: number): boolean {
+  try {
+    upper.create(rel, constants.O_WRONLY | constants.O_EXCL, mode).close();
+    return true;
+  } catch (err) {
+    if (errorCode(err) === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/** The layer entry of something the overlay has just made in place: a stat, and no overlay xattrs. */
+function freshEntry(upper: WritableLayer, rel: string): LayerEntry {
+  return { stat: upper.lstat(rel), whiteout: false, opaque: false, metacopy: false };
+}
+
+/**
+ * Registers a node just created in the upper layer. `fresh`: made in place by one call, so it carries
+ * no overlay xattrs and a stat is all there is to read (a lookup would read them too).
+ */
+function attach(ctx: OverlayContext, parent: OvlNode, name: string, type: number, fresh = false): OvlNode {
   parent.listing = undefined;
-  const entry = ctx.upper!.lookup(joinRel(parent.upperRel(), name));
+  const rel = joinRel(parent.upperRel(), name);
+  const entry = fresh ? freshEntry(ctx.upper!, rel) : ctx.upper!.lookup(rel);
   if (entry === undefined) throw fsError('EIO', 'lookup', parent.childPath(name));
   const node = new OvlNode(name, parent, type, entry, [], ctx.inoOf(entry, []));
   (parent.children ??= new Map()).set(name, node);
@@ -47,6 +67,12 @@ export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, 
   if (parent.unlinked) throw fsError('ENOENT', syscall, path);
   copyUp(ctx, parent, syscall);
   const rel = joinRel(parent.upperRel(), name);
+  // A file is made at once with O_EXCL; only if the name is taken (by a whiteout, say) is it looked up.
+  if (entry.type === S_IFREG && madeInPlace(upper, rel, (entry as { mode: number }).mode)) {
+    const node = attach(ctx, parent, name, entry.type, true);
+    createdUnprotected(node);
+    return node;
+  }
   const existing = upper.lookup(rel);
   if (existing !== undefined && !existing.whiteout) throw fsError('EEXIST', syscall, path);
   // A directory that could merge with what a whiteout hides below (one in a merged parent, or one
@@ -73,7 +99,7 @@ export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, 
       upper.removeTemp(temp);
     }
   }
-  const node = attach(ctx, parent, name, entry.type);
+  const node = attach(ctx, parent, name, entry.type, existing === undefined && !opaqueDir);
   createdUnprotected(node);
   return node;
 }
@@ -186,12 +212,23 @@ function detach(ctx: OverlayContext, parent: OvlNode, name: string, node: OvlNod
  * works again.
  */
 function checkNotStale(upper: WritableLayer, node: OvlNode, syscall: string, path: string, dest?: string): void {
-  const now = upper.lookup(node.upperRel());
   const cached = node.upper;
+  if (cached === undefined) {
+    if (upper.lookup(node.upperRel()) !== undefined) throw fsError('ESTALE', syscall, path, dest);
+    return;
+  }
+  // The same inode is the entry it was (a whiteout is another inode): a stat tells, no xattrs needed.
   // Inode numbers are reused at once by some filesystems; the birth time tells a new inode apart.
-  const current = cached === undefined ? now === undefined
-    : now !== undefined && !now.whiteout && now.stat.ino === cached.stat.ino && now.stat.birthtimeNs === cached.stat.birthtimeNs;
-  if (!current) throw fsError('ESTALE', syscall, path, dest);
+  let now: RealStat;
+  try {
+    now = upper.lstat(node.upperRel());
+  } catch (err) {
+    // As a lookup would say "not here": gone, or a parent that is no longer a directory.
+    const code = errorCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') throw fsError('ESTALE', syscall, path, dest);
+    throw err;
+  }
+  if (now.ino !== cached.stat.ino || now.birthtimeNs !== cached.stat.birthtimeNs) throw fsError('ESTALE', syscall, path, dest);
 }
 
 export function unlinkEntry(ctx: OverlayContext, parent: OvlNode, name: string): void {
@@ -310,15 +347,21 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   const oldRel = node.upperRel();
   const newRel = joinRel(newParent.upperRel(), newName);
   const whiteoutOld = lowerPositive(oldParent, oldName);
-
+  // Whether the move labels the entry (an xattr), so that its layer entry must be read again after.
+  let labelled = false;
   if (node.isDir) {
     if (node.lowers.length > 0) {
       const redirect = redirectFor(node, oldParent === newParent);
       if (redirect !== undefined) upper.setRedirect(oldRel, redirect);
+      labelled = redirect !== undefined;
     }
-    else if (!node.upper!.opaque && newParent.merged) upper.setOpaque(oldRel);
+    else if (!node.upper!.opaque && newParent.merged) {
+      upper.setOpaque(oldRel);
+      labelled = true;
+    }
   } else if (node.metacopy && node.upper!.redirect === undefined) {
     upper.setRedirect(oldRel, '/' + node.lowers[node.lowers.length - 1].rel);
+    labelled = true;
   }
   if (notEmpty) {
     // What the kernel leaves behind: the copy, its redirect, and (its failed RENAME_WHITEOUT on the
@@ -333,16 +376,20 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
 
   if (target !== null) settleOpenFiles(target);
   const targetStat = target !== null ? snapshot(ctx, target) : undefined;
-  const atTarget = upper.lookup(newRel);
-  if (atTarget !== undefined && atTarget.whiteout) {
-    // Over an upper whiteout, swap: the whiteout lands at the old name, where it is kept if
-    // something below shows through there (ovl_rename's RENAME_EXCHANGE and cleanup).
-    upper.rename(oldRel, newRel, { exchange: true });
-    if (!whiteoutOld) upper.unlink(oldRel);
-  } else {
-    if (atTarget !== undefined && (atTarget.stat.mode & S_IFMT) === S_IFDIR) clearWhiteouts(upper, newRel);
-    // RENAME_WHITEOUT: the old name turns into a whiteout in the same step as the move.
-    upper.rename(oldRel, newRel, { whiteout: whiteoutOld });
+  // Nothing shows at the new name: mostly nothing is there in the upper layer either, so the move is
+  // tried as is, refusing to replace; only a name taken there (by a whiteout) is looked at.
+  if (target !== null || !movedToFreeName(upper, oldRel, newRel, whiteoutOld)) {
+    const atTarget = upper.lookup(newRel);
+    if (atTarget !== undefined && atTarget.whiteout) {
+      // Over an upper whiteout, swap: the whiteout lands at the old name, where it is kept if
+      // something below shows through there (ovl_rename's RENAME_EXCHANGE and cleanup).
+      upper.rename(oldRel, newRel, { exchange: true });
+      if (!whiteoutOld) upper.unlink(oldRel);
+    } else {
+      if (atTarget !== undefined && (atTarget.stat.mode & S_IFMT) === S_IFDIR) clearWhiteouts(upper, newRel);
+      // RENAME_WHITEOUT: the old name turns into a whiteout in the same step as the move.
+      upper.rename(oldRel, newRel, { whiteout: whiteoutOld });
+    }
   }
 
   if (target !== null) detach(ctx, newParent, newName, target, targetStat);
@@ -354,7 +401,19 @@ export function renameEntry(ctx: OverlayContext, oldParent: OvlNode, oldName: st
   OvlNode.moved();
   (newParent.children ??= new Map()).set(newName, node);
   ctx.touch(node);
-  node.upper = upper.lookup(newRel);
+  // The same inode under a new name: unless the move labelled it, its layer entry still says all.
+  if (labelled || node.upper === undefined) node.upper = upper.lookup(newRel);
+}
+
+/** A move to a name the upper layer does not hold (RENAME_NOREPLACE); false when it holds one. */
+function movedToFreeName(upper: WritableLayer, oldRel: string, newRel: string, whiteoutOld: boolean): boolean {
+  try {
+    upper.rename(oldRel, newRel, { noReplace: true, whiteout: whiteoutOld });
+    return true;
+  } catch (err) {
+    if (errorCode(err) === 'EEXIST') return false;
+    throw err;
+  }
 }
 
 /**
