@@ -487,8 +487,9 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     const file = this.invalidatingCopyUps([node], () => this.overlay.open(node, coreFlags(flags), flags));
     // An O_TRUNC open by a caller without CAP_FSETID truncates as a write would (OPEN_KILL_SUIDGID).
     if ((openFlags & OPEN_KILL_SUIDGID) !== 0 && (flags & O_TRUNC) !== 0) this.killSuidgid(file);
-    // The pages the kernel holds are still right: no one changes the data but through this mount.
-    return { file, keepCache: true, backing: this.backingOf(node, file) };
+    // The pages the kernel holds are still right: no one changes the data but through this mount. But a
+    // read that the atime rule says updates the atime has to reach the real file, so then they go.
+    return { file, keepCache: true, backing: this.backingOf(node, file), dropCacheIf: () => this.overlay.readUpdatesAtime(file) };
   }
 
   /**

@@ -55,6 +55,8 @@ export interface Opened<F> {
   directIo?: boolean;
   /** The file's host fd, which the kernel may read and write itself (FUSE passthrough); the bridge's loop releases it. */
   backing?: DataLease;
+  /** Asked only of an open that ends up cached with keepCache: whether its pages must go after all. */
+  dropCacheIf?: () => boolean;
 }
 
 /** What a file system may tell the kernel about its nodes; nodes the kernel does not hold are skipped. */
@@ -440,7 +442,7 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     const open = this.method('open');
     const inode = this.inode(nodeid);
     const o = open.call(this.fs, caller, this.live(inode), flags, openFlags);
-    return { fh: this.addHandle(o.file, inode), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing };
+    return { fh: this.addHandle(o.file, inode), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing, dropCacheIf: o.dropCacheIf };
   }
 
   create(caller: FuseCaller, parent: number, name: string, mode: number, flags: number, umask: number, openFlags?: number): CreateOut {
@@ -455,7 +457,7 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   private createdOpen(caller: FuseCaller, o: ReturnType<NonNullable<NodeFileSystem<N, F>['create']>>): CreateOut {
     try {
       const entry = this.entry(caller, o.node);
-      return { entry, open: { fh: this.addHandle(o.file, this.inode(entry.nodeid)), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing } };
+      return { entry, open: { fh: this.addHandle(o.file, this.inode(entry.nodeid)), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing, dropCacheIf: o.dropCacheIf } };
     } catch (e) {
       o.backing?.release();
       this.fs.release?.(o.file);

@@ -43,6 +43,8 @@ export interface CreateOut {
  */
 export interface OpenReply extends OpenOut {
   backing?: DataLease;
+  /** Asked only of an open that ends up cached with keepCache: whether its pages must go after all. */
+  dropCacheIf?: () => boolean;
 }
 
 /** What a readdirplus implementation gets: `add` packs an entry if it fits and only then calls `lookup`. */

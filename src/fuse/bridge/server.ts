@@ -351,9 +351,12 @@ class Server {
 
   /** An OPEN/CREATE answer with its backing file handed to the kernel where passthrough allows. */
   private withBacking(nodeid: number, r: OpenReply): OpenOut {
-    if (this.passthrough !== undefined) return this.passthrough.opened(nodeid, r, r.backing);
-    r.backing?.release();
-    return r;
+    let out: OpenOut = r;
+    if (this.passthrough !== undefined) out = this.passthrough.opened(nodeid, r, r.backing);
+    else r.backing?.release();
+    // Asked last, as it may cost a system call that a passthrough open does not need.
+    if (out.keepCache === true && out.backingId === undefined && r.dropCacheIf?.() === true) out = { ...out, keepCache: false };
+    return out;
   }
 
   private caller(h: InHeader): FuseCaller {
