@@ -1,8 +1,8 @@
 // Proves the code cache of the serving thread (src/cli/code-cache.ts): a bundle runs from its cache; a
-// cache that is missing, made for other bytes, or garbage is written anew and the bundle runs all the same;
-// a directory that cannot take it (a read-only mount) costs nothing but the cache. Then through ovlfs.sh,
-// built as `npm run build` builds it: the mount is live with no cache, with a stale one and from a
-// read-only install, and a cache that fits is used as it is.
+// cache that is missing, made for other bytes, garbage, or rejected by V8 (made under other V8 flags) is
+// written anew and the bundle runs all the same; a directory that cannot take it (a read-only mount)
+// costs nothing but the cache. Then through ovlfs.sh, built as `npm run build` builds it: the mount is
+// live with no cache, with a stale one and from a read-only install, and a cache that fits is used as it is.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -63,6 +63,18 @@ describe('runWithCodeCache', () => {
     writeFileSync(`${file}.cache`, Buffer.alloc(4096, 0xa5));
     assert.deepEqual(runWithCodeCache(file), { answer: 43, name: 'b.cjs', dir });
     assert.notDeepEqual(readFileSync(`${file}.cache`), Buffer.alloc(4096, 0xa5), 'garbage left in place');
+  });
+
+  test('a cache V8 rejects (made under other V8 flags) is replaced, and the bundle runs', () => {
+    const dir = join(base, 'flags');
+    const file = bundle(dir, 5);
+    runWithCodeCache(file);
+    const made = identity(`${file}.cache`);
+    const code = `const m = await import(${JSON.stringify(new URL('../../src/cli/code-cache.ts', import.meta.url).href)}); process.stdout.write(JSON.stringify(m.runWithCodeCache(${JSON.stringify(file)})));`;
+    const r = spawnSync(process.execPath, ['--no-opt', '--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { answer: 5, name: 'b.cjs', dir });
+    assert.notEqual(identity(`${file}.cache`), made, 'the rejected cache was kept');
   });
 
   test('a read-only directory: runs, writes nothing', { skip: process.getuid?.() !== 0 && 'a read-only bind mount needs root' }, (t) => {
