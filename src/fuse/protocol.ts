@@ -126,6 +126,8 @@ const FopenFlag = {
 export const InitFlag2 = {
   /** FUSE_PASSTHROUGH (bit 37): opens may hand the kernel a backing file. */
   PASSTHROUGH: 1 << 5,
+  /** FUSE_NO_EXPORT_SUPPORT (bit 38): file handles may be encoded as fids only, never opened. */
+  NO_EXPORT_SUPPORT: 1 << 6,
 } as const;
 
 /** setattr valid bits. */

@@ -328,6 +328,11 @@ class Server {
       this.flags = (this.flags | P.InitFlag.INIT_EXT) >>> 0;
       this.passthrough = new Passthrough(this.fd, true);
     }
+    // Node ids are not handles that outlive the kernel's cache: without this, name_to_handle_at succeeds
+    // and open_by_handle_at fails with ESTALE once the inode is evicted. The kernel overlay without
+    // nfs_export refuses both (EOPNOTSUPP), and so does the kernel's FUSE client with this flag.
+    const noExport = (k.flags & P.InitFlag.INIT_EXT) !== 0 && (k.flags2 & P.InitFlag2.NO_EXPORT_SUPPORT) !== 0;
+    if (noExport) this.flags = (this.flags | P.InitFlag.INIT_EXT) >>> 0;
     this.initialized = true;
     const maxPages = this.flags & P.InitFlag.MAX_PAGES ? Math.ceil(this.maxWrite / PAGE) : 32;
     const maxWrite = Math.min(this.maxWrite, maxPages * PAGE);
@@ -343,7 +348,7 @@ class Server {
         maxWrite,
         timeGran: 1,
         maxPages,
-        flags2: passthrough ? P.InitFlag2.PASSTHROUGH : 0,
+        flags2: (passthrough ? P.InitFlag2.PASSTHROUGH : 0) | (noExport ? P.InitFlag2.NO_EXPORT_SUPPORT : 0),
         maxStackDepth: passthrough ? MAX_STACK_DEPTH : 0,
       }),
     );
