@@ -86,6 +86,10 @@ async function mountCommand(args: string[], dialect: Dialect, argv: string[]): P
     return 0;
   }
   for (const w of req.warnings) process.stderr.write(`${w}\n`);
+  if (req.remount) {
+    await (await import('./remount.js')).remount(req);
+    return 0;
+  }
   if (req.idmap !== undefined && Array.isArray(req.overlay.lowerdir)) {
     // With a mapping, lower layers are read with the ids they store (see idmapped.ts).
     const { unidmappedPath } = await import('./idmapped.js');

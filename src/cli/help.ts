@@ -10,6 +10,8 @@ const OPTIONS = `mount options (-o, comma-separated; ',' and ':' in a path are e
   userxattr             keep overlay xattrs under user.overlay.* (the default without privilege and
                         in a user namespace, where trusted.* xattrs are out of reach)
   ro                    mount read-only
+  remount               change a live mount's ro/rw and generic flags in place (mount -o remount,ro
+                        MNT runs the helper so); the overlay's options are ignored, as by the kernel
   noatime, nodev, nosuid, noexec, …   passed on to the mount
 fuse-overlayfs's options, as containers/storage passes them:
   fsync=0               skip fsync to the upper layer (the same as volatile)

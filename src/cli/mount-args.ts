@@ -23,6 +23,11 @@ export interface MountFlags {
 
 export interface MountRequest {
   dialect: Dialect;
+  /**
+   * `-o remount`: change the flags of the mount at `mountpoint` (mount(2) with MS_REMOUNT), start no
+   * daemon. The overlay's options are ignored then, as the kernel overlay ignores them on a remount.
+   */
+  remount: boolean;
   mountpoint: string;
   source: string;
   /** The overlay's options with absolute, unescaped layer paths (structured-clone safe). */
@@ -46,6 +51,8 @@ const OVERLAY_KEYS = new Set(['lowerdir', 'upperdir', 'workdir', 'redirect_dir',
 const PASSED_KEYS = new Set(['noatime', 'relatime', 'strictatime', 'nodiratime', 'lazytime', 'nodev', 'nosuid', 'noexec', 'sync', 'dirsync']);
 /** Generic options that mean nothing here: the defaults, mount(8)'s bookkeeping, what is always on. */
 const IGNORED_KEYS = new Set(['rw', 'dev', 'suid', 'exec', 'atime', 'diratime', 'defaults', 'auto', 'noauto', 'user', 'nouser', 'users', 'nofail', '_netdev', 'async', 'allow_other', 'default_permissions', 'fsname', 'subtype']);
+/** The FUSE mount's own options, which mount(8) reads back from the mount table and passes on a remount. */
+const FUSE_DATA_KEYS = new Set(['fd', 'rootmode', 'user_id', 'group_id', 'max_read', 'blksize']);
 
 function integer(key: string, value: string | undefined, min: number, max: number): number {
   const n = value !== undefined && /^\d+$/.test(value) ? Number(value) : NaN;
@@ -59,7 +66,7 @@ function absolute(p: string): string {
 }
 
 /** Sorts one -o list into the overlay's options, the mount's flags, id mapping and warnings. */
-export function sortOptions(list: string[], dialect: Dialect): Pick<MountRequest, 'overlay' | 'flags' | 'idmap' | 'xattrPermissions' | 'warnings'> & { debug: boolean } {
+export function sortOptions(list: string[], dialect: Dialect): Pick<MountRequest, 'remount' | 'overlay' | 'flags' | 'idmap' | 'xattrPermissions' | 'warnings'> & { debug: boolean } {
   const overlay: string[] = [];
   const flags: MountFlags = { readOnly: false, extra: [] };
   const warnings: string[] = [];
@@ -69,6 +76,7 @@ export function sortOptions(list: string[], dialect: Dialect): Pick<MountRequest
   let squashGid: number | undefined;
   let xattrPermissions: 0 | 1 | 2 = 0;
   let debug = false;
+  const remount = list.includes('remount');
   const lenient = dialect !== 'mount';
   for (const opt of list) {
     if (opt === '') continue; // containers/storage always leaves one empty (",,volatile")
@@ -97,10 +105,12 @@ export function sortOptions(list: string[], dialect: Dialect): Pick<MountRequest
       // FUSE inodes are S_NOATIME in the kernel: the overlay itself applies the atime rule.
       if (key === 'noatime' || key === 'relatime' || key === 'strictatime' || key === 'nodiratime') overlay.push(opt);
     }
-    else if (IGNORED_KEYS.has(key) || key.startsWith('x-')) continue;
+    else if (IGNORED_KEYS.has(key) || key.startsWith('x-') || key === 'remount') continue;
+    else if (remount && FUSE_DATA_KEYS.has(key)) continue;
     else if (lenient) warnings.push(`unknown argument ignored: ${opt}`);
     else throw new UsageError(`unknown mount option '${opt}' (see ovlfs mount --help)`);
   }
+  if (remount) return { remount, overlay: { lowerdir: [] }, flags, idmap: undefined, xattrPermissions, warnings, debug };
   if (!overlay.some((o) => o.startsWith('lowerdir='))) throw new UsageError('missing -o lowerdir=… (the lower layers)');
   let parsed: OverlayOptions;
   try {
@@ -125,7 +135,7 @@ export function sortOptions(list: string[], dialect: Dialect): Pick<MountRequest
       throw new UsageError(e instanceof Error ? e.message : String(e));
     }
   }
-  return { overlay: parsed, flags, idmap, xattrPermissions, warnings, debug };
+  return { remount, overlay: parsed, flags, idmap, xattrPermissions, warnings, debug };
 }
 
 const FLAGS = {
@@ -168,6 +178,7 @@ export function parseMountArgs(args: string[], dialect: Dialect): MountRequest |
   const log = values.log === undefined ? undefined : resolve(values.log);
   return {
     dialect,
+    remount: sorted.remount,
     mountpoint: resolve(positionals[want - 1]!),
     source: dialect === 'helper' ? positionals[0]! : 'ovlfs',
     overlay: sorted.overlay,

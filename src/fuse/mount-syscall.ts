@@ -56,6 +56,8 @@ const FLAGS: Record<string, number> = {
   lazytime: 1 << 25,
 };
 
+const MS_REMOUNT = 32;
+
 /** Mounts; throws an Error naming the errno (as mount(8) would report it) on failure. */
 export function mountFuseSyscall(source: string, target: string, fstype: string, options: string): void {
   let flags = 0;
@@ -66,8 +68,24 @@ export function mountFuseSyscall(source: string, target: string, fstype: string,
     if (f !== undefined) flags |= f;
     else data.push(o);
   }
+  callMount(source, target, fstype, flags, data.join(','));
+}
+
+/**
+ * Changes the flags of the FUSE mount at `target` to `options` (generic options only: ro, nosuid,
+ * noatime, ...; what is not named is cleared, as mount(8) asks), as the kernel's fuse_reconfigure
+ * takes it: the superblock turns read-only or back, the daemon is not asked, and FUSE's own options
+ * cannot change (the kernel ignores them on a remount).
+ */
+export function remountFuseSyscall(target: string, options: string[]): void {
+  let flags = MS_REMOUNT;
+  for (const o of options) flags |= FLAGS[o] ?? 0;
+  callMount('', target, '', flags, '');
+}
+
+function callMount(source: string, target: string, fstype: string, flags: number, data: string): void {
   const libc = libcMount();
-  if (libc.call(source, target, fstype, flags, data.join(',')) !== 0) {
+  if (libc.call(source, target, fstype, flags, data) !== 0) {
     const errno = libc.errno();
     const e = new Error(`mount(2) of ${target} failed: ${errnoName(errno)}`) as NodeJS.ErrnoException;
     e.errno = -errno;
@@ -76,6 +94,6 @@ export function mountFuseSyscall(source: string, target: string, fstype: string,
 }
 
 function errnoName(n: number): string {
-  const names: Record<number, string> = { 1: 'EPERM (not permitted)', 2: 'ENOENT', 13: 'EACCES', 16: 'EBUSY', 19: 'ENODEV (no fuse in this kernel)', 20: 'ENOTDIR', 22: 'EINVAL' };
+  const names: Record<number, string> = { 1: 'EPERM (not permitted)', 2: 'ENOENT', 13: 'EACCES', 16: 'EBUSY', 30: 'EROFS', 19: 'ENODEV (no fuse in this kernel)', 20: 'ENOTDIR', 22: 'EINVAL' };
   return names[n] ?? `errno ${n}`;
 }
