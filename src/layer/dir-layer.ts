@@ -186,6 +186,8 @@ export class DirLayer implements WritableLayer {
   private readonly workFd: number | undefined;
   /** The private mount clone rootFd and workFd are on, when the layer has its own atime rule. */
   private readonly treeFd: number | undefined;
+  /** A writable layer's in-use locks on its root and work directory (see lockInUse). */
+  private readonly inUseFds: number[] = [];
   /** Prefix of this layer's keys in the shared DirFds cache. */
   private readonly key: string;
   private whiteoutFormat: 'auto' | 'chardev' | 'xattr';
@@ -214,9 +216,10 @@ export class DirLayer implements WritableLayer {
       this.fsId = sys.statx(rootFd, '', sys.AT_EMPTY_PATH).dev;
       if (options.workdir !== undefined) {
         const work = `${options.workdir}/work`;
-        // Leftovers of a crashed copy-up were never visible; clear them, as the kernel does at mount.
-        fs.rmSync(work, { recursive: true, force: true });
-        fs.mkdirSync(work, { mode: 0o700 });
+        // Leftovers of a crashed copy-up were never visible; clear them, as the kernel does at mount. Not
+        // those of a mount still using them: its next copy-up would find its work directory gone.
+        if (this.lockInUse(root, options.workdir)) fs.rmSync(work, { recursive: true, force: true });
+        if (!fs.existsSync(work)) fs.mkdirSync(work, { mode: 0o700 });
         workFd = sys.openPath(work, O_PATH | O_DIRECTORY | O_NOFOLLOW);
         if (options.atime !== undefined) {
           const clone = reopenWithAtime([rootFd, workFd], options.atime, options.nodiratime === true);
@@ -231,10 +234,29 @@ export class DirLayer implements WritableLayer {
     } catch (err) {
       fs.closeSync(rootFd);
       if (workFd !== undefined) fs.closeSync(workFd);
+      for (const fd of this.inUseFds) fs.closeSync(fd);
       throw err;
     }
     this.rootFd = rootFd;
     this.workFd = workFd;
+  }
+
+  /**
+   * The kernel overlay marks its upper and work directories in use for the mount's life, and a second
+   * mount of either (index=off, the only mode here) gets a warning and goes on; here the mark is an
+   * exclusive flock on each, which another DirLayer, in this process or another, finds taken. True when
+   * both were free.
+   */
+  private lockInUse(root: string, workdir: string): boolean {
+    let free = true;
+    for (const [what, dir] of [['upperdir', root], ['workdir', workdir]] as const) {
+      const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      this.inUseFds.push(fd);
+      if (sys.tryLockExclusive(fd, dir) !== 'busy') continue;
+      free = false;
+      process.emitWarning(`${what} ${dir} is in use as upperdir/workdir of another mount; accessing files from both mounts will result in undefined behavior`, { code: 'OVLFS_LAYER_IN_USE' });
+    }
+    return free;
   }
 
   // --- resolving -----------------------------------------------------------------------------------
@@ -506,6 +528,7 @@ export class DirLayer implements WritableLayer {
     fs.closeSync(this.rootFd);
     if (this.workFd !== undefined) fs.closeSync(this.workFd);
     if (this.treeFd !== undefined) fs.closeSync(this.treeFd);
+    for (const fd of this.inUseFds) fs.closeSync(fd);
   }
 
   // --- writing -------------------------------------------------------------------------------------

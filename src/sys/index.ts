@@ -19,6 +19,7 @@ export {
 } from './xattr.js';
 export { copyFileRange, fallocate, ficlone, ioctl, lseek } from './data.js';
 export { eventfd, poll, type PollFd } from './poll.js';
+export { tryLockExclusive } from './flock.js';
 export { listDirectory, type RawDirent } from './dir.js';
 
 let probed: { call: string; code: string } | null | undefined;
