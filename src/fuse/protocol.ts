@@ -193,6 +193,11 @@ export function readU64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO32;
 }
 
+/** An s64 the kernel sends as u64 (a time's seconds, an lseek offset): negative values in two's complement. */
+export function readI64(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off) + buf.readInt32LE(off + 4) * TWO32;
+}
+
 export function writeU64(buf: Buffer, off: number, v: number | bigint): void {
   if (typeof v === 'bigint') {
     buf.writeBigUInt64LE(BigInt.asUintN(64, v), off);
@@ -478,8 +483,9 @@ export function decodeGetattrIn(buf: Buffer, off: number, end: number): number |
   return flags & FUSE_GETATTR_FH ? readU64(buf, off + 8) : undefined;
 }
 
-function timespec(sec: number, nsec: number): Timespec {
-  return { sec, nsec };
+/** The seconds are an s64, exact: before 1970 they are negative, and tmpfs keeps any of them. */
+function timespec(buf: Buffer, secOff: number, nsecOff: number): Timespec {
+  return { sec: buf.readBigInt64LE(secOff), nsec: buf.readUInt32LE(nsecOff) };
 }
 
 export function decodeSetattrIn(buf: Buffer, off: number): SetattrIn {
@@ -488,10 +494,10 @@ export function decodeSetattrIn(buf: Buffer, off: number): SetattrIn {
   if (valid & Fattr.FH) out.fh = readU64(buf, off + 8);
   if (valid & Fattr.SIZE) out.size = readU64(buf, off + 16);
   if (valid & Fattr.ATIME_NOW) out.atime = 'now';
-  else if (valid & Fattr.ATIME) out.atime = timespec(readU64(buf, off + 32), buf.readUInt32LE(off + 56));
+  else if (valid & Fattr.ATIME) out.atime = timespec(buf, off + 32, off + 56);
   if (valid & Fattr.MTIME_NOW) out.mtime = 'now';
-  else if (valid & Fattr.MTIME) out.mtime = timespec(readU64(buf, off + 40), buf.readUInt32LE(off + 60));
-  if (valid & Fattr.CTIME) out.ctime = timespec(readU64(buf, off + 48), buf.readUInt32LE(off + 64));
+  else if (valid & Fattr.MTIME) out.mtime = timespec(buf, off + 40, off + 60);
+  if (valid & Fattr.CTIME) out.ctime = timespec(buf, off + 48, off + 64);
   if (valid & Fattr.MODE) out.mode = buf.readUInt32LE(off + 68);
   if (valid & Fattr.UID) out.uid = buf.readUInt32LE(off + 76);
   if (valid & Fattr.GID) out.gid = buf.readUInt32LE(off + 80);
@@ -624,7 +630,8 @@ export function decodeFallocateIn(buf: Buffer, off: number): { fh: number; offse
 }
 
 export function decodeLseekIn(buf: Buffer, off: number): { fh: number; offset: number; whence: number } {
-  return { fh: readU64(buf, off), offset: readU64(buf, off + 8), whence: buf.readUInt32LE(off + 16) };
+  // Signed: SEEK_DATA/SEEK_HOLE from a negative offset reach the file system, which answers ENXIO.
+  return { fh: readU64(buf, off), offset: readI64(buf, off + 8), whence: buf.readUInt32LE(off + 16) };
 }
 
 /** fuse_ioctl_in (32 bytes), then `in_size` bytes of input; `outSize` bytes of output are expected back. */

@@ -79,7 +79,8 @@ export interface StatfsOut {
 }
 
 export interface Timespec {
-  sec: number;
+  /** Signed, and a bigint so that any s64 is exact. */
+  sec: bigint;
   nsec: number;
 }
 

@@ -48,7 +48,9 @@ function sec(offset: number): number {
 }
 
 function ns(offset: number): bigint {
-  return BigInt(sec(offset)) * 1_000_000_000n + BigInt(buf.readUInt32LE(offset + 8));
+  const s = sec(offset);
+  // Seconds past 2^53 (tmpfs keeps any s64) are read again exactly.
+  return (Number.isSafeInteger(s) ? BigInt(s) : buf.readBigInt64LE(offset)) * 1_000_000_000n + BigInt(buf.readUInt32LE(offset + 8));
 }
 
 function ms(offset: number): number {

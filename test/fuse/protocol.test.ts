@@ -83,7 +83,7 @@ test('setattr decodes only the fields named by valid', () => {
     valid: P.Fattr.MODE | P.Fattr.SIZE | P.Fattr.MTIME | P.Fattr.ATIME_NOW,
     size: 12345,
     atime: 'now',
-    mtime: { sec: 1_000_000, nsec: 77 },
+    mtime: { sec: 1_000_000n, nsec: 77 },
     mode: 0o100600,
   });
 });

@@ -154,7 +154,7 @@ class Loopback implements NodeFileSystem<Name, number> {
       const st = fd !== undefined ? fs.fstatSync(fd, { bigint: true }) : fs.lstatSync(p, { bigint: true });
       const now = Date.now() / 1000;
       const pick = (t: SetattrIn['atime'], ns: bigint): number =>
-        t === 'now' ? now : t ? t.sec + t.nsec / 1e9 : Number(ns / 1000n) / 1e6;
+        t === 'now' ? now : t ? Number(t.sec) + t.nsec / 1e9 : Number(ns / 1000n) / 1e6;
       const at = pick(a.atime, st.atimeNs);
       const mt = pick(a.mtime, st.mtimeNs);
       if (fd !== undefined) fs.futimesSync(fd, at, mt);

@@ -1,0 +1,198 @@
+// Extreme values through the mount, answered as the kernel overlay answers them. FUSE carries signed
+// 64-bit values in u64 fields: a time's seconds (negative before 1970) and an lseek offset; and file
+// offsets and sizes up to 2^63 - 1, past what a JavaScript number holds exactly. The layers sit on the
+// host's filesystem (which clamps times to its range) and on a tmpfs (which keeps any time, and files
+// up to 2^63 - 1 bytes). xfstests' generic/258, 634, 448 and 525 check the same.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import * as nodeFs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { test } from 'node:test';
+
+import { openOverlay } from '../../src/index.js';
+import { isMounted } from '../../src/mount-table.js';
+import * as sys from '../../src/sys/index.js';
+import { mountSideBySide, sideBySideSkip, type SideBySide } from '../support/side-by-side.js';
+import { ok, sh } from '../support/shell.js';
+
+type Where = 'host' | 'tmpfs';
+
+/** Times the layers hold before the mount: before 1970, and past 2038. */
+const LOWER_TIMES: Record<string, string> = { old: '1900-01-01 00:00:00 UTC', future: '2400-01-01 00:00:00 UTC' };
+
+/** Times set through the mount, as touch -d takes them (xfstests' generic/258 and 634). */
+const SET_TIMES = [
+  '@-1.5',
+  '1960-01-01 00:00:00 UTC',
+  'Dec 13 20:45:52 UTC 1901',
+  'Jan 19 03:14:07 UTC 2038',
+  'May 30 01:53:03 UTC 2514',
+  'Dec 31 23:59:59 UTC 2147483647',
+  'Jan 1 00:00:00 UTC 0',
+];
+
+/** A tmpfs mounted on a new temp dir, and its undo. */
+function tmpfsDir(prefix: string): { dir: string; undo: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    ok(`mount -t tmpfs ovlfs-extreme '${dir}'`);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    dir,
+    undo: () => {
+      if (isMounted(dir)) spawnSync('umount', ['-l', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Layers l, u, w under `root`; the lower files carry LOWER_TIMES. */
+function writeLayers(root: string): void {
+  for (const d of ['l', 'u', 'w']) mkdirSync(join(root, d), { recursive: true });
+  for (const [name, time] of Object.entries(LOWER_TIMES)) {
+    writeFileSync(join(root, 'l', name), `${name}\n`);
+    ok(`touch -h -d '${time}' '${join(root, 'l', name)}'`);
+  }
+}
+
+const optionsOn = (root: string): string => `lowerdir=${root}/l,upperdir=${root}/u,workdir=${root}/w`;
+
+/**
+ * The kernel overlay and the mount over layers in `where`: on tmpfs, both sides' layers on a tmpfs
+ * mounted in a temp dir of the test's own; the mount points stay on the host.
+ */
+async function sideBySide(where: Where): Promise<{ s: SideBySide; close: () => Promise<void> }> {
+  const fs = where === 'tmpfs' ? tmpfsDir('ovlfs-extreme-tmpfs-') : undefined;
+  const root = (dir: string): string => (fs === undefined ? dir : join(fs.dir, basename(dir)));
+  const layers = (dir: string): void => {
+    writeLayers(root(dir));
+    mkdirSync(join(dir, 'm'), { recursive: true });
+  };
+  let s: SideBySide;
+  try {
+    s = await mountSideBySide(`ovlfs-extreme-${where}-`, layers, (dir) => optionsOn(root(dir)));
+  } catch (e) {
+    fs?.undo();
+    throw e;
+  }
+  return {
+    s,
+    close: async () => {
+      try {
+        await s.close();
+      } finally {
+        fs?.undo();
+      }
+    },
+  };
+}
+
+/** Runs `script` in each mount point; the outputs (stdout and stderr, names relative) must be the same. */
+function sameOnBoth(s: SideBySide, script: string, what: string): string {
+  const out = [s.kmnt, s.omnt].map((mnt) => {
+    const r = sh(script, mnt);
+    return `${r.stdout}${r.stderr}`.replaceAll(mnt, '<mnt>');
+  });
+  assert.equal(out[1], out[0], `${what}: ovlfs against the kernel overlay`);
+  return out[0];
+}
+
+const timesScript = [
+  "stat -c '%n %.9X %.9Y' old future",
+  ...SET_TIMES.map((t, i) => `echo x > t${i}; touch -d '${t}' t${i}; stat -c '%n %.9X %.9Y' t${i}`),
+  // A time set on a lower file copies it up first; the copy keeps the other time.
+  "touch -m -d '@-100.25' old; stat -c '%n %.9X %.9Y' old",
+  "touch -a -d 'Jan 1 00:00:00 UTC 3000' future; stat -c '%n %.9X %.9Y' future",
+].join('\n');
+
+for (const where of ['host', 'tmpfs'] as const) {
+  test(`times before 1970 and past 2038 (layers on ${where}): set and read through the mount as on the kernel overlay`, { skip: sideBySideSkip('the extreme times test') }, async () => {
+    const { s, close } = await sideBySide(where);
+    try {
+      const out = sameOnBoth(s, timesScript, 'times');
+      // The script must have run: the far past reached the layers (clamped or not), with no error.
+      assert.match(out, /^t1 -\d+\.000000000 -\d+\.000000000$/m, out);
+      assert.doesNotMatch(out, /error|cannot/i, out);
+    } finally {
+      await close();
+    }
+  });
+}
+
+test('lseek from a negative offset: ENXIO for SEEK_DATA and SEEK_HOLE, EINVAL otherwise, as on the kernel overlay', { skip: sideBySideSkip('the negative lseek test') }, async () => {
+  const { s, close } = await sideBySide('host');
+  try {
+    const answers = [s.kmnt, s.omnt].map((mnt) => {
+      writeFileSync(join(mnt, 'upper'), 'upper data\n');
+      const seen: string[] = [];
+      for (const name of ['old', 'upper']) {
+        const fd = openSync(join(mnt, name), 'r');
+        try {
+          for (const whence of [sys.SEEK_DATA, sys.SEEK_HOLE, 0, 1, 2]) {
+            for (const offset of [-1, -4096]) {
+              let answer: string;
+              try {
+                answer = String(sys.lseek(fd, offset, whence));
+              } catch (e) {
+                answer = (e as NodeJS.ErrnoException).code ?? String(e);
+              }
+              seen.push(`${name} whence ${whence} offset ${offset}: ${answer}`);
+            }
+          }
+        } finally {
+          closeSync(fd);
+        }
+      }
+      return seen;
+    });
+    assert.ok(answers[0].includes('old whence 3 offset -1: ENXIO'), answers[0].join('\n'));
+    assert.deepEqual(answers[1], answers[0]);
+  } finally {
+    await close();
+  }
+});
+
+test('the library sets times before 1970 and past 2038 as node:fs on the kernel overlay does', { skip: sideBySideSkip('the library extreme times test') }, () => {
+  const fs = tmpfsDir('ovlfs-extreme-lib-');
+  const kmnt = join(fs.dir, 'kernel', 'm');
+  try {
+    writeLayers(join(fs.dir, 'kernel'));
+    writeLayers(join(fs.dir, 'library'));
+    mkdirSync(kmnt);
+    ok(`mount -t overlay overlay -o '${optionsOn(join(fs.dir, 'kernel'))}' '${kmnt}'`);
+    const run = (vfs: typeof nodeFs, dir: string): string[] => {
+      const seen: string[] = [];
+      vfs.writeFileSync(join(dir, 'f'), 'x');
+      const values: Array<[string | number | Date, string | number | Date]> = [
+        [new Date(Date.UTC(1900, 0, 1)), new Date(-1500)],
+        ['-100', '-1.5'],
+        [new Date(Date.UTC(2500, 0, 1)), 1e11],
+      ];
+      for (const [a, m] of values) {
+        vfs.utimesSync(join(dir, 'f'), a, m);
+        const st = vfs.statSync(join(dir, 'f'), { bigint: true });
+        seen.push(`${String(a)} ${String(m)}: ${st.atimeNs} ${st.mtimeNs}`);
+      }
+      for (const name of Object.keys(LOWER_TIMES)) {
+        const st = vfs.statSync(join(dir, name), { bigint: true });
+        seen.push(`${name}: ${st.atimeNs} ${st.mtimeNs}`);
+      }
+      return seen;
+    };
+    const kernel = run(nodeFs, kmnt);
+    const overlay = openOverlay(optionsOn(join(fs.dir, 'library')));
+    try {
+      assert.deepEqual(run(overlay.fs as unknown as typeof nodeFs, '/'), kernel);
+    } finally {
+      overlay.close();
+    }
+  } finally {
+    if (isMounted(kmnt)) spawnSync('umount', ['-l', kmnt]);
+    fs.undo();
+  }
+});
