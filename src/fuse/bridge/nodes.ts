@@ -23,12 +23,13 @@
 // File handles and directory snapshots. An open file is whatever the file system returns (an fd, a core
 // open file); the bridge numbers it and hands it back on every call. A directory handle is listed at its
 // READDIR at offset 0 and read on from that snapshot, so offsets stay stable while the directory changes
-// underneath a reader. Handles still open when the connection ends are released.
+// underneath a reader; a name removed through the mount is left out of it from then on. Handles still
+// open when the connection ends are released.
 //
 // Everything the node API leaves out answers ENOSYS, which makes the kernel stop asking for most things
 // (FLUSH and LSEEK among them). No-open mode and READDIRPLUS built by hand need the raw interface.
 import type { CopyFileRangeIn, DirEntry, EntryOut, FuseAttr, OpenOut, SetattrIn, StatfsOut, AttrOut } from '../structs.js';
-import { FUSE_ROOT_ID } from '../protocol.js';
+import { FUSE_ROOT_ID, RENAME_EXCHANGE } from '../protocol.js';
 import type { Background, CreateOut, DataLease, FuseCaller, FuseNotifier, OpenReply, RawFileSystem } from './raw-fs.js';
 
 /** An entry of a directory listing; the bridge adds the offsets. '.' and '..' are the file system's to list. */
@@ -178,6 +179,13 @@ interface Handle<N, F> {
   inode: Inode<N>;
 }
 
+/** An open directory: its listing from the last READDIR at offset 0, and the names removed since. */
+interface DirHandle<N> {
+  inode: Inode<N>;
+  list: ListedEntry[] | undefined;
+  gone: Set<string> | undefined;
+}
+
 /** Attributes of a negative entry: the kernel reads none of them. */
 const NO_ATTR: FuseAttr = {
   ino: 0, size: 0, blocks: 0, atime: 0, atimensec: 0, mtime: 0, mtimensec: 0, ctime: 0, ctimensec: 0,
@@ -188,10 +196,14 @@ function errno(code: string, syscall: string): Error {
   return Object.assign(new Error(`${code}: ${syscall}`), { code, syscall });
 }
 
-/** The entries of `list` from `offset` on, each with its offset (its place, counted from 1), without copying the listing. */
-function* from(list: readonly ListedEntry[], offset: number): Iterable<DirEntry> {
+/**
+ * The entries of `list` from `offset` on, each with its offset (its place, counted from 1), without
+ * copying the listing; names in `gone` are left out and keep their places.
+ */
+function* from(list: readonly ListedEntry[], offset: number, gone: ReadonlySet<string> | undefined): Iterable<DirEntry> {
   for (let i = offset; i < list.length; i++) {
     const e = list[i]!;
+    if (gone?.has(e.name) === true) continue;
     yield { name: e.name, ino: e.ino, type: e.type, off: i + 1 };
   }
 }
@@ -202,8 +214,8 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   private readonly byNode = new Map<N, Inode<N>>();
   private readonly byKey = new Map<string, Inode<N>>();
   private readonly handles = new Map<number, Handle<N, F>>();
-  /** Directory handles and their listings (undefined until the first READDIR at offset 0). */
-  private readonly dirs = new Map<number, ListedEntry[] | undefined>();
+  /** Directory handles and their listings. */
+  private readonly dirs = new Map<number, DirHandle<N>>();
   private nextId = FUSE_ROOT_ID + 1;
   private nextFh = 1;
   private readonly timeout: number | undefined;
@@ -410,14 +422,17 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
 
   unlink(caller: FuseCaller, parent: number, name: string): void {
     this.method('unlink').call(this.fs, caller, this.node(parent), name);
+    this.removedFromListings(parent, name);
   }
 
   rmdir(caller: FuseCaller, parent: number, name: string): void {
     this.method('rmdir').call(this.fs, caller, this.node(parent), name);
+    this.removedFromListings(parent, name);
   }
 
   rename(caller: FuseCaller, parent: number, name: string, newParent: number, newName: string, flags: number): void {
     this.method('rename').call(this.fs, caller, this.node(parent), name, this.node(newParent), newName, flags);
+    if ((flags & RENAME_EXCHANGE) === 0) this.removedFromListings(parent, name);
   }
 
   link(caller: FuseCaller, nodeid: number, newParent: number, newName: string): EntryOut {
@@ -508,26 +523,39 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   // --- directories ----------------------------------------------------------------------------------
 
   opendir(caller: FuseCaller, nodeid: number): OpenOut {
-    const caching = this.fs.opendir?.(caller, this.node(nodeid)) ?? {};
+    const inode = this.inode(nodeid);
+    const caching = this.fs.opendir?.(caller, this.live(inode)) ?? {};
     const fh = this.nextFh++;
-    this.dirs.set(fh, undefined);
+    this.dirs.set(fh, { inode, list: undefined, gone: undefined });
     return { fh, cacheDir: caching.cacheDir, keepCache: caching.keepCache };
   }
 
+  /**
+   * A name removed from directory `parent` leaves the listings open on it: a reader that goes on
+   * after the removal does not see it, as on the upper filesystem the kernel's overlay reads a
+   * directory from, and as there the other entries keep their offsets.
+   */
+  private removedFromListings(parent: number, name: string): void {
+    const inode = this.byId.get(parent);
+    for (const d of this.dirs.values()) {
+      if (d.inode === inode && d.list !== undefined) (d.gone ??= new Set()).add(name);
+    }
+  }
+
   readdir(caller: FuseCaller, nodeid: number, fh: number, offset: number): Iterable<DirEntry> {
-    if (!this.dirs.has(fh)) throw errno('EBADF', 'readdir');
+    const dir = this.dirs.get(fh);
+    if (dir === undefined) throw errno('EBADF', 'readdir');
     // The listing is taken at offset 0, not at OPENDIR: the kernel notes the directory's version when
     // it starts caching a listing, just before this READDIR, and keeps what it reads until a change
     // through the mount bumps that version. A listing from OPENDIR could miss a name created between
     // the two, and a cached listing would then miss it for good. Later offsets resume in the same
     // listing, so they stay stable while the directory changes underneath a reader; a rewind relists.
-    let list = this.dirs.get(fh);
-    if (list === undefined || offset === 0) {
+    if (dir.list === undefined || offset === 0) {
       const entries = this.method('readdir').call(this.fs, caller, this.node(nodeid));
-      list = Array.isArray(entries) ? entries : [...entries];
-      this.dirs.set(fh, list);
+      dir.list = Array.isArray(entries) ? entries : [...entries];
+      dir.gone = undefined;
     }
-    return from(list, offset);
+    return from(dir.list, offset, dir.gone);
   }
 
   releasedir(_caller: FuseCaller, _nodeid: number, fh: number): void {

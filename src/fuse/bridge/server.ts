@@ -618,6 +618,8 @@ class Server {
           } catch {
             entry = null; // gone since listed: send the name alone
           }
+          // A negative entry (node id 0) is gone too: its attributes are zeros, not the listed d_ino.
+          if (entry?.nodeid === 0) entry = null;
         }
         pos = P.writeDirentplus(out, pos, entry, t, entry ? entry.attr.ino : e.ino, e.off, e.type, name);
       } else {
