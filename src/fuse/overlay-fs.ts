@@ -28,7 +28,7 @@ import { NodeBridge, type DirCaching, type ListedEntry, type NodeFileSystem, typ
 import { Parked, type Background, type FuseCaller, type FuseNotifier, type RawFileSystem } from './bridge/raw-fs.js';
 import { Fattr, InitFlag, OPEN_KILL_SUIDGID, RENAME_EXCHANGE, RENAME_NOREPLACE, WRITE_KILL_SUIDGID } from './protocol.js';
 import { shownIds, squashes, storedGid, storedUid, type IdMap } from './idmap.js';
-import type { FuseAttr, SetattrIn, StatfsOut } from './structs.js';
+import type { FuseAttr, SetattrIn, StatfsOut, StatxOut } from './structs.js';
 
 const { O_TRUNC, O_SYNC, O_DSYNC, O_RDONLY, W_OK } = fsc;
 const S_ISUID = 0o4000;
@@ -380,14 +380,34 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   }
 
   getattr(_caller: FuseCaller, node: OverlayNode, file: OpenFile | undefined): FuseAttr | null {
-    if (!node.unlinked) return this.shown(node, attrOf(this.overlay.getattr(node), node.ino));
+    return this.stat(node, file)?.attr ?? null;
+  }
+
+  /**
+   * The birth time is the real file's, the upper one's after a copy-up, as the kernel's overlay reports
+   * the real inode's statx. A filesystem without birth times reports 0, and then so does this: none.
+   */
+  statx(_caller: FuseCaller, node: OverlayNode, file: OpenFile | undefined): Omit<StatxOut, 'attrTimeout'> | null {
+    const s = this.stat(node, file);
+    if (s === undefined) return null;
+    if (s.st.birthtimeNs === 0n) return { attr: s.attr };
+    const [sec, nsec] = split(s.st.birthtimeNs);
+    return { attr: s.attr, btime: { sec, nsec } };
+  }
+
+  private stat(node: OverlayNode, file: OpenFile | undefined): { st: OvlStat; attr: FuseAttr } | undefined {
+    if (!node.unlinked) {
+      const st = this.overlay.getattr(node);
+      return { st, attr: this.shown(node, attrOf(st, node.ino)) };
+    }
     // Gone from the tree, still held open: the real file answers (the core re-bound it before the unlink).
     if (file !== undefined && !file.isDirectory) {
-      const a = attrOf(this.overlay.fstat(file), node.ino);
-      if (this.idmap !== undefined) [a.uid, a.gid] = shownIds(this.idmap, a.uid, a.gid);
-      return a;
+      const st = this.overlay.fstat(file);
+      const attr = attrOf(st, node.ino);
+      if (this.idmap !== undefined) [attr.uid, attr.gid] = shownIds(this.idmap, attr.uid, attr.gid);
+      return { st, attr };
     }
-    return null;
+    return undefined;
   }
 
   setattr(_caller: FuseCaller, node: OverlayNode, a: SetattrIn, file: OpenFile | undefined): void {

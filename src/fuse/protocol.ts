@@ -5,7 +5,7 @@
 // not occur in practice. Inode numbers, which the layers choose, may be given as bigint.
 
 import { nameFromBytes, nameToBytes } from '../names.js';
-import type { AttrOut, EntryOut, FuseAttr, InHeader, InitIn, InitOut, OpenOut, RenameIn, SetattrIn, StatfsOut, Timespec } from './structs.js';
+import type { AttrOut, EntryOut, FuseAttr, InHeader, InitIn, InitOut, OpenOut, RenameIn, SetattrIn, StatfsOut, StatxOut, Timespec } from './structs.js';
 
 export const FUSE_KERNEL_VERSION = 7;
 /** The newest minor whose structs this file encodes; we reply with min(kernel's, this). */
@@ -64,6 +64,8 @@ export const Opcode = {
   REMOVEMAPPING: 49,
   SYNCFS: 50,
   TMPFILE: 51,
+  /** 7.39: statx(2) with the birth time; a kernel that gets ENOSYS once sends GETATTR from then on. */
+  STATX: 52,
 } as const;
 type OpcodeName = keyof typeof Opcode;
 
@@ -344,6 +346,52 @@ export function encodeAttrOut(unique: bigint, a: AttrOut, t: Timeouts): Buffer {
   writeTimeout(buf, OUT_HEADER_SIZE, OUT_HEADER_SIZE + 8, a.attrTimeout ?? t.attr);
   writeAttr(buf, OUT_HEADER_SIZE + 16, a.attr);
   return buf;
+}
+
+const STATX_OUT_SIZE = 32 + 256;
+const STATX_BASIC_STATS = 0x7ff;
+const STATX_BTIME = 0x800;
+
+/** fuse_sx_time: s64 seconds, u32 nanoseconds, s32 reserved. */
+function writeSxTime(buf: Buffer, off: number, sec: number | bigint, nsec: number): void {
+  buf.writeBigInt64LE(BigInt(sec), off);
+  buf.writeUInt32LE(nsec >>> 0, off + 8);
+}
+
+/**
+ * fuse_statx_out: the timeout, then a fuse_statx (struct statx's first 144 bytes). Every basic field is
+ * given, or the kernel would not update the attributes it keeps; the birth time when there is one.
+ * st_rdev goes back into major and minor the way the kernel's new_decode_dev reads fuse_attr's.
+ */
+export function encodeStatxOut(unique: bigint, s: StatxOut, t: Timeouts): Buffer {
+  const buf = allocReply(unique, STATX_OUT_SIZE);
+  writeTimeout(buf, OUT_HEADER_SIZE, OUT_HEADER_SIZE + 8, s.attrTimeout ?? t.attr);
+  const off = OUT_HEADER_SIZE + 32;
+  const a = s.attr;
+  buf.writeUInt32LE(STATX_BASIC_STATS | (s.btime !== undefined ? STATX_BTIME : 0), off);
+  buf.writeUInt32LE(a.blksize >>> 0, off + 4);
+  writeU64(buf, off + 8, s.attributes ?? 0);
+  buf.writeUInt32LE(a.nlink >>> 0, off + 16);
+  buf.writeUInt32LE(a.uid >>> 0, off + 20);
+  buf.writeUInt32LE(a.gid >>> 0, off + 24);
+  buf.writeUInt16LE(a.mode & 0xffff, off + 28);
+  writeU64(buf, off + 32, a.ino);
+  writeU64(buf, off + 40, a.size);
+  writeU64(buf, off + 48, a.blocks);
+  writeU64(buf, off + 56, s.attributesMask ?? 0);
+  writeSxTime(buf, off + 64, a.atime, a.atimensec);
+  if (s.btime !== undefined) writeSxTime(buf, off + 80, s.btime.sec, s.btime.nsec);
+  writeSxTime(buf, off + 96, a.ctime, a.ctimensec);
+  writeSxTime(buf, off + 112, a.mtime, a.mtimensec);
+  buf.writeUInt32LE((a.rdev & 0xfff00) >>> 8, off + 128);
+  buf.writeUInt32LE(((a.rdev & 0xff) | ((a.rdev >>> 12) & 0xfff00)) >>> 0, off + 132);
+  return buf;
+}
+
+/** fuse_statx_in: the handle (FUSE_GETATTR_FH), statx's sync flags and the fields asked for. */
+export function decodeStatxIn(buf: Buffer, off: number): { fh: number | undefined; sxFlags: number; sxMask: number } {
+  const flags = buf.readUInt32LE(off);
+  return { fh: flags & FUSE_GETATTR_FH ? readU64(buf, off + 8) : undefined, sxFlags: buf.readUInt32LE(off + 16), sxMask: buf.readUInt32LE(off + 20) };
 }
 
 export function openFlags(o: OpenOut): number {

@@ -40,6 +40,15 @@ export interface AttrOut {
   attr: FuseAttr;
 }
 
+/** fuse_statx_out: the attributes of AttrOut and what only statx(2) reports. */
+export interface StatxOut extends AttrOut {
+  /** The birth time, when the file's filesystem keeps one. */
+  btime?: { sec: number | bigint; nsec: number };
+  /** STATX_ATTR_* bits, and the mask of those the file system knows about. */
+  attributes?: number;
+  attributesMask?: number;
+}
+
 /** fuse_open_out: the handle and FOPEN_* hints. */
 export interface OpenOut {
   fh: number;

@@ -28,7 +28,7 @@
 //
 // Everything the node API leaves out answers ENOSYS, which makes the kernel stop asking for most things
 // (FLUSH and LSEEK among them). No-open mode and READDIRPLUS built by hand need the raw interface.
-import type { CopyFileRangeIn, DirEntry, EntryOut, FuseAttr, OpenOut, SetattrIn, StatfsOut, AttrOut } from '../structs.js';
+import type { CopyFileRangeIn, DirEntry, EntryOut, FuseAttr, OpenOut, SetattrIn, StatfsOut, StatxOut, AttrOut } from '../structs.js';
 import { FUSE_ROOT_ID, RENAME_EXCHANGE } from '../protocol.js';
 import type { Background, CreateOut, DataLease, FuseCaller, FuseNotifier, OpenReply, RawFileSystem } from './raw-fs.js';
 
@@ -98,6 +98,8 @@ export interface NodeFileSystem<N extends object, F> {
    * last attributes it sent, or ENOENT).
    */
   getattr(caller: FuseCaller, node: N, file: F | undefined): FuseAttr | null;
+  /** The attributes with what only statx(2) reports (`file` and null as for getattr); without it, ENOSYS. */
+  statx?(caller: FuseCaller, node: N, file: F | undefined): Omit<StatxOut, 'attrTimeout'> | null;
   /** Changes attributes (`file` as for getattr); the bridge answers with a getattr after it. */
   setattr?(caller: FuseCaller, node: N, attr: SetattrIn, file: F | undefined): void;
   readlink?(caller: FuseCaller, node: N): string | Buffer;
@@ -387,6 +389,16 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     const inode = this.inode(nodeid);
     const node = this.live(inode);
     return { attrTimeout: this.timeout, attr: this.attr(caller, inode, node, this.fileFor(inode, node, fh)) };
+  }
+
+  statx(caller: FuseCaller, nodeid: number, fh: number | undefined): StatxOut {
+    const statx = this.method('statx');
+    const inode = this.inode(nodeid);
+    const node = this.live(inode);
+    const s = statx.call(this.fs, caller, node, this.fileFor(inode, node, fh));
+    if (s === null) return { attrTimeout: this.timeout, attr: this.attr(caller, inode, node, undefined) };
+    inode.last = s.attr;
+    return { ...s, attrTimeout: this.timeout };
   }
 
   setattr(caller: FuseCaller, nodeid: number, a: SetattrIn): AttrOut {

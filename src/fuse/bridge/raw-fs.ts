@@ -19,7 +19,7 @@
 // call. Buffers handed *out* (read data) are copied to the kernel before the next request is read, so a
 // method may return a view of a reused scratch buffer.
 
-import type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, OpenOut, SetattrIn, StatfsOut } from '../structs.js';
+import type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, OpenOut, SetattrIn, StatfsOut, StatxOut } from '../structs.js';
 import type { DataLease } from './io-threads.js';
 
 export type { DataLease } from './io-threads.js';
@@ -75,6 +75,12 @@ export interface RawFileSystem {
   lookup?(caller: FuseCaller, parent: number, name: string): EntryOut;
   forget?(nodeid: number, nlookup: number): void;
   getattr?(caller: FuseCaller, nodeid: number, fh: number | undefined): AttrOut;
+  /**
+   * statx(2) when the caller asks for more than stat(2) gives (the birth time): `sxFlags` are its
+   * AT_STATX_* sync flags, `sxMask` the STATX_* fields wanted. Without it (or on ENOSYS) the kernel
+   * sends GETATTR from then on and reports no birth time.
+   */
+  statx?(caller: FuseCaller, nodeid: number, fh: number | undefined, sxFlags: number, sxMask: number): StatxOut;
   setattr?(caller: FuseCaller, nodeid: number, attr: SetattrIn): AttrOut;
   readlink?(caller: FuseCaller, nodeid: number): string | Buffer;
   symlink?(caller: FuseCaller, parent: number, name: string, target: string): EntryOut;

@@ -404,6 +404,11 @@ class Server {
         if (!ops.getattr) break;
         return this.reply(P.encodeAttrOut(u, ops.getattr(this.caller(h), h.nodeid, P.decodeGetattrIn(buf, off, end)), t));
       }
+      case O.STATX: {
+        if (!ops.statx) break;
+        const a = P.decodeStatxIn(buf, off);
+        return this.reply(P.encodeStatxOut(u, ops.statx(this.caller(h), h.nodeid, a.fh, a.sxFlags, a.sxMask), t));
+      }
       case O.SETATTR: {
         if (!ops.setattr) break;
         return this.reply(P.encodeAttrOut(u, ops.setattr(this.caller(h), h.nodeid, P.decodeSetattrIn(buf, off)), t));
@@ -650,7 +655,7 @@ class Server {
 function goesOnDuringCopyUp(opcode: number, buf: Buffer, off: number): boolean {
   const O = P.Opcode;
   switch (opcode) {
-    case O.READ: case O.GETATTR: case O.GETXATTR: case O.LISTXATTR: case O.ACCESS: case O.READLINK:
+    case O.READ: case O.GETATTR: case O.STATX: case O.GETXATTR: case O.LISTXATTR: case O.ACCESS: case O.READLINK:
     case O.FLUSH: case O.RELEASE: case O.FORGET: case O.INTERRUPT: case O.NOTIFY_REPLY:
       return true;
     case O.OPEN: {
