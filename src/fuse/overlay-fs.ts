@@ -418,6 +418,14 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
       const mode = a.mode ?? (file !== undefined ? this.overlay.fstat(file) : this.overlay.getattr(node)).mode;
       if (withoutSuidgid(mode) !== (mode & 0o7777)) a = { ...a, mode: withoutSuidgid(mode) };
     }
+    // ftruncate(2) through a handle open for writing: only an append-only file refuses it (do_ftruncate);
+    // one made immutable after the open takes it, as on the kernel overlay.
+    if (a.size !== undefined && file?.writable === true && !node.unlinked) {
+      const size = a.size;
+      this.invalidatingCopyUps([node], () => this.overlay.ftruncate(file, size));
+      a = { ...a, size: undefined };
+      if (Object.values(setAttrOf(a)).every((v) => v === undefined)) return;
+    }
     // utimes(NULL): both times now, which an append-only file allows.
     const touch = a.atime === 'now' && a.mtime === 'now';
     if (node.unlinked) {

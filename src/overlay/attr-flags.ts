@@ -169,6 +169,24 @@ export function refuseProtectedChange(
   if (attr.size !== undefined && ((prot & FS_APPEND_FL) !== 0 || options.viaHandle !== true)) refuse(syscall, node.path());
 }
 
+/**
+ * fallocate(2) on a file made immutable, or append-only for anything but an allocation that keeps the
+ * size, after it was opened: EPERM, as vfs_fallocate checks the overlay's inode.
+ */
+export function refuseProtectedAllocate(ctx: OverlayContext, node: OvlNode, keepSizeOnly: boolean): void {
+  const prot = protection(ctx, node);
+  if ((prot & FS_APPEND_FL) !== 0 && !keepSizeOnly) refuse('fallocate', node.path());
+  if ((prot & FS_IMMUTABLE_FL) !== 0) refuse('fallocate', node.path());
+}
+
+/**
+ * The destination of copy_file_range(2) or of a clone made immutable after it was opened: EPERM
+ * (generic_copy_file_checks, generic_remap_file_range_prep). Writes and an append-only file pass.
+ */
+export function refuseImmutableTarget(ctx: OverlayContext, node: OvlNode, syscall: string): void {
+  if ((protection(ctx, node) & FS_IMMUTABLE_FL) !== 0) refuse(syscall, node.path());
+}
+
 /** setxattr/removexattr on an immutable or append-only file (xattr_permission): EPERM. */
 export function refuseIfProtected(ctx: OverlayContext, node: OvlNode, syscall: string): void {
   if ((protection(ctx, node) & PROTECTION) !== 0) refuse(syscall, node.path());

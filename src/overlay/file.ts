@@ -9,6 +9,7 @@ import {
   FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_UNSHARE_RANGE,
   FALLOC_FL_WRITE_ZEROES, FALLOC_FL_ZERO_RANGE, O_ACCMODE, S_IFDIR, SEEK_DATA, SEEK_HOLE, type RealFile,
 } from '../layer/types.js';
+import { refuseImmutableTarget, refuseProtectedAllocate } from './attr-flags.js';
 import type { OverlayContext } from './context.js';
 import type { OvlNode } from './node.js';
 
@@ -284,6 +285,7 @@ export function allocateData(file: OvlFile, offset: number, length: number, mode
   }
   if (!allocateModeValid(mode)) throw fsError('EOPNOTSUPP', 'fallocate', file.node.path());
   if (!file.writable) throw fsError('EBADF', 'fallocate');
+  refuseProtectedAllocate(file.ctx, file.node, (mode & ~FALLOC_FL_KEEP_SIZE) === 0);
   if (file.node.isDir) throw fsError('EISDIR', 'fallocate', file.node.path());
   realFile(file, 'fallocate').allocate(mode, offset, length);
 }
@@ -322,6 +324,7 @@ let scratch = Buffer.allocUnsafe(1 << 16);
 /** copy_file_range(2) between two open files, each through its current real file. */
 export function copyDataRange(src: OvlFile, offIn: number, dst: OvlFile, offOut: number, length: number): number {
   if (!src.readable || !dst.writable) throw fsError('EBADF', 'copy_file_range');
+  refuseImmutableTarget(dst.ctx, dst.node, 'copy_file_range');
   if (scratch.length < Math.min(length, 1 << 20)) scratch = Buffer.allocUnsafe(Math.min(length, 1 << 20));
   let done = 0;
   while (done < length) {

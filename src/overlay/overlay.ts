@@ -9,7 +9,7 @@ import type { Layer, LayerStatFs, WritableLayer } from '../layer/types.js';
 import { O_ACCMODE, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
 import { permits, processCaller, type Caller } from './permission.js';
 import {
-  getFlags, refuseIfProtected, refuseProtectedChange, refuseProtectedCreate, refuseProtectedOpen, refuseProtectedRemoval, setFlags,
+  getFlags, refuseIfProtected, refuseImmutableTarget, refuseProtectedChange, refuseProtectedCreate, refuseProtectedOpen, refuseProtectedRemoval, setFlags,
 } from './attr-flags.js';
 import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, readAcl } from './acl.js';
 import { OverlayContext } from './context.js';
@@ -405,6 +405,7 @@ export class Overlay {
    * host files of one filesystem that can, else copying. `force` fails where no clone is possible.
    */
   cloneFile(src: OpenFile, dst: OpenFile, force = false): void {
+    refuseImmutableTarget(this.ctx, file_(dst).node, 'copyfile');
     copyFileData(realFile(file_(src), 'copyfile'), realFile(file_(dst), 'copyfile'), { cloneOnly: force });
   }
 
