@@ -26,6 +26,7 @@ import { O_ACCMODE, S_IFDIR, S_IFMT, S_IFREG } from '../layer/types.js';
 import { isOverlayXattr, Overlay, type DataLease, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
 import { NodeBridge, type DirCaching, type ListedEntry, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
 import { Parked, type Background, type FuseCaller, type FuseNotifier, type RawFileSystem } from './bridge/raw-fs.js';
+import { inGroupOrCapable } from './caller-creds.js';
 import { Fattr, InitFlag, OPEN_KILL_SUIDGID, RENAME_EXCHANGE, RENAME_NOREPLACE, WRITE_KILL_SUIDGID } from './protocol.js';
 import { shownIds, squashes, storedGid, storedUid, type IdMap } from './idmap.js';
 import type { FuseAttr, SetattrIn, StatfsOut, StatxOut } from './structs.js';
@@ -36,6 +37,9 @@ const S_ISGID = 0o2000;
 const S_IXGRP = 0o010;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
+const POSIX_ACL_ACCESS = 'system.posix_acl_access';
+/** SETXATTR's setxattr_flags (with SETXATTR_EXT): setting the access ACL drops setgid. */
+const SETXATTR_ACL_KILL_SGID = 1 << 0;
 /** The SETATTR bits that change an attribute (the rest say how: a handle, a lock owner, a kill). */
 const CHANGES = Fattr.MODE | Fattr.UID | Fattr.GID | Fattr.SIZE | Fattr.ATIME | Fattr.MTIME | Fattr.ATIME_NOW | Fattr.MTIME_NOW | Fattr.CTIME;
 /** Seconds the kernel may cache names and attributes: long, because we tell it when they change. */
@@ -98,14 +102,15 @@ function attrOf(st: OvlStat, ino: number): FuseAttr {
 }
 
 /**
- * The permission bits left after a change by a caller without CAP_FSETID (the kernel's
- * should_remove_suid): setuid goes, and setgid when group-executable (without it, it marks mandatory
- * locking, not a privilege).
+ * The permission bits left after a change that drops privileges: a write, truncate or fallocate by a
+ * caller without CAP_FSETID, or a chown (the kernel's setattr_should_drop_suidgid, notify_change).
+ * Setuid goes; setgid goes when group-executable, and otherwise when the caller is neither in the
+ * file's group nor has CAP_FSETID (setattr_should_drop_sgid), asked only then.
  */
-function withoutSuidgid(mode: number): number {
-  let m = mode & ~S_ISUID;
-  if ((m & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP)) m &= ~S_ISGID;
-  return m & 0o7777;
+function withoutSuidgid(mode: number, inGroupOrCapable: () => boolean): number {
+  let m = mode & 0o7777 & ~S_ISUID;
+  if ((m & S_ISGID) !== 0 && ((m & S_IXGRP) !== 0 || !inGroupOrCapable())) m &= ~S_ISGID;
+  return m;
 }
 
 function setAttrOf(a: SetattrIn): SetAttr {
@@ -410,13 +415,15 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     return undefined;
   }
 
-  setattr(_caller: FuseCaller, node: OverlayNode, a: SetattrIn, file: OpenFile | undefined): void {
+  setattr(caller: FuseCaller, node: OverlayNode, a: SetattrIn, file: OpenFile | undefined): void {
     // FATTR_KILL_SUIDGID (a truncate without CAP_FSETID, or a chown): the bits go in the same change.
     // A SETATTR that changes nothing is the kernel's file_remove_privs before a write, with the mode
     // left to us (HANDLE_KILLPRIV_V2); passthrough writes, which never reach us, have only this one.
     if ((a.killSuidgid === true || (a.valid & CHANGES) === 0) && node.type === S_IFREG && (!node.unlinked || file !== undefined)) {
-      const mode = a.mode ?? (file !== undefined ? this.overlay.fstat(file) : this.overlay.getattr(node)).mode;
-      if (withoutSuidgid(mode) !== (mode & 0o7777)) a = { ...a, mode: withoutSuidgid(mode) };
+      const st = file !== undefined ? this.overlay.fstat(file) : this.overlay.getattr(node);
+      const mode = a.mode ?? st.mode;
+      const kept = this.withoutSuidgid(caller, node, mode, st);
+      if (kept !== (mode & 0o7777)) a = { ...a, mode: kept };
     }
     // ftruncate(2) through a handle open for writing: only an append-only file refuses it (do_ftruncate);
     // one made immutable after the open takes it, as on the kernel overlay.
@@ -506,7 +513,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
 
   // --- files ----------------------------------------------------------------------------------------
 
-  open(_caller: FuseCaller, node: OverlayNode, flags: number, openFlags = 0): Opened<OpenFile> {
+  open(caller: FuseCaller, node: OverlayNode, flags: number, openFlags = 0): Opened<OpenFile> {
     if (this.background !== undefined && this.copiesData(node, flags)) {
       this.overlay.checkOpen(node, flags);
       this.copyUpInBackground(node, this.background);
@@ -514,7 +521,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     // The flags asked for, O_APPEND included, decide what an append-only file allows.
     const file = this.invalidatingCopyUps([node], () => this.overlay.open(node, coreFlags(flags), flags));
     // An O_TRUNC open by a caller without CAP_FSETID truncates as a write would (OPEN_KILL_SUIDGID).
-    if ((openFlags & OPEN_KILL_SUIDGID) !== 0 && (flags & O_TRUNC) !== 0) this.killSuidgid(file);
+    if ((openFlags & OPEN_KILL_SUIDGID) !== 0 && (flags & O_TRUNC) !== 0) this.killSuidgid(caller, file);
     // The pages the kernel holds are still right: no one changes the data but through this mount. But a
     // read that the atime rule says updates the atime has to reach the real file, so then they go.
     return { file, keepCache: true, backing: this.backingOf(node, file), dropCacheIf: () => this.overlay.readUpdatesAtime(file) };
@@ -569,20 +576,21 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     return this.scratch.subarray(0, done);
   }
 
-  write(_caller: FuseCaller, file: OpenFile, offset: number, data: Buffer, flags = 0): number {
-    if ((flags & WRITE_KILL_SUIDGID) !== 0) this.killSuidgid(file);
+  write(caller: FuseCaller, file: OpenFile, offset: number, data: Buffer, flags = 0): number {
+    if ((flags & WRITE_KILL_SUIDGID) !== 0) this.killSuidgid(caller, file);
     let done = 0;
     while (done < data.length) done += this.overlay.write(file, data, done, data.length - done, offset + done);
     return done;
   }
 
   /** Large reads and writes go to I/O threads on the real file's fd, taken through the core's choke point. */
-  leaseData(file: OpenFile, access: 'read' | 'write', writeFlags = 0): DataLease | undefined {
+  leaseData(file: OpenFile, access: 'read' | 'write', writeFlags = 0, caller?: FuseCaller): DataLease | undefined {
     const lease = this.overlay.leaseData(file, access);
     // Here, on the serving thread, before the I/O thread writes: the core's state stays on this thread.
     if (lease !== undefined && access === 'write' && (writeFlags & WRITE_KILL_SUIDGID) !== 0) {
       try {
-        this.killSuidgid(file);
+        // A bridge that does not say who writes: the header's ids count for nobody's group.
+        this.killSuidgid(caller ?? { unique: 0n, uid: -1, gid: -1, pid: 0 }, file);
       } catch (e) {
         lease.release();
         throw e;
@@ -593,15 +601,22 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
 
   /**
    * What the kernel's file_remove_privs does on a write by a caller without CAP_FSETID, which
-   * HANDLE_KILLPRIV_V2 leaves to us: setuid and group-executable setgid go. security.capability needs
-   * nothing here: the host removes it from the real file on every write and truncate, whoever writes.
+   * HANDLE_KILLPRIV_V2 leaves to us (withoutSuidgid). security.capability needs nothing here: the
+   * host removes it from the real file on every write and truncate, whoever writes.
    * The kernel is told, since nothing in the WRITE reply carries the new mode.
    */
-  private killSuidgid(file: OpenFile): void {
-    const mode = this.overlay.fstat(file).mode;
-    if (withoutSuidgid(mode) === (mode & 0o7777)) return;
-    this.overlay.fsetattr(file, { mode: withoutSuidgid(mode) }, 'write');
-    this.notify?.invalAttrs(this.overlay.nodeOf(file));
+  private killSuidgid(caller: FuseCaller, file: OpenFile): void {
+    const st = this.overlay.fstat(file);
+    const node = this.overlay.nodeOf(file);
+    const kept = this.withoutSuidgid(caller, node, st.mode, st);
+    if (kept === (st.mode & 0o7777)) return;
+    this.overlay.fsetattr(file, { mode: kept }, 'write');
+    this.notify?.invalAttrs(node);
+  }
+
+  /** withoutSuidgid for `caller`, against the file's group as the kernel sees it (mapped, or overridden). */
+  private withoutSuidgid(caller: FuseCaller, node: OverlayNode, mode: number, st: OvlStat): number {
+    return withoutSuidgid(mode, () => inGroupOrCapable(caller, this.shown(node, attrOf(st, node.ino)).gid));
   }
 
   // No flush: every write is already in the real file, and with FLUSH unanswered (ENOSYS) the kernel stops
@@ -728,7 +743,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     return this.overlay.listxattr(node);
   }
 
-  setxattr(_caller: FuseCaller, node: OverlayNode, name: string, value: Buffer, flags: number): void {
+  setxattr(caller: FuseCaller, node: OverlayNode, name: string, value: Buffer, flags: number, setxattrFlags = 0): void {
     if (isOverlayXattr(name)) throw err('EOPNOTSUPP', 'setxattr');
     if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
       const has = this.overlay.getxattr(node, name) !== undefined;
@@ -736,6 +751,19 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
       if (flags & XATTR_REPLACE && !has) throw err('ENODATA', 'setxattr');
     }
     this.invalidatingCopyUps([node], () => this.overlay.setxattr(node, name, value));
+    // A caller outside the file's group without CAP_FSETID cannot keep setgid through its access ACL
+    // (posix_acl_update_mode; the kernel overlay's ovl_set_acl). The upper filesystem, changed with our
+    // credentials, keeps it; the kernel drops its cached attributes after every SETXATTR.
+    if ((setxattrFlags & SETXATTR_ACL_KILL_SGID) !== 0 && name === POSIX_ACL_ACCESS) {
+      const mode = this.getattr(caller, node, undefined)?.mode ?? 0;
+      if ((mode & S_ISGID) !== 0) this.chmod(node, mode & 0o7777 & ~S_ISGID);
+    }
+  }
+
+  /** A mode change the mount makes itself, where the options keep modes (see ownerChange). */
+  private chmod(node: OverlayNode, mode: number): void {
+    const rest = this.idmap === undefined && this.override === undefined ? { mode } : this.ownerChange(node, { mode });
+    if (rest.mode !== undefined) this.overlay.setattr(node, { mode: rest.mode }, 'chmod');
   }
 
   removexattr(_caller: FuseCaller, node: OverlayNode, name: string): void {
@@ -758,8 +786,9 @@ export function createOverlayFs(arg: unknown, notify: FuseNotifier): RawFileSyst
   // cached), and drops the cached ACLs and attributes after setfacl or chmod; the upper filesystem keeps
   // the mode and the access ACL in step itself. DONT_MASK: the umask is ours to apply (see own()).
   // HANDLE_KILLPRIV_V2: we clear setuid/setgid on writes, truncates and chown (killSuidgid, setattr), and
-  // the kernel stops asking GETXATTR security.capability before every write.
+  // the kernel stops asking GETXATTR security.capability before every write. SETXATTR_EXT: the kernel
+  // says when setting an access ACL drops setgid (SETXATTR_ACL_KILL_SGID).
   return new NodeBridge(new OverlayFileSystem(new Overlay(a.overlay), a.idmap, a.xattrPermissions ?? 0), {
-    notify, timeout: a.timeout ?? DEFAULT_TIMEOUT, wantFlags: InitFlag.POSIX_ACL | InitFlag.DONT_MASK | InitFlag.HANDLE_KILLPRIV_V2,
+    notify, timeout: a.timeout ?? DEFAULT_TIMEOUT, wantFlags: InitFlag.POSIX_ACL | InitFlag.DONT_MASK | InitFlag.HANDLE_KILLPRIV_V2 | InitFlag.SETXATTR_EXT,
   });
 }

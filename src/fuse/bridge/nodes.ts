@@ -125,7 +125,7 @@ export interface NodeFileSystem<N extends object, F> {
   /** Returns the number of bytes written. `data` is only valid during the call. */
   write?(caller: FuseCaller, file: F, offset: number, data: Buffer, flags: number): number;
   /** The host fd behind `file` for an I/O thread (see RawFileSystem.leaseData); undefined: use read/write. */
-  leaseData?(file: F, access: 'read' | 'write', writeFlags?: number): DataLease | undefined;
+  leaseData?(file: F, access: 'read' | 'write', writeFlags?: number, caller?: FuseCaller): DataLease | undefined;
   flush?(caller: FuseCaller, file: F, lockOwner: bigint): void;
   fsync?(caller: FuseCaller, file: F, datasync: boolean): void;
   fallocate?(caller: FuseCaller, file: F, offset: number, length: number, mode: number): void;
@@ -150,8 +150,8 @@ export interface NodeFileSystem<N extends object, F> {
   /** Throw ENODATA when absent; the bridge's loop answers size probes and ERANGE. */
   getxattr?(caller: FuseCaller, node: N, name: string): Buffer;
   listxattr?(caller: FuseCaller, node: N): string[];
-  /** `flags` are XATTR_CREATE / XATTR_REPLACE. */
-  setxattr?(caller: FuseCaller, node: N, name: string, value: Buffer, flags: number): void;
+  /** `flags` are XATTR_CREATE / XATTR_REPLACE; `setxattrFlags` FUSE's (SETXATTR_ACL_KILL_SGID). */
+  setxattr?(caller: FuseCaller, node: N, name: string, value: Buffer, flags: number, setxattrFlags?: number): void;
   removexattr?(caller: FuseCaller, node: N, name: string): void;
 }
 
@@ -234,7 +234,7 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     this.timeout = options.timeout;
     this.wantFlags = options.wantFlags;
     const lease = fs.leaseData;
-    this.leaseData = lease === undefined ? undefined : (_caller, _nodeid, fh, access, writeFlags) => lease.call(fs, this.file(fh), access, writeFlags);
+    this.leaseData = lease === undefined ? undefined : (caller, _nodeid, fh, access, writeFlags) => lease.call(fs, this.file(fh), access, writeFlags, caller);
     const attach = fs.attachBackground;
     this.attachBackground = attach === undefined ? undefined : (background: Background) => attach.call(fs, background);
     const root: Inode<N> = { id: FUSE_ROOT_ID, nodes: [fs.root], nlookup: 1, key: undefined, last: undefined };
@@ -592,8 +592,8 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     return this.method('listxattr').call(this.fs, caller, this.node(nodeid));
   }
 
-  setxattr(caller: FuseCaller, nodeid: number, name: string, value: Buffer, flags: number): void {
-    this.method('setxattr').call(this.fs, caller, this.node(nodeid), name, value, flags);
+  setxattr(caller: FuseCaller, nodeid: number, name: string, value: Buffer, flags: number, setxattrFlags = 0): void {
+    this.method('setxattr').call(this.fs, caller, this.node(nodeid), name, value, flags, setxattrFlags);
   }
 
   removexattr(caller: FuseCaller, nodeid: number, name: string): void {

@@ -120,8 +120,8 @@ export interface RawFileSystem {
   fsyncdir?(caller: FuseCaller, nodeid: number, fh: number, datasync: boolean): void;
 
   statfs?(caller: FuseCaller, nodeid: number): StatfsOut;
-  /** `flags` are XATTR_CREATE / XATTR_REPLACE. */
-  setxattr?(caller: FuseCaller, nodeid: number, name: string, value: Buffer, flags: number): void;
+  /** `flags` are XATTR_CREATE / XATTR_REPLACE; `setxattrFlags` FUSE's (SETXATTR_ACL_KILL_SGID, with SETXATTR_EXT). */
+  setxattr?(caller: FuseCaller, nodeid: number, name: string, value: Buffer, flags: number, setxattrFlags?: number): void;
   /** The value; the loop answers size probes (size 0) and ERANGE itself. Throw ENODATA when absent. */
   getxattr?(caller: FuseCaller, nodeid: number, name: string): Buffer;
   listxattr?(caller: FuseCaller, nodeid: number): string[];

@@ -533,7 +533,7 @@ class Server {
       case O.SETXATTR: {
         if (!ops.setxattr) break;
         const a = P.decodeSetxattrIn(buf, off, end, (this.flags & P.InitFlag.SETXATTR_EXT) !== 0);
-        ops.setxattr(this.caller(h), h.nodeid, a.name, a.value, a.flags);
+        ops.setxattr(this.caller(h), h.nodeid, a.name, a.value, a.flags, a.setxattrFlags);
         return this.replyOk(u);
       }
       case O.GETXATTR:
