@@ -754,10 +754,17 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     // A caller outside the file's group without CAP_FSETID cannot keep setgid through its access ACL
     // (posix_acl_update_mode; the kernel overlay's ovl_set_acl). The upper filesystem, changed with our
     // credentials, keeps it; the kernel drops its cached attributes after every SETXATTR.
-    if ((setxattrFlags & SETXATTR_ACL_KILL_SGID) !== 0 && name === POSIX_ACL_ACCESS) {
-      const mode = this.getattr(caller, node, undefined)?.mode ?? 0;
-      if ((mode & S_ISGID) !== 0) this.chmod(node, mode & 0o7777 & ~S_ISGID);
-    }
+    if ((setxattrFlags & SETXATTR_ACL_KILL_SGID) !== 0 && name === POSIX_ACL_ACCESS) this.dropSgid(caller, node, true);
+  }
+
+  /**
+   * Setgid goes with a change of the access ACL by a caller neither in the file's group nor with
+   * CAP_FSETID, as the kernel overlay's ovl_set_acl drops it; `decided`: the kernel has checked that.
+   */
+  private dropSgid(caller: FuseCaller, node: OverlayNode, decided: boolean): void {
+    const a = this.getattr(caller, node, undefined);
+    if (a === null || (a.mode & S_ISGID) === 0 || (!decided && inGroupOrCapable(caller, a.gid))) return;
+    this.chmod(node, a.mode & 0o7777 & ~S_ISGID);
   }
 
   /** A mode change the mount makes itself, where the options keep modes (see ownerChange). */
@@ -766,9 +773,14 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     if (rest.mode !== undefined) this.overlay.setattr(node, { mode: rest.mode }, 'chmod');
   }
 
-  removexattr(_caller: FuseCaller, node: OverlayNode, name: string): void {
+  removexattr(caller: FuseCaller, node: OverlayNode, name: string): void {
     if (isOverlayXattr(name)) throw err('EOPNOTSUPP', 'removexattr');
-    this.invalidatingCopyUps([node], () => this.overlay.removexattr(node, name));
+    // Removing the access ACL drops setgid as setting one does, before the removal as in ovl_set_acl;
+    // the kernel's FUSE client sends no flag for it, so the caller's credentials decide.
+    this.invalidatingCopyUps([node], () => {
+      if (name === POSIX_ACL_ACCESS) this.dropSgid(caller, node, false);
+      this.overlay.removexattr(node, name);
+    });
   }
 
   destroy(): void {

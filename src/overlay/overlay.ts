@@ -521,7 +521,12 @@ export class Overlay {
   removexattr(node: OverlayNode, name: string): void {
     const n = inner(node);
     refuseIfProtected(this.ctx, n, 'removexattr');
-    if (this.getxattr(n, name) === undefined) throw fsError('ENODATA', 'removexattr', n.path());
+    if (this.getxattr(n, name) === undefined) {
+      // An upper file's absent ACL is removed without error (the filesystems' set_acl with none), as
+      // through the kernel overlay; only a lower one, which it looks up first, answers ENODATA.
+      if ((name === POSIX_ACL_ACCESS || name === POSIX_ACL_DEFAULT) && n.upper !== undefined) return;
+      throw fsError('ENODATA', 'removexattr', n.path());
+    }
     copyUp(this.ctx, n, 'removexattr', { metadataOnly: true });
     this.ctx.upper!.removexattr(n.upperRel(), name);
   }

@@ -3,8 +3,9 @@
 // copy_file_range, O_TRUNC open or chgrp by a caller who is neither in the file's group nor has
 // CAP_FSETID, even when the file is not group-executable (setattr_should_drop_sgid), and keeps it for a
 // member by a supplementary group; the mount asks for HANDLE_KILLPRIV_V2, so that is for us to decide.
-// Setting an access ACL drops setgid the same way (SETXATTR_EXT's SETXATTR_ACL_KILL_SGID). Callers are
-// made with setpriv: uid and gid 65534, with and without the supplementary group 4242.
+// Setting an access ACL drops setgid the same way (SETXATTR_EXT's SETXATTR_ACL_KILL_SGID), and on the
+// kernel overlay so does removing it, even one that is not there. Callers are made with setpriv: uid
+// and gid 65534, with and without the supplementary group 4242.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,8 @@ function writeLayers(dir: string): void {
     writeFileSync(join(dir, 'l', name), 'lower\n');
     ok(`chmod 6666 '${join(dir, 'l', name)}'`);
   }
+  writeFileSync(join(dir, 'l', 'lower-no-acl'), 'lower\n');
+  ok(`chown 65534:4242 '${join(dir, 'l', 'lower-no-acl')}' && chmod 2755 '${join(dir, 'l', 'lower-no-acl')}'`);
 }
 
 const options = (dir: string): string => `lowerdir=${dir}/l,upperdir=${dir}/u,workdir=${dir}/w`;
@@ -69,8 +72,13 @@ for f in acl member-acl; do echo x > $f; chown 65534:4242 $f; chmod 2755 $f; don
 mkdir acl-dir member-acl-dir; chown 65534:4242 acl-dir member-acl-dir; chmod 2755 acl-dir member-acl-dir
 $U setfacl -m u::rwx,g::rwx,o::rwx acl acl-dir
 $G setfacl -m u::rwx,g::rwx,o::rwx member-acl member-acl-dir
+for f in acl-removed member-acl-removed no-acl; do echo x > $f; chown 65534:4242 $f; chmod 2755 $f; done
+setfacl -m u:123:r acl-removed member-acl-removed
+$U setfattr -x system.posix_acl_access acl-removed no-acl lower-no-acl
+$G setfattr -x system.posix_acl_access member-acl-removed
 stat -c '%n %a' write truncate falloc punch zero keep copy large otrunc ${LOWER.join(' ')} \\
-  member-write member-truncate chgrp-noexec chgrp-exec chown-noexec chown-exec chmod acl acl-dir member-acl member-acl-dir`;
+  member-write member-truncate chgrp-noexec chgrp-exec chown-noexec chown-exec chmod acl acl-dir member-acl member-acl-dir \
+  acl-removed member-acl-removed no-acl lower-no-acl`;
 
 describe('setgid through the ovlfs mount, for callers outside the file group', { skip: reason }, () => {
   let pair: SideBySide | undefined;
@@ -81,7 +89,7 @@ describe('setgid through the ovlfs mount, for callers outside the file group', {
 
   after(() => pair?.close());
 
-  test('writes, truncates, fallocate, copy_file_range, chgrp and setfacl leave the modes the kernel overlay leaves', () => {
+  test('writes, truncates, fallocate, copy_file_range, chgrp and ACL changes leave the modes the kernel overlay leaves', () => {
     const { base, kmnt, omnt } = pair!;
     const k = sh(SCRIPT, kmnt);
     if (/Operation not supported/.test(k.stderr)) {
@@ -107,6 +115,10 @@ describe('setgid through the ovlfs mount, for callers outside the file group', {
     assert.match(k.stdout, /^acl-dir 777$/m);
     assert.match(k.stdout, /^member-acl 2777$/m);
     assert.match(k.stdout, /^member-acl-dir 2777$/m);
+    assert.match(k.stdout, /^acl-removed 755$/m);
+    assert.match(k.stdout, /^member-acl-removed 2755$/m);
+    assert.match(k.stdout, /^no-acl 755$/m);
+    assert.match(k.stdout, /^lower-no-acl 755$/m);
     // The upper files hold it, not only the kernel's cached attributes.
     const stored = sh(`stat -c '%n %a' write keep lower-write acl acl-dir`, join(base, 'ovlfs', 'u'));
     assert.equal(stored.stdout, 'write 666\nkeep 666\nlower-write 666\nacl 777\nacl-dir 777\n');
