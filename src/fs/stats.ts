@@ -32,7 +32,7 @@ export function makeBigIntStats(s: OvlStat): fs.BigIntStats {
   const out = Object.create(BIGINT_PROTO) as Record<string, unknown>;
   out.dev = BigInt(s.dev); out.mode = BigInt(s.mode); out.nlink = BigInt(s.nlink); out.uid = BigInt(s.uid);
   out.gid = BigInt(s.gid); out.rdev = BigInt(s.rdev); out.blksize = BigInt(s.blksize); out.ino = BigInt(s.ino);
-  out.size = BigInt(s.size); out.blocks = BigInt(s.blocks);
+  out.size = s.sizeExact ?? BigInt(s.size); out.blocks = BigInt(s.blocks);
   out.atimeMs = msOf(s.atimeNs); out.mtimeMs = msOf(s.mtimeNs); out.ctimeMs = msOf(s.ctimeNs); out.birthtimeMs = msOf(s.birthtimeNs);
   out.atimeNs = s.atimeNs; out.mtimeNs = s.mtimeNs; out.ctimeNs = s.ctimeNs; out.birthtimeNs = s.birthtimeNs;
   out.atime = dateOfNs(s.atimeNs); out.mtime = dateOfNs(s.mtimeNs); out.ctime = dateOfNs(s.ctimeNs); out.birthtime = dateOfNs(s.birthtimeNs);

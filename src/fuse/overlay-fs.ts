@@ -30,6 +30,7 @@ import { inGroupOrCapable } from './caller-creds.js';
 import { Fattr, InitFlag, OPEN_KILL_SUIDGID, RENAME_EXCHANGE, RENAME_NOREPLACE, WRITE_KILL_SUIDGID } from './protocol.js';
 import { shownIds, squashes, storedGid, storedUid, type IdMap } from './idmap.js';
 import type { FuseAttr, SetattrIn, StatfsOut, StatxOut } from './structs.js';
+import type { FileOffset } from './structs.js';
 
 const { O_TRUNC, O_SYNC, O_DSYNC, O_RDONLY, W_OK } = fsc;
 const S_ISUID = 0o4000;
@@ -84,7 +85,7 @@ function attrOf(st: OvlStat, ino: number): FuseAttr {
   const [ctime, ctimensec] = split(st.ctimeNs);
   return {
     ino,
-    size: st.size,
+    size: st.sizeExact ?? st.size,
     blocks: st.blocks,
     atime,
     atimensec,
@@ -111,6 +112,13 @@ function withoutSuidgid(mode: number, inGroupOrCapable: () => boolean): number {
   let m = mode & 0o7777 & ~S_ISUID;
   if ((m & S_ISGID) !== 0 && ((m & S_IXGRP) !== 0 || !inGroupOrCapable())) m &= ~S_ISGID;
   return m;
+}
+
+/** `pos + n` for a request's offset, a bigint once past 2^53. */
+function advance(pos: FileOffset, n: number): FileOffset {
+  if (typeof pos === 'bigint') return pos + BigInt(n);
+  const next = pos + n;
+  return Number.isSafeInteger(next) ? next : BigInt(pos) + BigInt(n);
 }
 
 function setAttrOf(a: SetattrIn): SetAttr {
@@ -565,21 +573,21 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     }
   }
 
-  read(_caller: FuseCaller, file: OpenFile, offset: number, size: number): Uint8Array {
+  read(_caller: FuseCaller, file: OpenFile, offset: FileOffset, size: number): Uint8Array {
     if (this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size);
     let done = 0;
     while (done < size) {
-      const n = this.overlay.read(file, this.scratch, done, size - done, offset + done);
+      const n = this.overlay.read(file, this.scratch, done, size - done, advance(offset, done));
       if (n === 0) break;
       done += n;
     }
     return this.scratch.subarray(0, done);
   }
 
-  write(caller: FuseCaller, file: OpenFile, offset: number, data: Buffer, flags = 0): number {
+  write(caller: FuseCaller, file: OpenFile, offset: FileOffset, data: Buffer, flags = 0): number {
     if ((flags & WRITE_KILL_SUIDGID) !== 0) this.killSuidgid(caller, file);
     let done = 0;
-    while (done < data.length) done += this.overlay.write(file, data, done, data.length - done, offset + done);
+    while (done < data.length) done += this.overlay.write(file, data, done, data.length - done, advance(offset, done));
     return done;
   }
 
@@ -630,12 +638,12 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     this.overlay.fsync(file, datasync);
   }
 
-  fallocate(_caller: FuseCaller, file: OpenFile, offset: number, length: number, mode: number): void {
+  fallocate(_caller: FuseCaller, file: OpenFile, offset: FileOffset, length: FileOffset, mode: number): void {
     this.overlay.fallocate(file, offset, length, mode);
   }
 
   /** SEEK_DATA/SEEK_HOLE (the kernel answers the other whences itself), from the current real file. */
-  lseek(_caller: FuseCaller, file: OpenFile, offset: number, whence: number): number {
+  lseek(_caller: FuseCaller, file: OpenFile, offset: FileOffset, whence: number): FileOffset {
     return this.overlay.seekData(file, offset, whence);
   }
 
@@ -677,7 +685,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     this.notify?.invalAttrs(node);
   }
 
-  copyFileRange(_caller: FuseCaller, fileIn: OpenFile, offIn: number, fileOut: OpenFile, offOut: number, len: number, flags: number): number {
+  copyFileRange(_caller: FuseCaller, fileIn: OpenFile, offIn: FileOffset, fileOut: OpenFile, offOut: FileOffset, len: number, flags: number): number {
     if (flags !== 0) throw err('EINVAL', 'copy_file_range');
     return this.overlay.copyFileRange(fileIn, offIn, fileOut, offOut, len);
   }

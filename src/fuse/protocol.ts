@@ -1,11 +1,12 @@
 // The FUSE wire protocol of /usr/include/linux/fuse.h (7.38): opcodes, flags, struct sizes, and one small
 // decoder or encoder per struct. All little-endian (x86-64/aarch64 Linux), all offsets in bytes.
 //
-// u64 fields are read into JS numbers: node ids and handles are ours to choose, and offsets above 2^53 do
-// not occur in practice. Inode numbers, which the layers choose, may be given as bigint.
+// u64 fields are read into JS numbers: node ids and handles are ours to choose. File offsets and sizes are
+// read exactly (readOffset: a bigint past 2^53). Inode numbers, which the layers choose, may be given as bigint.
 
 import { nameFromBytes, nameToBytes } from '../names.js';
 import type { AttrOut, EntryOut, FuseAttr, InHeader, InitIn, InitOut, OpenOut, RenameIn, SetattrIn, StatfsOut, StatxOut, Timespec } from './structs.js';
+import type { FileOffset } from './structs.js';
 
 export const FUSE_KERNEL_VERSION = 7;
 /** The newest minor whose structs this file encodes; we reply with min(kernel's, this). */
@@ -195,9 +196,16 @@ export function readU64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO32;
 }
 
-/** An s64 the kernel sends as u64 (a time's seconds, an lseek offset): negative values in two's complement. */
-export function readI64(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off) + buf.readInt32LE(off + 4) * TWO32;
+/** An s64 the kernel sends as u64 (an lseek offset): negative in two's complement; a bigint past 2^53. */
+export function readI64(buf: Buffer, off: number): FileOffset {
+  const v = buf.readUInt32LE(off) + buf.readInt32LE(off + 4) * TWO32;
+  return Number.isSafeInteger(v) ? v : buf.readBigInt64LE(off);
+}
+
+/** A file offset or size (u64, at most 2^63 - 1 from the kernel): a number below 2^53, a bigint from there on. */
+export function readOffset(buf: Buffer, off: number): FileOffset {
+  const high = buf.readUInt32LE(off + 4);
+  return high < 0x20_0000 ? buf.readUInt32LE(off) + high * TWO32 : buf.readBigUInt64LE(off);
 }
 
 export function writeU64(buf: Buffer, off: number, v: number | bigint): void {
@@ -451,7 +459,7 @@ export function encodeXattrSize(unique: bigint, size: number): Buffer {
   return buf;
 }
 
-export function encodeLseekOut(unique: bigint, offset: number): Buffer {
+export function encodeLseekOut(unique: bigint, offset: FileOffset): Buffer {
   const buf = allocReply(unique, LSEEK_OUT_SIZE);
   writeU64(buf, OUT_HEADER_SIZE, offset);
   return buf;
@@ -540,7 +548,7 @@ export function decodeSetattrIn(buf: Buffer, off: number): SetattrIn {
   const valid = buf.readUInt32LE(off);
   const out: SetattrIn = { valid };
   if (valid & Fattr.FH) out.fh = readU64(buf, off + 8);
-  if (valid & Fattr.SIZE) out.size = readU64(buf, off + 16);
+  if (valid & Fattr.SIZE) out.size = readOffset(buf, off + 16);
   if (valid & Fattr.ATIME_NOW) out.atime = 'now';
   else if (valid & Fattr.ATIME) out.atime = timespec(buf, off + 32, off + 56);
   if (valid & Fattr.MTIME_NOW) out.mtime = 'now';
@@ -617,15 +625,20 @@ export function decodeFlushIn(buf: Buffer, off: number): { fh: number; lockOwner
   return { fh: readU64(buf, off), lockOwner: buf.readBigUInt64LE(off + 16) };
 }
 
-/** fuse_read_in, also used by READDIR and READDIRPLUS. */
-export function decodeReadIn(buf: Buffer, off: number): { fh: number; offset: number; size: number; readFlags: number; flags: number } {
+/** fuse_read_in of a READ. */
+export function decodeReadIn(buf: Buffer, off: number): { fh: number; offset: FileOffset; size: number; readFlags: number; flags: number } {
   return {
     fh: readU64(buf, off),
-    offset: readU64(buf, off + 8),
+    offset: readOffset(buf, off + 8),
     size: buf.readUInt32LE(off + 16),
     readFlags: buf.readUInt32LE(off + 20),
     flags: buf.readUInt32LE(off + 32),
   };
+}
+
+/** fuse_read_in of a READDIR or READDIRPLUS: the offset is a cookie of our own, a small number. */
+export function decodeReaddirIn(buf: Buffer, off: number): { fh: number; offset: number; size: number } {
+  return { fh: readU64(buf, off), offset: readU64(buf, off + 8), size: buf.readUInt32LE(off + 16) };
 }
 
 /** fuse_write_in then the data. The data is a view of `buf`, valid until the next read. */
@@ -633,12 +646,12 @@ export function decodeWriteIn(
   buf: Buffer,
   off: number,
   end: number,
-): { fh: number; offset: number; size: number; writeFlags: number; flags: number; data: Buffer } {
+): { fh: number; offset: FileOffset; size: number; writeFlags: number; flags: number; data: Buffer } {
   const size = buf.readUInt32LE(off + 16);
   const start = off + 40;
   return {
     fh: readU64(buf, off),
-    offset: readU64(buf, off + 8),
+    offset: readOffset(buf, off + 8),
     size,
     writeFlags: buf.readUInt32LE(off + 20),
     flags: buf.readUInt32LE(off + 32),
@@ -673,11 +686,11 @@ export function decodeAccessIn(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off);
 }
 
-export function decodeFallocateIn(buf: Buffer, off: number): { fh: number; offset: number; length: number; mode: number } {
-  return { fh: readU64(buf, off), offset: readU64(buf, off + 8), length: readU64(buf, off + 16), mode: buf.readUInt32LE(off + 24) };
+export function decodeFallocateIn(buf: Buffer, off: number): { fh: number; offset: FileOffset; length: FileOffset; mode: number } {
+  return { fh: readU64(buf, off), offset: readOffset(buf, off + 8), length: readOffset(buf, off + 16), mode: buf.readUInt32LE(off + 24) };
 }
 
-export function decodeLseekIn(buf: Buffer, off: number): { fh: number; offset: number; whence: number } {
+export function decodeLseekIn(buf: Buffer, off: number): { fh: number; offset: FileOffset; whence: number } {
   // Signed: SEEK_DATA/SEEK_HOLE from a negative offset reach the file system, which answers ENXIO.
   return { fh: readU64(buf, off), offset: readI64(buf, off + 8), whence: buf.readUInt32LE(off + 16) };
 }
@@ -700,13 +713,13 @@ export function encodeIoctlOut(unique: bigint, result: number, output: Uint8Arra
 export function decodeCopyFileRangeIn(
   buf: Buffer,
   off: number,
-): { fhIn: number; offIn: number; nodeidOut: number; fhOut: number; offOut: number; len: number; flags: number } {
+): { fhIn: number; offIn: FileOffset; nodeidOut: number; fhOut: number; offOut: FileOffset; len: number; flags: number } {
   return {
     fhIn: readU64(buf, off),
-    offIn: readU64(buf, off + 8),
+    offIn: readOffset(buf, off + 8),
     nodeidOut: readU64(buf, off + 16),
     fhOut: readU64(buf, off + 24),
-    offOut: readU64(buf, off + 32),
+    offOut: readOffset(buf, off + 32),
     len: readU64(buf, off + 40),
     flags: readU64(buf, off + 48),
   };

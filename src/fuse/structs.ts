@@ -1,8 +1,11 @@
 // The structs of /usr/include/linux/fuse.h as the rest of src/fuse sees them: decoded requests and the
 // replies to encode. protocol.ts reads and writes them; neither depends on anything else in the project.
 //
-// u64 fields are JavaScript numbers: node ids and handles are ours to choose, and offsets above 2^53 do
-// not occur in practice. Inode numbers, which the layers choose, may be given as bigint.
+// u64 fields are JavaScript numbers: node ids and handles are ours to choose. File offsets and sizes
+// are FileOffset, exact up to 2^63 - 1. Inode numbers, which the layers choose, may be given as bigint.
+
+/** A file offset or size: a number where that is exact (below 2^53), a bigint beyond it. */
+export type FileOffset = number | bigint;
 
 /** struct fuse_attr. Times are whole seconds plus nanoseconds, as the kernel keeps them. */
 export interface FuseAttr {
@@ -101,7 +104,7 @@ export interface SetattrIn {
   mode?: number;
   uid?: number;
   gid?: number;
-  size?: number;
+  size?: FileOffset;
   /** 'now' when FATTR_ATIME_NOW is set. */
   atime?: Timespec | 'now';
   mtime?: Timespec | 'now';
@@ -113,10 +116,10 @@ export interface SetattrIn {
 export interface CopyFileRangeIn {
   nodeidIn: number;
   fhIn: number;
-  offIn: number;
+  offIn: FileOffset;
   nodeidOut: number;
   fhOut: number;
-  offOut: number;
+  offOut: FileOffset;
   len: number;
   flags: number;
 }

@@ -20,7 +20,7 @@ import { copyFileData } from './copy.js';
 import { decodeRedirect } from './redirect.js';
 import {
   S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
-  type CopyUpMetadata, type Layer, type LayerDirent, type LayerEntry, type LayerStatFs,
+  type CopyUpMetadata, type FileOffset, type Layer, type LayerDirent, type LayerEntry, type LayerStatFs,
   type RealFile, type RealStat, type RenameFlags, type WritableLayer,
 } from './types.js';
 
@@ -138,16 +138,20 @@ let nextLayerId = 0;
 /** An open host file: positional I/O on a real descriptor. */
 export class HostFile implements RealFile {
   constructor(readonly fd: number) {}
-  read(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number): number {
+  read(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: FileOffset): number {
     return fs.readSync(this.fd, buffer, offset, length, position);
   }
-  write(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
+  write(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: FileOffset | null): number {
+    if (typeof position === 'bigint') return sys.pwrite64(this.fd, buffer, offset, length, position);
     return fs.writeSync(this.fd, buffer, offset, length, position);
   }
   stat(): RealStat { return sys.statx(this.fd, '', sys.AT_EMPTY_PATH, newStat()); }
-  truncate(length: number): void { fs.ftruncateSync(this.fd, length); }
-  allocate(mode: number, offset: number, length: number): void { sys.fallocate(this.fd, mode, offset, length); }
-  seekData(offset: number, whence: number): number { return sys.lseek(this.fd, offset, whence); }
+  truncate(length: FileOffset): void {
+    if (typeof length === 'bigint') sys.ftruncate64(this.fd, length);
+    else fs.ftruncateSync(this.fd, length);
+  }
+  allocate(mode: number, offset: FileOffset, length: FileOffset): void { sys.fallocate(this.fd, mode, offset, length); }
+  seekData(offset: FileOffset, whence: number): FileOffset { return sys.lseek(this.fd, offset, whence); }
   sync(): void { fs.fsyncSync(this.fd); }
   datasync(): void { fs.fdatasyncSync(this.fd); }
   chmod(mode: number): void { fs.fchmodSync(this.fd, mode); }
@@ -721,7 +725,7 @@ export class DirLayer implements WritableLayer {
     sys.utimensat(dirfd, name, atimeNs, mtimeNs);
   }
 
-  truncate(rel: string, length: number): void {
+  truncate(rel: string, length: FileOffset): void {
     const file = this.open(rel, O_WRONLY);
     try {
       file.truncate(length);

@@ -22,6 +22,7 @@ import {
   S_IFREG,
   S_IFSOCK,
   type CopyUpMetadata,
+  type FileOffset,
   type Layer,
   type LayerDirent,
   type LayerEntry,
@@ -199,10 +200,12 @@ class MemoryFile implements RealFile {
     return this.inode;
   }
 
-  read(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number): number {
+  read(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: FileOffset): number {
     const inode = this.check('read', 'read');
     if (isType(inode, S_IFDIR)) throw fsError('EISDIR', 'read', this.path);
     checkRange(buffer, offset, length);
+    // Past 2^53: past the end of anything memory holds.
+    if (typeof position === 'bigint') return 0;
     if (!Number.isInteger(position) || position < 0) throw fsError('EINVAL', 'read', this.path);
     if (position >= inode.size) return 0;
     const n = Math.min(length, inode.size - position);
@@ -210,9 +213,10 @@ class MemoryFile implements RealFile {
     return n;
   }
 
-  write(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
+  write(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: FileOffset | null): number {
     const inode = this.check('write', 'write');
     checkRange(buffer, offset, length);
+    if (typeof position === 'bigint') throw fsError('EFBIG', 'write', this.path);
     // Linux appends on an O_APPEND file even when pwrite names a position.
     const at = position === null || this.append ? inode.size : position;
     if (!Number.isInteger(at) || at < 0) throw fsError('EINVAL', 'write', this.path);
@@ -227,8 +231,9 @@ class MemoryFile implements RealFile {
     return statOf(this.check('fstat'), this.dev);
   }
 
-  truncate(length: number): void {
+  truncate(length: FileOffset): void {
     const inode = this.check('ftruncate', 'write');
+    if (typeof length === 'bigint') throw fsError('EFBIG', 'ftruncate', this.path);
     if (!Number.isInteger(length) || length < 0) throw fsError('EINVAL', 'ftruncate', this.path);
     resize(inode, length);
     touch(inode, true);
@@ -238,8 +243,9 @@ class MemoryFile implements RealFile {
    * fallocate(2) on a file with no extents: every mode but FALLOC_FL_WRITE_ZEROES, with the
    * block-size rules of collapse and insert that block filesystems have.
    */
-  allocate(mode: number, offset: number, length: number): void {
+  allocate(mode: number, offset: FileOffset, length: FileOffset): void {
     const inode = this.check('fallocate', 'write');
+    if (typeof offset === 'bigint' || typeof length === 'bigint') throw fsError('EFBIG', 'fallocate', this.path);
     const end = offset + length;
     const keepSize = (mode & FALLOC_FL_KEEP_SIZE) !== 0;
     switch (mode & ~FALLOC_FL_KEEP_SIZE) {
@@ -274,9 +280,10 @@ class MemoryFile implements RealFile {
   }
 
   /** No holes are kept: all of [0, size) is data, with the one hole at the end of the file. */
-  seekData(offset: number, whence: number): number {
+  seekData(offset: FileOffset, whence: number): FileOffset {
     const inode = this.check('lseek');
     if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw fsError('EINVAL', 'lseek', this.path);
+    if (typeof offset === 'bigint') throw fsError('ENXIO', 'lseek', this.path);
     if (offset < 0 || offset >= inode.size) throw fsError('ENXIO', 'lseek', this.path);
     return whence === SEEK_DATA ? offset : inode.size;
   }
@@ -755,10 +762,11 @@ export class MemoryLayer implements WritableLayer {
     touch(inode, false);
   }
 
-  truncate(rel: string, length: number): void {
+  truncate(rel: string, length: FileOffset): void {
     const inode = this.get(rel, 'truncate');
     if (isType(inode, S_IFLNK)) throw fsError('ELOOP', 'truncate', display(rel));
     if (inode.children !== undefined) throw fsError('EISDIR', 'truncate', display(rel));
+    if (typeof length === 'bigint') throw fsError('EFBIG', 'truncate', display(rel));
     if (!isType(inode, S_IFREG) || !Number.isInteger(length) || length < 0) throw fsError('EINVAL', 'truncate', display(rel));
     // truncate(2) stamps the times only when the size changes (ftruncate and O_TRUNC always do).
     if (length === inode.size) return;

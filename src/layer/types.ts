@@ -85,22 +85,28 @@ export interface LayerStatFs {
   ffree: number;
 }
 
+/**
+ * A file offset or size: a number where that is exact (below 2^53), a bigint beyond it, up to the
+ * 2^63 - 1 some filesystems (tmpfs, XFS) take.
+ */
+export type FileOffset = number | bigint;
+
 /** An open real file. The overlay's open files hold one and swap it on copy-up. */
 export interface RealFile {
   /** The host file descriptor, when there is one (DirLayer); enables clone and copy_file_range (see copyFileData). */
   readonly fd: number | undefined;
-  read(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number): number;
+  read(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: FileOffset): number;
   /** position null appends (O_APPEND). */
-  write(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number;
+  write(buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: FileOffset | null): number;
   stat(): RealStat;
-  truncate(length: number): void;
+  truncate(length: FileOffset): void;
   /**
    * fallocate(2) with its FALLOC_FL_* mode bits, as the backing store supports each (EOPNOTSUPP
    * where it does not). The core has made the checks every filesystem shares (the VFS's).
    */
-  allocate(mode: number, offset: number, length: number): void;
+  allocate(mode: number, offset: FileOffset, length: FileOffset): void;
   /** lseek(2) with SEEK_DATA (3) or SEEK_HOLE (4): the next data or hole at or after offset, ENXIO at or past the end. */
-  seekData(offset: number, whence: number): number;
+  seekData(offset: FileOffset, whence: number): FileOffset;
   sync(): void;
   datasync(): void;
   chmod(mode: number): void;
@@ -184,7 +190,7 @@ export interface WritableLayer extends Layer {
   lchown(rel: string, uid: number, gid: number): void;
   /** Times in nanoseconds, never following a symlink; undefined leaves that time as it is. */
   lutimes(rel: string, atimeNs: bigint | undefined, mtimeNs: bigint | undefined): void;
-  truncate(rel: string, length: number): void;
+  truncate(rel: string, length: FileOffset): void;
   /** Copies the data of a regular file from another layer, cloning where the filesystem can. */
   copyData(from: Layer, fromRel: string, rel: string): void;
   /** Applies copied-up metadata (mode, owner, times, xattrs, origin) to rel. */

@@ -157,7 +157,7 @@ export function refuseProtectedOpen(ctx: OverlayContext, node: OvlNode, flags: n
  * file. `viaHandle`: ftruncate of a handle open for writing, which only append-only refuses.
  */
 export function refuseProtectedChange(
-  ctx: OverlayContext, node: OvlNode, attr: { mode?: number; uid?: number; gid?: number; size?: number; atimeNs?: bigint; mtimeNs?: bigint },
+  ctx: OverlayContext, node: OvlNode, attr: { mode?: number; uid?: number; gid?: number; size?: number | bigint; atimeNs?: bigint; mtimeNs?: bigint },
   syscall: string, options: { touch?: boolean; viaHandle?: boolean } = {},
 ): void {
   const times = attr.atimeNs !== undefined || attr.mtimeNs !== undefined;

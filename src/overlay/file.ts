@@ -7,7 +7,7 @@ import { constants } from 'node:fs';
 import { errorCode, fsError } from '../errors.js';
 import {
   FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_UNSHARE_RANGE,
-  FALLOC_FL_WRITE_ZEROES, FALLOC_FL_ZERO_RANGE, O_ACCMODE, S_IFDIR, SEEK_DATA, SEEK_HOLE, type RealFile,
+  FALLOC_FL_WRITE_ZEROES, FALLOC_FL_ZERO_RANGE, O_ACCMODE, S_IFDIR, SEEK_DATA, SEEK_HOLE, type FileOffset, type RealFile,
 } from '../layer/types.js';
 import { refuseImmutableTarget, refuseProtectedAllocate } from './attr-flags.js';
 import type { OverlayContext } from './context.js';
@@ -225,7 +225,7 @@ export function closeFile(file: OvlFile): void {
 }
 
 /** read(2)/pread(2): position null (or negative) reads at the file position and moves it. */
-export function readData(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
+export function readData(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: FileOffset | null): number {
   if (!file.readable) throw fsError('EBADF', 'read');
   const real = realFile(file, 'read');
   if (position === null || position < 0) {
@@ -237,7 +237,7 @@ export function readData(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: 
 }
 
 /** write(2)/pwrite(2): position null writes at the file position; O_APPEND always at the end. */
-export function writeData(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
+export function writeData(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: FileOffset | null): number {
   if (!file.writable) throw fsError('EBADF', 'write');
   const real = realFile(file, 'write');
   if (file.append) {
@@ -265,7 +265,7 @@ export function syncData(ctx: OverlayContext, file: OvlFile, datasync: boolean):
 }
 
 /** ftruncate(2): the handle must be open for writing (EINVAL otherwise, as Linux answers). */
-export function truncateData(file: OvlFile, length: number): void {
+export function truncateData(file: OvlFile, length: FileOffset): void {
   if (file.closed) throw fsError('EBADF', 'ftruncate');
   if (!file.writable || file.node.isDir) throw fsError('EINVAL', 'ftruncate');
   if (length < 0) throw fsError('EINVAL', 'ftruncate');
@@ -278,9 +278,9 @@ export function truncateData(file: OvlFile, length: number): void {
  * handle is open for writing, so the file is upper already, as for a write; a handle opened before
  * its copy-up sees the change through the choke point.
  */
-export function allocateData(file: OvlFile, offset: number, length: number, mode: number): void {
+export function allocateData(file: OvlFile, offset: FileOffset, length: FileOffset, mode: number): void {
   if (file.closed) throw fsError('EBADF', 'fallocate');
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0) {
+  if (!isFileOffset(offset) || !isFileOffset(length) || offset < 0 || length <= 0) {
     throw fsError('EINVAL', 'fallocate', file.node.path());
   }
   if (!allocateModeValid(mode)) throw fsError('EOPNOTSUPP', 'fallocate', file.node.path());
@@ -310,27 +310,39 @@ function allocateModeValid(mode: number): boolean {
 }
 
 /** lseek(2) with SEEK_DATA or SEEK_HOLE, answered by the current real file. */
-export function seekData(file: OvlFile, offset: number, whence: number): number {
+export function seekData(file: OvlFile, offset: FileOffset, whence: number): FileOffset {
   if (file.closed) throw fsError('EBADF', 'lseek');
   if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw fsError('EINVAL', 'lseek', file.node.path());
-  if (!Number.isSafeInteger(offset)) throw fsError('EINVAL', 'lseek', file.node.path());
+  if (!isFileOffset(offset)) throw fsError('EINVAL', 'lseek', file.node.path());
   // A directory has no data to map: ENXIO, as lseek past the end of a file answers.
   if (file.node.isDir) throw fsError('ENXIO', 'lseek', file.node.path());
   return realFile(file, 'lseek').seekData(offset, whence);
 }
 
+/** An integer offset: a bigint (past 2^53), or a number that is exact. */
+function isFileOffset(v: FileOffset): boolean {
+  return typeof v === 'bigint' || Number.isSafeInteger(v);
+}
+
+/** `pos + n`, a bigint once past 2^53. */
+function advance(pos: FileOffset, n: number): FileOffset {
+  if (typeof pos === 'bigint') return pos + BigInt(n);
+  const next = pos + n;
+  return Number.isSafeInteger(next) ? next : BigInt(pos) + BigInt(n);
+}
+
 let scratch = Buffer.allocUnsafe(1 << 16);
 
 /** copy_file_range(2) between two open files, each through its current real file. */
-export function copyDataRange(src: OvlFile, offIn: number, dst: OvlFile, offOut: number, length: number): number {
+export function copyDataRange(src: OvlFile, offIn: FileOffset, dst: OvlFile, offOut: FileOffset, length: number): number {
   if (!src.readable || !dst.writable) throw fsError('EBADF', 'copy_file_range');
   refuseImmutableTarget(dst.ctx, dst.node, 'copy_file_range');
   if (scratch.length < Math.min(length, 1 << 20)) scratch = Buffer.allocUnsafe(Math.min(length, 1 << 20));
   let done = 0;
   while (done < length) {
-    const n = readData(src, scratch, 0, Math.min(scratch.length, length - done), offIn + done);
+    const n = readData(src, scratch, 0, Math.min(scratch.length, length - done), advance(offIn, done));
     if (n === 0) break;
-    for (let w = 0; w < n;) w += writeData(dst, scratch, w, n - w, offOut + done + w);
+    for (let w = 0; w < n;) w += writeData(dst, scratch, w, n - w, advance(offOut, done + w));
     done += n;
   }
   return done;

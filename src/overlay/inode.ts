@@ -1,7 +1,7 @@
 // Attributes of overlay inodes (the kernel's inode.c): stat merges the real file's attributes with
 // the overlay's identity, and every attribute change copies up first.
 import { errorCode, fsError } from '../errors.js';
-import { S_IFLNK, S_IFMT, S_IFREG, type RealStat } from '../layer/types.js';
+import { S_IFLNK, S_IFMT, S_IFREG, type FileOffset, type RealStat } from '../layer/types.js';
 import type { OverlayContext } from './context.js';
 import { copyUp } from './copy-up.js';
 import type { OvlNode } from './node.js';
@@ -21,6 +21,7 @@ export function getattr(ctx: OverlayContext, node: OvlNode): OvlStat {
     const data = node.lowers[node.lowers.length - 1];
     const lower = data.layer.lstat(data.rel);
     stat.size = lower.size;
+    if (lower.sizeExact !== undefined) stat.sizeExact = lower.sizeExact;
     stat.blocks = lower.blocks;
   }
   // Counting subdirectories across layers is not worth it; nlink=1 is what find(1) expects then.
@@ -56,6 +57,7 @@ export function fgetattr(ctx: OverlayContext, file: OvlFile): OvlStat {
     rdev: real.rdev, size: real.size, blksize: real.blksize, blocks: real.blocks,
     atimeMs: real.atimeMs, mtimeMs: real.mtimeMs, ctimeMs: real.ctimeMs, birthtimeMs: real.birthtimeMs,
     atimeNs: real.atimeNs, mtimeNs: real.mtimeNs, ctimeNs: real.ctimeNs, birthtimeNs: real.birthtimeNs,
+    ...(real.sizeExact !== undefined && { sizeExact: real.sizeExact }),
   };
 }
 
@@ -63,7 +65,7 @@ export interface SetAttr {
   mode?: number;
   uid?: number;
   gid?: number;
-  size?: number;
+  size?: FileOffset;
   /** Times in nanoseconds since the epoch, the layer contract's unit; undefined leaves a time as it is. */
   atimeNs?: bigint;
   mtimeNs?: bigint;

@@ -5,7 +5,7 @@ import { fsError } from '../errors.js';
 import { readMounts } from '../mount-table.js';
 import { copyFileData } from '../layer/copy.js';
 import { DirLayer } from '../layer/dir-layer.js';
-import type { Layer, LayerStatFs, WritableLayer } from '../layer/types.js';
+import type { FileOffset, Layer, LayerStatFs, WritableLayer } from '../layer/types.js';
 import { O_ACCMODE, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../layer/types.js';
 import { permits, processCaller, type Caller } from './permission.js';
 import {
@@ -344,12 +344,12 @@ export class Overlay {
   release(file: OpenFile): void { closeFile(file_(file)); }
 
   /** read(2) (position null: at the file position) or pread(2). */
-  read(file: OpenFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
+  read(file: OpenFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: FileOffset | null): number {
     return readData(file_(file), buffer, offset, length, position);
   }
 
   /** write(2) (position null: at the file position) or pwrite(2); O_APPEND writes at the end. */
-  write(file: OpenFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null): number {
+  write(file: OpenFile, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: FileOffset | null): number {
     return writeData(file_(file), buffer, offset, length, position);
   }
 
@@ -380,23 +380,23 @@ export class Overlay {
   /** fsync(2)/fdatasync(2); nothing on a volatile overlay. */
   fsync(file: OpenFile, datasync = false): void { syncData(this.ctx, file_(file), datasync); }
 
-  ftruncate(file: OpenFile, length: number): void {
+  ftruncate(file: OpenFile, length: FileOffset): void {
     refuseProtectedChange(this.ctx, file_(file).node, { size: length }, 'ftruncate', { viaHandle: true });
     truncateData(file_(file), length);
   }
 
   /** fallocate(2) with any FALLOC_FL_* mode the upper filesystem supports. */
-  fallocate(file: OpenFile, offset: number, length: number, mode: number): void {
+  fallocate(file: OpenFile, offset: FileOffset, length: FileOffset, mode: number): void {
     allocateData(file_(file), offset, length, mode);
   }
 
   /** lseek(2) with SEEK_DATA (3) or SEEK_HOLE (4), in the current real file. */
-  seekData(file: OpenFile, offset: number, whence: number): number {
+  seekData(file: OpenFile, offset: FileOffset, whence: number): FileOffset {
     return seekData(file_(file), offset, whence);
   }
 
   /** copy_file_range(2) between two open files. */
-  copyFileRange(src: OpenFile, offIn: number, dst: OpenFile, offOut: number, length: number): number {
+  copyFileRange(src: OpenFile, offIn: FileOffset, dst: OpenFile, offOut: FileOffset, length: number): number {
     return copyDataRange(file_(src), offIn, file_(dst), offOut, length);
   }
 

@@ -20,6 +20,8 @@ export interface Statx {
   gid: number;
   rdev: number;
   size: number;
+  /** The size exactly, only where `size` rounds it (past 2^53: tmpfs and XFS take up to 2^63 - 1). */
+  sizeExact?: bigint;
   blksize: number;
   blocks: number;
   atimeMs: number;
@@ -97,6 +99,8 @@ function decode<T extends object>(into: T | undefined): T & Statx {
   s.gid = buf.readUInt32LE(24);
   s.rdev = makedev(buf.readUInt32LE(128), buf.readUInt32LE(132));
   s.size = u64(40);
+  if (!Number.isSafeInteger(s.size)) s.sizeExact = buf.readBigUInt64LE(40);
+  else if (s.sizeExact !== undefined) delete s.sizeExact;
   s.blksize = buf.readUInt32LE(4);
   s.blocks = u64(48);
   s.atimeMs = ms(64);

@@ -37,7 +37,8 @@ const SET_TIMES = [
 function tmpfsDir(prefix: string): { dir: string; undo: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   try {
-    ok(`mount -t tmpfs ovlfs-extreme '${dir}'`);
+    // Small: a sparse file copied up whole would fill it, not the machine's memory.
+    ok(`mount -t tmpfs -o size=64m ovlfs-extreme '${dir}'`);
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw e;
@@ -51,14 +52,23 @@ function tmpfsDir(prefix: string): { dir: string; undo: () => void } {
   };
 }
 
-/** Layers l, u, w under `root`; the lower files carry LOWER_TIMES. */
+/** Where a lower file holds data: 2^62, past what a number holds exactly. */
+const FAR = 2n ** 62n;
+
+/**
+ * Layers l, u, w under `root`; the lower files carry LOWER_TIMES, and `sparse` 4 KiB of data at FAR
+ * where the filesystem takes it (tmpfs; not ext4, which leaves it empty).
+ */
 function writeLayers(root: string): void {
   for (const d of ['l', 'u', 'w']) mkdirSync(join(root, d), { recursive: true });
   for (const [name, time] of Object.entries(LOWER_TIMES)) {
     writeFileSync(join(root, 'l', name), `${name}\n`);
     ok(`touch -h -d '${time}' '${join(root, 'l', name)}'`);
   }
+  if (hasXfsIo) sh(`xfs_io -f -c 'pwrite -S 0xab ${FAR} 4k' '${join(root, 'l', 'sparse')}'`);
 }
+
+const hasXfsIo = spawnSync('xfs_io', ['-V']).status === 0;
 
 const optionsOn = (root: string): string => `lowerdir=${root}/l,upperdir=${root}/u,workdir=${root}/w`;
 
@@ -66,7 +76,7 @@ const optionsOn = (root: string): string => `lowerdir=${root}/l,upperdir=${root}
  * The kernel overlay and the mount over layers in `where`: on tmpfs, both sides' layers on a tmpfs
  * mounted in a temp dir of the test's own; the mount points stay on the host.
  */
-async function sideBySide(where: Where): Promise<{ s: SideBySide; close: () => Promise<void> }> {
+async function sideBySide(where: Where): Promise<{ s: SideBySide; root: (dir: string) => string; close: () => Promise<void> }> {
   const fs = where === 'tmpfs' ? tmpfsDir('ovlfs-extreme-tmpfs-') : undefined;
   const root = (dir: string): string => (fs === undefined ? dir : join(fs.dir, basename(dir)));
   const layers = (dir: string): void => {
@@ -82,6 +92,7 @@ async function sideBySide(where: Where): Promise<{ s: SideBySide; close: () => P
   }
   return {
     s,
+    root,
     close: async () => {
       try {
         await s.close();
@@ -134,7 +145,7 @@ test('lseek from a negative offset: ENXIO for SEEK_DATA and SEEK_HOLE, EINVAL ot
         const fd = openSync(join(mnt, name), 'r');
         try {
           for (const whence of [sys.SEEK_DATA, sys.SEEK_HOLE, 0, 1, 2]) {
-            for (const offset of [-1, -4096]) {
+            for (const offset of [-1, -4096, -(2 ** 53), -(2n ** 63n)]) {
               let answer: string;
               try {
                 answer = String(sys.lseek(fd, offset, whence));
@@ -182,6 +193,97 @@ test('the library sets times before 1970 and past 2038 as node:fs on the kernel 
         const st = vfs.statSync(join(dir, name), { bigint: true });
         seen.push(`${name}: ${st.atimeNs} ${st.mtimeNs}`);
       }
+      return seen;
+    };
+    const kernel = run(nodeFs, kmnt);
+    const overlay = openOverlay(optionsOn(join(fs.dir, 'library')));
+    try {
+      assert.deepEqual(run(overlay.fs as unknown as typeof nodeFs, '/'), kernel);
+    } finally {
+      overlay.close();
+    }
+  } finally {
+    if (isMounted(kmnt)) spawnSync('umount', ['-l', kmnt]);
+    fs.undo();
+  }
+});
+
+/** Reads, writes, sizes, fallocate, SEEK_DATA/HOLE and copy_file_range at offsets past 2^53, with xfs_io. */
+const hugeScript = [
+  "xfs_io -f -c 'truncate 9223372036854775807' -c 'stat' big 2>&1 | grep -e size -e large -e error",
+  "xfs_io -f -c 'pwrite -S 0xcd 9223372036854775806 1' -c 'pread -v 9223372036854775806 1' big2 2>&1 | grep -v ops; stat -c '%n %s' big2",
+  "xfs_io -f -c 'pwrite -S 0xcd 9007199254740993 1' -c 'seek -d 9007199254740000' -c 'seek -h 9007199254740993' -c 'falloc 9007199254741001 100' big3 2>&1 | grep -v ops; stat -c '%n %s' big3",
+  "xfs_io -f -c 'pwrite -S 0xcd -b 1m 4611686018427387904 2m' -c 'pread -v 4611686018429485040 16' big4 2>&1 | grep -v ops; stat -c '%n %s' big4",
+  "xfs_io -f -c 'copy_range -s 4611686018427387904 -d 4611686018427387905 -l 64k big4' -c 'pread -v 4611686018427453440 16' big5 2>&1 | grep -v ops; stat -c '%n %s' big5",
+  // The lower file's data at 2^62, read only (no copy-up): READ at that offset reaches the daemon.
+  "xfs_io -r -c 'seek -d 4611686018427380000' -c 'seek -h 4611686018427387904' -c 'pread -v 4611686018427391984 16' sparse 2>&1 | grep -v ops; stat -c '%n %s' sparse",
+].join('\n');
+
+for (const where of ['host', 'tmpfs'] as const) {
+  test(`offsets and sizes up to 2^63 - 1 (layers on ${where}): as on the kernel overlay`, { skip: sideBySideSkip('the huge offsets test') ?? (hasXfsIo ? undefined : 'needs xfs_io (xfsprogs)') }, async () => {
+    const { s, root, close } = await sideBySide(where);
+    try {
+      const out = sameOnBoth(s, hugeScript, 'huge offsets');
+      if (where === 'tmpfs') {
+        // tmpfs takes it all: the script ran to the end.
+        assert.match(out, /stat.size = 9223372036854775807/, out);
+        assert.match(out, /^big2 9223372036854775807$/m, out);
+        assert.match(out, /^sparse 4611686018427392000$/m, out);
+        // The byte written at 2^63 - 2 is there in the upper file, and nowhere else.
+        const fd = openSync(join(root(join(s.base, 'ovlfs')), 'u', 'big2'), 'r');
+        try {
+          const b = Buffer.alloc(2);
+          assert.equal(nodeFs.readSync(fd, b, 0, 1, 2n ** 63n - 2n), 1);
+          assert.equal(nodeFs.readSync(fd, b, 1, 1, 0), 1);
+          assert.deepEqual([...b], [0xcd, 0]);
+        } finally {
+          closeSync(fd);
+        }
+      } else {
+        assert.match(out, /File too large/, out);
+      }
+    } finally {
+      await close();
+    }
+  });
+}
+
+test('the library reads, writes and truncates at huge positions as node:fs on the kernel overlay does', { skip: sideBySideSkip('the library huge offsets test') }, () => {
+  const fs = tmpfsDir('ovlfs-extreme-lib-');
+  const kmnt = join(fs.dir, 'kernel', 'm');
+  try {
+    writeLayers(join(fs.dir, 'kernel'));
+    writeLayers(join(fs.dir, 'library'));
+    mkdirSync(kmnt);
+    ok(`mount -t overlay overlay -o '${optionsOn(join(fs.dir, 'kernel'))}' '${kmnt}'`);
+    const run = (vfs: typeof nodeFs, dir: string): string[] => {
+      const seen: string[] = [];
+      const fd = vfs.openSync(join(dir, 'f'), 'w+');
+      try {
+        // Node writes a bigint position, or a number past 2^53, at the file position: so must the library.
+        for (const p of [2 ** 63 - 2, 2 ** 53 + 2, FAR, 2n ** 63n - 2n, 2 ** 53 - 1]) {
+          for (const op of ['write', 'read'] as const) {
+            try {
+              const n = op === 'write' ? vfs.writeSync(fd, Buffer.from('a'), 0, 1, p as number) : vfs.readSync(fd, Buffer.alloc(1), 0, 1, p as number);
+              seen.push(`${op} at ${p}: ${n}, size ${vfs.fstatSync(fd, { bigint: true }).size}`);
+            } catch (e) {
+              seen.push(`${op} at ${p}: ${(e as NodeJS.ErrnoException).code}`);
+            }
+          }
+        }
+        for (const length of [2 ** 62, 2 ** 53 - 1]) {
+          try {
+            vfs.ftruncateSync(fd, length);
+            seen.push(`ftruncate ${length}: size ${vfs.fstatSync(fd, { bigint: true }).size}`);
+          } catch (e) {
+            seen.push(`ftruncate ${length}: ${(e as NodeJS.ErrnoException).code}`);
+          }
+        }
+      } finally {
+        vfs.closeSync(fd);
+      }
+      const st = vfs.statSync(join(dir, 'sparse'), { bigint: true });
+      seen.push(`sparse: size ${st.size}, ${vfs.statSync(join(dir, 'sparse')).size}`);
       return seen;
     };
     const kernel = run(nodeFs, kmnt);

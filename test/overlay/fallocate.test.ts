@@ -149,7 +149,7 @@ testEachKind('SEEK_DATA and SEEK_HOLE answer from the current real file, also fo
     f.overlay.release(rw);
   });
   f.overlay.fallocate(rw, BLOCK, BLOCK, PUNCH | KEEP);
-  const seen = seekAnswers((offset, whence) => f.overlay.seekData(ro, offset, whence));
+  const seen = seekAnswers((offset, whence) => Number(f.overlay.seekData(ro, offset, whence)));
   if (kind === 'memory') {
     // No holes are kept in memory: data up to the end, and the end is the one hole.
     assert.deepEqual(seen, [0, BLOCK, 2 * BLOCK, 'ENXIO', 3 * BLOCK, 3 * BLOCK, 3 * BLOCK, 'ENXIO']);
@@ -160,7 +160,7 @@ testEachKind('SEEK_DATA and SEEK_HOLE answer from the current real file, also fo
     const fd = fs.openSync(path.join(dir, 'f'), 'r+');
     try {
       sys.fallocate(fd, PUNCH | KEEP, BLOCK, BLOCK);
-      assert.deepEqual(seen, seekAnswers((offset, whence) => sys.lseek(fd, offset, whence)));
+      assert.deepEqual(seen, seekAnswers((offset, whence) => Number(sys.lseek(fd, offset, whence))));
     } finally {
       fs.closeSync(fd);
     }

@@ -147,6 +147,8 @@ class Loopback implements NodeFileSystem<Name, number> {
       else fs.lchownSync(p, a.uid ?? -1, a.gid ?? -1);
     }
     if (a.size !== undefined) {
+      // node:fs takes no size past 2^53: the loopback refuses it (as a file system that cannot hold it).
+      if (typeof a.size === 'bigint') throw fsError('EFBIG', 'truncate');
       if (fd !== undefined) fs.ftruncateSync(fd, a.size);
       else fs.truncateSync(p, a.size);
     }

@@ -29,6 +29,7 @@
 // Everything the node API leaves out answers ENOSYS, which makes the kernel stop asking for most things
 // (FLUSH and LSEEK among them). No-open mode and READDIRPLUS built by hand need the raw interface.
 import type { CopyFileRangeIn, DirEntry, EntryOut, FuseAttr, OpenOut, SetattrIn, StatfsOut, StatxOut, AttrOut } from '../structs.js';
+import type { FileOffset } from '../structs.js';
 import { FUSE_ROOT_ID, RENAME_EXCHANGE } from '../protocol.js';
 import type { Background, CreateOut, DataLease, FuseCaller, FuseNotifier, OpenReply, RawFileSystem } from './raw-fs.js';
 
@@ -121,17 +122,17 @@ export interface NodeFileSystem<N extends object, F> {
   /** O_TMPFILE in directory `parent`: an open file on a node with no name yet (link gives it one). */
   tmpfile?(caller: FuseCaller, parent: N, mode: number, flags: number, umask: number): Opened<F> & { node: N };
   /** The data; may be a view of a reused buffer (it is copied out before the next request). */
-  read?(caller: FuseCaller, file: F, offset: number, size: number): Uint8Array;
+  read?(caller: FuseCaller, file: F, offset: FileOffset, size: number): Uint8Array;
   /** Returns the number of bytes written. `data` is only valid during the call. */
-  write?(caller: FuseCaller, file: F, offset: number, data: Buffer, flags: number): number;
+  write?(caller: FuseCaller, file: F, offset: FileOffset, data: Buffer, flags: number): number;
   /** The host fd behind `file` for an I/O thread (see RawFileSystem.leaseData); undefined: use read/write. */
   leaseData?(file: F, access: 'read' | 'write', writeFlags?: number, caller?: FuseCaller): DataLease | undefined;
   flush?(caller: FuseCaller, file: F, lockOwner: bigint): void;
   fsync?(caller: FuseCaller, file: F, datasync: boolean): void;
-  fallocate?(caller: FuseCaller, file: F, offset: number, length: number, mode: number): void;
+  fallocate?(caller: FuseCaller, file: F, offset: FileOffset, length: FileOffset, mode: number): void;
   /** SEEK_DATA / SEEK_HOLE; returns the new offset. */
-  lseek?(caller: FuseCaller, file: F, offset: number, whence: number): number;
-  copyFileRange?(caller: FuseCaller, fileIn: F, offIn: number, fileOut: F, offOut: number, len: number, flags: number): number;
+  lseek?(caller: FuseCaller, file: F, offset: FileOffset, whence: number): FileOffset;
+  copyFileRange?(caller: FuseCaller, fileIn: F, offIn: FileOffset, fileOut: F, offOut: FileOffset, len: number, flags: number): number;
   /** A restricted ioctl on an open file or directory of `node` (see RawFileSystem.ioctl): the output bytes. */
   ioctl?(caller: FuseCaller, node: N, cmd: number, input: Buffer, outSize: number): Uint8Array;
   /** The last close of a handle (also for handles still open when the connection ends). */
@@ -492,11 +493,11 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     }
   }
 
-  read(caller: FuseCaller, _nodeid: number, fh: number, offset: number, size: number): Uint8Array {
+  read(caller: FuseCaller, _nodeid: number, fh: number, offset: FileOffset, size: number): Uint8Array {
     return this.method('read').call(this.fs, caller, this.file(fh), offset, size);
   }
 
-  write(caller: FuseCaller, _nodeid: number, fh: number, offset: number, data: Buffer, flags: number): number {
+  write(caller: FuseCaller, _nodeid: number, fh: number, offset: FileOffset, data: Buffer, flags: number): number {
     return this.method('write').call(this.fs, caller, this.file(fh), offset, data, flags);
   }
 
@@ -515,11 +516,11 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     this.method('fsync').call(this.fs, caller, this.file(fh), datasync);
   }
 
-  fallocate(caller: FuseCaller, _nodeid: number, fh: number, offset: number, length: number, mode: number): void {
+  fallocate(caller: FuseCaller, _nodeid: number, fh: number, offset: FileOffset, length: FileOffset, mode: number): void {
     this.method('fallocate').call(this.fs, caller, this.file(fh), offset, length, mode);
   }
 
-  lseek(caller: FuseCaller, _nodeid: number, fh: number, offset: number, whence: number): number {
+  lseek(caller: FuseCaller, _nodeid: number, fh: number, offset: FileOffset, whence: number): FileOffset {
     return this.method('lseek').call(this.fs, caller, this.file(fh), offset, whence);
   }
 

@@ -20,6 +20,7 @@
 // method may return a view of a reused scratch buffer.
 
 import type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, OpenOut, SetattrIn, StatfsOut, StatxOut } from '../structs.js';
+import type { FileOffset } from '../structs.js';
 import type { DataLease } from './io-threads.js';
 
 export type { DataLease } from './io-threads.js';
@@ -94,9 +95,9 @@ export interface RawFileSystem {
 
   /** `flags` are the open(2) flags (O_CREAT/O_EXCL/O_NOCTTY removed by the kernel); `openFlags` FUSE's (OPEN_KILL_SUIDGID). */
   open?(caller: FuseCaller, nodeid: number, flags: number, openFlags?: number): OpenReply;
-  read?(caller: FuseCaller, nodeid: number, fh: number, offset: number, size: number): Uint8Array;
+  read?(caller: FuseCaller, nodeid: number, fh: number, offset: FileOffset, size: number): Uint8Array;
   /** Returns the number of bytes written. `data` is only valid during the call. */
-  write?(caller: FuseCaller, nodeid: number, fh: number, offset: number, data: Buffer, flags: number): number;
+  write?(caller: FuseCaller, nodeid: number, fh: number, offset: FileOffset, data: Buffer, flags: number): number;
   /**
    * The host fd behind handle `fh`, lent out so that an I/O thread can serve a large READ or WRITE at
    * the request's offset and reply itself (io-threads.ts); released once that I/O is done. Undefined:
@@ -131,9 +132,9 @@ export interface RawFileSystem {
   create?(caller: FuseCaller, parent: number, name: string, mode: number, flags: number, umask: number, openFlags?: number): CreateOut;
   /** open(2) of directory `parent` with O_TMPFILE: a new file with no name, open; LINK on its id names it. */
   tmpfile?(caller: FuseCaller, parent: number, mode: number, flags: number, umask: number): CreateOut;
-  fallocate?(caller: FuseCaller, nodeid: number, fh: number, offset: number, length: number, mode: number): void;
+  fallocate?(caller: FuseCaller, nodeid: number, fh: number, offset: FileOffset, length: FileOffset, mode: number): void;
   /** SEEK_DATA / SEEK_HOLE (the kernel handles SEEK_SET/CUR/END itself). Returns the new offset. */
-  lseek?(caller: FuseCaller, nodeid: number, fh: number, offset: number, whence: number): number;
+  lseek?(caller: FuseCaller, nodeid: number, fh: number, offset: FileOffset, whence: number): FileOffset;
   /** Returns the number of bytes copied. */
   copyFileRange?(caller: FuseCaller, args: CopyFileRangeIn): number;
   /**

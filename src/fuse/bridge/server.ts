@@ -471,7 +471,8 @@ class Server {
       }
       case O.READ: {
         const a = P.decodeReadIn(buf, off);
-        if (this.io !== undefined && ops.leaseData !== undefined && a.size >= this.ioMinSize) {
+        // An offset past 2^53 (a bigint) is served here: the I/O threads take numbers.
+        if (this.io !== undefined && ops.leaseData !== undefined && a.size >= this.ioMinSize && typeof a.offset === 'number') {
           const lease = ops.leaseData(this.caller(h), h.nodeid, a.fh, 'read');
           if (lease !== undefined) return this.io.read(u, lease, a.offset, a.size);
         }
@@ -481,7 +482,7 @@ class Server {
       case O.WRITE: {
         const a = P.decodeWriteIn(buf, off, end);
         // FUSE always names the offset, also for O_APPEND: the kernel puts the write at the end of the size it knows.
-        if (this.io !== undefined && ops.leaseData !== undefined && a.data.length >= this.ioMinSize && this.io.isSlot(buf)) {
+        if (this.io !== undefined && ops.leaseData !== undefined && a.data.length >= this.ioMinSize && this.io.isSlot(buf) && typeof a.offset === 'number') {
           const lease = ops.leaseData(this.caller(h), h.nodeid, a.fh, 'write', a.writeFlags);
           if (lease !== undefined) {
             this.io.write(u, lease, a.offset, buf, a.data.byteOffset - buf.byteOffset, a.data.length);
@@ -602,7 +603,7 @@ class Server {
   /** READDIR and READDIRPLUS: pack entries into the kernel's buffer until the next one would not fit. */
   private readdir(h: InHeader, buf: Buffer, off: number, plus: boolean): void {
     const ops = this.ops;
-    const a = P.decodeReadIn(buf, off);
+    const a = P.decodeReaddirIn(buf, off);
     const caller = this.caller(h);
     const out = Buffer.allocUnsafe(P.OUT_HEADER_SIZE + a.size);
     let pos = P.OUT_HEADER_SIZE;
