@@ -66,6 +66,8 @@ function writeLayers(root: string): void {
     ok(`touch -h -d '${time}' '${join(root, 'l', name)}'`);
   }
   if (hasXfsIo) sh(`xfs_io -f -c 'pwrite -S 0xab ${FAR} 4k' '${join(root, 'l', 'sparse')}'`);
+  // The last byte a file can hold, in the page the kernel asks for whole.
+  if (hasXfsIo) sh(`xfs_io -f -c 'pwrite -S 0xef 9223372036854775806 1' '${join(root, 'l', 'top')}'`);
 }
 
 const hasXfsIo = spawnSync('xfs_io', ['-V']).status === 0;
@@ -217,6 +219,7 @@ const hugeScript = [
   "xfs_io -f -c 'copy_range -s 4611686018427387904 -d 4611686018427387905 -l 64k big4' -c 'pread -v 4611686018427453440 16' big5 2>&1 | grep -v ops; stat -c '%n %s' big5",
   // The lower file's data at 2^62, read only (no copy-up): READ at that offset reaches the daemon.
   "xfs_io -r -c 'seek -d 4611686018427380000' -c 'seek -h 4611686018427387904' -c 'pread -v 4611686018427391984 16' sparse 2>&1 | grep -v ops; stat -c '%n %s' sparse",
+  "xfs_io -r -c 'pread -v 9223372036854775806 1' top 2>&1 | grep -v ops; stat -c '%n %s' top",
 ].join('\n');
 
 for (const where of ['host', 'tmpfs'] as const) {
@@ -229,6 +232,7 @@ for (const where of ['host', 'tmpfs'] as const) {
         assert.match(out, /stat.size = 9223372036854775807/, out);
         assert.match(out, /^big2 9223372036854775807$/m, out);
         assert.match(out, /^sparse 4611686018427392000$/m, out);
+        assert.match(out, /7ffffffffffffffe: {2}ef/, out);
         // The byte written at 2^63 - 2 is there in the upper file, and nowhere else.
         const fd = openSync(join(root(join(s.base, 'ovlfs')), 'u', 'big2'), 'r');
         try {
