@@ -280,7 +280,8 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     const job = this.invalidatingCopyUps([node], () => this.overlay.startCopyUp(node, 'open'));
     // Nothing to copy, or a copy in flight that the core will complete synchronously for the open.
     if (job === undefined || job instanceof Promise) return;
-    if (job.sourceFd === undefined || job.tempFd === undefined) {
+    // A length past 2^53 (a sparse file) is more than the I/O threads' offsets hold: copied here, holes skipped.
+    if (job.sourceFd === undefined || job.tempFd === undefined || !Number.isSafeInteger(job.length)) {
       job.copyDataSync();
       job.finish();
       return;

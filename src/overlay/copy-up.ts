@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import { errorCode, fsError } from '../errors.js';
-import { copyFileData } from '../layer/copy.js';
+import { copyFileData, nextData } from '../layer/copy.js';
 import { S_IFDIR, S_IFLNK, S_IFREG, type CopyUpMetadata, type Layer, type RealFile, type RealStat, type WritableLayer } from '../layer/types.js';
 import { carryFlags } from './attr-flags.js';
 import type { OverlayContext } from './context.js';
@@ -143,6 +143,7 @@ const { O_RDONLY, O_WRONLY } = fs.constants;
 const readAsync = promisify(fs.read);
 const writeAsync = promisify(fs.write);
 const fsyncAsync = promisify(fs.fsync);
+const ftruncateAsync = promisify(fs.ftruncate);
 
 /** Chunks of the asynchronous data step: one read and one write on the pool each. */
 const ASYNC_CHUNK = 1 << 20;
@@ -285,7 +286,7 @@ function beginJob(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, sysc
     length,
     sync,
     copyDataSync(): void {
-      copyFileData(input, output);
+      copyFileData(input, output, { skipHoles: true });
       if (sync) output.sync();
     },
     copyDataAsync(): Promise<void> {
@@ -297,7 +298,9 @@ function beginJob(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, sysc
         copyFileData(input, output, { cloneOnly: true });
         return sync ? fsyncAsync(output.fd) : Promise.resolve();
       } catch {
-        return copyFdsAsync(input.fd, output.fd, sync);
+        // Positions past 2^53 (data far into a sparse file) are beyond node:fs's: copied here.
+        if (!Number.isSafeInteger(length)) return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.copyDataSync());
+        return copyFdsAsync(input.fd, output.fd, length, sync);
       }
     },
     finish(): void {
@@ -329,10 +332,24 @@ function removeQuietly(upper: WritableLayer, temp: string): void {
   }
 }
 
-/** Copies a whole file between host fds with Node's async calls, then fsyncs the copy. */
-async function copyFdsAsync(from: number, to: number, sync: boolean): Promise<void> {
+/**
+ * Copies a whole file of `length` bytes (below 2^53) between host fds with Node's async calls, holes
+ * skipped as copyFileData skips them, then fsyncs the copy.
+ */
+async function copyFdsAsync(from: number, to: number, length: number, sync: boolean): Promise<void> {
   const buffer = Buffer.allocUnsafe(ASYNC_CHUNK);
+  let dataPos = -1;
+  let skipHoles = true;
   for (let pos = 0; ; ) {
+    if (skipHoles && dataPos < pos) {
+      const next = nextData(from, pos);
+      if (next === null) {
+        if (pos < length) await ftruncateAsync(to, length);
+        break;
+      }
+      if (next === undefined) skipHoles = false;
+      else if ((dataPos = Number(next)) > pos) pos = dataPos;
+    }
     const { bytesRead } = await readAsync(from, buffer, 0, buffer.length, pos);
     if (bytesRead === 0) break;
     for (let done = 0; done < bytesRead; ) {

@@ -66,6 +66,7 @@ function writeLayers(root: string): void {
     ok(`touch -h -d '${time}' '${join(root, 'l', name)}'`);
   }
   if (hasXfsIo) sh(`xfs_io -f -c 'pwrite -S 0xab ${FAR} 4k' '${join(root, 'l', 'sparse')}'`);
+  if (hasXfsIo) sh(`xfs_io -f -c 'pwrite -S 0xab 1g 4k' '${join(root, 'l', 'gig')}'`);
   // The last byte a file can hold, in the page the kernel asks for whole.
   if (hasXfsIo) sh(`xfs_io -f -c 'pwrite -S 0xef 9223372036854775806 1' '${join(root, 'l', 'top')}'`);
 }
@@ -300,5 +301,45 @@ test('the library reads, writes and truncates at huge positions as node:fs on th
   } finally {
     if (isMounted(kmnt)) spawnSync('umount', ['-l', kmnt]);
     fs.undo();
+  }
+});
+
+/** Opens `name` for writing (a copy-up), writes a byte at 0, and reports size, blocks and the data at `at`. */
+const copyUpScript = (name: string, at: bigint): string =>
+  `xfs_io -c 'pwrite -S 0x11 0 1' ${name} 2>&1 | grep -v ops; stat -c '%n %s %b' ${name}; xfs_io -r -c 'pread -v ${at} 8' ${name} 2>&1 | grep -v ops`;
+
+test('a sparse lower file copied up stays sparse, through the mount and the library, as on the kernel overlay', { skip: sideBySideSkip('the sparse copy-up test') ?? (hasXfsIo ? undefined : 'needs xfs_io (xfsprogs)') }, async () => {
+  // On a 64 MiB tmpfs: a copy that filled the holes would not fit (ENOSPC), nor end for data at 2^62.
+  const { s, root, close } = await sideBySide('tmpfs');
+  try {
+    // 'gig' goes through the I/O threads' copy, 'sparse' (past 2^53) through the serving thread's.
+    const out = sameOnBoth(s, [copyUpScript('gig', 1n << 30n), copyUpScript('sparse', FAR)].join('\n'), 'sparse copy-up');
+    assert.match(out, /^gig 1073745920 \d+$/m, out);
+    assert.match(out, /^sparse 4611686018427392000 \d+$/m, out);
+    assert.match(out, /40000000: {2}ab ab/, out);
+    assert.doesNotMatch(out, /No space|error/i, out);
+    // The library, sync and async, over the same kind of layers (the ovlfs side's, unmounted first).
+    await s.close();
+    const lib = root(join(s.base, 'ovlfs'));
+    for (const name of ['gig', 'sparse']) ok(`rm -f '${join(lib, 'u', name)}'`);
+    const kernelFacts = (name: string): string => ok(`stat -c '%s %b' '${join(root(join(s.base, 'kernel')), 'u', name)}'`).trim();
+    const overlay = openOverlay(optionsOn(lib));
+    try {
+      // Synchronous for 'sparse' (bigint positions), asynchronous for 'gig' (node:fs's calls on the pool).
+      const fd = overlay.fs.openSync('/sparse', 'r+');
+      overlay.fs.writeSync(fd, Buffer.from([0x11]), 0, 1, 0);
+      overlay.fs.closeSync(fd);
+      const handle = await overlay.fs.promises.open('/gig', 'r+');
+      await handle.write(Buffer.from([0x11]), 0, 1, 0);
+      await handle.close();
+      for (const name of ['gig', 'sparse']) {
+        const st = overlay.fs.statSync(`/${name}`, { bigint: true });
+        assert.equal(`${st.size} ${st.blocks}`, kernelFacts(name), `the library's copy-up of ${name} against the kernel overlay's upper file`);
+      }
+    } finally {
+      overlay.close();
+    }
+  } finally {
+    await close();
   }
 });

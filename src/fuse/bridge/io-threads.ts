@@ -70,7 +70,7 @@ export interface IoThreadOptions {
  * starts without the project's module graph (or a TypeScript loader) behind it.
  */
 const THREAD_SOURCE = `
-const { fsyncSync, readSync, writeSync, writevSync } = require('node:fs');
+const { fsyncSync, ftruncateSync, readSync, writeSync, writevSync } = require('node:fs');
 const { workerData: w } = require('node:worker_threads');
 const ctl = new Int32Array(w.ctl), ring = new Int32Array(w.ring), job = new Int32Array(w.job);
 const offsets = new Float64Array(w.offsets), uniques = new BigInt64Array(w.uniques);
@@ -87,10 +87,16 @@ function head(len, error, unique) {
 function errnoOf(e) { return typeof e.errno === 'number' && e.errno !== 0 ? -Math.abs(e.errno) : -5; }
 // copy_file_range(2) through koffi when it loads: the kernel copies (or clones) without a trip
 // through this thread's memory. Else, or where the call is refused (EXDEV, EOPNOTSUPP), read/write.
-let cfr = null;
+// Holes are skipped (lseek SEEK_DATA), as the kernel's ovl_copy_up_file skips them, and the size set
+// past a last one: a sparse file stays sparse. Lengths here are below 2^53 (the loop copies larger ones).
+let cfr = null, nextData = () => undefined;
 try {
   const koffi = require(w.koffi);
-  cfr = koffi.load('libc.so.6').func('long copy_file_range(int, _Inout_ int64_t *, int, _Inout_ int64_t *, size_t, unsigned int)');
+  const libc = koffi.load('libc.so.6');
+  cfr = libc.func('long copy_file_range(int, _Inout_ int64_t *, int, _Inout_ int64_t *, size_t, unsigned int)');
+  const lseek = libc.func('int64_t lseek(int, int64_t, int)');
+  // The next data at or after pos; null: only a hole follows (ENXIO); undefined: the filesystem cannot say.
+  nextData = (fd, pos) => { const r = Number(lseek(fd, pos, 3)); return r >= 0 ? r : koffi.errno() === 6 ? null : undefined; };
 } catch {}
 let chunk;
 function copy(b, length) {
@@ -98,9 +104,17 @@ function copy(b, length) {
   let pos = 0;
   if (cfr !== null) {
     const offIn = [0], offOut = [0];
+    let dataPos = -1, skipHoles = true;
     while (pos < length) {
+      if (skipHoles && dataPos < pos) {
+        const next = nextData(src, pos);
+        if (next === null) { ftruncateSync(dst, length); pos = length; break; }
+        if (next === undefined) skipHoles = false;
+        else if ((dataPos = next) > pos) { pos = next; continue; }
+      }
       offIn[0] = pos; offOut[0] = pos;
-      const n = cfr(src, offIn, dst, offOut, Math.min(length - pos, ${COPY_CHUNK} * 64), 0);
+      // The kernel's chunk while holes are looked for, so that a hole after data stays one.
+      const n = cfr(src, offIn, dst, offOut, Math.min(length - pos, skipHoles ? ${COPY_CHUNK} : ${COPY_CHUNK} * 64), 0);
       if (n <= 0) break;
       pos += n;
     }
