@@ -43,7 +43,7 @@ export async function serve(req: MountRequest, ready: (error: string | undefined
   process.umask(0);
   const fusermount = process.getuid?.() === 0 || mounted !== undefined ? undefined : (await import('../fuse/fusermount.js')).findFusermount();
   if (fusermount !== undefined && !userAllowOther()) log('only this user sees the mount: /etc/fuse.conf has no user_allow_other');
-  const arg: OverlayFsArg = { overlay: req.overlay, idmap: req.idmap, xattrPermissions: req.xattrPermissions };
+  const arg: OverlayFsArg = { overlay: req.overlay, idmap: req.idmap, xattrPermissions: req.xattrPermissions, mountpoint: req.mountpoint };
   let mount;
   try {
     mount = await mountFuse({

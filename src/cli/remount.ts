@@ -2,8 +2,11 @@
 // the mount's options back from the mount table and passes them with `remount` among them). As for any
 // FUSE file system, the kernel changes the mount (fuse_reconfigure): a read-only superblock answers EROFS
 // to every write and refuses opens for writing before a request reaches the daemon, so no second daemon
-// is started and the one serving is not asked. The overlay's options are ignored, as the kernel overlay
-// ignores them on a remount.
+// is started. The daemon learns the new atime rule (none when read-only) from the mount's flags, which it
+// reads again on the STATFS sent below. The overlay's options are ignored, as the kernel overlay ignores
+// them on a remount.
+import { statfsSync } from 'node:fs';
+
 import { readMounts } from '../mount-table.js';
 import type { MountRequest } from './mount-args.js';
 import { UsageError } from './mount-args.js';
@@ -14,4 +17,7 @@ export async function remount(req: MountRequest): Promise<void> {
   if (entry.type !== 'fuse.ovlfs') throw new UsageError(`${req.mountpoint} is not an ovlfs mount (${entry.type})`);
   const { remountFuseSyscall } = await import('../fuse/mount-syscall.js');
   remountFuseSyscall(req.mountpoint, [...(req.flags.readOnly ? ['ro'] : []), ...req.flags.extra]);
+  // The kernel tells the daemon nothing; a STATFS makes it read the mount's new flags back and apply
+  // their atime rule (src/fuse/own-mount.ts), and its answer means that is done.
+  statfsSync(req.mountpoint);
 }

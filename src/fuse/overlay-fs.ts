@@ -27,6 +27,7 @@ import { isOverlayXattr, Overlay, type DataLease, type OpenFile, type OverlayNod
 import { NodeBridge, type DirCaching, type ListedEntry, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
 import { Parked, type Background, type FuseCaller, type FuseNotifier, type RawFileSystem } from './bridge/raw-fs.js';
 import { inGroupOrCapable } from './caller-creds.js';
+import { OwnMount } from './own-mount.js';
 import { Fattr, InitFlag, OPEN_KILL_SUIDGID, RENAME_EXCHANGE, RENAME_NOREPLACE, WRITE_KILL_SUIDGID } from './protocol.js';
 import { shownIds, squashes, storedGid, storedUid, type IdMap } from './idmap.js';
 import type { FuseAttr, SetattrIn, StatfsOut, StatxOut } from './structs.js';
@@ -56,6 +57,11 @@ export interface OverlayFsArg {
   idmap?: IdMap | undefined;
   /** fuse-overlayfs's xattr_permissions: owners and modes kept in an override_stat xattr (1 security.*, 2 user.containers.*). */
   xattrPermissions?: 0 | 1 | 2;
+  /**
+   * The mount point: a remount's atime flags and read-only state then reach the overlay (own-mount.ts).
+   * Its flags must agree with the overlay's atime options at the mount, as the command's do.
+   */
+  mountpoint?: string;
 }
 
 /** fuse-overlayfs's override_stat xattrs ("uid:gid:octal mode"), by xattr_permissions value; the first is written. */
@@ -188,6 +194,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     readonly overlay: Overlay,
     private readonly idmap: IdMap | undefined = undefined,
     xattrPermissions: 0 | 1 | 2 = 0,
+    private readonly ownMount: OwnMount | undefined = undefined,
   ) {
     this.override = xattrPermissions === 0 ? undefined : OVERRIDE_XATTRS[xattrPermissions];
   }
@@ -736,6 +743,9 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   }
 
   statfs(): StatfsOut {
+    // The remount helper's word that the mount's flags may have changed (see own-mount.ts).
+    const rule = this.ownMount?.changed(this.overlay.atimeRule);
+    if (rule !== undefined) this.overlay.setAtimeRule(rule.atime, rule.nodiratime);
     const s = this.overlay.statfs();
     return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize, frsize: s.bsize, namelen: 255 };
   }
@@ -809,7 +819,7 @@ export function createOverlayFs(arg: unknown, notify: FuseNotifier): RawFileSyst
   // HANDLE_KILLPRIV_V2: we clear setuid/setgid on writes, truncates and chown (killSuidgid, setattr), and
   // the kernel stops asking GETXATTR security.capability before every write. SETXATTR_EXT: the kernel
   // says when setting an access ACL drops setgid (SETXATTR_ACL_KILL_SGID).
-  return new NodeBridge(new OverlayFileSystem(new Overlay(a.overlay), a.idmap, a.xattrPermissions ?? 0), {
+  return new NodeBridge(new OverlayFileSystem(new Overlay(a.overlay), a.idmap, a.xattrPermissions ?? 0, a.mountpoint === undefined ? undefined : new OwnMount(a.mountpoint)), {
     notify, timeout: a.timeout ?? DEFAULT_TIMEOUT, wantFlags: InitFlag.POSIX_ACL | InitFlag.DONT_MASK | InitFlag.HANDLE_KILLPRIV_V2 | InitFlag.SETXATTR_EXT,
   });
 }

@@ -38,7 +38,7 @@ export function reopenWithAtime(fds: number[], rule: AtimeRule, nodiratime: bool
     const paths = fds.map((fd) => fs.readlinkSync(`/proc/self/fd/${fd}`));
     const ancestor = paths.reduce(commonAncestor);
     tree = openTreeClone(sys.AT_FDCWD, ancestor);
-    mountSetattr(tree, RULE_ATTR[rule] | (nodiratime ? MOUNT_ATTR_NODIRATIME : 0), MOUNT_ATTR__ATIME | MOUNT_ATTR_NODIRATIME);
+    setAtimeRule(tree, rule, nodiratime);
     for (let i = 0; i < fds.length; i++) {
       const rel = path.relative(ancestor, paths[i]!) || '.';
       const fd = sys.openat2(tree, rel, sys.O_PATH | sys.O_DIRECTORY | sys.O_NOFOLLOW, { noSymlinks: true });
@@ -55,6 +55,14 @@ export function reopenWithAtime(fds: number[], rule: AtimeRule, nodiratime: bool
     if (tree !== undefined) fs.closeSync(tree);
     return undefined;
   }
+}
+
+/**
+ * Gives the clone `tree` new atime flags, as a remount gives the kernel overlay's mount new ones: every
+ * real file opened through the clone, already open or not, reads by them from the next read on.
+ */
+export function setAtimeRule(tree: number, rule: AtimeRule, nodiratime: boolean): void {
+  mountSetattr(tree, RULE_ATTR[rule] | (nodiratime ? MOUNT_ATTR_NODIRATIME : 0), MOUNT_ATTR__ATIME | MOUNT_ATTR_NODIRATIME);
 }
 
 function commonAncestor(a: string, b: string): string {

@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import { errorCode, fsError } from '../errors.js';
 import { nameFromBytes } from '../names.js';
 import * as sys from '../sys/index.js';
-import { reopenWithAtime, type AtimeRule } from './atime-mount.js';
+import { reopenWithAtime, setAtimeRule, type AtimeRule } from './atime-mount.js';
 import { copyFileData } from './copy.js';
 import { decodeRedirect } from './redirect.js';
 import {
@@ -243,6 +243,14 @@ export class DirLayer implements WritableLayer {
     }
     this.rootFd = rootFd;
     this.workFd = workFd;
+  }
+
+  /**
+   * New atime flags on the layer's private mount clone (a remount of the overlay); nothing where the
+   * layer has no clone and reads by the host mount's rule.
+   */
+  setAtime(rule: AtimeRule, nodiratime: boolean): void {
+    if (this.treeFd !== undefined) setAtimeRule(this.treeFd, rule, nodiratime);
   }
 
   /**

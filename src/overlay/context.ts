@@ -34,7 +34,8 @@ export class OverlayContext {
   readonly createRedirects: boolean;
   readonly metacopy: boolean;
   readonly volatile: boolean;
-  readonly atime: 'relatime' | 'strictatime' | 'noatime';
+  /** Changed by a remount (Overlay.setAtimeRule). */
+  atime: 'relatime' | 'strictatime' | 'noatime';
   /** st_dev of every file: one device for the whole overlay, as the kernel reports. */
   readonly dev: number;
   private readonly fsIndex = new Map<number, number>();

@@ -44,9 +44,12 @@ export class Overlay {
   /** Layers this overlay made from directories; layers passed in as objects belong to the caller. */
   private readonly owned: Layer[] = [];
   private closed = false;
+  /** Reads of directories update no atime (the options', until a remount: setAtimeRule). */
+  private nodiratime: boolean;
 
   constructor(options: OverlayOptions | string) {
     const o = normalizeOptions(options);
+    this.nodiratime = o.nodiratime;
     const prefix = o.userxattr ? 'user.overlay.' : 'trusted.overlay.';
     const seen: Array<{ dir: string; role: string }> = [];
     const checkOverlap = (dir: string, role: string): void => {
@@ -361,6 +364,21 @@ export class Overlay {
 
   /** Whether a read of `file` now would update its atime: a cache in front of the core must let it through. */
   readUpdatesAtime(file: OpenFile): boolean { return readUpdatesAtime(file_(file)); }
+
+  /** When reads update atimes now. */
+  get atimeRule(): { atime: 'relatime' | 'strictatime' | 'noatime'; nodiratime: boolean } {
+    return { atime: this.ctx.atime, nodiratime: this.nodiratime };
+  }
+
+  /**
+   * A new atime rule, as a remount gives the kernel overlay's mount new flags: reads follow it from now
+   * on, through files open already too (the upper layer's mount clone takes the new flags).
+   */
+  setAtimeRule(atime: 'relatime' | 'strictatime' | 'noatime', nodiratime: boolean): void {
+    this.ctx.atime = atime;
+    this.nodiratime = nodiratime;
+    if (this.ctx.upper instanceof DirLayer) this.ctx.upper.setAtime(atime, nodiratime);
+  }
 
   /**
    * For a read or write at the file position through a lease: the range it takes, so that other
