@@ -366,31 +366,36 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
    * New entries belong to the caller, as the kernel's own file systems make them. With DONT_MASK the
    * kernel leaves the caller's umask to us: it applies unless the parent has a default ACL, which the
    * upper filesystem has applied instead when it made the entry (POSIX.1e), and a chmod would undo.
+   * Returns the entry's attributes when its last stat here is still true (nothing changed after it),
+   * which the reply can carry instead of a stat of its own.
    */
-  private own(caller: FuseCaller, parent: OverlayNode, node: OverlayNode, mode: number | undefined, umask = 0, defaultAcl = this.overlay.acl(parent, 'default') !== undefined): void {
+  private own(caller: FuseCaller, parent: OverlayNode, node: OverlayNode, mode: number | undefined, umask = 0, defaultAcl = this.overlay.acl(parent, 'default') !== undefined): OvlStat | undefined {
     if (mode !== undefined && defaultAcl) mode = undefined;
     else if (mode !== undefined) mode &= ~umask;
-    const parentStat = this.overlay.getattr(parent);
-    const inheritGid = (parentStat.mode & S_ISGID) !== 0;
+    // The parent is stat'ed only where its setgid bit decides something: the group, or a directory's own bit.
+    let parentSgid: boolean | undefined;
+    const inheritGid = (): boolean => (parentSgid ??= (this.overlay.getattr(parent).mode & S_ISGID) !== 0);
     if (this.idmap !== undefined || this.override !== undefined) {
       // The caller's ids as the layer stores them (mapped back, or kept in override_stat).
-      const gid = inheritGid ? undefined : caller.gid;
+      const gid = inheritGid() ? undefined : caller.gid;
       const rest = this.ownerChange(node, { uid: caller.uid, gid, mode: this.override !== undefined && mode !== undefined ? mode & 0o7777 : undefined });
       if ((rest.uid !== undefined && rest.uid !== this.myUid) || (rest.gid !== undefined && rest.gid !== this.myGid)) {
         this.overlay.setattr(node, { uid: rest.uid, gid: rest.gid }, 'chown');
       }
-      if (this.override !== undefined) return;
+      if (this.override !== undefined) return undefined;
     } else {
       const uid = caller.uid !== this.myUid ? caller.uid : undefined;
-      const gid = !inheritGid && caller.gid !== this.myGid ? caller.gid : undefined;
+      const gid = caller.gid !== this.myGid && !inheritGid() ? caller.gid : undefined;
       if (uid !== undefined || gid !== undefined) this.overlay.setattr(node, { uid, gid }, 'chown');
     }
-    if (mode === undefined) return;
+    if (mode === undefined) return undefined;
     // The caller's umask is applied; ours must not apply on top (mkdir(2) honours it).
     let want = mode & 0o7777;
-    if (node.isDir && inheritGid) want |= S_ISGID;
-    const have = this.overlay.getattr(node).mode & 0o7777;
-    if (have !== want) this.overlay.setattr(node, { mode: want }, 'chmod');
+    if (node.isDir && inheritGid()) want |= S_ISGID;
+    const st = this.overlay.getattr(node);
+    if ((st.mode & 0o7777) === want) return st;
+    this.overlay.setattr(node, { mode: want }, 'chmod');
+    return undefined;
   }
 
   // --- lookup and attributes ------------------------------------------------------------------------
@@ -555,13 +560,14 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
 
   // CREATE always makes the file (the core's create is O_EXCL), so OPEN_KILL_SUIDGID, which is about
   // truncating a file that was there, never applies: the new file keeps the mode asked for.
-  create(caller: FuseCaller, parent: OverlayNode, name: string, mode: number, flags: number, umask: number): Opened<OpenFile> & { node: OverlayNode } {
+  create(caller: FuseCaller, parent: OverlayNode, name: string, mode: number, flags: number, umask: number): Opened<OpenFile> & { node: OverlayNode; attr?: FuseAttr } {
     const defaultAcl = this.overlay.acl(parent, 'default') !== undefined;
     const file = this.invalidatingCopyUps([parent], () => this.overlay.create(parent, name, coreFlags(flags), madeMode(mode, umask, defaultAcl)));
     try {
       const node = this.overlay.nodeOf(file);
-      this.own(caller, parent, node, mode, umask, defaultAcl);
-      return { node, file, keepCache: true, backing: this.backingOf(node, file) };
+      const st = this.own(caller, parent, node, mode, umask, defaultAcl);
+      const backing = this.backingOf(node, file);
+      return { node, file, keepCache: true, backing, attr: st === undefined ? undefined : this.shown(node, attrOf(st, node.ino)) };
     } catch (e) {
       this.overlay.release(file);
       throw e;

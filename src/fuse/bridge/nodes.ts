@@ -118,7 +118,8 @@ export interface NodeFileSystem<N extends object, F> {
 
   /** `flags` are the open(2) flags (O_CREAT/O_EXCL/O_NOCTTY removed by the kernel); `openFlags` FUSE's (OPEN_KILL_SUIDGID). */
   open?(caller: FuseCaller, node: N, flags: number, openFlags?: number): Opened<F>;
-  create?(caller: FuseCaller, parent: N, name: string, mode: number, flags: number, umask: number, openFlags?: number): Opened<F> & { node: N };
+  /** `attr`: the new node's attributes as the call leaves them, when the file system has them at hand (no getattr for the reply). */
+  create?(caller: FuseCaller, parent: N, name: string, mode: number, flags: number, umask: number, openFlags?: number): Opened<F> & { node: N; attr?: FuseAttr };
   /** O_TMPFILE in directory `parent`: an open file on a node with no name yet (link gives it one). */
   tmpfile?(caller: FuseCaller, parent: N, mode: number, flags: number, umask: number): Opened<F> & { node: N };
   /** The data; may be a view of a reused buffer (it is copied out before the next request). */
@@ -317,11 +318,11 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   }
 
   /** A reply that hands the kernel a reference: one more lookup of the node. */
-  private entry(caller: FuseCaller, node: N): EntryOut {
+  private entry(caller: FuseCaller, node: N, known?: FuseAttr): EntryOut {
     const inode = this.inodeFor(node);
     let attr: FuseAttr;
     try {
-      attr = this.attr(caller, inode, node, undefined);
+      attr = known !== undefined ? (inode.last = known) : this.attr(caller, inode, node, undefined);
     } catch (e) {
       // The kernel never heard of an id made just now: nothing will forget it.
       if (inode.nlookup === 0 && inode.id !== FUSE_ROOT_ID) this.drop(inode);
@@ -484,7 +485,7 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   /** A node made and opened in one request (CREATE, TMPFILE): its entry and handle, or nothing left open. */
   private createdOpen(caller: FuseCaller, o: ReturnType<NonNullable<NodeFileSystem<N, F>['create']>>): CreateOut {
     try {
-      const entry = this.entry(caller, o.node);
+      const entry = this.entry(caller, o.node, o.attr);
       return { entry, open: { fh: this.addHandle(o.file, this.inode(entry.nodeid)), keepCache: o.keepCache, directIo: o.directIo, backing: o.backing, dropCacheIf: o.dropCacheIf } };
     } catch (e) {
       o.backing?.release();
