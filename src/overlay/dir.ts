@@ -2,7 +2,7 @@
 // whiteouts where a lower entry would show through, rename with redirects, and hard links.
 import { constants } from 'node:fs';
 import { errorCode, fsError } from '../errors.js';
-import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type LayerEntry, type RealStat, type WritableLayer } from '../layer/types.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type LayerEntry, type RealFile, type RealStat, type WritableLayer } from '../layer/types.js';
 import type { OverlayContext } from './context.js';
 import { applyInheritedAcl } from './acl.js';
 import { copyUp } from './copy-up.js';
@@ -28,15 +28,27 @@ function make(upper: WritableLayer, rel: string, entry: NewEntry): void {
   else upper.mknod(rel, (entry as { mode: number }).mode | entry.type, (entry as { rdev: number }).rdev);
 }
 
-/** Makes a regular file at rel; false when the name is taken in the upper layer. */
-function madeInPlace(upper: WritableLayer, rel: string, mode: number): boolean {
+/**
+ * Makes a regular file at rel, opened with `opened.flags` when asked (the caller's open, not a second
+ * one) and closed otherwise; false when the name is taken in the upper layer.
+ */
+function madeInPlace(upper: WritableLayer, rel: string, mode: number, opened: NewFileOpen | undefined): boolean {
+  let real: RealFile;
   try {
-    upper.create(rel, constants.O_WRONLY | constants.O_EXCL, mode).close();
-    return true;
+    real = upper.create(rel, (opened?.flags ?? constants.O_WRONLY) | constants.O_EXCL, mode);
   } catch (err) {
     if (errorCode(err) === 'EEXIST') return false;
     throw err;
   }
+  if (opened !== undefined) opened.real = real;
+  else real.close();
+  return true;
+}
+
+/** A new regular file that its creator opens: the flags to open it with, and the real file when it was made open. */
+export interface NewFileOpen {
+  flags: number;
+  real?: RealFile;
 }
 
 /** The layer entry of something the overlay has just made in place: a stat, and no overlay xattrs. */
@@ -60,7 +72,7 @@ function attach(ctx: OverlayContext, parent: OvlNode, name: string, type: number
 }
 
 /** Puts a new entry at parent/name, replacing an upper whiteout atomically where there is one. */
-export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, entry: NewEntry, syscall: string): OvlNode {
+export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, entry: NewEntry, syscall: string, opened?: NewFileOpen): OvlNode {
   const path = parent.childPath(name);
   const upper = ctx.writableUpper(syscall, path);
   if (lookupChild(ctx, parent, name) !== null) throw fsError('EEXIST', syscall, path);
@@ -68,10 +80,16 @@ export function createEntry(ctx: OverlayContext, parent: OvlNode, name: string, 
   copyUp(ctx, parent, syscall);
   const rel = joinRel(parent.upperRel(), name);
   // A file is made at once with O_EXCL; only if the name is taken (by a whiteout, say) is it looked up.
-  if (entry.type === S_IFREG && madeInPlace(upper, rel, (entry as { mode: number }).mode)) {
-    const node = attach(ctx, parent, name, entry.type, true);
-    createdUnprotected(node);
-    return node;
+  if (entry.type === S_IFREG && madeInPlace(upper, rel, (entry as { mode: number }).mode, opened)) {
+    try {
+      const node = attach(ctx, parent, name, entry.type, true);
+      createdUnprotected(node);
+      return node;
+    } catch (err) {
+      opened?.real?.close();
+      if (opened !== undefined) opened.real = undefined;
+      throw err;
+    }
   }
   const existing = upper.lookup(rel);
   if (existing !== undefined && !existing.whiteout) throw fsError('EEXIST', syscall, path);

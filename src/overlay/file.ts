@@ -197,15 +197,17 @@ export function settleOpenFiles(node: OvlNode): void {
   }
 }
 
-/** Opens an existing node. The caller has copied it up already when the flags write. */
-export function openNode(ctx: OverlayContext, node: OvlNode, flags: number): OvlFile {
+/**
+ * Opens an existing node. The caller has copied it up already when the flags write. `real`: the node's
+ * data file already open with `flags` (a file its create made open).
+ */
+export function openNode(ctx: OverlayContext, node: OvlNode, flags: number, real?: RealFile): OvlFile {
   if (node.type === S_IFDIR) {
     if ((flags & O_ACCMODE) !== O_RDONLY) throw fsError('EISDIR', 'open', node.path());
     return new OvlFile(ctx, node, flags | O_DIRECTORY, undefined);
   }
   if ((flags & O_DIRECTORY) !== 0) throw fsError('ENOTDIR', 'open', node.path());
-  const real = openReal(ctx, node, flags & ~(O_CREAT | O_EXCL));
-  return new OvlFile(ctx, node, flags, real);
+  return new OvlFile(ctx, node, flags, real ?? openReal(ctx, node, flags & ~(O_CREAT | O_EXCL)));
 }
 
 export function closeFile(file: OvlFile): void {

@@ -14,7 +14,7 @@ import {
 import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, readAcl } from './acl.js';
 import { OverlayContext } from './context.js';
 import { copyUp, startCopyUp, type CopyUpJob } from './copy-up.js';
-import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, tmpfileEntry, unlinkEntry, type RenameFlags } from './dir.js';
+import { createEntry, exchangeEntries, linkEntry, renameEntry, rmdirEntry, tmpfileEntry, unlinkEntry, type NewFileOpen, type RenameFlags } from './dir.js';
 import {
   allocateData, closeFile, copyDataRange, leaseData, openNode, readData, readUpdatesAtime, realFile, seekData, syncData, truncateData, writeData,
   reservePosition, type DataLease, type OpenFile, type OvlFile, type PositionRange,
@@ -320,8 +320,11 @@ export class Overlay {
   /** Creates parent/name as a regular file and opens it (O_CREAT|O_EXCL semantics). */
   create(parent: OverlayNode, name: string, flags: number, mode: number): OpenFile {
     this.refuseNewName(parent, name, 'open');
-    const node = createEntry(this.ctx, inner(parent), name, { type: S_IFREG, mode: mode & 0o7777 }, 'open');
-    return openNode(this.ctx, node, flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW));
+    const open = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW);
+    // The file is made open, as open(2) with O_CREAT makes it, unless the real open takes other flags.
+    const opened: NewFileOpen | undefined = this.ctx.atime !== 'noatime' ? { flags: open } : undefined;
+    const node = createEntry(this.ctx, inner(parent), name, { type: S_IFREG, mode: mode & 0o7777 }, 'open', opened);
+    return openNode(this.ctx, node, open, opened?.real);
   }
 
   /**
