@@ -253,6 +253,9 @@ export class DirLayer implements WritableLayer {
     if (this.treeFd !== undefined) setAtimeRule(this.treeFd, rule, nodiratime);
   }
 
+  /** Whether reads of the layer's files update atimes by its own mount clone's flags (see setAtime). */
+  get atimeByClone(): boolean { return this.treeFd !== undefined; }
+
   /**
    * The kernel overlay marks its upper and work directories in use for the mount's life, and a second
    * mount of either (index=off, the only mode here) gets a warning and goes on; here the mark is an

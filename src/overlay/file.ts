@@ -9,6 +9,7 @@ import {
   FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_UNSHARE_RANGE,
   FALLOC_FL_WRITE_ZEROES, FALLOC_FL_ZERO_RANGE, O_ACCMODE, S_IFDIR, SEEK_DATA, SEEK_HOLE, type FileOffset, type RealFile,
 } from '../layer/types.js';
+import { DirLayer } from '../layer/dir-layer.js';
 import { refuseImmutableTarget, refuseProtectedAllocate } from './attr-flags.js';
 import type { OverlayContext } from './context.js';
 import type { OvlNode } from './node.js';
@@ -64,11 +65,13 @@ function realFlags(flags: number): number {
  * O_NOATIME, as ovl_open_realfile's does), none with noatime, and an upper file's by the overlay's
  * atime rule, which the upper layer's private mount clone carries (DirLayer's `atime`; without the
  * privilege to clone, the host mount's rule). O_NOATIME needs the file's owner or CAP_FOWNER; without
- * either, the read may touch the atime, as the kernel's would.
+ * either, the read may touch the atime, as the kernel's would. An upper file read through the clone is
+ * opened without it even under noatime: the clone's flags say it, and a remount changes them for files
+ * open already.
  */
 function openReal(ctx: OverlayContext, node: OvlNode, flags: number): RealFile {
   const { layer, rel } = ctx.dataRef(node);
-  if (ctx.atime !== 'noatime' && layer === ctx.upper) return layer.open(rel, flags);
+  if (layer === ctx.upper && (ctx.atime !== 'noatime' || (layer instanceof DirLayer && layer.atimeByClone))) return layer.open(rel, flags);
   try {
     return layer.open(rel, flags | O_NOATIME);
   } catch (err) {
