@@ -12,18 +12,10 @@ import { after, before, describe, test } from 'node:test';
 
 import { mountFuse, type FuseMount } from '../../src/fuse/bridge/mount.js';
 import { isMounted } from '../../src/mount-table.js';
+import { attempt } from '../support/hostile-env.js';
 import { sideBySideSkip } from '../support/side-by-side.js';
 
 const reason = sideBySideSkip('in-use tests');
-
-function attempt(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? String(e);
-  }
-}
 
 describe('a second mount of an upper and work directory in use', { skip: reason }, () => {
   let base = '';

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { main } from '../../src/cli/commands.js';
 import { readMounts } from '../../src/mount-table.js';
+import { attempt } from '../support/hostile-env.js';
 import { mountSideBySide, sideBySideSkip, type SideBySide } from '../support/side-by-side.js';
 
 const reason = sideBySideSkip('remount tests');
@@ -27,16 +28,7 @@ function kernelRemount(mnt: string, opt: 'ro' | 'rw'): number | null {
   return spawnSync('mount', ['-o', `remount,${opt}`, mnt], { stdio: 'ignore' }).status;
 }
 
-function attempt(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? String(e);
-  }
-}
-
-/** Every kind of change, each answered 'ok' or with its error code, in the order given. */
+/** Every kind of change, each answered 'OK' or with its error code, in the order given. */
 function changes(m: string, tag: string): Record<string, string> {
   const p = (name: string): string => join(m, name);
   return {
@@ -88,7 +80,7 @@ describe('remount ro and rw, as the kernel overlay', { skip: reason }, () => {
     assert.deepEqual(mountsAt(s.omnt), ['rw']);
     const kernelRw = changes(s.kmnt, 'rw');
     assert.deepEqual(changes(s.omnt, 'rw'), kernelRw);
-    assert.equal(kernelRw.create, 'ok');
+    assert.equal(kernelRw.create, 'OK');
   });
 
   test('remount,ro fails while a file is open for writing, and the mount stays writable', async () => {
