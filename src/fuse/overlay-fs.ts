@@ -30,8 +30,7 @@ import { inGroupOrCapable } from './caller-creds.js';
 import { OwnMount } from './own-mount.js';
 import { Fattr, InitFlag, OPEN_KILL_SUIDGID, RENAME_EXCHANGE, RENAME_NOREPLACE, WRITE_KILL_SUIDGID } from './protocol.js';
 import { shownIds, squashes, storedGid, storedUid, type IdMap } from './idmap.js';
-import type { FuseAttr, SetattrIn, StatfsOut, StatxOut } from './structs.js';
-import type { FileOffset } from './structs.js';
+import type { FileOffset, FuseAttr, SetattrIn, StatfsOut, StatxOut } from './structs.js';
 
 const { O_TRUNC, O_SYNC, O_DSYNC, O_RDONLY, W_OK } = fsc;
 const S_ISUID = 0o4000;

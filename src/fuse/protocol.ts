@@ -5,8 +5,7 @@
 // read exactly (readOffset: a bigint past 2^53). Inode numbers, which the layers choose, may be given as bigint.
 
 import { nameFromBytes, nameToBytes } from '../names.js';
-import type { AttrOut, EntryOut, FuseAttr, InHeader, InitIn, InitOut, OpenOut, RenameIn, SetattrIn, StatfsOut, StatxOut, Timespec } from './structs.js';
-import type { FileOffset } from './structs.js';
+import type { AttrOut, EntryOut, FileOffset, FuseAttr, InHeader, InitIn, InitOut, OpenOut, RenameIn, SetattrIn, StatfsOut, StatxOut, Timespec } from './structs.js';
 
 export const FUSE_KERNEL_VERSION = 7;
 /** The newest minor whose structs this file encodes; we reply with min(kernel's, this). */

@@ -28,8 +28,7 @@
 //
 // Everything the node API leaves out answers ENOSYS, which makes the kernel stop asking for most things
 // (FLUSH and LSEEK among them). No-open mode and READDIRPLUS built by hand need the raw interface.
-import type { CopyFileRangeIn, DirEntry, EntryOut, FuseAttr, OpenOut, SetattrIn, StatfsOut, StatxOut, AttrOut } from '../structs.js';
-import type { FileOffset } from '../structs.js';
+import type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, FileOffset, FuseAttr, OpenOut, SetattrIn, StatfsOut, StatxOut } from '../structs.js';
 import { FUSE_ROOT_ID, RENAME_EXCHANGE } from '../protocol.js';
 import type { Background, CreateOut, DataLease, FuseCaller, FuseNotifier, OpenReply, RawFileSystem } from './raw-fs.js';
 

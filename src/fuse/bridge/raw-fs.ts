@@ -19,8 +19,7 @@
 // call. Buffers handed *out* (read data) are copied to the kernel before the next request is read, so a
 // method may return a view of a reused scratch buffer.
 
-import type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, OpenOut, SetattrIn, StatfsOut, StatxOut } from '../structs.js';
-import type { FileOffset } from '../structs.js';
+import type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, FileOffset, OpenOut, SetattrIn, StatfsOut, StatxOut } from '../structs.js';
 import type { DataLease } from './io-threads.js';
 
 export type { DataLease } from './io-threads.js';
