@@ -121,6 +121,9 @@ export function sortOptions(list: string[], dialect: Dialect): Pick<MountRequest
   const lower = (Array.isArray(parsed.lowerdir) ? parsed.lowerdir : [parsed.lowerdir]) as string[];
   parsed.lowerdir = lower.map(absolute);
   if (typeof parsed.upperdir === 'string') parsed.upperdir = absolute(parsed.upperdir);
+  // With no upper layer nothing can be written: the kernel overlay's superblock is read-only then, and so is
+  // this mount's, so that statvfs, findmnt and access(W_OK) say so rather than each write failing on its own.
+  else flags.readOnly = true;
   if (parsed.workdir !== undefined) parsed.workdir = absolute(parsed.workdir);
   let idmap: IdMap | undefined;
   if (uidmap !== undefined || gidmap !== undefined || squashUid !== undefined || squashGid !== undefined) {

@@ -3,13 +3,14 @@
 // form takes SOURCE MOUNTPOINT -o … and ignores options it does not know; bad usage says what is wrong.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
-import { isMounted } from '../../src/mount-table.js';
+import { isMounted, readMounts } from '../../src/mount-table.js';
+import { attempt } from '../support/hostile-env.js';
 import type { Run } from '../support/shell.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -115,6 +116,33 @@ describe('the ovlfs command', () => {
     assert.equal(r.status, 32, r.stderr);
     assert.match(r.stderr, /lowerdir #1 '.*missing' does not exist/);
     assert.equal(isMounted(mnt), false);
+  });
+
+  test('a mount without upperdir is read-only, as the kernel overlay makes it', { skip: reason }, async () => {
+    const { mnt, pidfile } = layout();
+    const kmnt = join(base, 'kernel-ro');
+    mkdirSync(kmnt);
+    mkdirSync(join(base, 'lower2'));
+    // The kernel takes a mount without upperdir only with two lower layers or more.
+    const lowers = `lowerdir=${base}/lower:${base}/lower2`;
+    const flagsOf = (m: string): string | undefined => readMounts().filter((e) => e.mountpoint === m).at(-1)?.options.map(([k]) => k).find((k) => k === 'ro' || k === 'rw');
+    const answers = (m: string): string[] => [
+      attempt(() => accessSync(m, constants.W_OK)),
+      attempt(() => writeFileSync(join(m, 'new'), 'x')),
+      attempt(() => readFileSync(join(m, 'hello'), 'utf8')),
+    ];
+    try {
+      assert.equal(spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', lowers, kmnt]).status, 0);
+      const r = ovlfs(['mount', '-o', lowers, '--pidfile', pidfile, mnt]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(flagsOf(kmnt), 'ro');
+      assert.equal(flagsOf(mnt), 'ro', 'the FUSE mount itself is read-only, so statvfs and findmnt say so');
+      assert.deepEqual(answers(mnt), answers(kmnt));
+      assert.deepEqual(answers(kmnt), ['EROFS', 'EROFS', 'OK']);
+    } finally {
+      if (isMounted(kmnt)) spawnSync('umount', ['-l', kmnt]);
+      if (isMounted(mnt)) spawnSync('umount', [mnt]);
+    }
   });
 
   test('mount daemonizes once live; a plain umount ends the daemon', { skip: reason }, async () => {
