@@ -7,11 +7,12 @@
 // to an I/O thread (io-threads.ts), which replies itself. An INTERRUPT needs no bookkeeping either way:
 // the request it names is answered already, or soon by its I/O thread, and the kernel drops a reply it
 // no longer waits for.
-import { constants as fsConstants, readSync, writeSync, writevSync } from 'node:fs';
+import { constants as fsConstants, writeSync, writevSync } from 'node:fs';
 import { constants } from 'node:os';
 
 import { nameToBytes } from '../../names.js';
 import { poll } from '../../sys/index.js';
+import { readInto, writeAll } from '../../sys/device-io.js';
 import * as P from '../protocol.js';
 import type { DirEntry, EntryOut, InHeader, OpenOut } from '../structs.js';
 import { IoThreads } from './io-threads.js';
@@ -254,7 +255,7 @@ class Server {
   private write(buf: Buffer | Buffer[]): void {
     try {
       if (Array.isArray(buf)) writevSync(this.fd, buf);
-      else writeSync(this.fd, buf);
+      else writeAll(this.fd, buf);
     } catch (err) {
       const code = codeOf(err);
       // ENOENT: the request was interrupted and the kernel no longer waits for this reply.
@@ -702,7 +703,7 @@ export function serveFuse(fd: number, ops: RawFileSystem, opts: ServeOptions = {
           continue;
         }
         server.collectWhenQuiet();
-        n = readSync(fd, buf, 0, buf.length, null);
+        n = readInto(fd, buf);
       } catch (err) {
         const code = codeOf(err);
         // ENOENT: the request we were about to read was interrupted; EINTR/EAGAIN: just try again.
