@@ -797,6 +797,16 @@ export class DirLayer implements WritableLayer {
     }
   }
 
+  syncfs(): void {
+    // The root fd is O_PATH, which syncfs(2) refuses: a plain open of the same directory.
+    const fd = fs.openSync(`/proc/self/fd/${this.rootFd}`, O_RDONLY | O_DIRECTORY);
+    try {
+      sys.syncfs(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   removeTemp(rel: string): void {
     const [dirfd, name] = this.at(rel);
     this.removeTree(dirfd, name);

@@ -811,6 +811,8 @@ export class MemoryLayer implements WritableLayer {
   /** Memory has no stable storage to flush to. */
   fsync(_rel: string): void {}
 
+  syncfs(): void {}
+
   removeTemp(rel: string): void {
     if (!rel.startsWith('\0')) throw fsError('EINVAL', 'rm', display(rel));
     const slot = this.walk(rel);

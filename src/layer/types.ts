@@ -197,6 +197,8 @@ export interface WritableLayer extends Layer {
   setMetadata(rel: string, meta: CopyUpMetadata): void;
   /** Flushes a file's data to stable storage (fsync), before it is renamed into place. */
   fsync(rel: string): void;
+  /** Flushes everything written to the filesystem the layer is on, open files' data included (syncfs). */
+  syncfs(): void;
   /** Removes an entry or directory tree in the work area (after a replace); one already gone is fine. */
   removeTemp(rel: string): void;
 }

@@ -24,6 +24,7 @@ const rawPwrite = declare<(fd: number, buf: NodeJS.ArrayBufferView, count: numbe
   'ssize_t pwrite(int fd, const void *buf, size_t count, int64_t offset)',
 );
 const rawFtruncate = declare<(fd: number, length: number | bigint) => number>('int ftruncate(int fd, int64_t length)');
+const rawSyncfs = declare<(fd: number) => number>('int syncfs(int fd)');
 
 /** ioctl(2) with an integer argument, or a buffer the kernel reads or fills. */
 export function ioctl(fd: number, request: number, arg: number | Uint8Array = 0): number {
@@ -79,4 +80,9 @@ export function pwrite64(fd: number, buffer: NodeJS.ArrayBufferView, offset: num
 /** ftruncate(2) to a length past 2^53, which node:fs refuses. */
 export function ftruncate64(fd: number, length: bigint): void {
   check(rawFtruncate(fd, length), 'ftruncate');
+}
+
+/** syncfs(2): everything written to the filesystem `fd` is on, flushed (not an O_PATH fd: EBADF). */
+export function syncfs(fd: number): void {
+  check(rawSyncfs(fd), 'syncfs');
 }

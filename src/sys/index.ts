@@ -17,7 +17,7 @@ export { fchmodat, fchownat, futimens, utimensat } from './attr.js';
 export {
   fgetxattr, flistxattr, fremovexattr, fsetxattr, getxattrAt, lgetxattr, llistxattr, lremovexattr, lsetxattr,
 } from './xattr.js';
-export { copyFileRange, fallocate, ficlone, ftruncate64, ioctl, lseek, pwrite64 } from './data.js';
+export { copyFileRange, fallocate, ficlone, ftruncate64, ioctl, lseek, pwrite64, syncfs } from './data.js';
 export { eventfd, poll, type PollFd } from './poll.js';
 export { tryLockExclusive } from './flock.js';
 export { listDirectory, type RawDirent } from './dir.js';
