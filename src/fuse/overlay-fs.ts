@@ -26,7 +26,7 @@ import { O_ACCMODE, S_IFDIR, S_IFMT, S_IFREG } from '../layer/types.js';
 import { isOverlayXattr, Overlay, type DataLease, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
 import { NodeBridge, type DirCaching, type ListedEntry, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
 import { Parked, type Background, type FuseCaller, type FuseNotifier, type RawFileSystem } from './bridge/raw-fs.js';
-import { inGroupOrCapable } from './caller-creds.js';
+import { hasSysAdmin, inGroupOrCapable } from './caller-creds.js';
 import { OwnMount } from './own-mount.js';
 import { Fattr, InitFlag, OPEN_KILL_SUIDGID, RENAME_EXCHANGE, RENAME_NOREPLACE, WRITE_KILL_SUIDGID } from './protocol.js';
 import { shownIds, squashes, storedGid, storedUid, type IdMap } from './idmap.js';
@@ -147,6 +147,8 @@ const FS_IOC_GETFLAGS = 0x80086601;
 const FS_IOC_SETFLAGS = 0x40086602;
 const FS_IOC_FSGETXATTR = 0x801c581f;
 const FS_IOC_FSSETXATTR = 0x401c5820;
+/** XFS's and ext4's shutdown, _IOR('X', 125, __u32); xfstests' godown and `xfs_io -x -c shutdown` send it. */
+const FS_IOC_GOINGDOWN = 0x8004587d;
 /** struct fsxattr: xflags, extsize, nextents, projid, cowextsize, 8 bytes of padding. */
 const FSXATTR_SIZE = 28;
 const XFLAG_PAIRS: ReadonlyArray<[xflag: number, flag: number]> = [
@@ -190,6 +192,8 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   private readonly myUid = process.getuid?.() ?? 0;
   private readonly myGid = process.getgid?.() ?? 0;
   private notify: NodeNotifier<OverlayNode> | undefined;
+  /** Shut down by FS_IOC_GOINGDOWN (see goingDown). */
+  private down = false;
   private background: Background | undefined;
   /** Data copies that failed on an I/O thread, for the parked open that waited on each to report. */
   private readonly failedCopyUps = new Map<OverlayNode, Error>();
@@ -669,9 +673,12 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
   /**
    * The file attribute ioctls the kernel's fileattr_get/set send (fuse_priv_ioctl, after an OPEN or
    * OPENDIR of the node): the flags as FS_IOC_GETFLAGS/SETFLAGS, or as the fsxattr of
-   * FS_IOC_FSGETXATTR/FSSETXATTR. ENOTTY for every other command, as for a file with no ioctls.
+   * FS_IOC_FSGETXATTR/FSSETXATTR; and FS_IOC_GOINGDOWN. ENOTTY for every other command, as for a file
+   * with no ioctls.
    */
   ioctl(caller: FuseCaller, node: OverlayNode, cmd: number, input: Buffer, outSize: number): Uint8Array {
+    if ((cmd >>> 0) === FS_IOC_GOINGDOWN) return this.goingDown(caller);
+    if (this.down) throw err('EIO', 'ioctl');
     const out = Buffer.alloc(outSize);
     switch (cmd >>> 0) {
       case FS_IOC_GETFLAGS:
@@ -696,6 +703,25 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
       default:
         throw err('ENOTTY', 'ioctl');
     }
+  }
+
+  /**
+   * FS_IOC_GOINGDOWN as XFS and ext4 answer it: EPERM without CAP_SYS_ADMIN, then shut down until
+   * unmounted (every request EIO: NodeNotifier.shutDown); a second one succeeds and does nothing. Its
+   * flags (flush the log or not) never reach us, as a restricted FUSE ioctl carries no input for an
+   * _IOR command, so everything written is synced first, as the default flag does: nothing a flush
+   * would have kept is lost. Nothing is written back to the caller's flags.
+   */
+  private goingDown(caller: FuseCaller): Uint8Array {
+    if (!hasSysAdmin(caller)) throw err('EPERM', 'ioctl');
+    if (this.down) return new Uint8Array(0);
+    this.down = true;
+    try {
+      this.overlay.syncfs();
+    } finally {
+      this.notify?.shutDown();
+    }
+    return new Uint8Array(0);
   }
 
   private setFlags(caller: FuseCaller, node: OverlayNode, flags: number): void {

@@ -30,7 +30,7 @@
 // (FLUSH and LSEEK among them). No-open mode and READDIRPLUS built by hand need the raw interface.
 import type { AttrOut, CopyFileRangeIn, DirEntry, EntryOut, FileOffset, FuseAttr, OpenOut, SetattrIn, StatfsOut, StatxOut } from '../structs.js';
 import { FUSE_ROOT_ID, RENAME_EXCHANGE } from '../protocol.js';
-import type { Background, CreateOut, DataLease, FuseCaller, FuseNotifier, OpenReply, RawFileSystem } from './raw-fs.js';
+import type { Background, CreateOut, DataLease, FuseCaller, FuseConnection, FuseNotifier, OpenReply, RawFileSystem } from './raw-fs.js';
 
 /** An entry of a directory listing; the bridge adds the offsets. '.' and '..' are the file system's to list. */
 export interface ListedEntry {
@@ -67,6 +67,11 @@ export interface NodeNotifier<N> {
    * kernel only bumps the attribute version), and a later one would race the caller's next stat.
    */
   invalAttrs(node: N): void;
+  /**
+   * Shuts the file system down (see FuseConnection.shutDown): EIO to every request from now on, and the
+   * attributes the kernel holds of every node dropped, so that a stat asks and gets EIO too.
+   */
+  shutDown(): void;
 }
 
 /**
@@ -227,6 +232,7 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   readonly leaseData: RawFileSystem['leaseData'];
   /** Likewise present only when the file system runs work in the background. */
   readonly attachBackground: RawFileSystem['attachBackground'];
+  private connection: FuseConnection | undefined;
 
   constructor(
     readonly fs: NodeFileSystem<N, F>,
@@ -242,14 +248,21 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     this.byId.set(FUSE_ROOT_ID, root);
     this.byNode.set(fs.root, root);
     const notify = options.notify;
-    if (notify !== undefined) {
-      fs.attach?.({
-        invalAttrs: (node) => {
-          const inode = this.byNode.get(node);
-          if (inode !== undefined) notify.invalInode(inode.id, -1, 0);
-        },
-      });
-    }
+    fs.attach?.({
+      invalAttrs: (node) => {
+        const inode = this.byNode.get(node);
+        if (inode !== undefined) notify?.invalInode(inode.id, -1, 0);
+      },
+      shutDown: () => {
+        this.connection?.shutDown();
+        // Attribute-only, so it takes no kernel lock; names stay cached, and the stat after them asks.
+        if (notify !== undefined) for (const id of this.byId.keys()) notify.invalInode(id, -1, 0);
+      },
+    });
+  }
+
+  attachConnection(connection: FuseConnection): void {
+    this.connection = connection;
   }
 
   // --- the node table -------------------------------------------------------------------------------

@@ -71,6 +71,8 @@ export interface RawFileSystem {
   destroy?(): void;
   /** Called once before any request when the loop has I/O threads (see Background). */
   attachBackground?(background: Background): void;
+  /** Called once before any request, with what the file system may tell the loop (see FuseConnection). */
+  attachConnection?(connection: FuseConnection): void;
 
   lookup?(caller: FuseCaller, parent: number, name: string): EntryOut;
   forget?(nodeid: number, nlookup: number): void;
@@ -156,6 +158,17 @@ export interface Background {
    * the target when `sync`; `then` runs on the serving thread with undefined or the error.
    */
   copy(job: { sourceFd: number; targetFd: number; length: number; sync: boolean }, then: (err: Error | undefined) => void): BackgroundWork;
+}
+
+/** What a file system may tell the loop that serves it. */
+export interface FuseConnection {
+  /**
+   * The file system is shut down (FS_IOC_GOINGDOWN): from now on the loop answers EIO to every request
+   * but those that only release state (FORGET, RELEASE, RELEASEDIR, FLUSH, INTERRUPT, DESTROY), STATFS
+   * (which a shut-down XFS or ext4 still answers) and IOCTL (the file system answers a second shutdown
+   * itself), until the connection ends. Requests parked on background work get EIO when served again.
+   */
+  shutDown(): void;
 }
 
 /** Work in flight on an I/O thread: what a parked request waits for. */

@@ -164,6 +164,8 @@ class Server {
   private readonly parked = new Map<BackgroundWork, { nodeid: number; requests: Buffer[] }>();
   /** Work done whose parked requests are to be served again, in order. */
   private readonly ready: BackgroundWork[] = [];
+  /** Shut down by the file system (FuseConnection.shutDown): EIO from then on. */
+  private down = false;
 
   constructor(
     private readonly fd: number,
@@ -179,6 +181,7 @@ class Server {
     const wantsIo = (ops.leaseData !== undefined || ops.attachBackground !== undefined) && threads > 0;
     this.io = wantsIo ? new IoThreads(fd, this.bufSize, { threads }) : undefined;
     if (this.io !== undefined) ops.attachBackground?.(this.background(this.io));
+    ops.attachConnection?.({ shutDown: () => void (this.down = true) });
   }
 
   private background(io: IoThreads): Background {
@@ -291,6 +294,7 @@ class Server {
     if (this.opts.debug) process.stderr.write(`fuse: ${P.opcodeName(h.opcode)} unique=${h.unique} nodeid=${h.nodeid}\n`);
     if (h.opcode === P.Opcode.INIT) return this.init(h.unique, buf, body, end);
     if (!this.initialized) return this.replyError(h.unique, ERRNO.EIO ?? 5);
+    if (this.down && !servedWhenDown(h.opcode)) return this.replyError(h.unique, ERRNO.EIO ?? 5);
     const waitFor = this.busy.get(h.nodeid);
     if (waitFor !== undefined && !goesOnDuringCopyUp(h.opcode, buf, body)) return this.park(waitFor, h.nodeid, buf, len);
     try {
@@ -664,6 +668,18 @@ function goesOnDuringCopyUp(opcode: number, buf: Buffer, off: number): boolean {
       const flags = P.decodeOpenIn(buf, off).flags;
       return (flags & O_ACCMODE) === O_RDONLY && (flags & O_TRUNC) === 0;
     }
+    default:
+      return false;
+  }
+}
+
+/** What a shut-down file system still serves (see FuseConnection.shutDown); these answer no EIO on XFS either. */
+function servedWhenDown(opcode: number): boolean {
+  const O = P.Opcode;
+  switch (opcode) {
+    case O.FORGET: case O.BATCH_FORGET: case O.RELEASE: case O.RELEASEDIR: case O.FLUSH: case O.INTERRUPT:
+    case O.NOTIFY_REPLY: case O.DESTROY: case O.STATFS: case O.IOCTL:
+      return true;
     default:
       return false;
   }
