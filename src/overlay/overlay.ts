@@ -22,7 +22,7 @@ import {
 import { fgetattr, fsetattr, getattr, setattr, type OvlStat, type SetAttr } from './inode.js';
 import { lookupChild, walk, walkParent, type ParentAndName } from './namei.js';
 import type { OverlayNode, OvlNode } from './node.js';
-import { checkDirectory, contains, normalizeOptions, type OverlayOptions } from './options.js';
+import { checkDirectory, contains, normalizeOptions, type OverlayOptions, type ParsedOptions } from './options.js';
 import { readdirNode, type OvlDirent } from './readdir.js';
 
 const { O_RDONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = fs.constants;
@@ -50,6 +50,19 @@ export class Overlay {
   constructor(options: OverlayOptions | string) {
     const o = normalizeOptions(options);
     this.nodiratime = o.nodiratime;
+    try {
+      this.ctx = this.openLayers(o);
+    } catch (err) {
+      // A mount that fails holds nothing, as the kernel's ovl_free_fs releases it all: the layers made
+      // so far close (their fds, the in-use locks on upperdir and workdir) and the claims go.
+      for (const dir of this.claimed) inUse.delete(dir);
+      for (const layer of this.owned) layer.close();
+      throw err;
+    }
+  }
+
+  /** Makes the layers the options name by directory (owned, and claimed for upper and work), and the context over all. */
+  private openLayers(o: ParsedOptions): OverlayContext {
     const prefix = o.userxattr ? 'user.overlay.' : 'trusted.overlay.';
     const seen: Array<{ dir: string; role: string }> = [];
     const checkOverlap = (dir: string, role: string): void => {
@@ -99,7 +112,7 @@ export class Overlay {
     } else {
       upper = o.upper;
     }
-    this.ctx = new OverlayContext(upper, lowers, {
+    return new OverlayContext(upper, lowers, {
       redirectDir: o.redirectDir,
       metacopy: o.metacopy,
       xino: o.xino,

@@ -56,3 +56,43 @@ test('workdir on another filesystem than upperdir gives EXDEV', { skip: fs.exist
   fs.mkdirSync(path.join(base, 'u'));
   assert.throws(() => new Overlay({ lowerdir: path.join(base, 'l'), upperdir: path.join(base, 'u'), workdir: shm }), (e: NodeJS.ErrnoException) => e.code === 'EXDEV' && /same filesystem/.test(e.message));
 });
+
+/** This process's fds open on `dir` itself (not on what is inside it). */
+function fdsOn(dir: string): number {
+  return fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`) === dir;
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+test('a construction that fails after making its layers releases them: fds, in-use locks and claims', { skip: fs.existsSync('/dev/shm') ? false : 'needs /dev/shm (tmpfs) as a second filesystem' }, async (t) => {
+  const base = tmp();
+  const shm = fs.mkdtempSync('/dev/shm/ovlfs-opt-');
+  t.after(() => {
+    fs.rmSync(base, { recursive: true, force: true });
+    fs.rmSync(shm, { recursive: true, force: true });
+  });
+  if (fs.statSync(shm).dev === fs.statSync(base).dev) {
+    t.skip('/dev/shm is on the same filesystem here');
+    return;
+  }
+  for (const d of ['u', 'w']) fs.mkdirSync(path.join(base, d));
+  const u = path.join(base, 'u'), w = path.join(base, 'w');
+  // xino=off over layers on two filesystems is refused once every layer is open.
+  assert.throws(() => new Overlay({ lowerdir: shm, upperdir: u, workdir: w, xino: 'off' }), (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && /xino=off/.test(e.message));
+  assert.deepEqual([shm, u, w].map(fdsOn), [0, 0, 0], 'no fd is left on the lower, the upper or the workdir');
+  // Neither claimed (EBUSY) nor locked (the in-use warning) any more.
+  const warnings: string[] = [];
+  const onWarning = (warning: Error & { code?: string }): void => void warnings.push(warning.code ?? warning.message);
+  process.on('warning', onWarning);
+  try {
+    new Overlay({ lowerdir: shm, upperdir: u, workdir: w }).close();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  assert.deepEqual(warnings, []);
+});
