@@ -123,4 +123,22 @@ describe('setgid through the ovlfs mount, for callers outside the file group', {
     const stored = sh(`stat -c '%n %a' write keep lower-write acl acl-dir`, join(base, 'ovlfs', 'u'));
     assert.equal(stored.stdout, 'write 666\nkeep 666\nlower-write 666\nacl 777\nacl-dir 777\n');
   });
+
+  // CAP_FSETID in a user namespace of the caller's own (`unshare -Ur` as nobody) holds only over files whose
+  // owner and group that namespace maps (capable_wrt_inode_uidgid): root's files lose setgid as for anyone.
+  const NOBODY_IN_USERNS = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'unshare', '-Ur'];
+  const usernsSkip = spawnSync(NOBODY_IN_USERNS[0]!, [...NOBODY_IN_USERNS.slice(1), 'true']).status === 0 ? undefined : 'this machine refuses unprivileged user namespaces';
+  test('a capability held only in the caller\'s own user namespace does not keep setgid', { skip: usernsSkip }, () => {
+    const { kmnt, omnt } = pair!;
+    const script = `
+N='${NOBODY_IN_USERNS.join(' ')}'
+for f in userns-write userns-truncate; do echo x > $f; chmod 2666 $f; done
+$N sh -c 'echo y >> userns-write'
+$N truncate -s 1 userns-truncate
+stat -c '%n %a' userns-write userns-truncate`;
+    const k = sh(script, kmnt);
+    assert.equal(k.stderr, '', 'the script runs cleanly on the kernel overlay');
+    assert.equal(k.stdout, 'userns-write 666\nuserns-truncate 666\n');
+    assert.deepEqual(sh(script, omnt), k);
+  });
 });
