@@ -52,7 +52,7 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
         upper.create(temp, fs.constants.O_WRONLY, 0o600).close();
         if (metadataOnly) {
           // The kernel keeps the size on a metacopy file so that stat needs no lower lookup.
-          upper.truncate(temp, stat.size);
+          upper.truncate(temp, stat.sizeExact ?? stat.size);
           upper.setMetacopy(temp, true);
           if (node.lowers[node.lowers.length - 1].rel !== node.upperRel()) {
             upper.setRedirect(temp, '/' + node.lowers[node.lowers.length - 1].rel);
