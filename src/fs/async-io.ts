@@ -25,7 +25,7 @@ const O_ACCMODE = 3;
 /** The most one step of readFile/writeFile moves: a few ms of pool time, nothing on the event loop. */
 export const CHUNK = 1 << 20;
 
-function hostRead(fd: number, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number): Promise<number> {
+function hostRead(fd: number, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | bigint): Promise<number> {
   return new Promise((resolve, reject) => fs.read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
@@ -128,6 +128,12 @@ export class AsyncIo {
     const range = at === null || at < 0 ? overlay.reservePosition(file, length) : undefined;
     // The host fd has O_APPEND too: write(2) without a position puts the data at the end, atomically.
     const where = (file.flags & O_APPEND) !== 0 ? null : range?.position ?? at;
+    if (typeof where === 'bigint') {
+      // A file position past 2^53, which Node's write takes for none (it writes at the fd's own offset): the core's write.
+      lease.release();
+      range?.done(0);
+      return Promise.resolve(this.sync.writeAt(fd, buffer, offset, length, position));
+    }
     return hostWrite(lease.fd, buffer, offset, length, where).then(
       (n) => {
         lease.release();

@@ -31,8 +31,8 @@ export class OvlFile implements OpenFile {
   real: RealFile | undefined;
   /** The node's dataGen that `real` belongs to. */
   boundGen: number;
-  /** The file position for reads and writes without an explicit one. */
-  position = 0;
+  /** The file position for reads and writes without an explicit one: a bigint past 2^53, as any offset. */
+  position: FileOffset = 0;
   closed = false;
   readonly readable: boolean;
   readonly writable: boolean;
@@ -164,7 +164,7 @@ export function leaseData(file: OvlFile, access: 'read' | 'write'): DataLease | 
 /** A range of the file position taken for one read or write done off the core's thread. */
 export interface PositionRange {
   /** Where the I/O starts. */
-  readonly position: number;
+  readonly position: FileOffset;
   /** The I/O moved `bytes`: the position ends there (at the end of the file for O_APPEND). */
   done(bytes: number): void;
 }
@@ -177,14 +177,14 @@ export interface PositionRange {
 export function reservePosition(file: OvlFile, length: number): PositionRange {
   if (file.closed) throw fsError('EBADF', 'read');
   const start = file.position;
-  const end = start + length;
+  const end = advance(start, length);
   file.position = end;
   return {
     position: start,
     done(bytes: number): void {
       if (file.closed || file.position !== end) return;
       // O_APPEND writes land at the end whatever the position; the position follows them there.
-      file.position = file.append && file.real !== undefined ? file.real.stat().size : start + bytes;
+      file.position = file.append && file.real !== undefined ? sizeOf(file.real) : advance(start, bytes);
     },
   };
 }
@@ -235,7 +235,7 @@ export function readData(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset: 
   const real = realFile(file, 'read');
   if (position === null || position < 0) {
     const n = real.read(buffer, offset, length, file.position);
-    file.position += n;
+    file.position = advance(file.position, n);
     return n;
   }
   return real.read(buffer, offset, length, position);
@@ -248,12 +248,12 @@ export function writeData(file: OvlFile, buffer: NodeJS.ArrayBufferView, offset:
   if (file.append) {
     // O_APPEND writes land at the end whatever the position; the position follows them there.
     const n = real.write(buffer, offset, length, null);
-    file.position = real.stat().size;
+    file.position = sizeOf(real);
     return n;
   }
   if (position === null || position < 0) {
     const n = real.write(buffer, offset, length, file.position);
-    file.position += n;
+    file.position = advance(file.position, n);
     return n;
   }
   return real.write(buffer, offset, length, position);
@@ -334,6 +334,12 @@ function advance(pos: FileOffset, n: number): FileOffset {
   if (typeof pos === 'bigint') return pos + BigInt(n);
   const next = pos + n;
   return Number.isSafeInteger(next) ? next : BigInt(pos) + BigInt(n);
+}
+
+/** The real file's size, exact past 2^53. */
+function sizeOf(real: RealFile): FileOffset {
+  const st = real.stat();
+  return st.sizeExact ?? st.size;
 }
 
 let scratch = Buffer.allocUnsafe(1 << 16);

@@ -294,6 +294,66 @@ test('the library reads, writes and truncates at huge positions as node:fs on th
   });
 });
 
+test('the library reads at the file position after an O_APPEND write past 2^53 as node:fs on the kernel overlay does', { skip: sideBySideSkip('the library append position test') ?? (hasXfsIo ? undefined : 'needs xfs_io (xfsprogs)') }, () => {
+  const seen = libraryAgreesWithKernel((vfs, dir) => {
+    const seen: string[] = [];
+    // 'sparse' ends at 2^62 + 4096; the write makes an odd size, which a number rounds: the
+    // position after it must be the exact end.
+    const fd = vfs.openSync(join(dir, 'sparse'), 'a+');
+    try {
+      vfs.writeSync(fd, Buffer.from('x'.repeat(4097)));
+      for (const step of ['read', 'write', 'read']) {
+        try {
+          const n = step === 'read' ? vfs.readSync(fd, Buffer.alloc(8), 0, 8, null) : vfs.writeSync(fd, Buffer.from('y'));
+          seen.push(`${step} at the file position: ${n}, size ${vfs.fstatSync(fd, { bigint: true }).size}`);
+        } catch (e) {
+          seen.push(`${step} at the file position: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+      }
+    } finally {
+      vfs.closeSync(fd);
+    }
+    return seen;
+  });
+  assert.equal(seen[0], 'read at the file position: 0, size 4611686018427396097', seen.join('\n'));
+});
+
+test('the library\'s FileHandle reads at the file position after an O_APPEND write past 2^53 as node:fs does', { skip: sideBySideSkip('the library append position test') }, async () => {
+  const fs = tmpfsDir('ovlfs-extreme-append-');
+  try {
+    for (const d of ['l', 'u', 'w', 'plain']) mkdirSync(join(fs.dir, d));
+    for (const d of ['u', 'plain']) sh(`truncate -s ${FAR + 4096n} '${join(fs.dir, d, 'f')}'`);
+    const steps = async (promises: typeof nodeFs.promises, path: string): Promise<string[]> => {
+      const seen: string[] = [];
+      const handle = await promises.open(path, 'a+');
+      try {
+        await handle.write(Buffer.from('x'.repeat(4097)));
+        for (const step of ['read', 'write', 'read']) {
+          try {
+            const n = step === 'read' ? (await handle.read(Buffer.alloc(8), 0, 8, null)).bytesRead : (await handle.write(Buffer.from('y'))).bytesWritten;
+            seen.push(`${step} at the file position: ${n}, size ${(await handle.stat({ bigint: true })).size}`);
+          } catch (e) {
+            seen.push(`${step} at the file position: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+          }
+        }
+      } finally {
+        await handle.close();
+      }
+      return seen;
+    };
+    const plain = await steps(nodeFs.promises, join(fs.dir, 'plain', 'f'));
+    assert.equal(plain[0], 'read at the file position: 0, size 4611686018427396097', plain.join('\n'));
+    const overlay = openOverlay(optionsOn(fs.dir));
+    try {
+      assert.deepEqual(await steps(overlay.fs.promises as unknown as typeof nodeFs.promises, '/f'), plain);
+    } finally {
+      overlay.close();
+    }
+  } finally {
+    fs.undo();
+  }
+});
+
 test('metacopy=on: a metadata copy-up of a lower file past 2^53 keeps its exact size, as on the kernel overlay', { skip: sideBySideSkip('the library metacopy size test') ?? (hasXfsIo ? undefined : 'needs xfs_io (xfsprogs)') }, () => {
   const seen = libraryAgreesWithKernel((vfs, dir) => {
     const seen: string[] = [];
