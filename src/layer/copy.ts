@@ -18,7 +18,10 @@ export interface CopyDataOptions {
   skipHoles?: boolean;
 }
 
-/** Copies all of src's data into dst from offset 0 (dst is expected empty or truncated). Returns the bytes copied. */
+/**
+ * Copies all of src's data into dst from offset 0 (dst is expected empty or truncated). Returns the
+ * bytes copied, or with skipHoles the source's size.
+ */
 export function copyFileData(src: RealFile, dst: RealFile, options: CopyDataOptions = {}): number {
   const size = src.stat().size;
   if (src.fd !== undefined && dst.fd !== undefined) {
@@ -33,24 +36,24 @@ export function copyFileData(src: RealFile, dst: RealFile, options: CopyDataOpti
     let pos: FileOffset = 0;
     let dataPos: FileOffset = -1;
     let skipHoles = options.skipHoles === true;
-    try {
-      for (;;) {
-        if (skipHoles && dataPos < pos) {
-          const next = nextData(src.fd, pos);
-          if (next === null) break;
-          if (next === undefined) skipHoles = false;
-          else if ((dataPos = next) > pos) pos = next;
-        }
-        const n = copyFileRange(src.fd, pos, dst.fd, pos, CHUNK);
-        if (n === 0) break;
-        pos = typeof pos === 'number' && Number.isSafeInteger(pos + n) ? pos + n : BigInt(pos) + BigInt(n);
+    // Cleared once copy_file_range refuses (across filesystems before 5.19, and between some since):
+    // the chunks go by hand from there, the holes still skipped, as the kernel's ovl_copy_up_file does.
+    let inKernel = true;
+    let buffer: Buffer | undefined;
+    for (;;) {
+      if (skipHoles && dataPos < pos) {
+        const next = nextData(src.fd, pos);
+        if (next === null) break;
+        if (next === undefined) skipHoles = false;
+        else if ((dataPos = next) > pos) pos = next;
       }
-    } catch (err) {
-      // Across filesystems before 5.19, or where a filesystem refuses: copy by hand from where it stopped.
-      const code = errorCode(err);
-      if (code !== 'EXDEV' && code !== 'EINVAL' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP' && code !== 'ENOTSUP') throw err;
-      if (typeof pos !== 'number') throw err;
-      return copyByHand(src, dst, pos);
+      let n = inKernel ? copyChunkInKernel(src.fd, dst.fd, pos) : undefined;
+      if (n === undefined) {
+        inKernel = false;
+        n = copyChunkByHand(src, dst, (buffer ??= Buffer.allocUnsafe(CHUNK)), pos);
+      }
+      if (n === 0) break;
+      pos = advance(pos, n);
     }
     if (options.skipHoles !== true) return Number(pos);
     // Past a last hole, the size is the source's.
@@ -60,7 +63,35 @@ export function copyFileData(src: RealFile, dst: RealFile, options: CopyDataOpti
     return size;
   }
   if (options.cloneOnly) throw hostError('EOPNOTSUPP', 'ioctl');
-  return copyByHand(src, dst, 0);
+  const buffer = Buffer.allocUnsafe(CHUNK);
+  let pos: FileOffset = 0;
+  for (let n: number; (n = copyChunkByHand(src, dst, buffer, pos)) > 0; ) pos = advance(pos, n);
+  return Number(pos);
+}
+
+/** One chunk by copy_file_range at `pos` on both sides: the bytes copied, undefined where the call is refused. */
+function copyChunkInKernel(src: number, dst: number, pos: FileOffset): number | undefined {
+  try {
+    return copyFileRange(src, pos, dst, pos, CHUNK);
+  } catch (err) {
+    const code = errorCode(err);
+    if (code !== 'EXDEV' && code !== 'EINVAL' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP' && code !== 'ENOTSUP') throw err;
+    return undefined;
+  }
+}
+
+/** One chunk read at `pos` and written at the same offset (bigint positions past 2^53): the bytes copied, 0 at the end. */
+function copyChunkByHand(src: RealFile, dst: RealFile, buffer: Buffer, pos: FileOffset): number {
+  const n = src.read(buffer, 0, buffer.length, pos);
+  for (let done = 0; done < n; ) done += dst.write(buffer, done, n - done, advance(pos, done));
+  return n;
+}
+
+/** `pos + n`, a bigint once past 2^53. */
+function advance(pos: FileOffset, n: number): FileOffset {
+  if (typeof pos === 'bigint') return pos + BigInt(n);
+  const next = pos + n;
+  return Number.isSafeInteger(next) ? next : BigInt(pos) + BigInt(n);
 }
 
 /** The next data at or after `pos`: null where only a hole follows (ENXIO), undefined where the filesystem cannot say. */
@@ -69,16 +100,5 @@ export function nextData(fd: number, pos: FileOffset): FileOffset | null | undef
     return lseek(fd, pos, SEEK_DATA);
   } catch (err) {
     return errorCode(err) === 'ENXIO' ? null : undefined;
-  }
-}
-
-function copyByHand(src: RealFile, dst: RealFile, from: number): number {
-  const buffer = Buffer.allocUnsafe(CHUNK);
-  let pos = from;
-  for (;;) {
-    const n = src.read(buffer, 0, buffer.length, pos);
-    if (n === 0) return pos;
-    for (let done = 0; done < n; ) done += dst.write(buffer, done, n - done, pos + done);
-    pos += n;
   }
 }

@@ -21,7 +21,7 @@ const rawLseek = declare<(fd: number, offset: number | bigint, whence: number) =
   'int64_t lseek(int fd, int64_t offset, int whence)',
 );
 const rawPwrite = declare<(fd: number, buf: NodeJS.ArrayBufferView, count: number, offset: number | bigint) => number>(
-  'ssize_t pwrite(int fd, const void *buf, size_t count, int64_t offset)',
+  'long pwrite(int fd, const void *buf, size_t count, int64_t offset)',
 );
 const rawFtruncate = declare<(fd: number, length: number | bigint) => number>('int ftruncate(int fd, int64_t length)');
 const rawSyncfs = declare<(fd: number) => number>('int syncfs(int fd)');

@@ -86,9 +86,10 @@ function head(len, error, unique) {
 }
 function errnoOf(e) { return typeof e.errno === 'number' && e.errno !== 0 ? -Math.abs(e.errno) : -5; }
 // copy_file_range(2) through koffi when it loads: the kernel copies (or clones) without a trip
-// through this thread's memory. Else, or where the call is refused (EXDEV, EOPNOTSUPP), read/write.
-// Holes are skipped (lseek SEEK_DATA), as the kernel's ovl_copy_up_file skips them, and the size set
-// past a last one: a sparse file stays sparse. Lengths here are below 2^53 (the loop copies larger ones).
+// through this thread's memory. Else, or from the first chunk where the call is refused (EXDEV across
+// filesystems), read/write chunk by chunk. Either way holes are skipped (lseek SEEK_DATA before each
+// chunk), as the kernel's ovl_copy_up_file skips them, and the size set past a last one: a sparse file
+// stays sparse. Lengths here are below 2^53 (the serving thread's copyDataSync copies larger ones).
 let cfr = null, nextData = () => undefined;
 try {
   const koffi = require(w.koffi);
@@ -101,29 +102,29 @@ try {
 let chunk;
 function copy(b, length) {
   const src = job[b + ${FD}], dst = job[b + ${START}];
-  let pos = 0;
-  if (cfr !== null) {
-    const offIn = [0], offOut = [0];
-    let dataPos = -1, skipHoles = true;
-    while (pos < length) {
-      if (skipHoles && dataPos < pos) {
-        const next = nextData(src, pos);
-        if (next === null) { ftruncateSync(dst, length); pos = length; break; }
-        if (next === undefined) skipHoles = false;
-        else if ((dataPos = next) > pos) { pos = next; continue; }
-      }
-      offIn[0] = pos; offOut[0] = pos;
-      // The kernel's chunk while holes are looked for, so that a hole after data stays one.
-      const n = cfr(src, offIn, dst, offOut, Math.min(length - pos, skipHoles ? ${COPY_CHUNK} : ${COPY_CHUNK} * 64), 0);
-      if (n <= 0) break;
-      pos += n;
-    }
-  }
-  chunk ??= Buffer.alloc(${COPY_CHUNK});
+  const offIn = [0], offOut = [0];
+  let pos = 0, dataPos = -1, skipHoles = true, inKernel = cfr !== null;
   while (pos < length) {
-    const n = readSync(src, chunk, 0, Math.min(chunk.length, length - pos), pos);
+    if (skipHoles && dataPos < pos) {
+      const next = nextData(src, pos);
+      if (next === null) { ftruncateSync(dst, length); break; }
+      if (next === undefined) skipHoles = false;
+      else if ((dataPos = next) > pos) { pos = next; continue; }
+    }
+    // The kernel's chunk while holes are looked for, so that a hole after data stays one.
+    const len = Math.min(length - pos, skipHoles ? ${COPY_CHUNK} : ${COPY_CHUNK} * 64);
+    let n = -1;
+    if (inKernel) {
+      offIn[0] = pos; offOut[0] = pos;
+      n = cfr(src, offIn, dst, offOut, len, 0);
+      if (n < 0) inKernel = false;
+    }
+    if (n < 0) {
+      chunk ??= Buffer.alloc(${COPY_CHUNK});
+      n = readSync(src, chunk, 0, Math.min(chunk.length, len), pos);
+      for (let done = 0; done < n; ) done += writeSync(dst, chunk, done, n - done, pos + done);
+    }
     if (n === 0) break;
-    for (let done = 0; done < n; ) done += writeSync(dst, chunk, done, n - done, pos + done);
     pos += n;
   }
   if (job[b + ${SIZE}] & ${COPY_SYNC}) fsyncSync(dst);
