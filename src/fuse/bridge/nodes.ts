@@ -180,6 +180,8 @@ interface Inode<N> {
   key: string | undefined;
   /** The last attributes sent, for getattr of a name that is gone while the kernel still holds it. */
   last: FuseAttr | undefined;
+  /** The open directory handles on it that hold a listing, for removals to reach them without a search. */
+  listings?: Set<DirHandle<N>>;
 }
 
 interface Handle<N, F> {
@@ -191,6 +193,8 @@ interface Handle<N, F> {
 interface DirHandle<N> {
   inode: Inode<N>;
   list: ListedEntry[] | undefined;
+  /** The names of `list`, made at the first removal; `gone` takes only these, so it is never larger. */
+  names: Set<string> | undefined;
   gone: Set<string> | undefined;
 }
 
@@ -552,7 +556,7 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     const inode = this.inode(nodeid);
     const caching = this.fs.opendir?.(caller, this.live(inode)) ?? {};
     const fh = this.nextFh++;
-    this.dirs.set(fh, { inode, list: undefined, gone: undefined });
+    this.dirs.set(fh, { inode, list: undefined, names: undefined, gone: undefined });
     return { fh, cacheDir: caching.cacheDir, keepCache: caching.keepCache };
   }
 
@@ -562,9 +566,11 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
    * directory from, and as there the other entries keep their offsets.
    */
   private removedFromListings(parent: number, name: string): void {
-    const inode = this.byId.get(parent);
-    for (const d of this.dirs.values()) {
-      if (d.inode === inode && d.list !== undefined) (d.gone ??= new Set()).add(name);
+    const open = this.byId.get(parent)?.listings;
+    if (open === undefined) return;
+    for (const d of open) {
+      d.names ??= new Set(d.list!.map((e) => e.name));
+      if (d.names.has(name)) (d.gone ??= new Set()).add(name);
     }
   }
 
@@ -579,13 +585,19 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
     if (dir.list === undefined || offset === 0) {
       const entries = this.method('readdir').call(this.fs, caller, this.node(nodeid));
       dir.list = Array.isArray(entries) ? entries : [...entries];
+      dir.names = undefined;
       dir.gone = undefined;
+      (dir.inode.listings ??= new Set()).add(dir);
     }
     return from(dir.list, offset, dir.gone);
   }
 
   releasedir(_caller: FuseCaller, _nodeid: number, fh: number): void {
+    const dir = this.dirs.get(fh);
+    if (dir === undefined) return;
     this.dirs.delete(fh);
+    const open = dir.inode.listings;
+    if (open?.delete(dir) === true && open.size === 0) dir.inode.listings = undefined;
   }
 
   fsyncdir(caller: FuseCaller, nodeid: number, _fh: number, datasync: boolean): void {
@@ -617,6 +629,7 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
   destroy(): void {
     const open = [...this.handles.values()];
     this.handles.clear();
+    for (const d of this.dirs.values()) d.inode.listings = undefined;
     this.dirs.clear();
     for (const h of open) this.fs.release?.(h.file);
     this.fs.destroy?.();
