@@ -1,5 +1,5 @@
 // Options: mount(8) names and escapes, and validation errors that say what to fix.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -41,17 +41,25 @@ test('validation: missing dirs, overlapping layers, separate subtrees, in use', 
   fromString.close();
 });
 
-test('workdir on another filesystem than upperdir gives EXDEV', { skip: fs.existsSync('/dev/shm') ? false : 'needs /dev/shm (tmpfs) as a second filesystem' }, (t) => {
+const NO_SHM = fs.existsSync('/dev/shm') ? false : 'needs /dev/shm (tmpfs) as a second filesystem';
+
+/** A temp dir and one in /dev/shm, removed after the test; undefined (the test skipped) where both are on one filesystem. */
+function twoFilesystems(t: TestContext): { base: string; shm: string } | undefined {
   const base = tmp();
   const shm = fs.mkdtempSync('/dev/shm/ovlfs-opt-');
   t.after(() => {
     fs.rmSync(base, { recursive: true, force: true });
     fs.rmSync(shm, { recursive: true, force: true });
   });
-  if (fs.statSync(shm).dev === fs.statSync(base).dev) {
-    t.skip('/dev/shm is on the same filesystem here');
-    return;
-  }
+  if (fs.statSync(shm).dev !== fs.statSync(base).dev) return { base, shm };
+  t.skip('/dev/shm is on the same filesystem here');
+  return undefined;
+}
+
+test('workdir on another filesystem than upperdir gives EXDEV', { skip: NO_SHM }, (t) => {
+  const dirs = twoFilesystems(t);
+  if (dirs === undefined) return;
+  const { base, shm } = dirs;
   fs.mkdirSync(path.join(base, 'l'));
   fs.mkdirSync(path.join(base, 'u'));
   assert.throws(() => new Overlay({ lowerdir: path.join(base, 'l'), upperdir: path.join(base, 'u'), workdir: shm }), (e: NodeJS.ErrnoException) => e.code === 'EXDEV' && /same filesystem/.test(e.message));
@@ -68,17 +76,10 @@ function fdsOn(dir: string): number {
   }).length;
 }
 
-test('a construction that fails after making its layers releases them: fds, in-use locks and claims', { skip: fs.existsSync('/dev/shm') ? false : 'needs /dev/shm (tmpfs) as a second filesystem' }, async (t) => {
-  const base = tmp();
-  const shm = fs.mkdtempSync('/dev/shm/ovlfs-opt-');
-  t.after(() => {
-    fs.rmSync(base, { recursive: true, force: true });
-    fs.rmSync(shm, { recursive: true, force: true });
-  });
-  if (fs.statSync(shm).dev === fs.statSync(base).dev) {
-    t.skip('/dev/shm is on the same filesystem here');
-    return;
-  }
+test('a construction that fails after making its layers releases them: fds, in-use locks and claims', { skip: NO_SHM }, async (t) => {
+  const dirs = twoFilesystems(t);
+  if (dirs === undefined) return;
+  const { base, shm } = dirs;
   for (const d of ['u', 'w']) fs.mkdirSync(path.join(base, d));
   const u = path.join(base, 'u'), w = path.join(base, 'w');
   // xino=off over layers on two filesystems is refused once every layer is open.
