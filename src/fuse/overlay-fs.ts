@@ -22,7 +22,7 @@
 import { constants as fsc } from 'node:fs';
 
 import { errorCode, fsError } from '../errors.js';
-import { O_ACCMODE, S_IFDIR, S_IFMT, S_IFREG } from '../layer/types.js';
+import { advanceOffset as advance, O_ACCMODE, S_IFDIR, S_IFMT, S_IFREG } from '../layer/types.js';
 import { isOverlayXattr, Overlay, type DataLease, type OpenFile, type OverlayNode, type OverlayOptions, type OvlStat, type SetAttr } from '../overlay/index.js';
 import { NodeBridge, type DirCaching, type ListedEntry, type NodeFileSystem, type NodeNotifier, type Opened } from './bridge/nodes.js';
 import { Parked, type Background, type FuseCaller, type FuseNotifier, type RawFileSystem } from './bridge/raw-fs.js';
@@ -125,12 +125,6 @@ function withoutSuidgid(mode: number, inGroupOrCapable: () => boolean): number {
   return m;
 }
 
-/** `pos + n` for a request's offset, a bigint once past 2^53. */
-function advance(pos: FileOffset, n: number): FileOffset {
-  if (typeof pos === 'bigint') return pos + BigInt(n);
-  const next = pos + n;
-  return Number.isSafeInteger(next) ? next : BigInt(pos) + BigInt(n);
-}
 
 function setAttrOf(a: SetattrIn): SetAttr {
   return { mode: a.mode !== undefined ? a.mode & 0o7777 : undefined, uid: a.uid, gid: a.gid, size: a.size, atimeNs: nsOf(a.atime), mtimeNs: nsOf(a.mtime) };

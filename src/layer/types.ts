@@ -91,6 +91,13 @@ export interface LayerStatFs {
  */
 export type FileOffset = number | bigint;
 
+/** `pos + n`, a bigint once past 2^53. */
+export function advanceOffset(pos: FileOffset, n: number): FileOffset {
+  if (typeof pos === 'bigint') return pos + BigInt(n);
+  const next = pos + n;
+  return Number.isSafeInteger(next) ? next : BigInt(pos) + BigInt(n);
+}
+
 /** An open real file. The overlay's open files hold one and swap it on copy-up. */
 export interface RealFile {
   /** The host file descriptor, when there is one (DirLayer); enables clone and copy_file_range (see copyFileData). */

@@ -7,7 +7,7 @@ import { constants } from 'node:fs';
 import { errorCode, fsError } from '../errors.js';
 import {
   FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_UNSHARE_RANGE,
-  FALLOC_FL_WRITE_ZEROES, FALLOC_FL_ZERO_RANGE, O_ACCMODE, S_IFDIR, SEEK_DATA, SEEK_HOLE, type FileOffset, type RealFile,
+  FALLOC_FL_WRITE_ZEROES, FALLOC_FL_ZERO_RANGE, O_ACCMODE, S_IFDIR, SEEK_DATA, SEEK_HOLE, advanceOffset as advance, type FileOffset, type RealFile,
 } from '../layer/types.js';
 import { DirLayer } from '../layer/dir-layer.js';
 import { refuseImmutableTarget, refuseProtectedAllocate } from './attr-flags.js';
@@ -327,13 +327,6 @@ export function seekData(file: OvlFile, offset: FileOffset, whence: number): Fil
 /** An integer offset: a bigint (past 2^53), or a number that is exact. */
 function isFileOffset(v: FileOffset): boolean {
   return typeof v === 'bigint' || Number.isSafeInteger(v);
-}
-
-/** `pos + n`, a bigint once past 2^53. */
-function advance(pos: FileOffset, n: number): FileOffset {
-  if (typeof pos === 'bigint') return pos + BigInt(n);
-  const next = pos + n;
-  return Number.isSafeInteger(next) ? next : BigInt(pos) + BigInt(n);
 }
 
 /** The real file's size, exact past 2^53. */
