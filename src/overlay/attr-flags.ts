@@ -170,12 +170,12 @@ export function refuseProtectedChange(
 }
 
 /**
- * fallocate(2) on a file made immutable, or append-only for anything but an allocation that keeps the
- * size, after it was opened: EPERM, as vfs_fallocate checks the overlay's inode.
+ * fallocate(2) on a file made immutable, or append-only for anything but a plain allocation (mode 0 or
+ * KEEP_SIZE alone, `allocationOnly`), after it was opened: EPERM, as vfs_fallocate checks the overlay's inode.
  */
-export function refuseProtectedAllocate(ctx: OverlayContext, node: OvlNode, keepSizeOnly: boolean): void {
+export function refuseProtectedAllocate(ctx: OverlayContext, node: OvlNode, allocationOnly: boolean): void {
   const prot = protection(ctx, node);
-  if ((prot & FS_APPEND_FL) !== 0 && !keepSizeOnly) refuse('fallocate', node.path());
+  if ((prot & FS_APPEND_FL) !== 0 && !allocationOnly) refuse('fallocate', node.path());
   if ((prot & FS_IMMUTABLE_FL) !== 0) refuse('fallocate', node.path());
 }
 
