@@ -2,7 +2,10 @@
 // (the baseline of every ratio). Sizes are short by default; `--big` runs the issue's sizes (1 GiB,
 // 200,000 entries, 10 s per client count).
 //   parallel  N = 1, 4, 16 client processes, each looping create+write 4 KiB, read back, rename and
-//             unlink in its own directory, plus a read of a shared lower file; ops/s per peer
+//             unlink in its own directory, plus a read of a shared lower file; ops/s per peer.
+//             `--spin-ab` adds a second ovlfs mount with OVLFS_SPIN=0 (the serving loop's spin before
+//             sleeping off, src/fuse/bridge/spin-read.ts), the order reversed every other round, and logs
+//             every round and the medians with each daemon's CPU per op; `--rounds=K` sets the rounds
 //   stall     the latency of a stat of a name not looked up yet while another client's first write
 //             copies up a large lower file
 //   forget    daemon RSS after stats of every entry of a large lower directory and drop_caches,
@@ -101,26 +104,63 @@ async function clients(root: string, tag: string, n: number, seconds: number): P
  */
 export async function parallelClients(ctx: Ctx): Promise<Row[]> {
   const seconds = BIG ? 10 : ctx.quick ? 1 : 3;
-  const rounds = BIG ? 1 : 3;
+  const roundsArg = process.argv.find((a) => a.startsWith('--rounds='));
+  const rounds = roundsArg !== undefined ? Number(roundsArg.slice(9)) : BIG ? 1 : 3;
+  const spinAb = process.argv.includes('--spin-ab');
   const lower = tempDir(ctx.cleanup, 'par-lower');
   fs.writeFileSync(join(lower, 'shared'), Buffer.alloc(16 * 1024, 3));
-  const views: Array<{ peer: Peer; view: View; ms: Map<number, number[]> }> = [];
+  type Turn = { peer: Peer; label: string; view: View; ms: Map<number, number[]>; cpu: Map<number, number[]> };
+  const views: Turn[] = [];
+  const extra: Turn[] = [];
   try {
-    for (const peer of mountPeers(ctx)) views.push({ peer, view: await peer.open(stackOver(ctx, lower), ctx.cleanup), ms: new Map() });
+    for (const peer of mountPeers(ctx)) {
+      views.push({ peer, label: peer.id, view: await peer.open(stackOver(ctx, lower), ctx.cleanup), ms: new Map(), cpu: new Map() });
+      if (spinAb && peer.id === 'ovlfs-mount') {
+        const view = await peer.open(stackOver(ctx, lower), ctx.cleanup, { ...process.env, OVLFS_SPIN: '0' });
+        extra.push({ peer, label: 'ovlfs-mount OVLFS_SPIN=0', view, ms: new Map(), cpu: new Map() });
+      }
+    }
+    const all = [...views, ...extra];
     for (let round = 0; round < rounds; round++) {
       for (const n of [1, 4, 16]) {
-        for (const v of views) {
+        for (const v of spinAb && round % 2 === 1 ? [...all].reverse() : all) {
           // A fresh directory per round: every round starts from the same empty one.
+          const cpu0 = daemonCpuMs(v.view.pid);
           const ops = await clients(v.view.root, `r${round}`, n, seconds);
-          ctx.log(`  parallel round ${round + 1} ${v.peer.id} N=${n}: ${ops.toFixed(0)} ops/s`);
+          const cpuPerOp = (daemonCpuMs(v.view.pid) - cpu0) / (ops * seconds);
+          ctx.log(`  parallel round ${round + 1} ${v.label} N=${n}: ${ops.toFixed(0)} ops/s${v.view.pid !== undefined ? `, daemon ${(cpuPerOp * 1000).toFixed(0)} µs CPU per op` : ''}`);
           v.ms.set(n, [...(v.ms.get(n) ?? []), 1000 / ops]);
+          v.cpu.set(n, [...(v.cpu.get(n) ?? []), cpuPerOp]);
         }
       }
     }
+    if (spinAb) {
+      for (const n of [1, 4, 16]) {
+        const line = all.map((v) => `${v.label} ${(1000 / median(v.ms.get(n) ?? [])).toFixed(0)} ops/s` + (v.view.pid !== undefined ? ` (${(median(v.cpu.get(n) ?? []) * 1000).toFixed(0)} µs CPU/op)` : ''));
+        ctx.log(`  parallel medians N=${n}: ${line.join(', ')}`);
+      }
+    }
   } finally {
-    for (const v of views) await v.view.close();
+    for (const v of [...views, ...extra]) await v.view.close();
   }
   return views.flatMap((v) => [1, 4, 16].map((n) => row('parallel', `N=${n} (ms per op; ops/s = 1000/value)`, v.peer.id, v.ms.get(n) ?? [], 'ms', n)));
+}
+
+/** User + system CPU of a process and all its threads so far, in ms (0 without a pid). */
+function daemonCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 /** Stat latency of fresh names while another client's first write copies a large file up. */

@@ -67,7 +67,8 @@ export interface Peer {
   mount: boolean;
   /** Why the peer cannot run here at all, or undefined. */
   unavailable?: string;
-  open(stack: Stack, cleanup: Cleanup): Promise<View>;
+  /** `env`, where a peer takes it: the environment of its daemon (an A/B of a switch read from it). */
+  open(stack: Stack, cleanup: Cleanup, env?: NodeJS.ProcessEnv): Promise<View>;
 }
 
 const realFs = nodeFs as unknown as SyncFs;
@@ -202,10 +203,10 @@ export function makePeers(): Peer[] {
       label: 'ovlfs mount',
       mount: true,
       unavailable: rootOk ?? ovlfsMountProblem(),
-      async open(stack, cleanup) {
+      async open(stack, cleanup, env) {
         const mnt = mountpoint(cleanup);
         const args = [...ovlfsExecArgv(), '--import', TSX, CLI, 'mount', '-f', '-o', `${fuseOptions(stack)},redirect_dir=on`, mnt];
-        return daemonMount(process.execPath, args, mnt, cleanup);
+        return daemonMount(process.execPath, args, mnt, cleanup, env);
       },
     },
     {

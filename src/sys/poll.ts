@@ -25,6 +25,15 @@ export function poll(fds: PollFd[], timeoutMs: number): number {
   return n;
 }
 
+const oneFd = Buffer.alloc(8);
+
+/** poll(2) for POLLIN on one fd, without allocating: true when it is readable (or has an error or hang-up to report). */
+export function waitReadable(fd: number, timeoutMs: number): boolean {
+  oneFd.writeInt32LE(fd, 0);
+  oneFd.writeInt16LE(1, 4); // POLLIN
+  return check(rawPoll(oneFd, 1, timeoutMs), 'poll') > 0;
+}
+
 /** eventfd(2): a new fd holding a 64-bit counter; read/write it with Node's fs on 8-byte buffers. */
 export function eventfd(initval: number, flags = 0): number {
   return check(rawEventfd(initval, flags), 'eventfd');

@@ -12,12 +12,13 @@ import { constants } from 'node:os';
 
 import { nameToBytes } from '../../names.js';
 import { poll } from '../../sys/index.js';
-import { readInto, writeAll } from '../../sys/device-io.js';
+import { writeAll } from '../../sys/device-io.js';
 import * as P from '../protocol.js';
 import type { DirEntry, EntryOut, InHeader, OpenOut } from '../structs.js';
 import { IoThreads } from './io-threads.js';
 import { ForgetCollector, IDLE_MS } from './memory.js';
 import { MAX_STACK_DEPTH, Passthrough } from './passthrough.js';
+import { DeviceReader, spinWindowFromEnv } from './spin-read.js';
 import { Parked, type Background, type BackgroundWork, type FuseCaller, type FuseNotifier, type OpenReply, type RawFileSystem } from './raw-fs.js';
 
 const ERRNO = constants.errno as Record<string, number>;
@@ -708,6 +709,7 @@ export function serveFuse(fd: number, ops: RawFileSystem, opts: ServeOptions = {
   const io = server.io;
   // With I/O threads, requests are read into shared slots, so that a WRITE can hand its data over as is.
   let buf = io !== undefined ? io.takeSlot() : Buffer.allocUnsafe(server.bufSize);
+  const reader = new DeviceReader(fd, spinWindowFromEnv());
   try {
     while (!server.done) {
       let n: number;
@@ -719,7 +721,7 @@ export function serveFuse(fd: number, ops: RawFileSystem, opts: ServeOptions = {
           continue;
         }
         server.collectWhenQuiet();
-        n = readInto(fd, buf);
+        n = reader.read(buf);
       } catch (err) {
         const code = codeOf(err);
         // ENOENT: the request we were about to read was interrupted; EINTR/EAGAIN: just try again.
