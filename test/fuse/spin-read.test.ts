@@ -1,0 +1,59 @@
+// Proves src/fuse/bridge/spin-read.ts on a FIFO, which reads as /dev/fuse does for it (one read, one
+// message; O_NONBLOCK gives EAGAIN): the reader spins while messages come close together, and goes back
+// to the plain blocking read (O_NONBLOCK off) after idle gaps longer than its window.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { DeviceReader, SPIN_US, spinWindowFromEnv } from '../../src/fuse/bridge/spin-read.js';
+
+function nonblocking(fd: number): boolean {
+  const flags = /flags:\s*([0-7]+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+  return (parseInt(flags!, 8) & fs.constants.O_NONBLOCK) !== 0;
+}
+
+test('OVLFS_SPIN: unset is the default window, 0 is off, a number is µs', () => {
+  assert.equal(spinWindowFromEnv({}), SPIN_US);
+  assert.equal(spinWindowFromEnv({ OVLFS_SPIN: '0' }), 0);
+  assert.equal(spinWindowFromEnv({ OVLFS_SPIN: '120' }), 120);
+  assert.equal(spinWindowFromEnv({ OVLFS_SPIN: 'no' }), 0);
+});
+
+test('spins while messages come close, and sleeps in a blocking read after long gaps', (t) => {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'spin-read-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const fifo = join(dir, 'fifo');
+  if (spawnSync('mkfifo', [fifo]).status !== 0) return t.skip('mkfifo is not available');
+  // O_RDWR: the open does not wait for a writer, and reads never see end of file.
+  const fd = fs.openSync(fifo, fs.constants.O_RDWR);
+  t.after(() => fs.closeSync(fd));
+  // A wide window (5 ms), so that "close together" holds on a loaded machine.
+  const reader = new DeviceReader(fd, 5000);
+  const buf = Buffer.alloc(16);
+  const readOne = (): string => buf.toString('latin1', 0, reader.read(buf));
+
+  assert.equal(nonblocking(fd), false, 'starts with the blocking read');
+  fs.writeSync(fd, 'a');
+  assert.equal(readOne(), 'a');
+  assert.equal(nonblocking(fd), true, 'a read that returned at once turns spinning on');
+  fs.writeSync(fd, 'b');
+  assert.equal(readOne(), 'b');
+
+  // Another process writes one byte every 150 ms: each gap outlasts the window.
+  const writer = spawn(process.execPath, ['-e', `
+    const fs = require('node:fs'); const fd = fs.openSync(${JSON.stringify(fifo)}, 'w'); let i = 0;
+    const t = setInterval(() => { fs.writeSync(fd, 'cdefg'[i++]); if (i === 5) { clearInterval(t); fs.closeSync(fd); } }, 150);
+  `], { stdio: 'ignore' });
+  t.after(() => writer.kill());
+  let got = '';
+  const modes: boolean[] = [];
+  for (let i = 0; i < 5; i++) {
+    got += readOne();
+    modes.push(nonblocking(fd));
+  }
+  assert.equal(got, 'cdefg', 'every message, in order, through spin, poll and blocking reads');
+  assert.deepEqual(modes, [true, true, true, false, false], 'after 4 long gaps, the blocking read (O_NONBLOCK off) and it stays');
+});
