@@ -293,13 +293,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     // A length past 2^53 (a sparse file) is more than the I/O threads' offsets hold: copied here, holes skipped.
     if (job.sourceFd === undefined || job.tempFd === undefined || !Number.isSafeInteger(job.length)) {
       // A failed copy (ENOSPC) removes its temp and releases the node, as one on an I/O thread does.
-      try {
-        job.copyDataSync();
-      } catch (e) {
-        job.abort(e);
-        throw e;
-      }
-      job.finish();
+      job.runSync();
       return;
     }
     const work = background.copy({ sourceFd: job.sourceFd, targetFd: job.tempFd, length: job.length, sync: job.sync }, (e) => {

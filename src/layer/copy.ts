@@ -2,7 +2,7 @@
 // copy_file_range inside the kernel where both are host files, reads and writes otherwise.
 import { copyFileRange, ficlone, lseek, SEEK_DATA } from '../sys/index.js';
 import { errorCode, hostError } from '../errors.js';
-import type { FileOffset, RealFile } from './types.js';
+import { advanceOffset as advance, type FileOffset, type RealFile } from './types.js';
 
 const CHUNK = 1 << 20;
 
@@ -85,13 +85,6 @@ function copyChunkByHand(src: RealFile, dst: RealFile, buffer: Buffer, pos: File
   const n = src.read(buffer, 0, buffer.length, pos);
   for (let done = 0; done < n; ) done += dst.write(buffer, done, n - done, advance(pos, done));
   return n;
-}
-
-/** `pos + n`, a bigint once past 2^53. */
-function advance(pos: FileOffset, n: number): FileOffset {
-  if (typeof pos === 'bigint') return pos + BigInt(n);
-  const next = pos + n;
-  return Number.isSafeInteger(next) ? next : BigInt(pos) + BigInt(n);
 }
 
 /** The next data at or after `pos`: null where only a hole follows (ENXIO), undefined where the filesystem cannot say. */

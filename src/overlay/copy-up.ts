@@ -27,7 +27,7 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
   if (node.upper !== undefined) {
     if (node.upper.metacopy && !options.metadataOnly) {
       if (options.truncate) dropMetacopy(upper, node);
-      else runSync(beginDataCopy(ctx, upper, node, syscall));
+      else beginDataCopy(ctx, upper, node, syscall).runSync();
     }
     return;
   }
@@ -39,7 +39,7 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
   const stat = source.layer.lstat(source.rel);
   const metadataOnly = options.metadataOnly === true && ctx.metacopy && node.type === S_IFREG && stat.size > 0;
   if (node.type === S_IFREG && !metadataOnly && !options.truncate) {
-    runSync(beginFullCopy(ctx, upper, node, syscall, stat));
+    beginFullCopy(ctx, upper, node, syscall, stat).runSync();
     return;
   }
   const temp = upper.tempPath();
@@ -137,6 +137,8 @@ export interface CopyUpJob {
   copyDataAsync(): Promise<void>;
   finish(): void;
   abort(err?: unknown): void;
+  /** The whole job on this thread: the data step and finish, or abort (temp removed, node released) where the copy fails. */
+  runSync(): void;
 }
 
 const { O_RDONLY, O_WRONLY } = fs.constants;
@@ -167,16 +169,6 @@ export function startCopyUp(ctx: OverlayContext, node: OvlNode, syscall: string)
   return beginFullCopy(ctx, upper, node, syscall, source.layer.lstat(source.rel));
 }
 
-/** Runs a job to its end on this thread. */
-function runSync(job: CopyUpJob): void {
-  try {
-    job.copyDataSync();
-  } catch (err) {
-    job.abort(err);
-    throw err;
-  }
-  job.finish();
-}
 
 /** Lands the copy-up in flight on `node` here and now, with a copy of its own. */
 function completeInFlight(ctx: OverlayContext, node: OvlNode, syscall: string): void {
@@ -185,7 +177,7 @@ function completeInFlight(ctx: OverlayContext, node: OvlNode, syscall: string): 
   node.copying = undefined;
   try {
     const job = startCopyUp(ctx, node, syscall);
-    if (job !== undefined && !(job instanceof Promise)) runSync(job);
+    if (job !== undefined && !(job instanceof Promise)) job.runSync();
     flight.settle();
   } catch (err) {
     flight.settle(err);
@@ -320,6 +312,15 @@ function beginJob(ctx: OverlayContext, upper: WritableLayer, node: OvlNode, sysc
       if (ended) return;
       removeQuietly(upper, temp);
       end(err ?? fsError('ECANCELED', syscall, node.path()));
+    },
+    runSync(): void {
+      try {
+        this.copyDataSync();
+      } catch (err) {
+        this.abort(err);
+        throw err;
+      }
+      this.finish();
     },
   };
 }

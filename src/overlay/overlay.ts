@@ -239,7 +239,7 @@ export class Overlay {
    * - a CopyUpJob, which the caller owns: run the data step (`copyDataAsync()`, `copyDataSync()`,
    *   or copy `length` bytes from `sourceFd` to `tempFd` at equal offsets and fsync `tempFd` when
    *   `sync`, on any thread), then call `finish()` on the core's thread, or `abort(err)` if the
-   *   data step failed. Either wakes the waiters.
+   *   data step failed (`runSync()` does all of it on this thread). Either wakes the waiters.
    * Until finish(), reads of the node go on from the lower file, and other callers needing the node
    * wait on the promise (asynchronous) or complete the copy themselves (synchronous, e.g. `open`).
    * No permission check: the caller decides whether the copy-up is allowed (see copyUpForOpen).
