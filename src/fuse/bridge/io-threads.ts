@@ -28,12 +28,14 @@ export interface DataLease {
 const POLLIN = 1;
 const EFD_CLOEXEC = 0o2000000;
 
-// ctl: the ring's head and tail, the stop flag, whether the serving thread sleeps in poll, the done counter.
+// ctl: the ring's head and tail, the stop flag, whether the serving thread sleeps in poll, the done
+// counter, and how many threads have started their loop.
 const HEAD = 0;
 const TAIL = 1;
 const STOP = 2;
 const POLLING = 3;
 const DONE = 4;
+const RUNNING = 5;
 const CTL_WORDS = 8;
 
 // Per job, in Int32 words: kind, fd, size, slot, data start (a copy's target fd), state, result
@@ -63,7 +65,17 @@ export interface IoThreadOptions {
   threads?: number;
   /** Jobs in flight at most (a power of two); default 16. */
   jobs?: number;
+  /** Bytes of large READ and WRITE served inline before the threads are started; default WARM_BYTES. */
+  warmBytes?: number;
 }
+
+/**
+ * Large READ and WRITE data served on the serving thread before the I/O threads are started. A Node
+ * thread costs tens of milliseconds of CPU to start, more than a container's start-up reads from its
+ * image (a few MiB of binaries, once), which would otherwise wait behind two of them on a small machine.
+ * Sustained data traffic passes this soon and moves to the threads; a copy-up starts them at once.
+ */
+export const WARM_BYTES = 16 << 20;
 
 /**
  * The body of an I/O thread, as source: it needs nothing but node:fs, so it is evaluated as is and
@@ -99,6 +111,7 @@ try {
   // The next data at or after pos; null: only a hole follows (ENXIO); undefined: the filesystem cannot say.
   nextData = (fd, pos) => { const r = Number(lseek(fd, pos, 3)); return r >= 0 ? r : koffi.errno() === 6 ? null : undefined; };
 } catch {}
+Atomics.add(ctl, ${RUNNING}, 1);
 let chunk;
 function copy(b, length) {
   const src = job[b + ${FD}], dst = job[b + ${START}];
@@ -200,6 +213,8 @@ export class IoThreads {
   private readonly wakeFd: number;
   private readonly wakeBuf = Buffer.alloc(8);
   private readonly pollFds: PollFd[];
+  private readonly warmBytes: number;
+  private inlineBytes = 0;
   private tail = 0;
 
   constructor(
@@ -229,12 +244,26 @@ export class IoThreads {
     this.wakeFd = eventfd(0, EFD_CLOEXEC);
     this.pollFds = [{ fd: devFd, events: POLLIN }, { fd: this.wakeFd, events: POLLIN }];
     this.threads = threads;
+    this.warmBytes = opts.warmBytes ?? WARM_BYTES;
   }
 
   /**
-   * Starts the threads on the first job, not with the mount: a Node thread takes tens of milliseconds
-   * to start, and the first requests after INIT (a container's start-up) should not wait behind them.
-   * A job posted before its thread runs waits in the ring, which the thread reads first.
+   * Whether a large READ or WRITE of `size` bytes goes to a thread. Until one runs it is served inline,
+   * and its bytes count towards starting them (WARM_BYTES); a job posted to a thread still starting
+   * would wait for it.
+   */
+  takesData(size: number): boolean {
+    if (Atomics.load(this.ctl, RUNNING) > 0) return true;
+    this.inlineBytes += size;
+    if (this.inlineBytes >= this.warmBytes && this.workers.length === 0) this.startThreads();
+    return false;
+  }
+
+  /**
+   * Starts the threads once data traffic is sustained (takesData) or on the first copy, not with the
+   * mount: a Node thread takes tens of milliseconds to start, and the first requests after INIT (a
+   * container's start-up) should not wait behind them. A copy posted before its thread runs waits in
+   * the ring, which the thread reads first.
    */
   private startThreads(): void {
     const workerData = {

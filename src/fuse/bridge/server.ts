@@ -44,6 +44,8 @@ export interface ServeOptions {
   ioThreads?: number;
   /** The smallest READ or WRITE handed to an I/O thread; smaller ones are served inline. Default IO_MIN_SIZE. */
   ioMinSize?: number;
+  /** Bytes of large READ and WRITE served inline before the I/O threads start (io-threads.ts WARM_BYTES). */
+  ioWarmBytes?: number;
   /** FUSE passthrough for opens whose file system offers a backing fd (root only); default on, false for off. */
   passthrough?: boolean;
 }
@@ -180,7 +182,7 @@ class Server {
     this.ioMinSize = opts.ioMinSize ?? IO_MIN_SIZE;
     const threads = opts.ioThreads ?? 2;
     const wantsIo = (ops.leaseData !== undefined || ops.attachBackground !== undefined) && threads > 0;
-    this.io = wantsIo ? new IoThreads(fd, this.bufSize, { threads }) : undefined;
+    this.io = wantsIo ? new IoThreads(fd, this.bufSize, { threads, warmBytes: opts.ioWarmBytes }) : undefined;
     if (this.io !== undefined) ops.attachBackground?.(this.background(this.io));
     ops.attachConnection?.({ shutDown: () => void (this.down = true) });
   }
@@ -478,7 +480,7 @@ class Server {
       case O.READ: {
         const a = P.decodeReadIn(buf, off);
         // An offset past 2^53 (a bigint) is served here: the I/O threads take numbers.
-        if (this.io !== undefined && ops.leaseData !== undefined && a.size >= this.ioMinSize && typeof a.offset === 'number') {
+        if (this.io !== undefined && ops.leaseData !== undefined && a.size >= this.ioMinSize && typeof a.offset === 'number' && this.io.takesData(a.size)) {
           const lease = ops.leaseData(this.caller(h), h.nodeid, a.fh, 'read');
           if (lease !== undefined) return this.io.read(u, lease, a.offset, a.size);
         }
@@ -488,7 +490,7 @@ class Server {
       case O.WRITE: {
         const a = P.decodeWriteIn(buf, off, end);
         // FUSE always names the offset, also for O_APPEND: the kernel puts the write at the end of the size it knows.
-        if (this.io !== undefined && ops.leaseData !== undefined && a.data.length >= this.ioMinSize && this.io.isSlot(buf) && typeof a.offset === 'number') {
+        if (this.io !== undefined && ops.leaseData !== undefined && a.data.length >= this.ioMinSize && this.io.isSlot(buf) && typeof a.offset === 'number' && this.io.takesData(a.data.length)) {
           const lease = ops.leaseData(this.caller(h), h.nodeid, a.fh, 'write', a.writeFlags);
           if (lease !== undefined) {
             this.io.write(u, lease, a.offset, buf, a.data.byteOffset - buf.byteOffset, a.data.length);
