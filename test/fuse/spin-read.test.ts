@@ -57,3 +57,61 @@ test('spins while messages come close, and sleeps in a blocking read after long 
   assert.equal(got, 'cdefg', 'every message, in order, through spin, poll and blocking reads');
   assert.deepEqual(modes, [true, true, true, false, false], 'after 4 long gaps, the blocking read (O_NONBLOCK off) and it stays');
 });
+
+test('bursts that leave its windows unused make spinning wait for longer runs; a dense spell does not', async (t) => {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'spin-read-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const fifo = join(dir, 'fifo');
+  if (spawnSync('mkfifo', [fifo]).status !== 0) return t.skip('mkfifo is not available');
+  const fd = fs.openSync(fifo, fs.constants.O_RDWR);
+  t.after(() => fs.closeSync(fd));
+  const reader = new DeviceReader(fd, 5000);
+  const buf = Buffer.alloc(64);
+  // As the serving loop does: a signal (a child's SIGCHLD) breaks a poll with EINTR, and the read is retried.
+  const readOne = (): string => {
+    for (;;) {
+      try {
+        return buf.toString('latin1', 0, reader.read(buf));
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code !== 'EINTR' && code !== 'EAGAIN') throw e;
+      }
+    }
+  };
+  // Another process writes `letters` 150 ms apart while they are read: each gap outlasts the window.
+  const gaps = async (letters: string): Promise<void> => {
+    const child = spawn(process.execPath, ['-e', `
+      const fs = require('node:fs'); const fd = fs.openSync(${JSON.stringify(fifo)}, 'w'); let i = 0;
+      const t = setInterval(() => { fs.writeSync(fd, ${JSON.stringify(letters)}[i++]); if (i === ${letters.length}) { clearInterval(t); fs.closeSync(fd); } }, 150);
+    `], { stdio: 'ignore' });
+    const exited = new Promise((res) => child.on('close', res));
+    t.after(() => child.kill());
+    let got = '';
+    for (let i = 0; i < letters.length; i++) got += readOne();
+    assert.equal(got, letters);
+    await exited;
+  };
+
+  fs.writeSync(fd, 'a');
+  readOne();
+  assert.equal(nonblocking(fd), true, 'one close read turns spinning on at first');
+  await gaps('bcde');
+  assert.equal(nonblocking(fd), false, 'four expired windows: the blocking read');
+
+  // That spell caught nothing: it now takes two close reads in a row.
+  fs.writeSync(fd, 'f');
+  readOne();
+  assert.equal(nonblocking(fd), false, 'one close read is no longer enough');
+  fs.writeSync(fd, 'g');
+  readOne();
+  assert.equal(nonblocking(fd), true, 'two in a row turn spinning on');
+
+  // A dense spell (20 requests already queued) before the windows expire again: back to one.
+  fs.writeSync(fd, 'x'.repeat(20));
+  for (let i = 0; i < 20; i++) assert.equal(reader.read(buf.subarray(0, 1)), 1); // queued: no poll, no EINTR
+  await gaps('hijk');
+  assert.equal(nonblocking(fd), false);
+  fs.writeSync(fd, 'l');
+  readOne();
+  assert.equal(nonblocking(fd), true, 'after a dense spell one close read turns spinning on again');
+});

@@ -7,9 +7,13 @@
 //
 // The spin is adaptive, so that an idle mount or a sparse client costs nothing: after LONG_GAPS idle
 // gaps in a row that outlasted the window, the device goes back to O_NONBLOCK off and the plain
-// blocking read (one system call per request, as without spinning); a blocking read that returns
-// within the window (requests coming close together again) turns spinning back on. O_NONBLOCK is set
-// only while spinning, and changes only when the mode does, not per request.
+// blocking read (one system call per request, as without spinning); blocking reads that return within
+// the window (requests coming close together again) turn spinning back on. How many in a row it takes
+// backs off: a spell of spinning that caught fewer than DENSE requests before it ended doubles the
+// count (up to MAX_REARM), a longer one resets it to one. Bursty traffic, such as a container's
+// processes starting one after the other (a few requests close together, then a long gap), stops
+// paying for windows that expire; a steady stream of requests keeps spinning. O_NONBLOCK is set only
+// while spinning, and changes only when the mode does, not per request.
 //
 // OVLFS_SPIN, read once when serving starts: unset, the default window (SPIN_US); 0, no spinning;
 // a number, that many µs (for measurements).
@@ -22,6 +26,10 @@ import { waitReadable } from '../../sys/poll.js';
 export const SPIN_US = 50;
 /** Idle gaps in a row longer than the window after which spinning stops until requests come close again. */
 const LONG_GAPS = 4;
+/** Requests a spell of spinning must catch (queued or within the window) to count as dense traffic. */
+const DENSE = 16;
+/** The most close-together blocking reads in a row that spinning waits for before it starts again. */
+const MAX_REARM = 64;
 
 /** The spin window OVLFS_SPIN asks for, in µs (0: off). */
 export function spinWindowFromEnv(env: NodeJS.ProcessEnv = process.env): number {
@@ -35,6 +43,11 @@ export class DeviceReader {
   private readonly windowMs: number;
   private spinning = false;
   private longGaps = 0;
+  /** Requests caught in this spell of spinning. */
+  private caught = 0;
+  /** Close-together blocking reads in a row, and how many turn spinning on (backed off, see above). */
+  private closeRun = 0;
+  private rearmAfter = 1;
 
   constructor(
     private readonly fd: number,
@@ -52,22 +65,26 @@ export class DeviceReader {
     if (!this.spinning) {
       const start = performance.now();
       const n = readInto(this.fd, buf);
-      if (performance.now() - start < this.windowMs) this.startSpinning();
+      if (performance.now() - start >= this.windowMs) this.closeRun = 0;
+      else if (++this.closeRun >= this.rearmAfter) this.startSpinning();
       return n;
     }
     let n = tryReadInto(this.fd, buf);
-    if (n >= 0) return n; // a request was waiting: no gap at all
+    if (n >= 0) {
+      this.caught++; // a request was waiting: no gap at all
+      return n;
+    }
     const deadline = performance.now() + this.windowMs;
     do {
       n = tryReadInto(this.fd, buf);
       if (n >= 0) {
+        this.caught++;
         this.longGaps = 0;
         return n;
       }
     } while (performance.now() < deadline);
     if (++this.longGaps >= LONG_GAPS) {
-      this.spinning = false;
-      setNonblocking(this.fd, false);
+      this.stopSpinning();
       return readInto(this.fd, buf);
     }
     waitReadable(this.fd, -1);
@@ -80,5 +97,13 @@ export class DeviceReader {
     setNonblocking(this.fd, true);
     this.spinning = true;
     this.longGaps = 0;
+    this.caught = 0;
+  }
+
+  private stopSpinning(): void {
+    this.spinning = false;
+    setNonblocking(this.fd, false);
+    this.rearmAfter = this.caught >= DENSE ? 1 : Math.min(this.rearmAfter * 2, MAX_REARM);
+    this.closeRun = 0;
   }
 }
