@@ -1,12 +1,13 @@
 // Proves src/fuse/bridge/spin-read.ts on a FIFO, which reads as /dev/fuse does for it (one read, one
 // message; O_NONBLOCK gives EAGAIN): the reader spins while messages come close together, and goes back
-// to the plain blocking read (O_NONBLOCK off) after idle gaps longer than its window.
+// to the plain blocking read (O_NONBLOCK off) after idle gaps longer than its window, and waits for a
+// longer run of close reads before it spins again after a spell of spinning that caught little.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 
 import { DeviceReader, SPIN_US, spinWindowFromEnv } from '../../src/fuse/bridge/spin-read.js';
 
@@ -22,52 +23,21 @@ test('OVLFS_SPIN: unset is the default window, 0 is off, a number is µs', () =>
   assert.equal(spinWindowFromEnv({ OVLFS_SPIN: 'no' }), 0);
 });
 
-test('spins while messages come close, and sleeps in a blocking read after long gaps', (t) => {
+/**
+ * A DeviceReader with a wide window (5 ms, so that "close together" holds on a loaded machine) on a
+ * FIFO opened O_RDWR (the open does not wait for a writer, and reads never see end of file); undefined
+ * when mkfifo is missing. `readOne` retries EINTR and EAGAIN as the serving loop does (a child's SIGCHLD
+ * breaks a poll).
+ */
+function fifoReader(t: TestContext): { fd: number; fifo: string; reader: DeviceReader; readOne: () => string } | undefined {
   const dir = fs.mkdtempSync(join(tmpdir(), 'spin-read-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const fifo = join(dir, 'fifo');
-  if (spawnSync('mkfifo', [fifo]).status !== 0) return t.skip('mkfifo is not available');
-  // O_RDWR: the open does not wait for a writer, and reads never see end of file.
+  if (spawnSync('mkfifo', [fifo]).status !== 0) return undefined;
   const fd = fs.openSync(fifo, fs.constants.O_RDWR);
   t.after(() => fs.closeSync(fd));
-  // A wide window (5 ms), so that "close together" holds on a loaded machine.
   const reader = new DeviceReader(fd, 5000);
   const buf = Buffer.alloc(16);
-  const readOne = (): string => buf.toString('latin1', 0, reader.read(buf));
-
-  assert.equal(nonblocking(fd), false, 'starts with the blocking read');
-  fs.writeSync(fd, 'a');
-  assert.equal(readOne(), 'a');
-  assert.equal(nonblocking(fd), true, 'a read that returned at once turns spinning on');
-  fs.writeSync(fd, 'b');
-  assert.equal(readOne(), 'b');
-
-  // Another process writes one byte every 150 ms: each gap outlasts the window.
-  const writer = spawn(process.execPath, ['-e', `
-    const fs = require('node:fs'); const fd = fs.openSync(${JSON.stringify(fifo)}, 'w'); let i = 0;
-    const t = setInterval(() => { fs.writeSync(fd, 'cdefg'[i++]); if (i === 5) { clearInterval(t); fs.closeSync(fd); } }, 150);
-  `], { stdio: 'ignore' });
-  t.after(() => writer.kill());
-  let got = '';
-  const modes: boolean[] = [];
-  for (let i = 0; i < 5; i++) {
-    got += readOne();
-    modes.push(nonblocking(fd));
-  }
-  assert.equal(got, 'cdefg', 'every message, in order, through spin, poll and blocking reads');
-  assert.deepEqual(modes, [true, true, true, false, false], 'after 4 long gaps, the blocking read (O_NONBLOCK off) and it stays');
-});
-
-test('bursts that leave its windows unused make spinning wait for longer runs; a dense spell does not', async (t) => {
-  const dir = fs.mkdtempSync(join(tmpdir(), 'spin-read-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const fifo = join(dir, 'fifo');
-  if (spawnSync('mkfifo', [fifo]).status !== 0) return t.skip('mkfifo is not available');
-  const fd = fs.openSync(fifo, fs.constants.O_RDWR);
-  t.after(() => fs.closeSync(fd));
-  const reader = new DeviceReader(fd, 5000);
-  const buf = Buffer.alloc(64);
-  // As the serving loop does: a signal (a child's SIGCHLD) breaks a poll with EINTR, and the read is retried.
   const readOne = (): string => {
     for (;;) {
       try {
@@ -78,14 +48,49 @@ test('bursts that leave its windows unused make spinning wait for longer runs; a
       }
     }
   };
-  // Another process writes `letters` 150 ms apart while they are read: each gap outlasts the window.
+  return { fd, fifo, reader, readOne };
+}
+
+/** Another process writes `letters` into the FIFO one every 150 ms: each gap outlasts the window. */
+function slowWriter(t: TestContext, fifo: string, letters: string): Promise<unknown> {
+  const child = spawn(process.execPath, ['-e', `
+    const fs = require('node:fs'); const fd = fs.openSync(${JSON.stringify(fifo)}, 'w'); let i = 0;
+    const t = setInterval(() => { fs.writeSync(fd, ${JSON.stringify(letters)}[i++]); if (i === ${letters.length}) { clearInterval(t); fs.closeSync(fd); } }, 150);
+  `], { stdio: 'ignore' });
+  t.after(() => child.kill());
+  return new Promise((res) => child.on('close', res));
+}
+
+test('spins while messages come close, and sleeps in a blocking read after long gaps', async (t) => {
+  const f = fifoReader(t);
+  if (f === undefined) return t.skip('mkfifo is not available');
+  const { fd, fifo, readOne } = f;
+
+  assert.equal(nonblocking(fd), false, 'starts with the blocking read');
+  fs.writeSync(fd, 'a');
+  assert.equal(readOne(), 'a');
+  assert.equal(nonblocking(fd), true, 'a read that returned at once turns spinning on');
+  fs.writeSync(fd, 'b');
+  assert.equal(readOne(), 'b');
+
+  const exited = slowWriter(t, fifo, 'cdefg');
+  let got = '';
+  const modes: boolean[] = [];
+  for (let i = 0; i < 5; i++) {
+    got += readOne();
+    modes.push(nonblocking(fd));
+  }
+  assert.equal(got, 'cdefg', 'every message, in order, through spin, poll and blocking reads');
+  assert.deepEqual(modes, [true, true, true, false, false], 'after 4 long gaps, the blocking read (O_NONBLOCK off) and it stays');
+  await exited;
+});
+
+test('bursts that leave its windows unused make spinning wait for longer runs; a dense spell does not', async (t) => {
+  const f = fifoReader(t);
+  if (f === undefined) return t.skip('mkfifo is not available');
+  const { fd, fifo, reader, readOne } = f;
   const gaps = async (letters: string): Promise<void> => {
-    const child = spawn(process.execPath, ['-e', `
-      const fs = require('node:fs'); const fd = fs.openSync(${JSON.stringify(fifo)}, 'w'); let i = 0;
-      const t = setInterval(() => { fs.writeSync(fd, ${JSON.stringify(letters)}[i++]); if (i === ${letters.length}) { clearInterval(t); fs.closeSync(fd); } }, 150);
-    `], { stdio: 'ignore' });
-    const exited = new Promise((res) => child.on('close', res));
-    t.after(() => child.kill());
+    const exited = slowWriter(t, fifo, letters);
     let got = '';
     for (let i = 0; i < letters.length; i++) got += readOne();
     assert.equal(got, letters);
@@ -108,7 +113,8 @@ test('bursts that leave its windows unused make spinning wait for longer runs; a
 
   // A dense spell (20 requests already queued) before the windows expire again: back to one.
   fs.writeSync(fd, 'x'.repeat(20));
-  for (let i = 0; i < 20; i++) assert.equal(reader.read(buf.subarray(0, 1)), 1); // queued: no poll, no EINTR
+  const one = Buffer.alloc(1);
+  for (let i = 0; i < 20; i++) assert.equal(reader.read(one), 1); // queued: no poll, no EINTR
   await gaps('hijk');
   assert.equal(nonblocking(fd), false);
   fs.writeSync(fd, 'l');
