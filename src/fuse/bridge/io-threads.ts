@@ -65,8 +65,6 @@ export interface IoThreadOptions {
   threads?: number;
   /** Jobs in flight at most (a power of two); default 16. */
   jobs?: number;
-  /** Bytes of large READ and WRITE served inline before the threads are started; default WARM_BYTES. */
-  warmBytes?: number;
 }
 
 /**
@@ -213,7 +211,6 @@ export class IoThreads {
   private readonly wakeFd: number;
   private readonly wakeBuf = Buffer.alloc(8);
   private readonly pollFds: PollFd[];
-  private readonly warmBytes: number;
   private inlineBytes = 0;
   private tail = 0;
 
@@ -244,7 +241,6 @@ export class IoThreads {
     this.wakeFd = eventfd(0, EFD_CLOEXEC);
     this.pollFds = [{ fd: devFd, events: POLLIN }, { fd: this.wakeFd, events: POLLIN }];
     this.threads = threads;
-    this.warmBytes = opts.warmBytes ?? WARM_BYTES;
   }
 
   /**
@@ -255,7 +251,7 @@ export class IoThreads {
   takesData(size: number): boolean {
     if (Atomics.load(this.ctl, RUNNING) > 0) return true;
     this.inlineBytes += size;
-    if (this.inlineBytes >= this.warmBytes && this.workers.length === 0) this.startThreads();
+    if (this.inlineBytes >= WARM_BYTES && this.workers.length === 0) this.startThreads();
     return false;
   }
 

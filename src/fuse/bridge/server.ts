@@ -44,8 +44,6 @@ export interface ServeOptions {
   ioThreads?: number;
   /** The smallest READ or WRITE handed to an I/O thread; smaller ones are served inline. Default IO_MIN_SIZE. */
   ioMinSize?: number;
-  /** Bytes of large READ and WRITE served inline before the I/O threads start (io-threads.ts WARM_BYTES). */
-  ioWarmBytes?: number;
   /** FUSE passthrough for opens whose file system offers a backing fd (root only); default on, false for off. */
   passthrough?: boolean;
 }
@@ -182,7 +180,7 @@ class Server {
     this.ioMinSize = opts.ioMinSize ?? IO_MIN_SIZE;
     const threads = opts.ioThreads ?? 2;
     const wantsIo = (ops.leaseData !== undefined || ops.attachBackground !== undefined) && threads > 0;
-    this.io = wantsIo ? new IoThreads(fd, this.bufSize, { threads, warmBytes: opts.ioWarmBytes }) : undefined;
+    this.io = wantsIo ? new IoThreads(fd, this.bufSize, { threads }) : undefined;
     if (this.io !== undefined) ops.attachBackground?.(this.background(this.io));
     ops.attachConnection?.({ shutDown: () => void (this.down = true) });
   }
