@@ -54,16 +54,22 @@ export async function run(command: string[], options: RunOptions): Promise<RunRe
   if (lowerdirs.length === 0) throw fsError('EINVAL', 'run', options.image, undefined, 'no layers to run in (pull the image first, or give -o lowerdir=…)');
   const keep = options.keep === undefined ? undefined : resolve(options.keep);
   if (keep !== undefined && existsSync(keep)) throw fsError('EEXIST', 'run', keep, undefined, '--keep needs a path that does not exist yet');
+  // The merged root shows the upper root's mode and owner: give it the image's. A missing layer fails
+  // here, before anything is made.
+  const top = statSync(lowerdirs[0]!);
   // The upper and work directories must share a filesystem: beside the kept upper, or in tmpdir.
   const scratch = mkdtempSync(keep !== undefined ? join(dirname(keep), '.ovlfs-run-') : join(tmpdir(), 'ovlfs-run-'));
   const upper = join(scratch, 'upper');
   const work = join(scratch, 'work');
   const merged = join(scratch, 'merged');
-  for (const d of [upper, work, merged]) mkdirSync(d);
-  // The merged root shows the upper root's mode and owner: give it the image's.
-  const top = statSync(lowerdirs[0]!);
-  chmodSync(upper, top.mode & 0o7777);
-  chownSync(upper, top.uid, top.gid);
+  try {
+    for (const d of [upper, work, merged]) mkdirSync(d);
+    chmodSync(upper, top.mode & 0o7777);
+    chownSync(upper, top.uid, top.gid);
+  } catch (e) {
+    rmSync(scratch, { recursive: true, force: true });
+    throw e;
+  }
 
   const privileged = isPrivileged();
   const mountOptions = `lowerdir=${lowerdirs.map(escapeLayer).join(':')},upperdir=${escapeLayer(upper)},workdir=${escapeLayer(work)}${privileged ? '' : ',userxattr'}`;

@@ -1,6 +1,9 @@
 // The image commands' command line: --help for each, and usage errors that say what is wrong.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { ovlfs } from './registry-fixture.js';
@@ -59,7 +62,15 @@ test('usage errors say what is wrong', () => {
     assert.notEqual(r.status, 0, `${cmd} ${args.join(' ')}`);
     assert.match(r.stderr, message, `${cmd} ${args.join(' ')}: ${r.stderr}`);
   });
-  // A command that ran and failed before CMD answers 125, as podman run does.
-  const r = ovlfs(['run', '-o', 'lowerdir=/nonexistent-ovlfs-layer', '--', 'true']);
-  assert.equal(r.status, 125, r.stderr);
+  // A command that ran and failed before CMD answers 125, as podman run does, and leaves no scratch
+  // directory behind.
+  const tmp = mkdtempSync(join(tmpdir(), 'ovlfs-run-fail-'));
+  try {
+    const r = ovlfs(['run', '-o', 'lowerdir=/nonexistent-ovlfs-layer', '--', 'true'], { TMPDIR: tmp });
+    assert.equal(r.status, 125, r.stderr);
+    // (tsx keeps its cache there too.)
+    assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith('ovlfs-run-')), [], 'the failed run left its scratch directory');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });

@@ -90,8 +90,8 @@ export function sh(cmd: string, args: string[], options: { cwd?: string; input?:
 }
 
 /** Runs the ovlfs CLI in a child process: its status, stdout and stderr. */
-export function ovlfs(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+export function ovlfs(args: string[], env?: NodeJS.ProcessEnv): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', maxBuffer: 1 << 26, ...(env !== undefined ? { env: { ...process.env, ...env } } : {}) });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
