@@ -29,13 +29,14 @@ const POLLIN = 1;
 const EFD_CLOEXEC = 0o2000000;
 
 // ctl: the ring's head and tail, the stop flag, whether the serving thread sleeps in poll, the done
-// counter, and how many threads have started their loop.
+// counter, how many threads have started their loop, and how many have left it.
 const HEAD = 0;
 const TAIL = 1;
 const STOP = 2;
 const POLLING = 3;
 const DONE = 4;
 const RUNNING = 5;
+const EXITED = 6;
 const CTL_WORDS = 8;
 
 // Per job, in Int32 words: kind, fd, size, slot, data start (a copy's target fd), state, result
@@ -52,6 +53,8 @@ const JOB_WORDS = 8;
 const READ = 1;
 const WRITE = 2;
 const COPY = 3;
+/** How long close() waits for the threads to leave their loops (a thread starts in tens of ms). */
+const CLOSE_WAIT_MS = 5000;
 /** A copy job's flag in SIZE: fsync the target at the end. */
 const COPY_SYNC = 1;
 /** Chunks of a copy: large enough that the calls cost nothing next to the data. */
@@ -179,6 +182,8 @@ for (;;) {
     if (Atomics.load(ctl, ${POLLING}) !== 0) { try { writeSync(w.wake, one); } catch {} }
   }
 }
+Atomics.add(ctl, ${EXITED}, 1);
+Atomics.notify(ctl, ${EXITED});
 `;
 
 /** Where koffi is, for the I/O threads' copy_file_range; an empty path makes them copy by read/write. */
@@ -408,11 +413,19 @@ export class IoThreads {
     }
   }
 
-  /** Waits for every job, then ends the threads. */
+  /**
+   * Waits for every job, then lets the threads leave their loops and end by themselves. Terminating
+   * one instead is fatal to the process while it is still loading koffi (a native call that throws
+   * while its isolate is torn down aborts), which a thread started by a late copy-up can be.
+   */
   close(): void {
     while (this.inFlight.size > 0) this.waitForCompletion();
     Atomics.store(this.ctl, STOP, 1);
-    Atomics.notify(this.ctl, TAIL);
-    for (const w of this.workers) void w.terminate();
+    const deadline = Date.now() + CLOSE_WAIT_MS;
+    for (let left = Atomics.load(this.ctl, EXITED); left < this.workers.length && Date.now() < deadline; left = Atomics.load(this.ctl, EXITED)) {
+      // Again each time: a thread that read STOP just before it was set sleeps after this notify.
+      Atomics.notify(this.ctl, TAIL);
+      Atomics.wait(this.ctl, EXITED, left, 20);
+    }
   }
 }
