@@ -32,24 +32,6 @@ await build({
   chunkNames: 'chunk-[hash]',
   logLevel: 'warning',
 });
-// The serving thread a mount program starts ahead (src/cli/serving-thread.ts) loads its program and the
-// core as one CommonJS file, which it runs from a V8 code cache (src/cli/code-cache.ts): Node 20 caches
-// no compiled code for ES modules, and each module costs the ES loader a file read and a job.
-await build({
-  absWorkingDir: root,
-  entryPoints: { 'serving-boot': 'src/cli/serving-boot.ts', serving: 'src/cli/serving-entry.ts' },
-  outdir,
-  outExtension: { '.js': '.cjs' },
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  packages: 'external',
-  // CommonJS has no import.meta: its url is the file's own.
-  define: { OVLFS_BUNDLE: 'true', 'import.meta.url': '__ovlfs_bundle_url' },
-  banner: { js: 'const __ovlfs_bundle_url = require("node:url").pathToFileURL(__filename).href;' },
-  logLevel: 'warning',
-});
 // Runnable as they are. ovlfs.sh is the one for containers/storage's mount_program: in that form only
 // one Node starts before the mount answers (src/cli/ovlfs.sh).
 chmodSync(`${outdir}/ovlfs.js`, 0o755);

@@ -15,7 +15,6 @@ import { fileURLToPath } from 'node:url';
 import { mountFuse } from '../fuse/bridge/mount.js';
 import type { OverlayFsArg } from '../fuse/overlay-fs.js';
 import { fuseMountFlags, userAllowOther } from './fuse-flags.js';
-import { takeServingThread } from './serving-thread.js';
 import type { MountRequest } from './mount-args.js';
 
 export const EXIT_FAIL = 32;
@@ -55,7 +54,8 @@ export async function serve(req: MountRequest, ready: (error: string | undefined
         ...fuseMountFlags(req, fusermount),
         fusermount,
         mounted,
-        worker: mounted !== undefined ? takeServingThread() : undefined,
+        // This process exists to serve the mount: a worker would be a second Node environment to start.
+        serveHere: true,
         debug: req.debug,
         handleSignals: true,
       },

@@ -6,8 +6,8 @@
 // programs it runs make requests. Every program runs with a timeout, so a server bug fails a test instead
 // of hanging the run, and the mount is always unmounted in `after`.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -356,7 +356,6 @@ describe('mount defaults and lifecycle', { skip: reason }, () => {
     writeFileSync(join(backing, 'f'), 'busy\n');
     const m = await mountFuse({ mountpoint: mnt, filesystem: { module: new URL('../support/loopback.ts', import.meta.url), export: 'createLoopback', arg: backing } });
     // A shell sits in the mount for a moment, so plain umount gets EBUSY.
-    const { spawn } = await import('node:child_process');
     const holder = spawn('sh', ['-c', 'sleep 1'], { cwd: mnt, stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 100));
     await m.unmount();
@@ -364,36 +363,100 @@ describe('mount defaults and lifecycle', { skip: reason }, () => {
     holder.kill();
   });
 
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    test(`${sig} unmounts a mount made with handleSignals`, async (t) => {
-      const mnt = join(base, `sig-${sig}`);
-      const backing = join(base, `sigb-${sig}`);
-      mkdirSync(mnt);
-      mkdirSync(backing);
-      writeFileSync(join(backing, 'f'), 'sig\n');
-      const { spawn } = await import('node:child_process');
-      const child = spawn(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), new URL('../support/mount-child.ts', import.meta.url).pathname, mnt, backing], {
-        stdio: ['ignore', 'pipe', 'inherit'],
+  /** Starts test/support/mount-child.ts on a fresh loopback mount; resolves once it has mounted. */
+  async function mountChild(t: { after(fn: () => void): void }, name: string, host: 'worker' | 'here'): Promise<{ child: ChildProcess; mnt: string; output: () => string }> {
+    const mnt = join(base, `mnt-${name}`);
+    const backing = join(base, `back-${name}`);
+    mkdirSync(mnt);
+    mkdirSync(backing);
+    writeFileSync(join(backing, 'f'), 'sig\n');
+    const child = spawn(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), new URL('../support/mount-child.ts', import.meta.url).pathname, mnt, backing, host], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.after(() => {
+      child.kill('SIGKILL');
+      if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
+    });
+    let out = '';
+    await new Promise<void>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error('child did not mount')), 20_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('mounted')) {
+          clearTimeout(timer);
+          res();
+        }
       });
-      t.after(() => {
-        child.kill('SIGKILL');
-        if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
+      child.on('exit', (code) => rej(new Error(`child exited early (${code})`)));
+    });
+    return { child, mnt, output: () => out };
+  }
+
+  /** The signal the child died of, or 'alive' if it still runs after `ms`. */
+  function deathWithin(child: ChildProcess, ms: number): Promise<NodeJS.Signals | null | 'alive'> {
+    return new Promise((res) => {
+      const timer = setTimeout(() => res('alive'), ms);
+      child.on('exit', (_c, s) => {
+        clearTimeout(timer);
+        res(s);
       });
-      await new Promise<void>((res, rej) => {
-        const timer = setTimeout(() => rej(new Error('child did not mount')), 20_000);
-        child.stdout.on('data', (d: Buffer) => {
-          if (d.toString().includes('mounted')) {
-            clearTimeout(timer);
-            res();
-          }
-        });
-        child.on('exit', (code) => rej(new Error(`child exited early (${code})`)));
-      });
-      assert.equal(ok(`cat '${mnt}/f'`), 'sig\n');
-      const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, s) => res(s)));
-      child.kill(sig);
-      assert.equal(await exited, sig);
-      assert.equal(isMounted(mnt), false);
     });
   }
+
+  for (const host of ['worker', 'here'] as const) {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      test(`${sig} unmounts a mount made with handleSignals, served by ${host === 'here' ? 'the main thread' : 'a worker'}`, async (t) => {
+        const { child, mnt } = await mountChild(t, `${sig}-${host}`, host);
+        assert.equal(ok(`cat '${mnt}/f'`), 'sig\n');
+        const exited = deathWithin(child, 20_000);
+        child.kill(sig);
+        assert.equal(await exited, sig);
+        assert.equal(isMounted(mnt), false);
+      });
+    }
+  }
+
+  // Served on the main thread, requests that keep coming must not keep the event loop from its turns:
+  // else a timer, a child's exit or a signal that lands while a request is being served waits for a
+  // quiet moment that may never come.
+  test('served on the main thread, a busy mount still gives its event loop turns, and SIGTERM ends it', async (t) => {
+    const { child, mnt, output } = await mountChild(t, 'busy', 'here');
+    const client = spawn('python3', ['-c', `
+import os, time
+end = time.time() + 30
+i = 0
+while time.time() < end:
+    p = '${mnt}/c%d' % (i % 50)
+    fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+    os.close(fd)
+    os.unlink(p)
+    i += 1
+`], { stdio: 'ignore' });
+    t.after(() => client.kill('SIGKILL'));
+    await new Promise((r) => setTimeout(r, 300));
+    const before = output().split('tick').length;
+    await new Promise((r) => setTimeout(r, 1500));
+    const ticks = output().split('tick').length - before;
+    assert.ok(ticks >= 5, `only ${ticks} timer ticks in 1.5 s of serving a busy client`);
+    const exited = deathWithin(child, 10_000);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 'SIGTERM', 'SIGTERM while busy');
+    client.kill('SIGKILL');
+    for (let i = 0; i < 100 && isMounted(mnt); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(isMounted(mnt), false);
+  });
+
+  // kill(2) with the id of one thread delivers a signal to the process through that thread, whose
+  // handler then only marks it for the event loop: the main thread, asleep on the device, must still
+  // wake for it before the next request.
+  test('served on the main thread, an idle mount hears a signal that another thread took', async (t) => {
+    const { child, mnt } = await mountChild(t, 'other-thread', 'here');
+    const pid = child.pid!;
+    const other = readdirSync(`/proc/${pid}/task`).map(Number).find((tid) => tid !== pid);
+    assert.ok(other !== undefined, 'the child has other threads');
+    const exited = deathWithin(child, 10_000);
+    process.kill(other, 'SIGTERM');
+    assert.equal(await exited, 'SIGTERM');
+    assert.equal(isMounted(mnt), false);
+  });
 });

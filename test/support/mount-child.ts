@@ -1,13 +1,15 @@
 // Mounts the loopback with handleSignals and waits to be killed: the mount test sends SIGTERM/SIGINT
-// and checks that the mount is gone afterwards.
+// and checks that the mount is gone afterwards. With `here`, this thread serves (serveHere), and it
+// says `tick` every 100 ms, which only a thread that gets back to its event loop while serving can.
 import { mountFuse } from '../../src/fuse/bridge/mount.js';
 
-const [mountpoint, backing] = process.argv.slice(2);
-if (!mountpoint || !backing) throw new Error('usage: mount-child <mountpoint> <backing>');
+const [mountpoint, backing, host] = process.argv.slice(2);
+if (!mountpoint || !backing) throw new Error('usage: mount-child <mountpoint> <backing> [here]');
 const m = await mountFuse({
   mountpoint,
   filesystem: { module: new URL('./loopback.ts', import.meta.url), export: 'createLoopback', arg: backing },
-  options: { handleSignals: true },
+  options: { handleSignals: true, serveHere: host === 'here' },
 });
 process.stdout.write('mounted\n');
+if (host === 'here') setInterval(() => process.stdout.write('tick\n'), 100).unref();
 await m.done;

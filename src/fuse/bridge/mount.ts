@@ -1,4 +1,4 @@
-// Mounting and unmounting a FUSE file system whose requests are served by a worker thread.
+// Mounting and unmounting a FUSE file system, served by a worker thread or by the calling thread.
 //
 // Why a worker: the request loop (server.ts) blocks in a synchronous read of /dev/fuse, because that costs
 // the fewest wakeups per request. A thread blocked there runs no JavaScript, so it could never run a
@@ -6,11 +6,17 @@
 // and umount(8); the worker mounts (mount(2)) and keeps the loop. Unmounting ends the worker by itself:
 // the kernel fails the worker's pending read with ENODEV, and the loop returns.
 //
+// Why the calling thread (`serveHere`): a process that exists to serve one mount (the ovlfs daemon) pays
+// for a worker with a second Node environment to start, about as long again as the process's own start,
+// at every container start. Served here, the loop runs in slices (serveFuseInSlices) and gives the
+// thread back to the event loop between them, so signals and umount(8) still get their turn.
+//
 // Why a module path: a worker shares no objects with its parent, and the file system (the overlay core,
 // with its open files and caches) must live on the thread that serves it. So the caller names a module
 // and an export (a RawFileSystemFactory) and passes an argument that survives structured clone (options,
-// layer paths); the worker imports the module and builds the file system there. For a thread that wants
-// to serve in place, with no signal handling, server.ts's serveFuse(fd, filesystem) is the primitive.
+// layer paths); the serving thread imports the module and builds the file system there. For a thread
+// that wants to serve in place, with no signal handling, server.ts's serveFuse(fd, filesystem) is the
+// primitive.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
@@ -19,7 +25,7 @@ import { Worker } from 'node:worker_threads';
 
 import { isMounted } from '../../mount-table.js';
 import { fuseMountData, type FuseMountFlags } from '../mount-syscall.js';
-import type { FuseNotifier } from './raw-fs.js';
+import type { FuseNotifier, RawFileSystemFactory } from './raw-fs.js';
 import type { ServeOptions } from './server.js';
 
 export interface MountOptions extends ServeOptions, FuseMountFlags {
@@ -36,10 +42,10 @@ export interface MountOptions extends ServeOptions, FuseMountFlags {
    */
   mounted?: number;
   /**
-   * A serving thread started ahead on the built worker entry with workerData `{ preload: MODULE }`,
-   * before the mount was known; it is sent its WorkerInit as its first message.
+   * Serve on this thread, in slices between turns of its event loop (serveFuseInSlices), instead of a
+   * worker: for a process that does little else. Off by default.
    */
-  worker?: Worker;
+  serveHere?: boolean;
 }
 
 export interface FileSystemModule {
@@ -67,7 +73,7 @@ export interface FuseMount {
   notifyInvalInode: FuseNotifier['invalInode'];
   /** Drop the kernel's cached lookup of `name` in `parent` (see FuseNotifier). */
   notifyInvalEntry: FuseNotifier['invalEntry'];
-  /** Settles when the serving worker has ended: after unmount, or if the filesystem failed. */
+  /** Settles when serving has ended: after unmount, or if the filesystem failed. */
   readonly done: Promise<void>;
   /** umount, or umount -l if the mount is busy, then waits for the worker to end. */
   unmount(): Promise<void>;
@@ -96,28 +102,120 @@ function run(cmd: string, args: string[], stdio: Array<'ignore' | 'pipe' | numbe
 }
 
 
-/**
- * Starts the worker. Its entry module has this module's extension: .js when built, .ts when running from
- * sources under tsx. Node 20 does not carry tsx's loader hooks into workers, so a .ts entry first
- * registers tsx in the worker by hand; a built package never takes that path.
- */
-function startWorker(init: WorkerInit, started?: Worker): Worker {
-  if (started !== undefined) {
-    started.postMessage(init);
-    return started;
-  }
-  const ext = extname(fileURLToPath(import.meta.url));
-  const entry = new URL(`./worker${ext}`, import.meta.url).href;
-  // The file system opens and closes fds outside Node's fs (koffi's openat2): no per-fd tracking warnings.
-  if (ext !== '.ts') return new Worker(new URL(entry), { workerData: init, trackUnmanagedFds: false });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, workerData: init, trackUnmanagedFds: false });
+/** Where the file system is built and served: a worker, or this thread. */
+interface ServingHost {
+  /** Settles once the file system is built (and mounted, when init.mount asks): serving may begin. */
+  readonly ready: Promise<void>;
+  /** Begins serving; once ready. */
+  go(): void;
+  /** Settles when serving has ended: after unmount, or if the file system failed. */
+  readonly done: Promise<void>;
+  /** True once serving has ended, or never will begin. */
+  readonly ended: boolean;
+  /** Gives up before go(): ends what was started. */
+  abandon(): Promise<void>;
 }
 
 /**
- * Mounts a FUSE file system at `mountpoint`, served by a worker thread that builds it from
- * `filesystem.module`. Resolves once mounted; the kernel's INIT is answered by the worker right after.
+ * A worker serves. Its entry module has this module's extension: .js when built, .ts when running from
+ * sources under tsx. Node 20 does not carry tsx's loader hooks into workers, so a .ts entry first
+ * registers tsx in the worker by hand; a built package never takes that path.
+ */
+function workerHost(init: WorkerInit): ServingHost {
+  const ext = extname(fileURLToPath(import.meta.url));
+  const entry = new URL(`./worker${ext}`, import.meta.url).href;
+  let worker: Worker;
+  // The file system opens and closes fds outside Node's fs (koffi's openat2): no per-fd tracking warnings.
+  if (ext !== '.ts') worker = new Worker(new URL(entry), { workerData: init, trackUnmanagedFds: false });
+  else {
+    const tsx = import.meta.resolve('tsx/esm/api');
+    const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); });`;
+    worker = new Worker(boot, { eval: true, workerData: init, trackUnmanagedFds: false });
+  }
+  let ended = false;
+  let ready!: () => void;
+  let failed!: (err: Error) => void;
+  const readyP = new Promise<void>((res, rej) => {
+    ready = res;
+    failed = rej;
+  });
+  const done = new Promise<void>((res, rej) => {
+    worker.on('message', (m: WorkerMessage) => {
+      if (m.type === 'ready') ready();
+      else failed(new Error(`fuse worker: ${m.message}`));
+    });
+    worker.on('error', (err) => {
+      failed(err);
+      rej(err);
+    });
+    worker.on('exit', (code) => {
+      ended = true;
+      failed(new Error(`fuse worker exited (${code}) before it was ready`));
+      if (code === 0) res();
+      else rej(new Error(`fuse worker exited with code ${code}`));
+    });
+  });
+  done.catch(() => {}); // settled through mountFuse's own promise
+  return {
+    ready: readyP,
+    // The worker waits for this before its first read: reading an unmounted /dev/fuse fd fails with EPERM.
+    go: () => worker.postMessage('go'),
+    done,
+    get ended() {
+      return ended;
+    },
+    abandon: async () => {
+      await worker.terminate();
+    },
+  };
+}
+
+/** This thread builds the file system and serves it in slices (see serveHere). */
+function hereHost(init: WorkerInit): ServingHost {
+  let ended = false;
+  let start!: () => void;
+  const started = new Promise<void>((res) => (start = res));
+  const built = (async () => {
+    const mod = (await import(init.module)) as Record<string, unknown>;
+    const factory = mod[init.exportName];
+    if (typeof factory !== 'function') throw new Error(`${init.module} has no function export '${init.exportName}'`);
+    const { Notifier } = await import('./server.js');
+    // Notifications from inside the file system are queued until the current reply is out (see Notifier).
+    const notifier = new Notifier(init.fd, true);
+    const filesystem = (factory as RawFileSystemFactory)(init.arg, notifier);
+    if (init.mount !== undefined) {
+      const { source, target, fstype, options } = init.mount;
+      (await import('../mount-syscall.js')).mountFuseSyscall(source, target, fstype, options);
+    }
+    return { filesystem, notifier };
+  })();
+  const done = (async () => {
+    try {
+      const { filesystem, notifier } = await built;
+      await started;
+      const { serveFuseInSlices } = await import('./server.js');
+      await serveFuseInSlices(init.fd, filesystem, init.serve, notifier);
+    } finally {
+      ended = true;
+    }
+  })();
+  done.catch(() => {}); // settled through mountFuse's own promise
+  return {
+    ready: built.then(() => {}),
+    go: start,
+    done,
+    get ended() {
+      return ended;
+    },
+    abandon: async () => {
+      ended = true;
+    },
+  };
+}
+
+/**
+ * Mounts a FUSE file system at `mountpoint`, served by a worker thread (or this one: serveHere) that
+ * builds it from `filesystem.module`. Resolves once mounted; the kernel's INIT is answered right after.
  */
 export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
   const mountpoint = resolve(args.mountpoint);
@@ -134,61 +232,34 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
   const fd = options.mounted ?? (fusermount === undefined || fm === undefined
     ? openSync('/dev/fuse', 'r+')
     : fm.fusermountMount(fusermount, mountpoint, [`fsname=${source}`, `subtype=${fsname}`, ...fuseMountData(-1, options).split(',').slice(4)].join(',')));
-  const { extraOptions: _e, allowOther: _a, defaultPermissions: _d, readOnly: _r, handleSignals: _h, fusermount: _f, mounted: _m, worker: started, ...serve } = options;
+  const { extraOptions: _e, allowOther: _a, defaultPermissions: _d, readOnly: _r, handleSignals: _h, fusermount: _f, mounted: _m, serveHere: _s, ...serve } = options;
   const detach = (lazy: boolean): { status: number | null; stderr: string } =>
     fusermount !== undefined && fm !== undefined ? fm.fusermountUnmount(fusermount, mountpoint, lazy) : spawnSync('umount', lazy ? ['-l', mountpoint] : [mountpoint], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const init: WorkerInit = { fd, module: moduleUrl, exportName: args.filesystem.export ?? 'createFileSystem', arg: args.filesystem.arg, serve };
-  // The worker calls mount(2) itself once the file system is built: koffi is loaded there already, and
-  // forking this process for mount(8) was the largest single cost of a mount's start-up.
+  // The serving thread calls mount(2) itself once the file system is built: koffi is loaded there already,
+  // and forking this process for mount(8) was the largest single cost of a mount's start-up.
   if (fusermount === undefined && options.mounted === undefined) init.mount = { source, target: mountpoint, fstype: `fuse.${fsname}`, options: fuseMountData(fd, options) };
-  const worker = startWorker(init, started);
+  const host = options.serveHere ? hereHost(init) : workerHost(init);
 
-  // The worker builds the file system first, so a broken module fails before anything is mounted.
-  let ready: () => void;
-  let failed: (err: Error) => void;
-  const readyP = new Promise<void>((res, rej) => {
-    ready = res;
-    failed = rej;
-  });
-  let exited = false;
-  const done = new Promise<void>((res, rej) => {
-    worker.on('message', (m: WorkerMessage) => {
-      if (m.type === 'ready') ready();
-      else failed(new Error(`fuse worker: ${m.message}`));
-    });
-    worker.on('error', (err) => {
-      failed(err);
-      rej(err);
-    });
-    worker.on('exit', (code) => {
-      exited = true;
-      failed(new Error(`fuse worker exited (${code}) before it was ready`));
-      if (code === 0) res();
-      else rej(new Error(`fuse worker exited with code ${code}`));
-    });
-  });
-  done.catch(() => {}); // callers who never await done must not see an unhandled rejection
-
+  // The file system is built first, so a broken module fails before anything is mounted.
   try {
-    await readyP;
+    await host.ready;
   } catch (err) {
     // Mounted before the file system was built: a mount nobody will serve must not stay behind.
     if (fusermount !== undefined || options.mounted !== undefined) detach(true);
-    await worker.terminate();
+    await host.abandon();
     closeSync(fd);
     throw err;
   }
-  // The worker waits for this before its first read: reading an unmounted /dev/fuse fd fails with EPERM.
-  worker.postMessage('go');
+  host.go();
 
   let unmounting: Promise<void> | undefined;
-  // Loaded after the worker was started, which it need not wait for: its thread loads the same module.
   const { Notifier } = await import('./server.js');
   const notifier = new Notifier(fd, false);
 
   // Last resort if the process exits while still mounted: a dead server leaves an ENOTCONN mount behind.
   const onExit = (): void => {
-    if (!exited) detach(true);
+    if (!host.ended) detach(true);
   };
   process.on('exit', onExit);
 
@@ -201,8 +272,8 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
   };
   if (options.handleSignals) for (const s of signals) process.on(s, onSignal);
 
-  const finished = done.finally(() => {
-    // A worker that died while serving leaves a mount nobody answers; detach it.
+  const finished = host.done.finally(() => {
+    // A serving thread that failed leaves a mount nobody answers; detach it.
     if (unmounting === undefined && isMounted(mountpoint)) detach(true);
     process.off('exit', onExit);
     for (const s of signals) process.off(s, onSignal);
@@ -216,7 +287,7 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
 
   function unmount(): Promise<void> {
     unmounting ??= (async () => {
-      if (exited) return;
+      if (host.ended) return;
       let r = fusermount !== undefined ? detach(false) : await run('umount', [mountpoint], ['ignore', 'ignore', 'pipe']);
       if (r.status !== 0 && isMounted(mountpoint)) {
         // Busy: detach now; the connection ends when the last user lets go.

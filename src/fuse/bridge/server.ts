@@ -2,13 +2,15 @@
 //
 // It is synchronous on purpose (docs/ARCHITECTURE.md, "The serving loop"): a blocking read wakes this thread once per request,
 // where an async read parked on libuv's pool costs several wakeups. The price is that the thread running
-// `serveFuse` does nothing else until the connection ends, so it belongs in a worker or a process of its
-// own (see mount.ts). Requests are taken one at a time; only the data of a large READ or WRITE goes on
+// `serveFuse` does nothing else until the connection ends, so it belongs in a worker (see mount.ts); a
+// process that serves and does little else runs `serveFuseInSlices` instead, which gives its thread back
+// to the event loop between slices and whenever a signal comes. Requests are taken one at a time; only the data of a large READ or WRITE goes on
 // to an I/O thread (io-threads.ts), which replies itself. An INTERRUPT needs no bookkeeping either way:
 // the request it names is answered already, or soon by its I/O thread, and the kernel drops a reply it
 // no longer waits for.
 import { constants as fsConstants, writeSync, writevSync } from 'node:fs';
 import { constants } from 'node:os';
+import { performance } from 'node:perf_hooks';
 
 import { nameToBytes } from '../../names.js';
 import { poll } from '../../sys/index.js';
@@ -18,7 +20,7 @@ import type { DirEntry, EntryOut, InHeader, OpenOut } from '../structs.js';
 import { IoThreads } from './io-threads.js';
 import { ForgetCollector, IDLE_MS } from './memory.js';
 import { MAX_STACK_DEPTH, Passthrough } from './passthrough.js';
-import { DeviceReader, spinWindowFromEnv } from './spin-read.js';
+import { DeviceReader, NOTHING, spinWindowFromEnv } from './spin-read.js';
 import { Parked, type Background, type BackgroundWork, type FuseCaller, type FuseNotifier, type OpenReply, type RawFileSystem } from './raw-fs.js';
 
 const ERRNO = constants.errno as Record<string, number>;
@@ -232,16 +234,18 @@ class Server {
   /**
    * After many FORGETs, a full collection once the device stays quiet for IDLE_MS (see memory.ts):
    * the loop never idles in a way V8 notices, so the heap the forgotten nodes held is given back here.
+   * False when a signal interrupted the wait.
    */
-  collectWhenQuiet(): void {
-    if (!this.forgotten.due || (this.io !== undefined && this.io.outstanding > 0)) return;
+  collectWhenQuiet(): boolean {
+    if (!this.forgotten.due || (this.io !== undefined && this.io.outstanding > 0)) return true;
     let ready: number;
     try {
       ready = poll([{ fd: this.fd, events: POLLIN }], IDLE_MS);
     } catch {
-      return; // EINTR: the read below takes over, and the next request looks again
+      return false; // EINTR: the read below takes over, and the next request looks again
     }
     if (ready === 0) this.forgotten.collect();
+    return true;
   }
 
   private destroyed = false;
@@ -696,52 +700,123 @@ function noReply(opcode: number): boolean {
 }
 
 /**
+ * The request loop over one connection. `run` serves until the kernel ends the connection, or, when its
+ * waits are bounded (`waitMs` ≥ 0), until a wait has lasted that long, a signal interrupted it, or its
+ * slice of time is over: then it returns false and can be run again (serveFuseInSlices).
+ */
+class ServingLoop {
+  private readonly server: Server;
+  private readonly io: IoThreads | undefined;
+  private buf: Buffer;
+  private readonly reader: DeviceReader;
+
+  constructor(
+    fd: number,
+    ops: RawFileSystem,
+    private readonly opts: ServeOptions,
+    private readonly notifier: Notifier | undefined,
+    private readonly waitMs: number,
+  ) {
+    this.server = new Server(fd, ops, opts);
+    this.io = this.server.io;
+    // With I/O threads, requests are read into shared slots, so that a WRITE can hand its data over as is.
+    this.buf = this.io !== undefined ? this.io.takeSlot() : Buffer.allocUnsafe(this.server.bufSize);
+    this.reader = new DeviceReader(fd, spinWindowFromEnv(), waitMs);
+  }
+
+  /** True once the connection has ended; false when it gave the thread back (bounded waits only). */
+  run(sliceEndsAt = Infinity): boolean {
+    const { server, io, notifier } = this;
+    const bounded = this.waitMs >= 0;
+    // Errors are answers here (ENOENT, ENODATA, EEXIST), thrown through the file system by the thousand:
+    // capturing a stack for each cost more than the system call it reports (measured: 30-90 µs against
+    // 3-10 µs without). Stacks come back with `debug`, for the failures that are bugs.
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (this.opts.debug !== true) Error.stackTraceLimit = 0;
+    try {
+      while (!server.done) {
+        let n: number;
+        try {
+          if (io !== undefined && !io.waitForRequest(() => server.replayable, this.waitMs)) return false;
+          if (server.replayable) {
+            server.replay();
+            notifier?.flush();
+            continue;
+          }
+          if (!server.collectWhenQuiet() && bounded) return false;
+          n = this.reader.read(this.buf);
+          if (n === NOTHING) return false;
+        } catch (err) {
+          const code = codeOf(err);
+          if (code === 'EINTR' && bounded) return false;
+          // ENOENT: the request we were about to read was interrupted; EINTR/EAGAIN: just try again.
+          if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') continue;
+          if (code === 'ENODEV' || code === 'ECONNABORTED') break; // unmounted or aborted
+          throw err;
+        }
+        if (n === 0) break;
+        if (n < P.IN_HEADER_SIZE) continue;
+        server.handle(this.buf, n);
+        notifier?.flush();
+        if (server.slotTaken) {
+          server.slotTaken = false;
+          this.buf = io!.takeSlot();
+        }
+        if (bounded && performance.now() >= sliceEndsAt) return false;
+      }
+      return true;
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
+  }
+
+  /** Once the connection has ended (or serving failed). */
+  close(): void {
+    // Jobs in flight still hold leases, which the file system's destroy may want back.
+    try {
+      this.io?.close();
+    } finally {
+      this.server.destroy();
+    }
+  }
+}
+
+/**
  * Serves the connection on `fd` until the kernel ends it (unmount or abort → ENODEV). Blocks the calling
- * thread throughout. `notifier`, when given, is flushed after every reply (see Notifier).
+ * thread throughout: for a worker, whose event loop nothing else needs. `notifier`, when given, is flushed
+ * after every reply (see Notifier).
  */
 export function serveFuse(fd: number, ops: RawFileSystem, opts: ServeOptions = {}, notifier?: Notifier): void {
-  // Errors are answers here (ENOENT, ENODATA, EEXIST), thrown through the file system by the thousand:
-  // capturing a stack for each cost more than the system call it reports (measured: 30-90 µs against
-  // 3-10 µs without). Stacks come back with `debug`, for the failures that are bugs.
-  const stackTraceLimit = Error.stackTraceLimit;
-  if (opts.debug !== true) Error.stackTraceLimit = 0;
-  const server = new Server(fd, ops, opts);
-  const io = server.io;
-  // With I/O threads, requests are read into shared slots, so that a WRITE can hand its data over as is.
-  let buf = io !== undefined ? io.takeSlot() : Buffer.allocUnsafe(server.bufSize);
-  const reader = new DeviceReader(fd, spinWindowFromEnv());
+  const loop = new ServingLoop(fd, ops, opts, notifier, -1);
   try {
-    while (!server.done) {
-      let n: number;
-      try {
-        io?.waitForRequest(() => server.replayable);
-        if (server.replayable) {
-          server.replay();
-          notifier?.flush();
-          continue;
-        }
-        server.collectWhenQuiet();
-        n = reader.read(buf);
-      } catch (err) {
-        const code = codeOf(err);
-        // ENOENT: the request we were about to read was interrupted; EINTR/EAGAIN: just try again.
-        if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') continue;
-        if (code === 'ENODEV' || code === 'ECONNABORTED') break; // unmounted or aborted
-        throw err;
-      }
-      if (n === 0) break;
-      if (n < P.IN_HEADER_SIZE) continue;
-      server.handle(buf, n);
-      notifier?.flush();
-      if (server.slotTaken) {
-        server.slotTaken = false;
-        buf = io!.takeSlot();
-      }
-    }
+    loop.run();
   } finally {
-    // Jobs in flight still hold leases, which the file system's destroy may want back.
-    io?.close();
-    server.destroy();
-    Error.stackTraceLimit = stackTraceLimit;
+    loop.close();
+  }
+}
+
+/**
+ * Busy, serving gives the thread back to its event loop after SLICE_MS, so that signal handlers, child
+ * exits and timers run while requests keep coming; idle, it sleeps at most IDLE_WAIT_MS at a time. A
+ * signal that arrives while the thread sleeps on the device (the main thread is the one the kernel picks
+ * for a signal sent to the process) interrupts the wait at once; one that lands while it runs, or that
+ * another thread took, only marks itself for the event loop, and waits for the slice's end or the next
+ * IDLE_WAIT_MS.
+ */
+const SLICE_MS = 50;
+const IDLE_WAIT_MS = 1000;
+
+/**
+ * Serves the connection on `fd` on this thread, in slices between turns of its event loop, until the
+ * kernel ends it: for a process that serves and still hears signals and child exits (the ovlfs daemon),
+ * with no second Node environment to start. Between slices the thread runs whatever else is due; a
+ * slice waits on the device with poll(2), which a signal interrupts.
+ */
+export async function serveFuseInSlices(fd: number, ops: RawFileSystem, opts: ServeOptions = {}, notifier?: Notifier): Promise<void> {
+  const loop = new ServingLoop(fd, ops, opts, notifier, IDLE_WAIT_MS);
+  try {
+    while (!loop.run(performance.now() + SLICE_MS)) await new Promise<void>((resolveTurn) => setImmediate(resolveTurn));
+  } finally {
+    loop.close();
   }
 }

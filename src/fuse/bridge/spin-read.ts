@@ -39,6 +39,9 @@ export function spinWindowFromEnv(env: NodeJS.ProcessEnv = process.env): number 
   return Number.isFinite(us) && us > 0 ? Math.min(us, 10_000) : 0;
 }
 
+/** What read returns when its bounded wait ran out or a signal interrupted it: no request was read. */
+export const NOTHING = -1;
+
 export class DeviceReader {
   private readonly windowMs: number;
   private spinning = false;
@@ -49,22 +52,29 @@ export class DeviceReader {
   private closeRun = 0;
   private rearmAfter = 1;
 
+  /**
+   * `waitMs`: the longest a read sleeps for a request, -1 for as long as it takes. A bounded wait sleeps
+   * in poll(2), which a signal interrupts (a read of the device is restarted after one).
+   */
   constructor(
     private readonly fd: number,
     windowUs: number,
+    private readonly waitMs = -1,
   ) {
     this.windowMs = windowUs / 1000;
   }
 
   /**
-   * The next request into `buf`; returns its length. Throws as read(2) fails (EAGAIN when the device
-   * was reported readable but the request went away: the caller reads again).
+   * The next request into `buf`; returns its length, or NOTHING when a bounded wait ended without one.
+   * Throws as read(2) fails (EAGAIN when the device was reported readable but the request went away:
+   * the caller reads again).
    */
   read(buf: Uint8Array): number {
-    if (this.windowMs === 0) return readInto(this.fd, buf);
+    if (this.windowMs === 0) return this.blockingRead(buf);
     if (!this.spinning) {
       const start = performance.now();
-      const n = readInto(this.fd, buf);
+      const n = this.blockingRead(buf);
+      if (n === NOTHING) return n;
       if (performance.now() - start >= this.windowMs) this.closeRun = 0;
       else if (++this.closeRun >= this.rearmAfter) this.startSpinning();
       return n;
@@ -85,12 +95,28 @@ export class DeviceReader {
     } while (performance.now() < deadline);
     if (++this.longGaps >= LONG_GAPS) {
       this.stopSpinning();
-      return readInto(this.fd, buf);
+      return this.blockingRead(buf);
     }
-    waitReadable(this.fd, -1);
+    if (!this.sleepUntilReadable()) return NOTHING;
     n = tryReadInto(this.fd, buf);
     if (n < 0) throw Object.assign(new Error('EAGAIN'), { code: 'EAGAIN' });
     return n;
+  }
+
+  /** A read that sleeps until a request comes, or NOTHING once a bounded wait has run out. */
+  private blockingRead(buf: Uint8Array): number {
+    if (this.waitMs >= 0 && !this.sleepUntilReadable()) return NOTHING;
+    return readInto(this.fd, buf);
+  }
+
+  /** False when the wait ran out or a signal ended it (only a bounded wait gives up on EINTR). */
+  private sleepUntilReadable(): boolean {
+    try {
+      return waitReadable(this.fd, this.waitMs);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'EINTR' && this.waitMs >= 0) return false;
+      throw err;
+    }
   }
 
   private startSpinning(): void {
