@@ -383,10 +383,10 @@ export class IoThreads {
    * Blocks until /dev/fuse has a request, finishing jobs meanwhile: with jobs in flight it sleeps in
    * poll(2) on the device and the eventfd the I/O threads write on completion, so their leases are
    * released as they finish, not at the next request. Returns early once `stop()` holds after a
-   * completion (requests parked on a copy-up are ready to run again). With `waitMs` ≥ 0, each sleep
-   * lasts at most that long, and false says the wait ran out or a signal ended it.
+   * completion (requests parked on a copy-up are ready to run again). `interruptible`: a signal ends
+   * the wait, and false says so.
    */
-  waitForRequest(stop: () => boolean, waitMs = -1): boolean {
+  waitForRequest(stop: () => boolean, interruptible = false): boolean {
     this.drain();
     while (this.inFlight.size > 0 && !stop()) {
       Atomics.store(this.ctl, POLLING, 1);
@@ -395,17 +395,14 @@ export class IoThreads {
         Atomics.store(this.ctl, POLLING, 0);
         break;
       }
-      let ready: number;
       try {
-        ready = poll(this.pollFds, waitMs);
+        poll(this.pollFds, -1);
       } catch (err) {
         if ((err as { code?: string }).code !== 'EINTR') throw err;
-        if (waitMs >= 0) return false;
-        ready = 0;
+        if (interruptible) return false;
       } finally {
         Atomics.store(this.ctl, POLLING, 0);
       }
-      if (ready === 0 && waitMs >= 0) return false;
       if ((this.pollFds[1]!.revents ?? 0) & POLLIN) {
         try {
           readSync(this.wakeFd, this.wakeBuf, 0, 8, null);

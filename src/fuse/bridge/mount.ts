@@ -43,7 +43,7 @@ export interface MountOptions extends ServeOptions, FuseMountFlags {
   mounted?: number;
   /**
    * Serve on this thread, in slices between turns of its event loop (serveFuseInSlices), instead of a
-   * worker: for a process that does little else. Off by default.
+   * worker: for a process that does little else. It owns SIGALRM while it serves. Off by default.
    */
   serveHere?: boolean;
 }
@@ -251,7 +251,6 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
     closeSync(fd);
     throw err;
   }
-  host.go();
 
   let unmounting: Promise<void> | undefined;
   const { Notifier } = await import('./server.js');
@@ -299,6 +298,8 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
     return unmounting;
   }
 
+  // Serving begins once signals are handled: served here, its first slice makes them interrupt its reads.
+  host.go();
   return {
     mountpoint,
     done: finished,

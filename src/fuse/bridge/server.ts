@@ -4,7 +4,7 @@
 // where an async read parked on libuv's pool costs several wakeups. The price is that the thread running
 // `serveFuse` does nothing else until the connection ends, so it belongs in a worker (see mount.ts); a
 // process that serves and does little else runs `serveFuseInSlices` instead, which gives its thread back
-// to the event loop between slices and whenever a signal comes. Requests are taken one at a time; only the data of a large READ or WRITE goes on
+// to the event loop between slices and whenever a signal interrupts its read. Requests are taken one at a time; only the data of a large READ or WRITE goes on
 // to an I/O thread (io-threads.ts), which replies itself. An INTERRUPT needs no bookkeeping either way:
 // the request it names is answered already, or soon by its I/O thread, and the kernel drops a reply it
 // no longer waits for.
@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { nameToBytes } from '../../names.js';
 import { poll } from '../../sys/index.js';
 import { writeAll } from '../../sys/device-io.js';
+import { interruptWith, setAlarmInterval } from '../../sys/signals.js';
 import * as P from '../protocol.js';
 import type { DirEntry, EntryOut, InHeader, OpenOut } from '../structs.js';
 import { IoThreads } from './io-threads.js';
@@ -700,9 +701,9 @@ function noReply(opcode: number): boolean {
 }
 
 /**
- * The request loop over one connection. `run` serves until the kernel ends the connection, or, when its
- * waits are bounded (`waitMs` ≥ 0), until a wait has lasted that long, a signal interrupted it, or its
- * slice of time is over: then it returns false and can be run again (serveFuseInSlices).
+ * The request loop over one connection. `run` serves until the kernel ends the connection, or, when it
+ * is `interruptible`, until a signal interrupts a wait or its slice of time is over: then it returns
+ * false and can be run again (serveFuseInSlices).
  */
 class ServingLoop {
   private readonly server: Server;
@@ -715,19 +716,19 @@ class ServingLoop {
     ops: RawFileSystem,
     private readonly opts: ServeOptions,
     private readonly notifier: Notifier | undefined,
-    private readonly waitMs: number,
+    private readonly interruptible: boolean,
   ) {
     this.server = new Server(fd, ops, opts);
     this.io = this.server.io;
     // With I/O threads, requests are read into shared slots, so that a WRITE can hand its data over as is.
     this.buf = this.io !== undefined ? this.io.takeSlot() : Buffer.allocUnsafe(this.server.bufSize);
-    this.reader = new DeviceReader(fd, spinWindowFromEnv(), waitMs);
+    this.reader = new DeviceReader(fd, spinWindowFromEnv(), interruptible);
   }
 
-  /** True once the connection has ended; false when it gave the thread back (bounded waits only). */
+  /** True once the connection has ended; false when it gave the thread back (interruptible only). */
   run(sliceEndsAt = Infinity): boolean {
     const { server, io, notifier } = this;
-    const bounded = this.waitMs >= 0;
+    const bounded = this.interruptible;
     // Errors are answers here (ENOENT, ENODATA, EEXIST), thrown through the file system by the thousand:
     // capturing a stack for each cost more than the system call it reports (measured: 30-90 µs against
     // 3-10 µs without). Stacks come back with `debug`, for the failures that are bugs.
@@ -737,7 +738,7 @@ class ServingLoop {
       while (!server.done) {
         let n: number;
         try {
-          if (io !== undefined && !io.waitForRequest(() => server.replayable, this.waitMs)) return false;
+          if (io !== undefined && !io.waitForRequest(() => server.replayable, bounded)) return false;
           if (server.replayable) {
             server.replay();
             notifier?.flush();
@@ -787,7 +788,7 @@ class ServingLoop {
  * after every reply (see Notifier).
  */
 export function serveFuse(fd: number, ops: RawFileSystem, opts: ServeOptions = {}, notifier?: Notifier): void {
-  const loop = new ServingLoop(fd, ops, opts, notifier, -1);
+  const loop = new ServingLoop(fd, ops, opts, notifier, false);
   try {
     loop.run();
   } finally {
@@ -797,26 +798,45 @@ export function serveFuse(fd: number, ops: RawFileSystem, opts: ServeOptions = {
 
 /**
  * Busy, serving gives the thread back to its event loop after SLICE_MS, so that signal handlers, child
- * exits and timers run while requests keep coming; idle, it sleeps at most IDLE_WAIT_MS at a time. A
- * signal that arrives while the thread sleeps on the device (the main thread is the one the kernel picks
- * for a signal sent to the process) interrupts the wait at once; one that lands while it runs, or that
- * another thread took, only marks itself for the event loop, and waits for the slice's end or the next
- * IDLE_WAIT_MS.
+ * exits and timers run while requests keep coming. Idle, it sleeps in a plain blocking read of the
+ * device, which SIGINT, SIGTERM and SIGHUP (once they have handlers) and a SIGALRM every ALARM_MS
+ * interrupt: a signal sent to the process while the thread sleeps lands on it (the kernel picks the main
+ * thread) and ends the wait at once; one that lands while it runs, or that another thread took, only
+ * marks itself for the event loop, which the next slice's end or alarm lets run.
  */
 const SLICE_MS = 50;
-const IDLE_WAIT_MS = 1000;
+const ALARM_MS = 1000;
+const { SIGINT, SIGTERM, SIGHUP, SIGALRM } = constants.signals;
+const INTERRUPTING = [SIGINT, SIGTERM, SIGHUP, SIGALRM];
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolveTurn) => setImmediate(resolveTurn));
+}
 
 /**
  * Serves the connection on `fd` on this thread, in slices between turns of its event loop, until the
  * kernel ends it: for a process that serves and still hears signals and child exits (the ovlfs daemon),
- * with no second Node environment to start. Between slices the thread runs whatever else is due; a
- * slice waits on the device with poll(2), which a signal interrupts.
+ * with no second Node environment to start. Between slices the thread runs whatever else is due. It owns
+ * SIGALRM (and the process's ITIMER_REAL) while it serves.
  */
 export async function serveFuseInSlices(fd: number, ops: RawFileSystem, opts: ServeOptions = {}, notifier?: Notifier): Promise<void> {
-  const loop = new ServingLoop(fd, ops, opts, notifier, IDLE_WAIT_MS);
+  const loop = new ServingLoop(fd, ops, opts, notifier, true);
+  const onAlarm = (): void => {}; // only to interrupt the read: without a listener SIGALRM would kill the process
+  process.on('SIGALRM', onAlarm);
+  setAlarmInterval(ALARM_MS);
   try {
-    while (!loop.run(performance.now() + SLICE_MS)) await new Promise<void>((resolveTurn) => setImmediate(resolveTurn));
+    for (;;) {
+      // Again before each slice: a handler installed meanwhile (mountFuse's SIGTERM) comes with SA_RESTART.
+      interruptWith(INTERRUPTING);
+      if (loop.run(performance.now() + SLICE_MS)) break;
+      // Two turns: a slice that began in the poll phase (from an I/O callback) would otherwise go on in the
+      // check phase of the same turn, and the signal that ended it would wait for the next poll.
+      await nextTurn();
+      await nextTurn();
+    }
   } finally {
+    setAlarmInterval(0);
+    process.off('SIGALRM', onAlarm);
     loop.close();
   }
 }

@@ -39,7 +39,7 @@ export function spinWindowFromEnv(env: NodeJS.ProcessEnv = process.env): number 
   return Number.isFinite(us) && us > 0 ? Math.min(us, 10_000) : 0;
 }
 
-/** What read returns when its bounded wait ran out or a signal interrupted it: no request was read. */
+/** What read returns when a signal interrupted its wait: no request was read. */
 export const NOTHING = -1;
 
 export class DeviceReader {
@@ -53,19 +53,19 @@ export class DeviceReader {
   private rearmAfter = 1;
 
   /**
-   * `waitMs`: the longest a read sleeps for a request, -1 for as long as it takes. A bounded wait sleeps
-   * in poll(2), which a signal interrupts (a read of the device is restarted after one).
+   * `interruptible`: a wait that a signal interrupts (EINTR: see src/sys/signals.ts) ends with NOTHING
+   * instead of waiting on.
    */
   constructor(
     private readonly fd: number,
     windowUs: number,
-    private readonly waitMs = -1,
+    private readonly interruptible = false,
   ) {
     this.windowMs = windowUs / 1000;
   }
 
   /**
-   * The next request into `buf`; returns its length, or NOTHING when a bounded wait ended without one.
+   * The next request into `buf`; returns its length, or NOTHING when a signal ended an interruptible wait.
    * Throws as read(2) fails (EAGAIN when the device was reported readable but the request went away:
    * the caller reads again).
    */
@@ -103,18 +103,22 @@ export class DeviceReader {
     return n;
   }
 
-  /** A read that sleeps until a request comes, or NOTHING once a bounded wait has run out. */
+  /** A read that sleeps until a request comes (or, interruptible, NOTHING once a signal came). */
   private blockingRead(buf: Uint8Array): number {
-    if (this.waitMs >= 0 && !this.sleepUntilReadable()) return NOTHING;
-    return readInto(this.fd, buf);
+    try {
+      return readInto(this.fd, buf);
+    } catch (err) {
+      if (this.interruptible && (err as { code?: string }).code === 'EINTR') return NOTHING;
+      throw err;
+    }
   }
 
-  /** False when the wait ran out or a signal ended it (only a bounded wait gives up on EINTR). */
+  /** False when a signal ended an interruptible wait. */
   private sleepUntilReadable(): boolean {
     try {
-      return waitReadable(this.fd, this.waitMs);
+      return waitReadable(this.fd, -1);
     } catch (err) {
-      if ((err as { code?: string }).code === 'EINTR' && this.waitMs >= 0) return false;
+      if (this.interruptible && (err as { code?: string }).code === 'EINTR') return false;
       throw err;
     }
   }
