@@ -1,13 +1,14 @@
 // The request loop: read one request from /dev/fuse, dispatch it to the filesystem, write one reply.
 //
-// It is synchronous on purpose (docs/ARCHITECTURE.md, "The serving loop"): a blocking read wakes this thread once per request,
-// where an async read parked on libuv's pool costs several wakeups. The price is that the thread running
-// `serveFuse` does nothing else until the connection ends, so it belongs in a worker (see mount.ts); a
-// process that serves and does little else runs `serveFuseInSlices` instead, which gives its thread back
-// to the event loop between slices and whenever a signal interrupts its read. Requests are taken one at a time; only the data of a large READ or WRITE goes on
-// to an I/O thread (io-threads.ts), which replies itself. An INTERRUPT needs no bookkeeping either way:
-// the request it names is answered already, or soon by its I/O thread, and the kernel drops a reply it
-// no longer waits for.
+// It is synchronous on purpose (docs/ARCHITECTURE.md, "The serving loop"): a blocking read wakes this
+// thread once per request, where an async read parked on libuv's pool costs several wakeups. The price
+// is that the thread running `serveFuse` does nothing else until the connection ends, so it belongs in
+// a worker (see mount.ts); a process that serves and does little else runs `serveFuseInSlices` instead,
+// which gives its thread back to the event loop between slices and whenever a signal interrupts its
+// read. Requests are taken one at a time; only the data of a large READ or WRITE goes on to an I/O
+// thread (io-threads.ts), which replies itself. An INTERRUPT needs no bookkeeping either way: the
+// request it names is answered already, or soon by its I/O thread, and the kernel drops a reply it no
+// longer waits for.
 import { constants as fsConstants, writeSync, writevSync } from 'node:fs';
 import { constants } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -727,8 +728,7 @@ class ServingLoop {
 
   /** True once the connection has ended; false when it gave the thread back (interruptible only). */
   run(sliceEndsAt = Infinity): boolean {
-    const { server, io, notifier } = this;
-    const bounded = this.interruptible;
+    const { server, io, notifier, interruptible } = this;
     // Errors are answers here (ENOENT, ENODATA, EEXIST), thrown through the file system by the thousand:
     // capturing a stack for each cost more than the system call it reports (measured: 30-90 µs against
     // 3-10 µs without). Stacks come back with `debug`, for the failures that are bugs.
@@ -738,18 +738,18 @@ class ServingLoop {
       while (!server.done) {
         let n: number;
         try {
-          if (io !== undefined && !io.waitForRequest(() => server.replayable, bounded)) return false;
+          if (io !== undefined && !io.waitForRequest(() => server.replayable, interruptible)) return false;
           if (server.replayable) {
             server.replay();
             notifier?.flush();
             continue;
           }
-          if (!server.collectWhenQuiet() && bounded) return false;
+          if (!server.collectWhenQuiet() && interruptible) return false;
           n = this.reader.read(this.buf);
           if (n === NOTHING) return false;
         } catch (err) {
           const code = codeOf(err);
-          if (code === 'EINTR' && bounded) return false;
+          if (code === 'EINTR' && interruptible) return false;
           // ENOENT: the request we were about to read was interrupted; EINTR/EAGAIN: just try again.
           if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') continue;
           if (code === 'ENODEV' || code === 'ECONNABORTED') break; // unmounted or aborted
@@ -763,7 +763,7 @@ class ServingLoop {
           server.slotTaken = false;
           this.buf = io!.takeSlot();
         }
-        if (bounded && performance.now() >= sliceEndsAt) return false;
+        if (interruptible && performance.now() >= sliceEndsAt) return false;
       }
       return true;
     } finally {
