@@ -1,7 +1,7 @@
 // The serving thread of a mountFuse() mount (see mount.ts for why it is a worker): build the
 // file system from the named module, mount it (or report ready and let the main thread mount it),
 // then serve until unmounted.
-import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 import type { WorkerInit, WorkerMessage } from './mount.js';
 import type { RawFileSystemFactory } from './raw-fs.js';
@@ -11,23 +11,10 @@ function post(m: WorkerMessage): void {
   parentPort?.postMessage(m);
 }
 
-/**
- * Started with its WorkerInit, or ahead of the mount (MountOptions.worker) with `{ preload }`: then it
- * loads that module while it waits for its WorkerInit, the first message.
- */
-async function initOf(port: MessagePort): Promise<WorkerInit> {
-  const data = workerData as WorkerInit | { preload: string };
-  if (!('preload' in data)) return data;
-  const loading = import(data.preload).catch(() => undefined); // a failure is reported by the import below
-  const init = await new Promise<WorkerInit>((res) => port.once('message', res));
-  await loading;
-  return init;
-}
-
 async function main(): Promise<void> {
   const port = parentPort;
   if (isMainThread || !port) throw new Error('src/fuse/bridge/worker is a worker entry point');
-  const init = await initOf(port);
+  const init = workerData as WorkerInit;
   let factory: RawFileSystemFactory;
   try {
     const mod = (await import(init.module)) as Record<string, unknown>;
