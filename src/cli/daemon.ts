@@ -13,6 +13,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { mountFuse } from '../fuse/bridge/mount.js';
+import { OPTIMIZE_AFTER } from '../fuse/bridge/server.js';
 import type { OverlayFsArg } from '../fuse/overlay-fs.js';
 import { fuseMountFlags, userAllowOther } from './fuse-flags.js';
 import type { MountRequest } from './mount-args.js';
@@ -56,6 +57,7 @@ export async function serve(req: MountRequest, ready: (error: string | undefined
         mounted,
         // This process exists to serve the mount: a worker would be a second Node environment to start.
         serveHere: true,
+        optimizeAfter: OPTIMIZE_AFTER,
         debug: req.debug,
         handleSignals: true,
       },
