@@ -23,7 +23,7 @@ import type { DirEntry, EntryOut, InHeader, OpenOut } from '../structs.js';
 import { IoThreads } from './io-threads.js';
 import { ForgetCollector, IDLE_MS } from './memory.js';
 import { MAX_STACK_DEPTH, Passthrough } from './passthrough.js';
-import { DeviceReader, NOTHING, spinWindowFromEnv } from './spin-read.js';
+import { DeviceReader, spinWindowFromEnv } from './spin-read.js';
 import { Parked, type Background, type BackgroundWork, type FuseCaller, type FuseNotifier, type OpenReply, type RawFileSystem } from './raw-fs.js';
 
 const ERRNO = constants.errno as Record<string, number>;
@@ -729,7 +729,7 @@ class ServingLoop {
     this.io = this.server.io;
     // With I/O threads, requests are read into shared slots, so that a WRITE can hand its data over as is.
     this.buf = this.io !== undefined ? this.io.takeSlot() : Buffer.allocUnsafe(this.server.bufSize);
-    this.reader = new DeviceReader(fd, spinWindowFromEnv(), interruptible);
+    this.reader = new DeviceReader(fd, spinWindowFromEnv());
   }
 
   /** Requests served so far. */
@@ -755,10 +755,9 @@ class ServingLoop {
           }
           if (!server.collectWhenQuiet() && interruptible) return false;
           n = this.reader.read(this.buf);
-          if (n === NOTHING) return false;
         } catch (err) {
           const code = codeOf(err);
-          if (code === 'EINTR' && interruptible) return false;
+          if (code === 'EINTR' && interruptible) return false; // a signal: give the thread back
           // ENOENT: the request we were about to read was interrupted; EINTR/EAGAIN: just try again.
           if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') continue;
           if (code === 'ENODEV' || code === 'ECONNABORTED') break; // unmounted or aborted

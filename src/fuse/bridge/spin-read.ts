@@ -39,9 +39,6 @@ export function spinWindowFromEnv(env: NodeJS.ProcessEnv = process.env): number 
   return Number.isFinite(us) && us > 0 ? Math.min(us, 10_000) : 0;
 }
 
-/** What read returns when a signal interrupted its wait: no request was read. */
-export const NOTHING = -1;
-
 export class DeviceReader {
   private readonly windowMs: number;
   private spinning = false;
@@ -52,29 +49,22 @@ export class DeviceReader {
   private closeRun = 0;
   private rearmAfter = 1;
 
-  /**
-   * `interruptible`: a wait that a signal interrupts (EINTR: see src/sys/signals.ts) ends with NOTHING
-   * instead of waiting on.
-   */
   constructor(
     private readonly fd: number,
     windowUs: number,
-    private readonly interruptible = false,
   ) {
     this.windowMs = windowUs / 1000;
   }
 
   /**
-   * The next request into `buf`; returns its length, or NOTHING when a signal ended an interruptible wait.
-   * Throws as read(2) fails (EAGAIN when the device was reported readable but the request went away:
-   * the caller reads again).
+   * The next request into `buf`; returns its length. Throws as read(2) fails (EAGAIN when the device
+   * was reported readable but the request went away: the caller reads again).
    */
   read(buf: Uint8Array): number {
-    if (this.windowMs === 0) return this.blockingRead(buf);
+    if (this.windowMs === 0) return readInto(this.fd, buf);
     if (!this.spinning) {
       const start = performance.now();
-      const n = this.blockingRead(buf);
-      if (n === NOTHING) return n;
+      const n = readInto(this.fd, buf);
       if (performance.now() - start >= this.windowMs) this.closeRun = 0;
       else if (++this.closeRun >= this.rearmAfter) this.startSpinning();
       return n;
@@ -95,32 +85,12 @@ export class DeviceReader {
     } while (performance.now() < deadline);
     if (++this.longGaps >= LONG_GAPS) {
       this.stopSpinning();
-      return this.blockingRead(buf);
+      return readInto(this.fd, buf);
     }
-    if (!this.sleepUntilReadable()) return NOTHING;
+    waitReadable(this.fd, -1);
     n = tryReadInto(this.fd, buf);
     if (n < 0) throw Object.assign(new Error('EAGAIN'), { code: 'EAGAIN' });
     return n;
-  }
-
-  /** A read that sleeps until a request comes (or, interruptible, NOTHING once a signal came). */
-  private blockingRead(buf: Uint8Array): number {
-    try {
-      return readInto(this.fd, buf);
-    } catch (err) {
-      if (this.interruptible && (err as { code?: string }).code === 'EINTR') return NOTHING;
-      throw err;
-    }
-  }
-
-  /** False when a signal ended an interruptible wait. */
-  private sleepUntilReadable(): boolean {
-    try {
-      return waitReadable(this.fd, -1);
-    } catch (err) {
-      if (this.interruptible && (err as { code?: string }).code === 'EINTR') return false;
-      throw err;
-    }
   }
 
   private startSpinning(): void {
