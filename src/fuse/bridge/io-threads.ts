@@ -383,10 +383,10 @@ export class IoThreads {
    * Blocks until /dev/fuse has a request, finishing jobs meanwhile: with jobs in flight it sleeps in
    * poll(2) on the device and the eventfd the I/O threads write on completion, so their leases are
    * released as they finish, not at the next request. Returns early once `stop()` holds after a
-   * completion (requests parked on a copy-up are ready to run again). `interruptible`: a signal ends
-   * the wait, and false says so.
+   * completion (requests parked on a copy-up are ready to run again). A signal ends the wait (EINTR,
+   * thrown): the serving loop decides whether to wait again.
    */
-  waitForRequest(stop: () => boolean, interruptible = false): boolean {
+  waitForRequest(stop: () => boolean): void {
     this.drain();
     while (this.inFlight.size > 0 && !stop()) {
       Atomics.store(this.ctl, POLLING, 1);
@@ -397,9 +397,6 @@ export class IoThreads {
       }
       try {
         poll(this.pollFds, -1);
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'EINTR') throw err;
-        if (interruptible) return false;
       } finally {
         Atomics.store(this.ctl, POLLING, 0);
       }
@@ -413,7 +410,6 @@ export class IoThreads {
       this.drain();
       if ((this.pollFds[0]!.revents ?? 0) !== 0) break;
     }
-    return true;
   }
 
   /**

@@ -242,18 +242,18 @@ class Server {
   /**
    * After many FORGETs, a full collection once the device stays quiet for IDLE_MS (see memory.ts):
    * the loop never idles in a way V8 notices, so the heap the forgotten nodes held is given back here.
-   * False when a signal interrupted the wait.
+   * A signal that ends the wait is thrown (EINTR), as from the read that follows.
    */
-  collectWhenQuiet(): boolean {
-    if (!this.forgotten.due || (this.io !== undefined && this.io.outstanding > 0)) return true;
+  collectWhenQuiet(): void {
+    if (!this.forgotten.due || (this.io !== undefined && this.io.outstanding > 0)) return;
     let ready: number;
     try {
       ready = poll([{ fd: this.fd, events: POLLIN }], IDLE_MS);
-    } catch {
-      return false; // EINTR: the read below takes over, and the next request looks again
+    } catch (err) {
+      if (codeOf(err) === 'EINTR') throw err;
+      return; // the read below meets whatever is wrong with the device
     }
     if (ready === 0) this.forgotten.collect();
-    return true;
   }
 
   private destroyed = false;
@@ -717,6 +717,8 @@ class ServingLoop {
   private readonly io: IoThreads | undefined;
   private buf: Buffer;
   private readonly reader: DeviceReader;
+  /** Requests served so far. */
+  served = 0;
 
   constructor(
     fd: number,
@@ -732,9 +734,6 @@ class ServingLoop {
     this.reader = new DeviceReader(fd, spinWindowFromEnv());
   }
 
-  /** Requests served so far. */
-  served = 0;
-
   /** True once the connection has ended; false when it gave the thread back (interruptible only). */
   run(sliceEndsAt = Infinity): boolean {
     const { server, io, notifier, interruptible } = this;
@@ -747,17 +746,18 @@ class ServingLoop {
       while (!server.done) {
         let n: number;
         try {
-          if (io !== undefined && !io.waitForRequest(() => server.replayable, interruptible)) return false;
+          io?.waitForRequest(() => server.replayable);
           if (server.replayable) {
             server.replay();
             notifier?.flush();
             continue;
           }
-          if (!server.collectWhenQuiet() && interruptible) return false;
+          server.collectWhenQuiet();
           n = this.reader.read(this.buf);
         } catch (err) {
           const code = codeOf(err);
-          if (code === 'EINTR' && interruptible) return false; // a signal: give the thread back
+          // A signal ended a wait: give the thread back, or (in a worker) wait again.
+          if (code === 'EINTR' && interruptible) return false;
           // ENOENT: the request we were about to read was interrupted; EINTR/EAGAIN: just try again.
           if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') continue;
           if (code === 'ENODEV' || code === 'ECONNABORTED') break; // unmounted or aborted
