@@ -286,7 +286,7 @@ describe('mount defaults and lifecycle', { skip: reason }, () => {
     base = mkdtempSync(join(tmpdir(), 'ovlfs-fuse-'));
   });
   after(() => {
-    for (const d of ['m1', 'm2', 'm3', 'm4']) if (isMounted(join(base, d))) spawnSync('umount', ['-l', join(base, d)]);
+    for (const d of ['m1', 'm2', 'm3', 'm4']) while (isMounted(join(base, d))) spawnSync('umount', ['-l', join(base, d)]);
     rmSync(base, { recursive: true, force: true });
   });
 
@@ -361,6 +361,27 @@ describe('mount defaults and lifecycle', { skip: reason }, () => {
     await m.unmount();
     assert.equal(isMounted(mnt), false);
     holder.kill();
+  });
+
+  test('unmounted from outside, a mount leaves alone what is mounted at its path next', async (t) => {
+    // containers/storage unmounts a layer with fusermount3 -u and may mount it again at the same path at
+    // once, while the first daemon is still winding down.
+    const mnt = join(base, 'm4');
+    const backing = join(base, 'b4');
+    const next = join(base, 'next4');
+    for (const d of [mnt, backing, next]) mkdirSync(d);
+    writeFileSync(join(next, 'mine'), 'the next mount\n');
+    const m = await mountFuse({ mountpoint: mnt, filesystem: { module: new URL('../support/loopback.ts', import.meta.url), export: 'createLoopback', arg: backing } });
+    t.after(() => {
+      while (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
+    });
+    // Both before this thread's event loop turns again, so before the mount sees its serving end.
+    assert.equal(spawnSync('umount', [mnt]).status, 0);
+    assert.equal(spawnSync('mount', ['--bind', next, mnt]).status, 0);
+    await m.done;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(isMounted(mnt), 'the next mount was detached');
+    assert.equal(readFileSync(join(mnt, 'mine'), 'utf8'), 'the next mount\n');
   });
 
   /** Starts test/support/mount-child.ts on a fresh loopback mount; resolves once it has mounted. */

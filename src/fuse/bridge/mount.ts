@@ -272,8 +272,6 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
   if (options.handleSignals) for (const s of signals) process.on(s, onSignal);
 
   const finished = host.done.finally(() => {
-    // A serving thread that failed leaves a mount nobody answers; detach it.
-    if (unmounting === undefined && isMounted(mountpoint)) detach(true);
     process.off('exit', onExit);
     for (const s of signals) process.off(s, onSignal);
     try {
@@ -282,7 +280,12 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
       // already closed
     }
   });
-  finished.catch(() => {});
+  // A serving thread that failed leaves a mount nobody answers; detach it. Serving that ended without an
+  // error ended because the connection is gone (unmounted or aborted): whatever is mounted at the path
+  // now is another mount (containers/storage mounts a layer again at the same path at once), not ours.
+  finished.catch(() => {
+    if (unmounting === undefined && isMounted(mountpoint)) detach(true);
+  });
 
   function unmount(): Promise<void> {
     unmounting ??= (async () => {
