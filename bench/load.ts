@@ -247,7 +247,7 @@ async function bundledDaemon(stack: Stack, cleanup: Cleanup): Promise<View> {
   if (built.status !== 0) throw new Error(`bundle: ${built.stderr.slice(0, 300)}`);
   const mnt = tempDir(cleanup, 'mnt');
   const opts = `lowerdir=${stack.lowers.join(':')},upperdir=${stack.upper},workdir=${stack.work},redirect_dir=on`;
-  const child = spawn(process.execPath, [join(bin, 'ovlfs.js'), 'mount', '-f', '-o', opts, mnt], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [join(bin, 'ovlfs.cjs'), 'mount', '-f', '-o', opts, mnt], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((res) => child.once('exit', () => res()));

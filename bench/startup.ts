@@ -6,7 +6,7 @@
 //   run       podman run --rm IMAGE true
 //   workload  podman run --rm IMAGE sh -c '200 x (write a small file, read a 1 MiB binary)'
 // Each is the median of the rounds; the ratio is ovlfs / fuse-overlayfs. ovlfs is run as ovlfs.sh (as the
-// README configures it) and, for comparison, as `node ovlfs.js`. Writes bench/results/startup.json.
+// README configures it) and, for comparison, as `node ovlfs.cjs`. Writes bench/results/startup.json.
 // --baseline=REV adds ovlfs as of git revision REV (built as that revision built itself: bundled, and run as
 // its ovlfs.sh, where it has them), to compare a change with what it replaced in one run.
 import { spawnSync } from 'node:child_process';
@@ -38,7 +38,7 @@ function buildRevision(rev: string, dir: string): string {
     const r = spawnSync(process.execPath, [join(dir, 'scripts/bundle.mjs'), join(dir, 'dist/bin')], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`bundling ${rev} failed: ${r.stderr}`);
     const sh = join(dir, 'dist/bin/ovlfs.sh');
-    return existsSync(sh) ? sh : `${process.execPath} ${join(dir, 'dist/bin/ovlfs.js')}`;
+    return existsSync(sh) ? sh : `${process.execPath} ${join(dir, 'dist/bin/ovlfs.js')}`; // revisions from before ovlfs.sh
   }
   const sources = spawnSync('find', [join(dir, 'src'), '-name', '*.ts'], { encoding: 'utf8' }).stdout.split('\n').filter((f) => f !== '');
   const r = spawnSync(join(ROOT, 'node_modules/.bin/esbuild'), [...sources, `--outdir=${join(dir, 'dist')}`, `--outbase=${join(dir, 'src')}`, '--format=esm', '--platform=node', '--target=node20', '--log-level=error'], { encoding: 'utf8' });
@@ -77,10 +77,10 @@ async function main(): Promise<void> {
     const ovlfsMain = buildOvlfs(join(base, 'build'));
     const prefix = rt ? 'chrt -f 10 ' : '';
     // ovlfs: ovlfs.sh, as the README configures it (one Node start-up before the mount answers);
-    // ovlfs.js: the same build run as `node ovlfs.js`, whose daemon is a second Node.
+    // ovlfs.cjs: the same build run as `node ovlfs.cjs`, whose daemon is a second Node.
     const programs: Record<string, string> = {
       ovlfs: `${prefix}${join(dirname(ovlfsMain), 'ovlfs.sh')}`,
-      'ovlfs.js': `${prefix}${process.execPath} ${ovlfsMain}`,
+      'ovlfs.cjs': `${prefix}${process.execPath} ${ovlfsMain}`,
       'fuse-overlayfs': `${prefix}${which('fuse-overlayfs')}`,
     };
     if (baselineRev !== undefined) programs[`ovlfs@${baselineRev}`] = `${prefix}${buildRevision(baselineRev, join(base, 'baseline'))}`;
@@ -137,8 +137,8 @@ async function main(): Promise<void> {
       ovlfs: median(r.data.ovlfs!),
       fuseOverlayfs: median(r.data['fuse-overlayfs']!),
       ratio: median(r.data.ovlfs!) / median(r.data['fuse-overlayfs']!),
-      ovlfsJs: median(r.data['ovlfs.js']!),
-      ovlfsJsRatio: median(r.data['ovlfs.js']!) / median(r.data['fuse-overlayfs']!),
+      ovlfsJs: median(r.data['ovlfs.cjs']!),
+      ovlfsJsRatio: median(r.data['ovlfs.cjs']!) / median(r.data['fuse-overlayfs']!),
       ...(baselineRev !== undefined ? { baseline: median(r.data[`ovlfs@${baselineRev}`]!), baselineRatio: median(r.data[`ovlfs@${baselineRev}`]!) / median(r.data['fuse-overlayfs']!) } : {}),
       samples: r.data,
     }));
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
     mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
     writeFileSync(join(ROOT, 'bench/results/startup.json'), JSON.stringify({ meta, rows, nodeStartMs: median(bare) }, null, 2) + '\n');
     const b = baselineRev !== undefined ? ` ovlfs@${baselineRev} | its ratio |` : '';
-    process.stdout.write(`| | ovlfs (ovlfs.sh) | fuse-overlayfs | ovlfs / fuse-overlayfs | node ovlfs.js | its ratio |${b}\n|---|---|---|---|---|---|${b === '' ? '' : '---|---|'}\n`);
+    process.stdout.write(`| | ovlfs (ovlfs.sh) | fuse-overlayfs | ovlfs / fuse-overlayfs | node ovlfs.cjs | its ratio |${b}\n|---|---|---|---|---|---|${b === '' ? '' : '---|---|'}\n`);
     for (const r of rows) {
       const br = r.baseline !== undefined && r.baselineRatio !== undefined ? ` ${r.baseline.toFixed(0)} | ${r.baselineRatio.toFixed(2)}× |` : '';
       process.stdout.write(`| ${r.what} | ${r.ovlfs.toFixed(0)} | ${r.fuseOverlayfs.toFixed(0)} | ${r.ratio.toFixed(2)}× | ${r.ovlfsJs.toFixed(0)} | ${r.ovlfsJsRatio.toFixed(2)}× |${br}\n`);

@@ -1,8 +1,9 @@
 // Bundles the ovlfs command for start-up time: every container start runs it, and loading a few hundred
-// small modules (or TypeScript through tsx) cost more than the mount itself. One ESM bundle per entry
-// point in one flat directory, with the code they share split into chunks, so that the command loads
-// only argument parsing, and the core is loaded by the process that serves. `node scripts/bundle.mjs
-// [OUTDIR]`, default dist/bin; run by `npm run build` and by `npm ci` (prepare).
+// small modules (or TypeScript through tsx) cost more than the mount itself. Two CommonJS files in one
+// directory: ovlfs-main.cjs, the command (src/cli/main.ts with everything it loads, the overlay core
+// included), and ovlfs.cjs, the launcher that runs it from its V8 code cache (src/cli/launch.ts,
+// code-cache.ts). CommonJS, so that Node starts no ES module loader. `node scripts/bundle.mjs [OUTDIR]`,
+// default dist/bin; run by `npm run build` and by `npm ci` (prepare).
 import { build } from 'esbuild';
 import { chmodSync, copyFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -10,30 +11,26 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = process.argv[2] ?? `${root}dist/bin`;
 
-// Chunk names carry a hash: chunks of an earlier build would stay behind.
+// A cache, or files of an earlier layout, must not stay behind.
 rmSync(outdir, { recursive: true, force: true });
-await build({
+const common = {
   absWorkingDir: root,
-  entryPoints: {
-    // The names are the files' names in outdir; the code finds its worker and file system by them.
-    ovlfs: 'src/cli/main.ts',
-    worker: 'src/fuse/bridge/worker.ts',
-    'overlay-fs': 'src/fuse/overlay-fs.ts',
-  },
-  outdir,
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  // Native addons and their loaders stay in node_modules.
+  // Native addons and the packages around them stay in node_modules, found from outdir.
   packages: 'external',
-  define: { OVLFS_BUNDLE: 'true' },
-  chunkNames: 'chunk-[hash]',
+  // The sources are ES modules: import.meta.url is the bundle's own file. import.meta.resolve serves only
+  // a run from sources under tsx (a worker's boot in src/fuse/bridge/mount.ts), never a bundle.
+  define: { 'import.meta.url': '__ovlfsModuleUrl', 'import.meta.resolve': 'undefined' },
+  banner: { js: "var __ovlfsModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
-});
+};
+await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: `${outdir}/ovlfs-main.cjs` });
+await build({ ...common, entryPoints: ['src/cli/launch.ts'], outfile: `${outdir}/ovlfs.cjs` });
 // Runnable as they are. ovlfs.sh is the one for containers/storage's mount_program: in that form only
 // one Node starts before the mount answers (src/cli/ovlfs.sh).
-chmodSync(`${outdir}/ovlfs.js`, 0o755);
+chmodSync(`${outdir}/ovlfs.cjs`, 0o755);
 copyFileSync(`${root}src/cli/ovlfs.sh`, `${outdir}/ovlfs.sh`);
 chmodSync(`${outdir}/ovlfs.sh`, 0o755);

@@ -2,13 +2,13 @@
 // arguments (mount-args.ts) and calls the library; it holds no filesystem logic of its own. What serves a
 // mount (daemon.ts, the FUSE bridge and the core) is imported only by the process that serves, so the
 // command that only starts the daemon loads little.
-import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { isMounted } from '../mount-table.js';
 import { inUserNamespace } from '../overlay/options.js';
+import { childProcess } from '../sys/lazy-builtins.js';
 import { HELP, HELPER_HELP, MOUNT_HELP, UMOUNT_HELP } from './help.js';
 import { parseMountArgs, UsageError, type Dialect, type MountRequest } from './mount-args.js';
 
@@ -67,7 +67,7 @@ function checkMountpoint(mountpoint: string): void {
 function checkPrivilege(what: string, mountpoint: string): void {
   if (process.getuid?.() === 0) return;
   const rootless = 'root, or root in a user namespace (podman and buildah run their mount program there)';
-  if (!existsSync('/usr/bin/fusermount3') && spawnSync('sh', ['-c', 'command -v fusermount3'], { stdio: 'ignore' }).status !== 0) {
+  if (!existsSync('/usr/bin/fusermount3') && childProcess().spawnSync('sh', ['-c', 'command -v fusermount3'], { stdio: 'ignore' }).status !== 0) {
     throw new UsageError(`${what} needs ${rootless}, or fusermount3 (package fuse3) to mount as a plain user`);
   }
   try {
@@ -156,7 +156,7 @@ function umountCommand(args: string[]): Promise<number> {
   // A mount a plain user made through fusermount3 is that user's to unmount through fusermount3.
   const [cmd, cmdArgs] = process.getuid?.() === 0 ? ['umount', lazy ? ['-l', mountpoint] : [mountpoint]] : ['fusermount3', [lazy ? '-uz' : '-u', mountpoint]];
   return new Promise((resolveExit) => {
-    const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'inherit', 'pipe'] });
+    const child = childProcess().spawn(cmd, cmdArgs, { stdio: ['ignore', 'inherit', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', (e) => {

@@ -7,14 +7,13 @@
 // /dev/fuse fd instead (fd 3): the child builds the overlay and serves what the kernel queued meanwhile.
 // Either way the layer paths were resolved by the command (a layer path that vanishes right after, as
 // containers/storage's idmapped bind mounts do, is read outside them: idmapped.ts).
-import { spawnSync } from 'node:child_process';
 import { closeSync, writeFileSync, writeSync } from 'node:fs';
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { mountFuse } from '../fuse/bridge/mount.js';
 import { OPTIMIZE_AFTER } from '../fuse/bridge/server.js';
-import type { OverlayFsArg } from '../fuse/overlay-fs.js';
+import { createOverlayFs, type OverlayFsArg } from '../fuse/overlay-fs.js';
+import { childProcess } from '../sys/lazy-builtins.js';
+import { saveCodeCache } from './code-cache.js';
 import { fuseMountFlags, userAllowOther } from './fuse-flags.js';
 import type { MountRequest } from './mount-args.js';
 
@@ -22,16 +21,6 @@ export const EXIT_FAIL = 32;
 
 function log(line: string): void {
   process.stderr.write(`ovlfs: ${line}\n`);
-}
-
-// Defined (true) by scripts/bundle.mjs, where every entry point sits in one directory.
-declare const OVLFS_BUNDLE: boolean;
-
-function filesystemModule(): URL {
-  if (typeof OVLFS_BUNDLE !== 'undefined') return new URL('./overlay-fs.js', import.meta.url);
-  // .js when built, .ts when run from sources under tsx: the worker loads the same kind.
-  const ext = extname(fileURLToPath(import.meta.url));
-  return new URL(`../fuse/overlay-fs${ext}`, import.meta.url);
 }
 
 /**
@@ -50,7 +39,7 @@ export async function serve(req: MountRequest, ready: (error: string | undefined
       mountpoint: req.mountpoint,
       fsname: 'ovlfs',
       source: req.source,
-      filesystem: { module: filesystemModule(), export: 'createOverlayFs', arg },
+      filesystem: { factory: createOverlayFs, arg },
       options: {
         ...fuseMountFlags(req, fusermount),
         fusermount,
@@ -79,6 +68,10 @@ export async function serve(req: MountRequest, ready: (error: string | undefined
   } catch (e) {
     log(`the filesystem failed: ${e instanceof Error ? e.message : String(e)}`);
     return EXIT_FAIL;
+  } finally {
+    // Serving has ended, and V8's flags are as at start-up again (see optimizeAfter): the next daemon
+    // starts from what this one compiled, where the bundle had no cache that fitted.
+    saveCodeCache();
   }
 }
 
@@ -103,7 +96,7 @@ export async function serveMounted(req: MountRequest, fd: number): Promise<numbe
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
   const early = (sig: NodeJS.Signals): void => {
     for (const s of signals) process.off(s, early);
-    spawnSync('umount', ['-l', req.mountpoint], { stdio: 'ignore' });
+    childProcess().spawnSync('umount', ['-l', req.mountpoint], { stdio: 'ignore' });
     process.kill(process.pid, sig);
   };
   for (const s of signals) process.on(s, early);

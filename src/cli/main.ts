@@ -1,4 +1,7 @@
-#!/usr/bin/env node
-// The ovlfs command's entry point (the package's bin): everything it does is in commands.ts.
-const { main } = await import('./commands.js');
-process.exitCode = await main(process.argv.slice(1));
+// The ovlfs command's entry point: everything it does is in commands.ts. Installed, it runs as one
+// CommonJS bundle (launch.ts), so no top-level await here.
+import { main } from './commands.js';
+
+void main(process.argv.slice(1)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,12 +1,12 @@
 #!/bin/sh
 # The ovlfs command for containers/storage's mount_program, so that only one Node starts before the
 # mount answers (README, "Start-up"). In fuse-overlayfs's form (the first argument a flag) it starts
-# ovlfs.js in the background with a pipe on fd 3 and returns as soon as ovlfs.js says its exit status
+# ovlfs.cjs in the background with a pipe on fd 3 and returns as soon as ovlfs.cjs says its exit status
 # there: as root, once it has mounted; the same process then goes on to serve the mount. Every other
-# form, and the forms that stay attached (-f, -d, debug), run ovlfs.js as it is.
+# form, and the forms that stay attached (-f, -d, debug), run ovlfs.cjs as it is.
 self=$0
 [ -L "$self" ] && self=$(readlink -f "$self")
-js=${self%/*}/ovlfs.js
+js=${self%/*}/ovlfs.cjs
 case $1 in
 -*) ;;
 *) exec node "$js" "$@" ;;

@@ -7,10 +7,11 @@
 // fuse-overlayfs returns once it has mounted: the kernel queues requests until the child answers them,
 // so the mount is live for the caller either way, and the child's start-up overlaps with what the caller
 // does next (start a container). Otherwise the child mounts and the command waits for its one line.
-import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 
 import { checkDirectory, normalizeOptions } from '../overlay/options.js';
+import { childProcess } from '../sys/lazy-builtins.js';
 import { fuseMountFlags } from './fuse-flags.js';
 import type { MountRequest } from './mount-args.js';
 
@@ -25,10 +26,10 @@ function log(line: string): void {
   process.stderr.write(`ovlfs: ${line}\n`);
 }
 
-function startChild(req: MountRequest, argv: string[], fd3: 'pipe' | number, env: Record<string, string>): ReturnType<typeof spawn> {
+function startChild(req: MountRequest, argv: string[], fd3: 'pipe' | number, env: Record<string, string>): ChildProcess {
   const logFd = req.log !== undefined ? openSync(req.log, 'a') : 'ignore';
   try {
-    return spawn(process.execPath, [...process.execArgv, ...argv], {
+    return childProcess().spawn(process.execPath, [...process.execArgv, ...argv], {
       detached: true,
       stdio: ['ignore', logFd, logFd, fd3],
       env: { ...process.env, ...env },
@@ -78,7 +79,7 @@ export async function mountAndDaemonize(req: MountRequest, argv: string[]): Prom
   child.on('error', () => {}); // a spawn that failed has no pid, and is handled below
   if (child.pid === undefined) {
     // The mount exists, and nobody will serve it.
-    spawnSync('umount', ['-l', req.mountpoint], { stdio: 'ignore' });
+    childProcess().spawnSync('umount', ['-l', req.mountpoint], { stdio: 'ignore' });
     log('cannot start the daemon');
     return EXIT_FAIL;
   }

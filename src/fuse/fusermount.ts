@@ -2,10 +2,11 @@
 // fuse3 package) opens /dev/fuse, mounts it on a mount point the user owns, and hands the open device
 // back over a Unix socket whose fd number it finds in $_FUSE_COMMFD, as an SCM_RIGHTS message.
 // Node can make neither a socketpair nor a recvmsg with control data, so both go through koffi here.
-import { spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants } from 'node:fs';
 
 import koffi from 'koffi';
+
+import { childProcess } from '../sys/lazy-builtins.js';
 
 const libc = koffi.load('libc.so.6');
 const AF_UNIX = 1;
@@ -76,7 +77,7 @@ export function fusermountMount(fusermount: string, mountpoint: string, options:
   const [mine, theirs] = sv as [number, number];
   try {
     // spawn's stdio array maps index i to the child's fd i: its end of the socket is fd 3 there.
-    const r = spawnSync(fusermount, ['-o', options, '--', mountpoint], {
+    const r = childProcess().spawnSync(fusermount, ['-o', options, '--', mountpoint], {
       stdio: ['ignore', 'ignore', 'pipe', theirs],
       env: { ...process.env, _FUSE_COMMFD: '3' },
       encoding: 'utf8',
@@ -96,6 +97,6 @@ export function fusermountMount(fusermount: string, mountpoint: string, options:
 
 /** Unmounts a mount made by fusermountMount; `lazy` detaches it even if busy. */
 export function fusermountUnmount(fusermount: string, mountpoint: string, lazy = false): { status: number | null; stderr: string } {
-  const r = spawnSync(fusermount, [lazy ? '-uz' : '-u', '--', mountpoint], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const r = childProcess().spawnSync(fusermount, [lazy ? '-uz' : '-u', '--', mountpoint], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   return { status: r.status, stderr: (r.stderr ?? '').trim() };
 }

@@ -3,7 +3,7 @@
 // mount is live for the caller all the same (the kernel queues requests until the daemon answers). The
 // daemon then ends with the mount: unmounted right away, unmounted once serving, or SIGTERM. A layer
 // that is not a directory fails in the command; a layout only the overlay refuses is detached. Each
-// test runs for both entries: ovlfs.js, whose daemon is a second Node, and ovlfs.sh, whose one Node
+// test runs for both entries: ovlfs.cjs, whose daemon is a second Node, and ovlfs.sh, whose one Node
 // mounts, leaves the caller (a session of its own, none of the caller's pipes) and serves.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -22,8 +22,8 @@ const reason = process.getuid?.() !== 0 ? 'mounting needs root' : !existsSync('/
 let base = '';
 let bin = '';
 let n = 0;
-/** The two ways to run the command: node ovlfs.js, and ovlfs.sh as containers/storage would exec it. */
-const ENTRIES = ['ovlfs.js', 'ovlfs.sh'] as const;
+/** The two ways to run the command: node ovlfs.cjs, and ovlfs.sh as containers/storage would exec it. */
+const ENTRIES = ['ovlfs.cjs', 'ovlfs.sh'] as const;
 type Entry = (typeof ENTRIES)[number];
 
 before(() => {
@@ -55,7 +55,7 @@ function container(): { dir: string; mnt: string; pidfile: string; log: string }
 }
 
 function mount(entry: Entry, c: { dir: string; mnt: string; pidfile: string; log: string }, lowerdir = 'l'): { status: number | null; stderr: string } {
-  const [cmd, pre] = entry === 'ovlfs.sh' ? [join(bin, 'ovlfs.sh'), []] : [process.execPath, [join(bin, 'ovlfs.js')]];
+  const [cmd, pre] = entry === 'ovlfs.sh' ? [join(bin, 'ovlfs.sh'), []] : [process.execPath, [join(bin, 'ovlfs.cjs')]];
   // stdout and stderr are pipes: spawnSync returns only once every copy of them is closed, so a daemon
   // that kept the caller's output open would show here as a timeout.
   const r = spawnSync(cmd, [...pre, '-o', `lowerdir=${lowerdir},upperdir=${c.dir}/diff,workdir=${c.dir}/work,,volatile`, '--pidfile', c.pidfile, '--log', c.log, c.mnt], {
@@ -144,11 +144,11 @@ test('ovlfs.sh: a usage error is the command\'s exit status, said on its stderr'
   assert.match(r.stderr, /missing -o lowerdir/);
 });
 
-test('ovlfs.sh: other forms run ovlfs.js as they are', { skip: reason }, () => {
+test('ovlfs.sh: other forms run ovlfs.cjs as they are', { skip: reason }, () => {
   const r = spawnSync(join(bin, 'ovlfs.sh'), ['--version'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^ovlfs \d/);
-  // Installed as a link elsewhere (/usr/local/bin/ovlfs): it finds ovlfs.js next to where the link points.
+  // Installed as a link elsewhere (/usr/local/bin/ovlfs): it finds ovlfs.cjs next to where the link points.
   symlinkSync(join(bin, 'ovlfs.sh'), join(base, 'ovlfs-link'));
   const h = spawnSync(join(base, 'ovlfs-link'), ['help'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(h.status, 0, h.stderr);

@@ -346,6 +346,12 @@ describe('mount defaults and lifecycle', { skip: reason }, () => {
     assert.equal(isMounted(mnt), false);
     await assert.rejects(mountFuse({ mountpoint: mnt, filesystem: { module: new URL('../support/minimal-fs.ts', import.meta.url), export: 'nope' } }), /no function export/);
     assert.equal(isMounted(mnt), false);
+    // A factory cannot cross to a worker: it is taken only where this thread serves.
+    const factory = (): never => {
+      throw new Error('called');
+    };
+    await assert.rejects(mountFuse({ mountpoint: mnt, filesystem: { factory } }), /serveHere/);
+    assert.equal(isMounted(mnt), false);
   });
 
   test('a busy mount is detached lazily', async () => {

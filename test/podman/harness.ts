@@ -33,8 +33,8 @@ export function which(p: string): string {
 }
 
 /**
- * Builds the ovlfs command into `dir`/dist/bin as `npm run build` does (scripts/bundle.mjs: one esbuild
- * bundle per entry point, in about a second), with the repository's node_modules beside it. Returns the
+ * Builds the ovlfs command into `dir`/dist/bin as `npm run build` does (scripts/bundle.mjs: the command's
+ * bundle and its launcher, in about a second), with the repository's node_modules beside it. Returns the
  * command's entry, to run with node.
  */
 export function buildOvlfs(dir: string): string {
@@ -42,7 +42,7 @@ export function buildOvlfs(dir: string): string {
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
   const r = spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), join(dir, 'dist/bin')], { encoding: 'utf8', timeout: 120_000 });
-  const main = join(dir, 'dist/bin/ovlfs.js');
+  const main = join(dir, 'dist/bin/ovlfs.cjs');
   if (r.status !== 0 || !existsSync(main)) throw new Error(`building ovlfs failed: ${r.stdout}${r.stderr}`);
   return main;
 }

@@ -15,9 +15,10 @@
 //     writes an eventfd, so the serving thread waits on /dev/fuse and on completions at once.
 import { readSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 import { eventfd, poll, type PollFd } from '../../sys/index.js';
+import { workerThreads } from '../../sys/lazy-builtins.js';
 
 /** A host fd lent out for one job; released on the serving thread once the job is done. */
 export interface DataLease {
@@ -273,7 +274,7 @@ export class IoThreads {
       offsets: this.offsets.buffer, uniques: this.uniques.buffer, slots: this.slotMemory,
     };
     for (let i = 0; i < this.threads; i++) {
-      const w = new Worker(THREAD_SOURCE, { eval: true, workerData, trackUnmanagedFds: false });
+      const w = new (workerThreads().Worker)(THREAD_SOURCE, { eval: true, workerData, trackUnmanagedFds: false });
       // An I/O thread that dies (out of memory) is reported on stderr; its job is lost, its request
       // answered by nobody, which the kernel turns into a hang only for that caller.
       w.on('error', (e) => process.stderr.write(`fuse: I/O thread failed: ${e.stack ?? String(e)}\n`));

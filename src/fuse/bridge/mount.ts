@@ -14,16 +14,17 @@
 // Why a module path: a worker shares no objects with its parent, and the file system (the overlay core,
 // with its open files and caches) must live on the thread that serves it. So the caller names a module
 // and an export (a RawFileSystemFactory) and passes an argument that survives structured clone (options,
-// layer paths); the serving thread imports the module and builds the file system there. For a thread
-// that wants to serve in place, with no signal handling, server.ts's serveFuse(fd, filesystem) is the
-// primitive.
-import { spawn, spawnSync } from 'node:child_process';
+// layer paths); the serving thread imports the module and builds the file system there. Served on the
+// calling thread, the factory itself may be given instead: the ovlfs daemon runs as one bundle with the
+// core in it, and has no module to load. For a thread that wants to serve in place, with no signal
+// handling, server.ts's serveFuse(fd, filesystem) is the primitive.
 import { closeSync, openSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 import { isMounted } from '../../mount-table.js';
+import { childProcess, workerThreads } from '../../sys/lazy-builtins.js';
 import { fuseMountData, type FuseMountFlags } from '../mount-syscall.js';
 import type { FuseNotifier, RawFileSystemFactory } from './raw-fs.js';
 import type { ServeOptions } from './server.js';
@@ -57,13 +58,20 @@ export interface FileSystemModule {
   arg?: unknown;
 }
 
+/** Served on this thread (serveHere), the factory itself: nothing to load, and nothing to clone. */
+export interface FileSystemFactory {
+  factory: RawFileSystemFactory;
+  arg?: unknown;
+}
+
 export interface MountFuseArgs {
   mountpoint: string;
   /** The subtype: the mount shows as fuse.<fsname>. Default 'ovlfs'. */
   fsname?: string;
   /** What /proc/mounts shows as the source. Default the fsname. */
   source?: string;
-  filesystem: FileSystemModule;
+  /** A factory (FileSystemFactory) only with serveHere: a worker must load its own. */
+  filesystem: FileSystemModule | FileSystemFactory;
   options?: MountOptions;
 }
 
@@ -93,7 +101,7 @@ export type WorkerMessage = { type: 'ready' } | { type: 'error'; message: string
 
 function run(cmd: string, args: string[], stdio: Array<'ignore' | 'pipe' | number>): Promise<{ status: number | null; stderr: string }> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(cmd, args, { stdio });
+    const child = childProcess().spawn(cmd, args, { stdio });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
@@ -125,6 +133,7 @@ function workerHost(init: WorkerInit): ServingHost {
   const ext = extname(fileURLToPath(import.meta.url));
   const entry = new URL(`./worker${ext}`, import.meta.url).href;
   let worker: Worker;
+  const { Worker } = workerThreads();
   // The file system opens and closes fds outside Node's fs (koffi's openat2): no per-fd tracking warnings.
   if (ext !== '.ts') worker = new Worker(new URL(entry), { workerData: init, trackUnmanagedFds: false });
   else {
@@ -170,14 +179,13 @@ function workerHost(init: WorkerInit): ServingHost {
   };
 }
 
-/** This thread builds the file system and serves it in slices (see serveHere). */
-function hereHost(init: WorkerInit): ServingHost {
+/** This thread builds the file system, from `factory` or else from init's module, and serves it in slices (see serveHere). */
+function hereHost(init: WorkerInit, given: RawFileSystemFactory | undefined): ServingHost {
   let ended = false;
   let start!: () => void;
   const started = new Promise<void>((res) => (start = res));
   const built = (async () => {
-    const mod = (await import(init.module)) as Record<string, unknown>;
-    const factory = mod[init.exportName];
+    const factory = given ?? ((await import(init.module)) as Record<string, unknown>)[init.exportName];
     if (typeof factory !== 'function') throw new Error(`${init.module} has no function export '${init.exportName}'`);
     const { Notifier } = await import('./server.js');
     // Notifications from inside the file system are queued until the current reply is out (see Notifier).
@@ -222,8 +230,10 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
   const fsname = args.fsname ?? 'ovlfs';
   const source = args.source ?? fsname;
   const options = args.options ?? {};
-  const { module } = args.filesystem;
-  const moduleUrl = module instanceof URL ? module.href : module.startsWith('file:') ? module : pathToFileURL(resolve(module)).href;
+  const given = 'factory' in args.filesystem ? args.filesystem.factory : undefined;
+  if (given !== undefined && !options.serveHere) throw new TypeError('mountFuse: a factory is served on this thread only (serveHere); a worker needs a module');
+  const module = 'module' in args.filesystem ? args.filesystem.module : '';
+  const moduleUrl = module instanceof URL ? module.href : module === '' || module.startsWith('file:') ? module : pathToFileURL(resolve(module)).href;
 
   // fusermount3 opens the device and mounts it in one step and hands the fd back; mount(8) is given ours.
   const fusermount = options.fusermount;
@@ -234,12 +244,13 @@ export async function mountFuse(args: MountFuseArgs): Promise<FuseMount> {
     : fm.fusermountMount(fusermount, mountpoint, [`fsname=${source}`, `subtype=${fsname}`, ...fuseMountData(-1, options).split(',').slice(4)].join(',')));
   const { extraOptions: _e, allowOther: _a, defaultPermissions: _d, readOnly: _r, handleSignals: _h, fusermount: _f, mounted: _m, serveHere: _s, ...serve } = options;
   const detach = (lazy: boolean): { status: number | null; stderr: string } =>
-    fusermount !== undefined && fm !== undefined ? fm.fusermountUnmount(fusermount, mountpoint, lazy) : spawnSync('umount', lazy ? ['-l', mountpoint] : [mountpoint], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  const init: WorkerInit = { fd, module: moduleUrl, exportName: args.filesystem.export ?? 'createFileSystem', arg: args.filesystem.arg, serve };
+    fusermount !== undefined && fm !== undefined ? fm.fusermountUnmount(fusermount, mountpoint, lazy) : childProcess().spawnSync('umount', lazy ? ['-l', mountpoint] : [mountpoint], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const exportName = 'export' in args.filesystem ? args.filesystem.export : undefined;
+  const init: WorkerInit = { fd, module: moduleUrl, exportName: exportName ?? 'createFileSystem', arg: args.filesystem.arg, serve };
   // The serving thread calls mount(2) itself once the file system is built: koffi is loaded there already,
   // and forking this process for mount(8) was the largest single cost of a mount's start-up.
   if (fusermount === undefined && options.mounted === undefined) init.mount = { source, target: mountpoint, fstype: `fuse.${fsname}`, options: fuseMountData(fd, options) };
-  const host = options.serveHere ? hereHost(init) : workerHost(init);
+  const host = options.serveHere ? hereHost(init, given) : workerHost(init);
 
   // The file system is built first, so a broken module fails before anything is mounted.
   try {
