@@ -94,9 +94,11 @@ async function main(): Promise<void> {
     const mount = series();
     // The floor for any mount program written for Node: one bare Node start-up, at the same priority.
     const bare: number[] = [];
-    for (let i = 0; i < rounds; i++) {
+    // Round -1, not timed: the first mount after an install leaves the code cache that later ones start from.
+    for (let i = -1; i < rounds; i++) {
       const [ncmd, ...npre] = `${prefix}${process.execPath}`.split(' ');
-      bare.push(timed(() => must(spawnSync(ncmd!, [...npre, '-e', '0'], { encoding: 'utf8' }), 'node -e 0')));
+      const b = timed(() => must(spawnSync(ncmd!, [...npre, '-e', '0'], { encoding: 'utf8' }), 'node -e 0'));
+      if (i >= 0) bare.push(b);
       for (const [name, prog] of Object.entries(programs)) {
         const c = join(layers, `c-${name}-${i}`);
         for (const d of ['diff', 'work', 'merged']) mkdirSync(join(c, d), { recursive: true });
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
           must(spawnSync(cmd!, [...pre, '-o', `lowerdir=l/A/diff:l/B/diff,upperdir=${c}/diff,workdir=${c}/work,,volatile`, `${c}/merged`], { cwd: layers, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' }), name);
           statSync(join(c, 'merged/f'));
         });
-        mount[name]!.push(ms);
+        if (i >= 0) mount[name]!.push(ms);
         must(spawnSync('fusermount3', ['-u', `${c}/merged`], { encoding: 'utf8' }), 'fusermount3 -u');
       }
     }
