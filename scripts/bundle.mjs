@@ -19,7 +19,7 @@ const common = {
   format: 'cjs',
   platform: 'node',
   target: 'node20',
-  // Native addons and the packages around them stay in node_modules, found from outdir.
+  // Packages (the native addons among them) stay in node_modules, found from outdir.
   packages: 'external',
   // The sources are ES modules: import.meta.url is the bundle's own file. import.meta.resolve serves only
   // a run from sources under tsx (a worker's boot in src/fuse/bridge/mount.ts), never a bundle.
