@@ -5,7 +5,7 @@
 // code-cache.ts). CommonJS, so that Node starts no ES module loader. `node scripts/bundle.mjs [OUTDIR]`,
 // default dist/bin; run by `npm run build` and by `npm ci` (prepare).
 import { build } from 'esbuild';
-import { chmodSync, copyFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -29,8 +29,14 @@ const common = {
 };
 await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: `${outdir}/ovlfs-main.cjs` });
 await build({ ...common, entryPoints: ['src/cli/launch.ts'], outfile: `${outdir}/ovlfs.cjs` });
+// The command's path before it became one CommonJS bundle, for mount helpers and scripts made then
+// (an ES module: the package's type).
+writeFileSync(
+  `${outdir}/ovlfs.js`,
+  "#!/usr/bin/env node\n// Runs ovlfs.cjs, the ovlfs command; kept for what was set up to run this file.\nimport { createRequire } from 'node:module';\n\ncreateRequire(import.meta.url)('./ovlfs.cjs');\n",
+);
 // Runnable as they are. ovlfs.sh is the one for containers/storage's mount_program: in that form only
 // one Node starts before the mount answers (src/cli/ovlfs.sh).
-chmodSync(`${outdir}/ovlfs.cjs`, 0o755);
+for (const f of ['ovlfs.cjs', 'ovlfs.js']) chmodSync(`${outdir}/${f}`, 0o755);
 copyFileSync(`${root}src/cli/ovlfs.sh`, `${outdir}/ovlfs.sh`);
 chmodSync(`${outdir}/ovlfs.sh`, 0o755);

@@ -154,3 +154,14 @@ test('ovlfs.sh: other forms run ovlfs.cjs as they are', { skip: reason }, () => 
   assert.equal(h.status, 0, h.stderr);
   assert.match(h.stdout, /mount/);
 });
+
+test('ovlfs.js, the path of the command before it was one CommonJS bundle, still runs it', { skip: reason }, () => {
+  const r = spawnSync(process.execPath, [join(bin, 'ovlfs.js'), '--version'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^ovlfs \d/);
+  // As a mount(8) helper made then: a link named mount.fuse.ovlfs takes the helper form.
+  symlinkSync(join(bin, 'ovlfs.js'), join(base, 'mount.fuse.ovlfs'));
+  const h = spawnSync(join(base, 'mount.fuse.ovlfs'), [], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(h.status, 1);
+  assert.match(h.stderr, /expected SOURCE MOUNTPOINT/);
+});
