@@ -5,7 +5,9 @@
 //             unlink in its own directory, plus a read of a shared lower file; ops/s per peer.
 //             `--spin-ab` adds a second ovlfs mount with OVLFS_SPIN=0 (the serving loop's spin before
 //             sleeping off, src/fuse/bridge/spin-read.ts), the order reversed every other round, and logs
-//             every round and the medians with each daemon's CPU per op; `--rounds=K` sets the rounds
+//             every round and the medians with each daemon's CPU per op; `--rounds=K` sets the rounds.
+//             Each round also logs the machine's CPU per op, and the end the bound it sets on any daemon
+//             with ovlfs's round trips (logCeiling)
 //   stall     the latency of a stat of a name not looked up yet while another client's first write
 //             copies up a large lower file
 //   forget    daemon RSS after stats of every entry of a large lower directory and drop_caches,
@@ -15,6 +17,7 @@
 //   seq       sequential write and read of a large upper file (passthrough where it applies)
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 
 import type { Row } from './lib/harness.js';
@@ -76,8 +79,18 @@ process.exit(0);
 });
 `;
 
-/** Starts `n` clients (in directories under `root`/`tag`), lets them all go at once when every one is ready, and returns their ops/s. */
-async function clients(root: string, tag: string, n: number, seconds: number): Promise<number> {
+/** Busy CPU time of the whole machine so far (all CPUs, every state but idle and iowait), in ms. */
+function machineBusyMs(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = f as [number, number, number, number, number, number, number, number];
+  return ((user + nice + system + irq + softirq + steal) * 1000) / 100; // clock ticks (USER_HZ = 100)
+}
+
+/**
+ * Starts `n` clients (in directories under `root`/`tag`), lets them all go at once when every one is
+ * ready, and returns their ops/s and the machine's busy CPU over the timed part (their start-up left out).
+ */
+async function clients(root: string, tag: string, n: number, seconds: number): Promise<{ ops: number; busyMs: number }> {
   const ready: Promise<void>[] = [];
   const procs = Array.from({ length: n }, (_, i) => {
     const p = spawn(process.execPath, ['-e', CLIENT, join(root, tag, `c${i}`), join(root, 'shared'), String(seconds * 1000)], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -92,9 +105,10 @@ async function clients(root: string, tag: string, n: number, seconds: number): P
     return { p, done };
   });
   await Promise.all(ready);
+  const busy0 = machineBusyMs();
   for (const { p } of procs) p.stdin.write('go\n');
   const counts = await Promise.all(procs.map((c) => c.done));
-  return counts.reduce((a, b) => a + b, 0) / seconds;
+  return { ops: counts.reduce((a, b) => a + b, 0) / seconds, busyMs: machineBusyMs() - busy0 };
 }
 
 /**
@@ -109,15 +123,16 @@ export async function parallelClients(ctx: Ctx): Promise<Row[]> {
   const spinAb = process.argv.includes('--spin-ab');
   const lower = tempDir(ctx.cleanup, 'par-lower');
   fs.writeFileSync(join(lower, 'shared'), Buffer.alloc(16 * 1024, 3));
-  type Turn = { peer: Peer; label: string; view: View; ms: Map<number, number[]>; cpu: Map<number, number[]> };
+  // others: the CPU per op of everything but the daemon (the clients, and the kernel serving them), in ms.
+  type Turn = { peer: Peer; label: string; view: View; ms: Map<number, number[]>; cpu: Map<number, number[]>; others: Map<number, number[]> };
   const views: Turn[] = [];
   const extra: Turn[] = [];
   try {
     for (const peer of mountPeers(ctx)) {
-      views.push({ peer, label: peer.id, view: await peer.open(stackOver(ctx, lower), ctx.cleanup), ms: new Map(), cpu: new Map() });
+      views.push({ peer, label: peer.id, view: await peer.open(stackOver(ctx, lower), ctx.cleanup), ms: new Map(), cpu: new Map(), others: new Map() });
       if (spinAb && peer.id === 'ovlfs-mount') {
         const view = await peer.open(stackOver(ctx, lower), ctx.cleanup, { ...process.env, OVLFS_SPIN: '0' });
-        extra.push({ peer, label: 'ovlfs-mount OVLFS_SPIN=0', view, ms: new Map(), cpu: new Map() });
+        extra.push({ peer, label: 'ovlfs-mount OVLFS_SPIN=0', view, ms: new Map(), cpu: new Map(), others: new Map() });
       }
     }
     const all = [...views, ...extra];
@@ -126,11 +141,15 @@ export async function parallelClients(ctx: Ctx): Promise<Row[]> {
         for (const v of spinAb && round % 2 === 1 ? [...all].reverse() : all) {
           // A fresh directory per round: every round starts from the same empty one.
           const cpu0 = daemonCpuMs(v.view.pid);
-          const ops = await clients(v.view.root, `r${round}`, n, seconds);
-          const cpuPerOp = (daemonCpuMs(v.view.pid) - cpu0) / (ops * seconds);
-          ctx.log(`  parallel round ${round + 1} ${v.label} N=${n}: ${ops.toFixed(0)} ops/s${v.view.pid !== undefined ? `, daemon ${(cpuPerOp * 1000).toFixed(0)} µs CPU per op` : ''}`);
+          const { ops, busyMs } = await clients(v.view.root, `r${round}`, n, seconds);
+          const daemonMs = daemonCpuMs(v.view.pid) - cpu0;
+          const cpuPerOp = daemonMs / (ops * seconds);
+          const othersPerOp = (busyMs - daemonMs) / (ops * seconds);
+          ctx.log(`  parallel round ${round + 1} ${v.label} N=${n}: ${ops.toFixed(0)} ops/s, machine ${((busyMs / (ops * seconds)) * 1000).toFixed(0)} µs CPU per op` +
+            (v.view.pid !== undefined ? `, of which the daemon ${(cpuPerOp * 1000).toFixed(0)} µs` : ''));
           v.ms.set(n, [...(v.ms.get(n) ?? []), 1000 / ops]);
           v.cpu.set(n, [...(v.cpu.get(n) ?? []), cpuPerOp]);
+          v.others.set(n, [...(v.others.get(n) ?? []), othersPerOp]);
         }
       }
     }
@@ -140,10 +159,36 @@ export async function parallelClients(ctx: Ctx): Promise<Row[]> {
         ctx.log(`  parallel medians N=${n}: ${line.join(', ')}`);
       }
     }
+    logCeiling(ctx, views);
   } finally {
     for (const v of [...views, ...extra]) await v.view.close();
   }
   return views.flatMap((v) => [1, 4, 16].map((n) => row('parallel', `N=${n} (ms per op; ops/s = 1000/value)`, v.peer.id, v.ms.get(n) ?? [], 'ms', n)));
+}
+
+/**
+ * The most ops/s a daemon that cost no CPU at all could reach with ovlfs's round trips: the CPUs' time
+ * over what everything else (the clients, and the kernel carrying each request to the daemon and the
+ * reply back) spends per op in the ovlfs rounds. A bound at every N, close where the clients keep every
+ * CPU busy (many clients), loose where they leave CPUs idle (one). Against fuse-overlayfs's median it
+ * says whether a goal is within reach of any daemon on this machine.
+ */
+function logCeiling(ctx: Ctx, views: { peer: Peer; ms: Map<number, number[]>; cpu: Map<number, number[]>; others: Map<number, number[]> }[]): void {
+  const ovlfs = views.find((v) => v.peer.id === 'ovlfs-mount');
+  const fo = views.find((v) => v.peer.id === 'fuse-overlayfs');
+  if (ovlfs === undefined) return;
+  const cores = cpus().length;
+  for (const n of [1, 4, 16]) {
+    const others = median(ovlfs.others.get(n) ?? []);
+    const ceiling = (cores * 1000) / others;
+    const foOps = fo !== undefined ? 1000 / median(fo.ms.get(n) ?? []) : NaN;
+    const foCpu = fo !== undefined ? median(fo.cpu.get(n) ?? []) : NaN;
+    // A daemon as cheap per op as fuse-overlayfs's, with ovlfs's round trips.
+    const asCheap = (cores * 1000) / (others + foCpu);
+    ctx.log(`  parallel ceiling N=${n}: the clients and the kernel take ${(others * 1000).toFixed(0)} µs of CPU per op with ovlfs's round trips; ` +
+      `on ${cores} CPUs a daemon costing nothing could reach at most ${ceiling.toFixed(0)} ops/s` +
+      (Number.isFinite(foOps) ? ` (${(ceiling / foOps).toFixed(2)}× fuse-overlayfs's ${foOps.toFixed(0)}), one costing what fuse-overlayfs's does (${(foCpu * 1000).toFixed(0)} µs per op) ${asCheap.toFixed(0)} (${(asCheap / foOps).toFixed(2)}×)` : ''));
+  }
 }
 
 /** User + system CPU of a process and all its threads so far, in ms (0 without a pid). */
