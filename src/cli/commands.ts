@@ -10,6 +10,7 @@ import { isMounted } from '../mount-table.js';
 import { inUserNamespace } from '../overlay/options.js';
 import { childProcess } from '../sys/lazy-builtins.js';
 import { HELP, HELPER_HELP, MOUNT_HELP, UMOUNT_HELP } from './help.js';
+import type { Origin } from './spare.js';
 import { parseMountArgs, UsageError, type Dialect, type MountRequest } from './mount-args.js';
 
 /** Exit statuses, as mount(8) uses them: 1 for bad usage or permissions, 32 for a failed mount. */
@@ -23,28 +24,27 @@ const REQUEST_ENV = 'OVLFS_MOUNT_REQUEST';
 const STATUS_ENV = 'OVLFS_STATUS_FD';
 
 /**
- * Under ovlfs.sh: says the exit status on its pipe once, at exit or as soon as a mount made in place is
- * live (mount-in-place.ts), and closes it, so that the script returns while this process serves.
+ * Under ovlfs.sh: says the exit status on its pipe (fd) once, at exit or as soon as a mount made in place
+ * is live (mount-in-place.ts), and closes it, so that the script returns while this process serves.
  */
-function statusReporter(): ((status: number) => void) | undefined {
-  const env = process.env[STATUS_ENV];
-  if (env === undefined) return undefined;
-  delete process.env[STATUS_ENV];
-  let fd: number | undefined = Number(env);
-  const report = (status: number): void => {
-    if (fd === undefined) return;
+function statusReporter(fd: number): (status: number) => void {
+  let open = true;
+  return (status: number): void => {
+    if (!open) return;
+    open = false;
     try {
       writeSync(fd, `${status}\n`);
       closeSync(fd);
     } catch {
       // the script is gone
     }
-    fd = undefined;
   };
-  process.on('exit', (code) => report(code));
-  return report;
 }
 let reportStatus: ((status: number) => void) | undefined;
+/** What this process was started with, for spare.ts: taken by the first mount made in place. */
+let origin: Origin | undefined;
+/** Set when a mount made in place was served until it was unmounted: the process may wait as a spare. */
+let servedInPlace = false;
 
 function log(line: string): void {
   process.stderr.write(`ovlfs: ${line}\n`);
@@ -119,7 +119,11 @@ async function mountCommand(args: string[], dialect: Dialect, argv: string[]): P
   // SIGTERM from the start and an error in the layers is the command's to report; so does a plain
   // user's mount, which the daemon makes through fusermount3.
   if (req.dialect === 'fuse-overlayfs' && process.getuid?.() === 0 && reportStatus !== undefined) {
-    return (await import('./mount-in-place.js')).mountInPlace(req, reportStatus);
+    // Before serving sets its own umask: a spare takes only mounts that this process would have taken.
+    origin ??= (await import('./spare.js')).origin();
+    const code = await (await import('./mount-in-place.js')).mountInPlace(req, reportStatus);
+    servedInPlace = code === 0;
+    return code;
   }
   const { daemonize, mountAndDaemonize } = await import('./spawn-daemon.js');
   return req.dialect === 'fuse-overlayfs' && process.getuid?.() === 0 ? mountAndDaemonize(req, argv) : daemonize(req, argv);
@@ -176,10 +180,33 @@ function version(): string {
   return pkg.version;
 }
 
-/** argv: [script, ...args], so that a daemon child can be started with the same script and arguments. */
+/**
+ * argv: [script, ...args], so that a daemon child can be started with the same script and arguments.
+ * Under ovlfs.sh, a daemon whose mount ended may then wait as a spare for the script's next mount and
+ * run the command again for it (spare.ts), as often as mounts come before its idle time is over.
+ */
 export async function main(argv: string[]): Promise<number> {
+  const status = process.env[STATUS_ENV];
+  delete process.env[STATUS_ENV];
+  if (status !== undefined) reportStatus = statusReporter(Number(status));
+  process.on('exit', (code) => reportStatus?.(code));
+  let code = await command(argv);
+  while (code === 0 && servedInPlace && origin !== undefined) {
+    servedInPlace = false;
+    // What the mount held is garbage now: give it back before waiting.
+    (await import('../fuse/bridge/memory.js')).collectGarbage();
+    const claim = await (await import('./spare.js')).waitAsSpare(origin);
+    if (claim === undefined) break;
+    (await import('./detach.js')).attachToCaller(claim.stdoutFd, claim.stderrFd);
+    process.umask(parseInt(origin.umask, 8));
+    reportStatus = statusReporter(claim.statusFd);
+    code = await command([argv[0]!, ...claim.args]);
+  }
+  return code;
+}
+
+async function command(argv: string[]): Promise<number> {
   const args = argv.slice(1);
-  reportStatus = statusReporter();
   try {
     const mounted = process.env[MOUNTED_ENV];
     if (mounted !== undefined) return await serveMountedCommand(mounted);

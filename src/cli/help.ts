@@ -45,7 +45,11 @@ Commands:
   (none)        'ovlfs -o OPTIONS MOUNTPOINT' takes fuse-overlayfs's command line, so ovlfs can be the
                 mount_program of containers/storage (podman, buildah): options it does not know get a
                 warning on stderr and are ignored, as fuse-overlayfs does; as root it returns once it has
-                mounted, while its daemon starts (the kernel holds requests until the daemon answers)
+                mounted, while its daemon starts (the kernel holds requests until the daemon answers).
+                Run as dist/bin/ovlfs.sh, a daemon whose mount has ended waits 5 minutes as a spare for
+                the next mount started the same way, which it then serves with no Node start-up
+                (OVLFS_SPARE=0 turns that off; spares wait in OVLFS_SPARE_DIR, by default
+                $XDG_RUNTIME_DIR/ovlfs/spares or /run/ovlfs/spares)
 
 ${OPTIONS}
 

@@ -20,6 +20,7 @@ export {
 export { copyFileRange, fallocate, ficlone, ftruncate64, ioctl, lseek, pwrite64, syncfs } from './data.js';
 export { eventfd, poll, type PollFd } from './poll.js';
 export { tryLockExclusive } from './flock.js';
+export { pidfdGetfd, pidfdOpen } from './pidfd.js';
 export { listDirectory, type RawDirent } from './dir.js';
 
 let probed: { call: string; code: string } | null | undefined;

@@ -131,7 +131,7 @@ describe('ovlfs.sh and the bundle\'s cache', { skip: mountReason }, () => {
     const dir = join(base, `c${++n}`);
     for (const d of ['diff', 'work', 'merged']) mkdirSync(join(dir, d), { recursive: true });
     const mnt = join(dir, 'merged');
-    const r = spawnSync(join(bin, 'ovlfs.sh'), ['-o', `lowerdir=l,upperdir=${dir}/diff,workdir=${dir}/work,,volatile`, '--pidfile', join(dir, 'pid'), '--log', join(dir, 'log'), mnt], { cwd: base, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(join(bin, 'ovlfs.sh'), ['-o', `lowerdir=l,upperdir=${dir}/diff,workdir=${dir}/work,,volatile`, '--pidfile', join(dir, 'pid'), '--log', join(dir, 'log'), mnt], { cwd: base, encoding: 'utf8', timeout: 60_000, env: { ...process.env, OVLFS_SPARE: '0' } });
     try {
       assert.equal(r.status, 0, r.stderr);
       assert.equal(readFileSync(join(mnt, 'f'), 'utf8'), 'from below\n');

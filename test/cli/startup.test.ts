@@ -17,6 +17,9 @@ import { isMounted } from '../../src/mount-table.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+// A daemon here ends with its mount, as it does with spares off (test/cli/spare.test.ts has spares).
+const NO_SPARES = { ...process.env, OVLFS_SPARE: '0' };
+
 const reason = process.getuid?.() !== 0 ? 'mounting needs root' : !existsSync('/dev/fuse') ? 'no /dev/fuse' : spawnSync('sh', ['-c', 'command -v fusermount3']).status !== 0 ? 'no fusermount3 (fuse3)' : undefined;
 
 let base = '';
@@ -60,6 +63,7 @@ function mount(entry: Entry, c: { dir: string; mnt: string; pidfile: string; log
   // that kept the caller's output open would show here as a timeout.
   const r = spawnSync(cmd, [...pre, '-o', `lowerdir=${lowerdir},upperdir=${c.dir}/diff,workdir=${c.dir}/work,,volatile`, '--pidfile', c.pidfile, '--log', c.log, c.mnt], {
     cwd: base,
+    env: NO_SPARES,
     stdio: ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',
     timeout: 60_000,
@@ -139,7 +143,7 @@ for (const entry of ENTRIES) {
 }
 
 test('ovlfs.sh: a usage error is the command\'s exit status, said on its stderr', { skip: reason }, () => {
-  const r = spawnSync(join(bin, 'ovlfs.sh'), ['-o', 'upperdir=/nowhere', join(base, 'l')], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(join(bin, 'ovlfs.sh'), ['-o', 'upperdir=/nowhere', join(base, 'l')], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000, env: NO_SPARES });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /missing -o lowerdir/);
 });

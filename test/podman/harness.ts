@@ -8,6 +8,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSy
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { stopSpares } from '../support/spares.js';
+
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface Run {
@@ -119,6 +121,8 @@ volume_path = "${dir}/graph/volumes"
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     HOME: dir,
+    // ovlfs's spare daemons wait here, not in /run (unmountAll stops them).
+    OVLFS_SPARE_DIR: join(dir, 'spares'),
     CONTAINERS_CONF: containersConf,
     CONTAINERS_STORAGE_CONF: storageConf,
     CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
@@ -212,9 +216,13 @@ export function mountsUnder(dir: string): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
-/** Unmounts whatever is left under `dir`, lazily. */
+/**
+ * Unmounts whatever is left under `dir`, lazily, then stops the spare daemons whose spare directory is
+ * under it (a daemon whose mount ended waits there for the next one: src/cli/spare.ts).
+ */
 export function unmountAll(dir: string): void {
   for (const m of mountsUnder(dir)) spawnSync('umount', ['-l', m]);
+  stopSpares(dir);
 }
 
 export function listDir(p: string): string[] {

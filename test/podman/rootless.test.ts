@@ -87,6 +87,8 @@ describe('podman rootless with ovlfs as mount_program', { skip: reason, timeout:
       'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
       `HOME=${home}`,
       `XDG_RUNTIME_DIR=${base}/xdg`,
+      // Where ovlfs's spare daemons wait (the user's own; unmountAll stops them).
+      `OVLFS_SPARE_DIR=${base}/xdg/ovlfs-spares`,
       `CONTAINERS_CONF=${home}/containers.conf`,
       `CONTAINERS_STORAGE_CONF=${home}/storage.conf`,
       `CONTAINERS_REGISTRIES_CONF=${home}/registries.conf`,

@@ -30,6 +30,11 @@ function collector(): (() => void) | null {
   return collect;
 }
 
+/** A full collection now, where the engine allows one (a daemon whose mount has ended, before it waits). */
+export function collectGarbage(): void {
+  collector()?.();
+}
+
 /** Counts forgotten ids and collects once enough have gone. */
 export class ForgetCollector {
   private forgotten = 0;

@@ -1,0 +1,190 @@
+// Spare daemons (src/cli/spare.ts), through ovlfs.sh as containers/storage runs it and built as `npm run
+// build` builds it: a daemon whose mount has ended waits in the spare directory and takes the script's
+// next mount (same process, the mount live when the script returns, errors and warnings on the script's
+// stderr, its exit status); a script that runs otherwise than the spare was started is refused and
+// starts a daemon of its own; a spare retires after its idle time; OVLFS_SPARE=0 turns spares off; a
+// dead spare's files are passed over; of two scripts racing for one spare, one gets it and both mount.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+
+import { isMounted } from '../../src/mount-table.js';
+import { stopSpares } from '../support/spares.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const reason = process.getuid?.() !== 0 ? 'mounting needs root' : !existsSync('/dev/fuse') ? 'no /dev/fuse' : spawnSync('sh', ['-c', 'command -v fusermount3']).status !== 0 ? 'no fusermount3 (fuse3)' : undefined;
+if (reason) process.stdout.write(`# skipping spare daemon tests: ${reason}\n`);
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('spare daemons through ovlfs.sh', { skip: reason }, () => {
+  let base = '';
+  let bin = '';
+  let n = 0;
+
+  before(() => {
+    base = mkdtempSync(join(tmpdir(), 'ovlfs-spare-'));
+    symlinkSync(join(ROOT, 'node_modules'), join(base, 'node_modules'));
+    copyFileSync(join(ROOT, 'package.json'), join(base, 'package.json'));
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), join(base, 'dist/bin')], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    bin = join(base, 'dist/bin');
+    mkdirSync(join(base, 'l'));
+    writeFileSync(join(base, 'l/f'), 'from below\n');
+  });
+
+  after(() => {
+    if (base === '') return;
+    for (let i = 1; i <= n; i++) {
+      const m = join(base, `c${i}/merged`);
+      if (isMounted(m)) spawnSync('umount', ['-l', m]);
+    }
+    stopSpares(base);
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  /** Each test's own spare directory, so that no spare of another test answers. */
+  function spareEnv(name: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return { ...process.env, OVLFS_SPARE_DIR: join(base, `spares-${name}`), ...extra };
+  }
+
+  function container(): { dir: string; mnt: string; pidfile: string } {
+    const dir = join(base, `c${++n}`);
+    for (const d of ['diff', 'work', 'merged']) mkdirSync(join(dir, d), { recursive: true });
+    return { dir, mnt: join(dir, 'merged'), pidfile: join(dir, 'pid') };
+  }
+
+  function args(c: { dir: string; mnt: string; pidfile: string }, lowerdir = 'l', extra = ''): string[] {
+    return ['-o', `lowerdir=${lowerdir},upperdir=${c.dir}/diff,workdir=${c.dir}/work,,volatile${extra}`, '--pidfile', c.pidfile, c.mnt];
+  }
+
+  /** ovlfs.sh from `base` (relative layers), stdout and stderr pipes, as containers/storage runs it. */
+  function mount(env: NodeJS.ProcessEnv, argv: string[], shell?: string): { status: number | null; stderr: string } {
+    const [cmd, pre] = shell === undefined ? [join(bin, 'ovlfs.sh'), []] : ['sh', ['-c', `${shell}; exec "$0" "$@"`, join(bin, 'ovlfs.sh')]];
+    const r = spawnSync(cmd, [...pre, ...argv], { cwd: base, env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+    return { status: r.status, stderr: r.stderr };
+  }
+
+  function waiting(env: NodeJS.ProcessEnv): number[] {
+    const dir = env.OVLFS_SPARE_DIR!;
+    return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.ready')).map((f) => Number(f.split('.')[0])) : [];
+  }
+
+  function alive(pid: number): boolean {
+    return existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  }
+
+  async function until(what: string, ok: () => boolean): Promise<void> {
+    for (let i = 0; i < 200 && !ok(); i++) await sleep(25);
+    assert.ok(ok(), what);
+  }
+
+  /** Mounts, checks the mount, unmounts; the daemon's pid. */
+  function roundTrip(env: NodeJS.ProcessEnv): number {
+    const c = container();
+    const r = mount(env, args(c));
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    assert.equal(readFileSync(join(c.mnt, 'f'), 'utf8'), 'from below\n');
+    writeFileSync(join(c.mnt, 'new'), String(n));
+    assert.equal(readFileSync(join(c.dir, 'diff/new'), 'utf8'), String(n));
+    const pid = Number(readFileSync(c.pidfile, 'utf8'));
+    const u = spawnSync('fusermount3', ['-u', c.mnt], { encoding: 'utf8' });
+    assert.equal(u.status, 0, u.stderr);
+    return pid;
+  }
+
+  test('a daemon whose mount ended waits, and takes the next mount itself', async () => {
+    const env = spareEnv('take');
+    const first = roundTrip(env);
+    await until('the daemon waits as a spare', () => waiting(env).includes(first));
+    // The spare directory is the user's own and closed to others.
+    assert.equal(spawnSync('stat', ['-c', '%a', env.OVLFS_SPARE_DIR!], { encoding: 'utf8' }).stdout.trim(), '700');
+    const second = roundTrip(env);
+    assert.equal(second, first, 'the spare served the second mount');
+    await until('and waits again', () => waiting(env).includes(first));
+    assert.equal(roundTrip(env), first);
+  });
+
+  test('a spare says errors and warnings on the script\'s stderr, with the command\'s exit status', async () => {
+    const env = spareEnv('errors');
+    const first = roundTrip(env);
+    await until('a spare waits', () => waiting(env).includes(first));
+    const c = container();
+    const warned = mount(env, args(c, 'l', ',bogus=1'));
+    assert.equal(warned.status, 0, warned.stderr);
+    assert.match(warned.stderr, /unknown argument ignored: bogus=1/);
+    assert.equal(Number(readFileSync(c.pidfile, 'utf8')), first, 'the spare took it');
+    assert.equal(spawnSync('fusermount3', ['-u', c.mnt]).status, 0);
+    await until('a spare waits again', () => waiting(env).includes(first));
+    const bad = mount(env, args(container(), 'l:missing'));
+    assert.equal(bad.status, 32, bad.stderr);
+    assert.match(bad.stderr, /lowerdir #2 '.*\/missing' does not exist/);
+    // A spare whose mount failed ends, as a daemon would.
+    await until('the spare ended', () => !alive(first));
+    assert.deepEqual(waiting(env), []);
+  });
+
+  test('a script that runs otherwise than the spare started is refused, and mounts with a daemon of its own', async () => {
+    const env = spareEnv('refused');
+    const first = roundTrip(env);
+    await until('a spare waits', () => waiting(env).includes(first));
+    const c = container();
+    const r = mount(env, args(c), 'umask 077');
+    assert.equal(r.status, 0, r.stderr);
+    const own = Number(readFileSync(c.pidfile, 'utf8'));
+    assert.notEqual(own, first, 'another umask: not the spare');
+    assert.equal(readFileSync(join(c.mnt, 'f'), 'utf8'), 'from below\n');
+    await until('the refused spare ended', () => !alive(first));
+    assert.equal(spawnSync('fusermount3', ['-u', c.mnt]).status, 0);
+    // An environment ovlfs reads (OVLFS_*) that differs is refused as well.
+    await until('the new daemon waits', () => waiting(env).includes(own));
+    const d = container();
+    assert.equal(mount({ ...env, OVLFS_SPIN: '0' }, args(d)).status, 0);
+    assert.notEqual(Number(readFileSync(d.pidfile, 'utf8')), own);
+    assert.equal(spawnSync('fusermount3', ['-u', d.mnt]).status, 0);
+  });
+
+  test('a spare retires after its idle time and leaves nothing; OVLFS_SPARE=0 makes none', async () => {
+    const env = spareEnv('idle', { OVLFS_SPARE_IDLE_MS: '300' });
+    const first = roundTrip(env);
+    await until('the spare retired', () => !alive(first));
+    assert.deepEqual(readdirSync(env.OVLFS_SPARE_DIR!), []);
+    const off = spareEnv('off', { OVLFS_SPARE: '0' });
+    const pid = roundTrip(off);
+    await until('the daemon ended with its mount', () => !alive(pid));
+    assert.equal(existsSync(off.OVLFS_SPARE_DIR!), false);
+  });
+
+  test('a dead spare\'s files are passed over and cleared', async () => {
+    const env = spareEnv('dead');
+    mkdirSync(env.OVLFS_SPARE_DIR!, { mode: 0o700 });
+    // No such process (pid_max is at most 2^22), and the start time of none.
+    writeFileSync(join(env.OVLFS_SPARE_DIR!, '4194304999.1.ready'), '');
+    const first = roundTrip(env);
+    await until('the new spare waits', () => waiting(env).includes(first));
+    assert.deepEqual(waiting(env), [first], 'the dead one\'s file is gone');
+  });
+
+  test('of two scripts racing for one spare, one takes it, and both mount', async () => {
+    const env = spareEnv('race');
+    const first = roundTrip(env);
+    await until('a spare waits', () => waiting(env).includes(first));
+    const cs = [container(), container()];
+    const runs = cs.map((c) => new Promise<number | null>((resolve) => {
+      const p = spawn(join(bin, 'ovlfs.sh'), args(c), { cwd: base, env, stdio: ['ignore', 'ignore', 'inherit'] });
+      p.on('exit', (code) => resolve(code));
+    }));
+    assert.deepEqual(await Promise.all(runs), [0, 0]);
+    const pids = cs.map((c) => Number(readFileSync(c.pidfile, 'utf8')));
+    assert.equal(pids.filter((p) => p === first).length, 1, `one of ${pids} is the spare ${first}`);
+    for (const c of cs) {
+      assert.equal(readFileSync(join(c.mnt, 'f'), 'utf8'), 'from below\n');
+      assert.equal(spawnSync('fusermount3', ['-u', c.mnt]).status, 0);
+    }
+  });
+});
