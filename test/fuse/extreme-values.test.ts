@@ -288,8 +288,11 @@ test('the library reads, writes and truncates at huge positions as node:fs on th
     } finally {
       vfs.closeSync(fd);
     }
-    const st = vfs.statSync(join(dir, 'sparse'), { bigint: true });
-    seen.push(`sparse: size ${st.size}, ${vfs.statSync(join(dir, 'sparse')).size}`);
+    // The lower file past 2^53 is made with xfs_io (xfsprogs); without it, the rest still compares.
+    if (hasXfsIo) {
+      const st = vfs.statSync(join(dir, 'sparse'), { bigint: true });
+      seen.push(`sparse: size ${st.size}, ${vfs.statSync(join(dir, 'sparse')).size}`);
+    }
     return seen;
   });
 });
