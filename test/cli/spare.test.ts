@@ -110,6 +110,20 @@ describe('spare daemons through ovlfs.sh', { skip: reason }, () => {
     assert.equal(roundTrip(env), first);
   });
 
+  test('a spare keeps no files of the mounts it served', async () => {
+    const env = spareEnv('files');
+    const first = roundTrip(env);
+    await until('a spare waits', () => waiting(env).includes(first));
+    assert.equal(roundTrip(env), first);
+    await until('waits again', () => waiting(env).includes(first));
+    const before = readdirSync(`/proc/${first}/fd`).length;
+    for (let i = 0; i < 5; i++) {
+      assert.equal(roundTrip(env), first);
+      await until('waits again', () => waiting(env).includes(first));
+    }
+    assert.equal(readdirSync(`/proc/${first}/fd`).length, before, 'as many open files after five more mounts');
+  });
+
   test('a spare says errors and warnings on the script\'s stderr, with the command\'s exit status', async () => {
     const env = spareEnv('errors');
     const first = roundTrip(env);

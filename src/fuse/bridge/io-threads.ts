@@ -13,7 +13,7 @@
 //     compare-and-swap on its head and sleep on its tail (Atomics.wait).
 //   - Completion: an I/O thread marks its job done and, while the serving thread sleeps in poll(2),
 //     writes an eventfd, so the serving thread waits on /dev/fuse and on completions at once.
-import { readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
 
@@ -427,5 +427,8 @@ export class IoThreads {
       Atomics.notify(this.ctl, TAIL);
       Atomics.wait(this.ctl, EXITED, left, 20);
     }
+    // A process that serves one mount after another (a spare daemon) must not keep one per mount. Left
+    // open if a thread is still running: it may write to it, and the number could be another file's by then.
+    if (Atomics.load(this.ctl, EXITED) >= this.workers.length) closeSync(this.wakeFd);
   }
 }
