@@ -6,7 +6,7 @@
 // dead spare's files are passed over; of two scripts racing for one spare, one gets it and both mount.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,6 +122,30 @@ describe('spare daemons through ovlfs.sh', { skip: reason }, () => {
       await until('waits again', () => waiting(env).includes(first));
     }
     assert.equal(readdirSync(`/proc/${first}/fd`).length, before, 'as many open files after five more mounts');
+  });
+
+  test('a spare serves data through its I/O threads mount after mount, the same bytes each time', async () => {
+    const env = spareEnv('data');
+    // Larger than the inline reads that start the I/O threads (16 MiB), in a lower layer of its own.
+    mkdirSync(join(base, 'big'));
+    const data = Buffer.alloc(24 << 20);
+    for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE(i ^ 0x5a5a5a5a, i);
+    writeFileSync(join(base, 'big/blob'), data);
+    let spare = 0;
+    for (let round = 0; round < 3; round++) {
+      const c = container();
+      const r = mount(env, args(c, 'big'));
+      assert.equal(r.status, 0, r.stderr);
+      const pid = Number(readFileSync(c.pidfile, 'utf8'));
+      if (round > 0) assert.equal(pid, spare, 'the spare took the mount');
+      spare = pid;
+      for (let i = 0; i < 2; i++) assert.ok(readFileSync(join(c.mnt, 'blob')).equals(data), `round ${round}: the lower bytes`);
+      // The first write copies the file up, through the threads.
+      appendFileSync(join(c.mnt, 'blob'), 'tail');
+      assert.ok(readFileSync(join(c.dir, 'diff/blob')).equals(Buffer.concat([data, Buffer.from('tail')])), `round ${round}: the copy-up`);
+      assert.equal(spawnSync('fusermount3', ['-u', c.mnt]).status, 0);
+      await until('waits again', () => waiting(env).includes(spare));
+    }
   });
 
   test('a spare says errors and warnings on the script\'s stderr, with the command\'s exit status', async () => {
