@@ -80,8 +80,8 @@ async function main(): Promise<void> {
     // ovlfs: ovlfs.sh, as the README configures it (a spare daemon takes the mount where one waits, else
     // one Node starts before the mount answers); no spare: the same with spares off (every mount starts
     // Node); ovlfs.cjs: the same build run as `node ovlfs.cjs`, whose daemon is a second Node. Spares wait
-    // under the bench's own directory (the podman sandboxes set theirs) and are stopped at the end.
-    process.env.OVLFS_SPARE_DIR = join(base, 'spares');
+    // under the bench's own directory, one per program (a spare of one build refuses another's mounts;
+    // the podman sandboxes set theirs), and are stopped at the end.
     const sh = join(dirname(ovlfsMain), 'ovlfs.sh');
     const programs: Record<string, string> = {
       ovlfs: `${prefix}${sh}`,
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
         for (const d of ['diff', 'work', 'merged']) mkdirSync(join(c, d), { recursive: true });
         const [cmd, ...pre] = prog.split(' ');
         const ms = timed(() => {
-          must(spawnSync(cmd!, [...pre, '-o', `lowerdir=l/A/diff:l/B/diff,upperdir=${c}/diff,workdir=${c}/work,,volatile`, `${c}/merged`], { cwd: layers, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' }), name);
+          must(spawnSync(cmd!, [...pre, '-o', `lowerdir=l/A/diff:l/B/diff,upperdir=${c}/diff,workdir=${c}/work,,volatile`, `${c}/merged`], { cwd: layers, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, OVLFS_SPARE_DIR: join(base, 'spares', name.replace(/[^\w.-]/g, '_')) } }), name);
           statSync(join(c, 'merged/f'));
         });
         if (i >= 0) mount[name]!.push(ms);
