@@ -193,9 +193,11 @@ export async function main(argv: string[]): Promise<number> {
   let code = await command(argv);
   while (code === 0 && servedInPlace && origin !== undefined) {
     servedInPlace = false;
+    const spares = await import('./spare.js');
+    if (spares.spareDir() === undefined) break;
     // What the mount held is garbage now: give it back before waiting.
     (await import('../fuse/bridge/memory.js')).collectGarbage();
-    const claim = await (await import('./spare.js')).waitAsSpare(origin);
+    const claim = await spares.waitAsSpare(origin);
     if (claim === undefined) break;
     (await import('./detach.js')).attachToCaller(claim.stdoutFd, claim.stderrFd);
     process.umask(parseInt(origin.umask, 8));

@@ -45,12 +45,13 @@ handoff() {
     stat_fields "${stat##*) }"
     [ "$start" = "${spare#*.}" ] || continue
     case $state in Z | X) continue ;; esac
-    # The spare answers with a signal: SIGUSR1 taken, SIGUSR2 refused; either ends the wait at once.
+    # The spare answers with a signal that nothing else would mind if it went astray: SIGURG taken,
+    # SIGWINCH refused; either ends the wait at once.
     answer=
     sleep 5 >/dev/null 3>&- 5>&- &
     wait_pid=$!
-    trap 'answer=taken; kill "$wait_pid" 2>/dev/null' USR1
-    trap 'answer=refused; kill "$wait_pid" 2>/dev/null' USR2
+    trap 'answer=taken; kill "$wait_pid" 2>/dev/null' URG
+    trap 'answer=refused; kill "$wait_pid" 2>/dev/null' WINCH
     # O_EXCL: of the scripts that race for one spare, one makes the claim.
     set -C
     if { printf '%s\0' "$me" "$@" >"$name.claim"; } 2>/dev/null && kill -USR2 "$pid" 2>/dev/null; then
@@ -61,7 +62,7 @@ handoff() {
       answer=gone # claimed by another script, retiring, or dead
       kill "$wait_pid" 2>/dev/null
     fi
-    trap - USR1 USR2
+    trap - URG WINCH
     # Collects the sleep quietly (a wait that a trap ended has not, and dash would say "Terminated").
     wait "$wait_pid" 2>/dev/null
     case $answer in

@@ -9,8 +9,9 @@
 //   NAME.ready   the spare is waiting;
 //   NAME.claim   made by a claimant with O_EXCL, so that only one wins (the spare makes it itself to
 //                retire): the claiming shell's pid and the command's arguments, NUL-separated. The
-//                claimant then sends SIGUSR2 and waits up to 5 s for the answer, SIGUSR1 (taken) or
-//                SIGUSR2 (refused); with none it kills the spare, which then cannot take the mount late.
+//                claimant then sends SIGUSR2 and waits up to 5 s for the answer, SIGURG (taken) or
+//                SIGWINCH (refused), which processes ignore by default, should a pid have gone to
+//                another; with none it kills the spare, which then cannot take the mount late.
 // A spare takes a claim only when the claiming shell runs as the spare was started: same namespaces,
 // cgroup, ids and capabilities, limits, scheduling, umask, root, security label, the environment ovlfs
 // reads, and the same install. It then takes the shell's status pipe (fd 3), stdout and stderr (fds 1
@@ -195,7 +196,7 @@ export async function waitAsSpare(own: Origin, env: NodeJS.ProcessEnv = process.
       const pid = Number(shell);
       const claim = Number.isInteger(pid) && pid > 0 && args.length > 0 ? take(pid, args, own, pidfd) : undefined;
       try {
-        process.kill(pid, claim !== undefined ? 'SIGUSR1' : 'SIGUSR2');
+        process.kill(pid, claim !== undefined ? 'SIGURG' : 'SIGWINCH');
       } catch {
         // The claimant is gone (it gave up): take nothing.
         if (claim !== undefined) for (const fd of [claim.statusFd, claim.stdoutFd, claim.stderrFd]) closeSync(fd);
