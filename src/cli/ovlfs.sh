@@ -37,6 +37,8 @@ handoff() {
   read -r me _ 2>/dev/null </proc/self/stat || return 1
   for ready in "$dir"/*.ready; do
     [ -f "$ready" ] || return 1
+    # Only a spare of this user's: a file someone else put there could name any process to signal.
+    [ -O "$ready" ] || continue
     name=${ready%.ready}
     spare=${name##*/}
     pid=${spare%.*}

@@ -6,7 +6,7 @@
 // dead spare's files are passed over; of two scripts racing for one spare, one gets it and both mount.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -206,6 +206,29 @@ describe('spare daemons through ovlfs.sh', { skip: reason }, () => {
     const first = roundTrip(env);
     await until('the new spare waits', () => waiting(env).includes(first));
     assert.deepEqual(waiting(env), [first], 'the dead one\'s file is gone');
+  });
+
+  test('a spare file that another user put in the directory is passed over, and its process left alone', async () => {
+    const env = spareEnv('foreign');
+    mkdirSync(env.OVLFS_SPARE_DIR!, { mode: 0o700 });
+    // A live process of this user's, named by a file that is not this user's: SIGUSR2 would end it.
+    const victim = spawn('sleep', ['30'], { stdio: 'ignore' });
+    await until('the process runs', () => alive(victim.pid!));
+    const stat = readFileSync(`/proc/${victim.pid}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const planted = join(env.OVLFS_SPARE_DIR!, `${victim.pid}.${start}.ready`);
+    writeFileSync(planted, '');
+    chownSync(planted, 65534, 65534);
+    try {
+      const c = container();
+      const r = mount(env, args(c));
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(readFileSync(join(c.mnt, 'f'), 'utf8'), 'from below\n');
+      assert.equal(spawnSync('fusermount3', ['-u', c.mnt]).status, 0);
+      assert.ok(alive(victim.pid!), 'the process the file named was not signalled');
+    } finally {
+      victim.kill('SIGKILL');
+    }
   });
 
   test('of two scripts racing for one spare, one takes it, and both mount', async () => {
