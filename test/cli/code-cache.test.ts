@@ -6,14 +6,15 @@
 // accepts it after the daemon's own flag changes), and a stale cache or a read-only install still mounts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
 import { runWithCodeCache, saveCodeCache } from '../../src/cli/code-cache.js';
 import { isMounted } from '../../src/mount-table.js';
+import { buildOvlfs } from '../support/build-ovlfs.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -114,13 +115,7 @@ describe('ovlfs.sh and the bundle\'s cache', { skip: mountReason }, () => {
   let n = 0;
 
   before(() => {
-    const build = join(base, 'build');
-    mkdirSync(build);
-    symlinkSync(join(ROOT, 'node_modules'), join(build, 'node_modules'));
-    copyFileSync(join(ROOT, 'package.json'), join(build, 'package.json'));
-    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), join(build, 'dist/bin')], { encoding: 'utf8', timeout: 120_000 });
-    assert.equal(r.status, 0, r.stderr);
-    bin = join(build, 'dist/bin');
+    bin = dirname(buildOvlfs(join(base, 'build')));
     cache = join(bin, 'ovlfs-main.cjs.cache');
     mkdirSync(join(base, 'l'));
     writeFileSync(join(base, 'l/f'), 'from below\n');

@@ -6,16 +6,15 @@
 // dead spare's files are passed over; of two scripts racing for one spare, one gets it and both mount.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { isMounted } from '../../src/mount-table.js';
+import { buildOvlfs } from '../support/build-ovlfs.js';
 import { stopSpares } from '../support/spares.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const reason = process.getuid?.() !== 0 ? 'mounting needs root' : !existsSync('/dev/fuse') ? 'no /dev/fuse' : spawnSync('sh', ['-c', 'command -v fusermount3']).status !== 0 ? 'no fusermount3 (fuse3)' : undefined;
 if (reason) process.stdout.write(`# skipping spare daemon tests: ${reason}\n`);
 
@@ -28,11 +27,7 @@ describe('spare daemons through ovlfs.sh', { skip: reason }, () => {
 
   before(() => {
     base = mkdtempSync(join(tmpdir(), 'ovlfs-spare-'));
-    symlinkSync(join(ROOT, 'node_modules'), join(base, 'node_modules'));
-    copyFileSync(join(ROOT, 'package.json'), join(base, 'package.json'));
-    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), join(base, 'dist/bin')], { encoding: 'utf8', timeout: 120_000 });
-    assert.equal(r.status, 0, r.stderr);
-    bin = join(base, 'dist/bin');
+    bin = dirname(buildOvlfs(base));
     mkdirSync(join(base, 'l'));
     writeFileSync(join(base, 'l/f'), 'from below\n');
   });

@@ -7,15 +7,14 @@
 // mounts, leaves the caller (a session of its own, none of the caller's pipes) and serves.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { isMounted } from '../../src/mount-table.js';
+import { buildOvlfs } from '../support/build-ovlfs.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 // A daemon here ends with its mount, as it does with spares off (test/cli/spare.test.ts has spares).
 const NO_SPARES = { ...process.env, OVLFS_SPARE: '0' };
@@ -32,11 +31,7 @@ type Entry = (typeof ENTRIES)[number];
 before(() => {
   if (reason) return;
   base = mkdtempSync(join(tmpdir(), 'ovlfs-cli-startup-'));
-  symlinkSync(join(ROOT, 'node_modules'), join(base, 'node_modules'));
-  copyFileSync(join(ROOT, 'package.json'), join(base, 'package.json'));
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), join(base, 'dist/bin')], { encoding: 'utf8', timeout: 120_000 });
-  assert.equal(r.status, 0, r.stderr);
-  bin = join(base, 'dist/bin');
+  bin = dirname(buildOvlfs(base));
   mkdirSync(join(base, 'l'));
   writeFileSync(join(base, 'l/f'), 'from below\n');
 });

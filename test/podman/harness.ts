@@ -34,20 +34,7 @@ export function which(p: string): string {
   return spawnSync('sh', ['-c', `command -v ${p}`], { encoding: 'utf8' }).stdout.trim();
 }
 
-/**
- * Builds the ovlfs command into `dir`/dist/bin as `npm run build` does (scripts/bundle.mjs: the command's
- * bundle and its launcher, in about a second), with the repository's node_modules beside it. Returns the
- * command's entry, to run with node.
- */
-export function buildOvlfs(dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), join(dir, 'dist/bin')], { encoding: 'utf8', timeout: 120_000 });
-  const main = join(dir, 'dist/bin/ovlfs.cjs');
-  if (r.status !== 0 || !existsSync(main)) throw new Error(`building ovlfs failed: ${r.stdout}${r.stderr}`);
-  return main;
-}
+export { buildOvlfs } from '../support/build-ovlfs.js';
 
 export interface Sandbox {
   dir: string;
