@@ -34,11 +34,13 @@ stat_fields() {
 handoff() {
   [ "${OVLFS_SPARE-}" != 0 ] || return 1
   dir=${OVLFS_SPARE_DIR:-${XDG_RUNTIME_DIR:-/run}/ovlfs/spares}
-  read -r me _ 2>/dev/null </proc/self/stat || return 1
+  me=
   for ready in "$dir"/*.ready; do
     [ -f "$ready" ] || return 1
     # Only a spare of this user's: a file someone else put there could name any process to signal.
     [ -O "$ready" ] || continue
+    # This shell's pid (not $$, the script's), read only once there is a spare to claim.
+    [ -n "$me" ] || read -r me _ 2>/dev/null </proc/self/stat || return 1
     name=${ready%.ready}
     spare=${name##*/}
     pid=${spare%.*}
