@@ -24,9 +24,9 @@ test('OVLFS_SPIN: unset is the default window, 0 is off, a number is µs', () =>
 });
 
 /**
- * A DeviceReader with a wide window (5 ms, so that "close together" holds on a loaded machine) on a
- * FIFO opened O_RDWR (the open does not wait for a writer, and reads never see end of file); undefined
- * when mkfifo is missing. `readOne` retries EINTR and EAGAIN as the serving loop does (a child's SIGCHLD
+ * A DeviceReader with a wide window (30 ms, so that "close together" holds on a loaded machine: with 5 ms
+ * a read of a message already queued once took longer, the process paused) on a FIFO opened O_RDWR (the
+ * open does not wait for a writer, and reads never see end of file); undefined when mkfifo is missing. `readOne` retries EINTR and EAGAIN as the serving loop does (a child's SIGCHLD
  * breaks a poll).
  */
 function fifoReader(t: TestContext): { fd: number; fifo: string; reader: DeviceReader; readOne: () => string } | undefined {
@@ -36,7 +36,7 @@ function fifoReader(t: TestContext): { fd: number; fifo: string; reader: DeviceR
   if (spawnSync('mkfifo', [fifo]).status !== 0) return undefined;
   const fd = fs.openSync(fifo, fs.constants.O_RDWR);
   t.after(() => fs.closeSync(fd));
-  const reader = new DeviceReader(fd, 5000);
+  const reader = new DeviceReader(fd, 30_000);
   const buf = Buffer.alloc(16);
   const readOne = (): string => {
     for (;;) {
