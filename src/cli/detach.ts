@@ -9,12 +9,18 @@ import { closeSync, openSync } from 'node:fs';
 
 type Koffi = typeof import('koffi');
 
-function libc(): { dup2: (oldfd: number, newfd: number) => number; setsid: () => number } {
+type Calls = { dup2: (oldfd: number, newfd: number) => number; setsid: () => number };
+let calls: Calls | undefined;
+
+/** Declared once: a spare daemon leaves and joins a caller at every mount. */
+function libc(): Calls {
+  if (calls !== undefined) return calls;
   const lib = (createRequire(import.meta.url)('koffi') as Koffi).load('libc.so.6');
-  return {
-    dup2: lib.func('int dup2(int oldfd, int newfd)') as (oldfd: number, newfd: number) => number,
-    setsid: lib.func('int setsid(void)') as () => number,
+  calls = {
+    dup2: lib.func('int dup2(int oldfd, int newfd)') as Calls['dup2'],
+    setsid: lib.func('int setsid(void)') as Calls['setsid'],
   };
+  return calls;
 }
 
 export function detachFromCaller(log: string | undefined): void {

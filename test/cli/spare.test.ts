@@ -193,6 +193,15 @@ describe('spare daemons through ovlfs.sh', { skip: reason }, () => {
     assert.equal(existsSync(off.OVLFS_SPARE_DIR!), false);
   });
 
+  test('SIGTERM ends a waiting spare, and it leaves no files', async () => {
+    const env = spareEnv('term');
+    const first = roundTrip(env);
+    await until('a spare waits', () => waiting(env).includes(first));
+    process.kill(first, 'SIGTERM');
+    await until('the spare ended', () => !alive(first));
+    assert.deepEqual(readdirSync(env.OVLFS_SPARE_DIR!), []);
+  });
+
   test('a dead spare\'s files are passed over and cleared', async () => {
     const env = spareEnv('dead');
     mkdirSync(env.OVLFS_SPARE_DIR!, { mode: 0o700 });
