@@ -345,7 +345,7 @@ export class DirLayer implements WritableLayer {
 
   // --- reading -------------------------------------------------------------------------------------
 
-  lookup(rel: string): LayerEntry | undefined {
+  lookup(rel: string, nameOnly = false): LayerEntry | undefined {
     if (this.immutable && rel !== '') {
       const slash = rel.lastIndexOf('/');
       const names = this.namesIn(slash < 0 ? '' : rel.slice(0, slash));
@@ -366,9 +366,19 @@ export class DirLayer implements WritableLayer {
     const stat = sys.tryStatx(dirfd, name, sys.AT_SYMLINK_NOFOLLOW, newStat());
     if (stat === undefined) {
       // An AUFS/OCI-style `.wh.NAME` beside a missing NAME is a whiteout too.
-      return rel === '' ? undefined : this.ociWhiteout(rel);
+      return rel === '' || nameOnly ? undefined : this.ociWhiteout(rel);
     }
     return this.decode(rel, dirfd, name, stat);
+  }
+
+  whiteoutBeside(rel: string): boolean {
+    if (rel === '') return false;
+    try {
+      return this.ociWhiteout(rel) !== undefined;
+    } catch (err) {
+      if (isMissing(err)) return false; // A parent is not a directory in this layer.
+      throw err;
+    }
   }
 
   private ociWhiteout(rel: string): LayerEntry | undefined {

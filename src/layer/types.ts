@@ -131,8 +131,18 @@ export interface Layer {
   readonly root: string | undefined;
   /** Identifies the backing filesystem, for st_dev/st_ino (xino) decisions. */
   readonly fsId: number;
-  /** The entry at rel, or undefined when nothing is there (ENOENT/ENOTDIR). Never follows the last component. */
-  lookup(rel: string): LayerEntry | undefined;
+  /**
+   * The entry at rel, or undefined when nothing is there (ENOENT/ENOTDIR). Never follows the last
+   * component. With `nameOnly`, a missing name is reported missing without looking for a whiteout kept
+   * beside it under another name (`.wh.NAME`, see whiteoutBeside), which only matters where a layer
+   * below has the name.
+   */
+  lookup(rel: string, nameOnly?: boolean): LayerEntry | undefined;
+  /**
+   * Whether rel is whited out by an AUFS/OCI-style `.wh.NAME` beside it (rel itself missing). Layers
+   * that keep no such whiteouts leave it out.
+   */
+  whiteoutBeside?(rel: string): boolean;
   /** Like lookup, but walks every component itself and stops at anything that is not a real directory. */
   lookupPath(rel: string): LayerEntry | undefined;
   /** A fresh object each call: the caller may change it (the core stamps st_ino/st_dev on it). */

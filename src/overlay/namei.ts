@@ -69,8 +69,13 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
   let type = 0;
   let wantLowers = true;
   const cursor: Cursor = { absolute: undefined, from: 0, name };
+  // Where the upper has no such name, a `.wh.NAME` beside it is looked for only once a lower layer has
+  // the name: a new name (most creates) costs the upper one failed lookup, not two.
+  let besideIn: string | undefined;
   if (parent.upper !== undefined && ctx.upper !== undefined) {
-    const entry = ctx.upper.lookup(joinRel(parent.upperRel(), name));
+    const rel = joinRel(parent.upperRel(), name);
+    const entry = ctx.upper.lookup(rel, ctx.upper.whiteoutBeside !== undefined);
+    if (entry === undefined && ctx.upper.whiteoutBeside !== undefined) besideIn = rel;
     if (entry !== undefined) {
       if (entry.whiteout) return null;
       upper = entry;
@@ -89,6 +94,8 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
       const entry = walk ? layer.lookupPath(rel) : layer.lookup(rel);
       if (entry === undefined) continue;
       if (entry.whiteout) break;
+      // Before anything below is read (or refused): a whiteout beside the name hides it all.
+      if (besideIn !== undefined && lowers.length === 0 && ctx.upper!.whiteoutBeside!(besideIn)) return null;
       const entryType = entry.stat.mode & S_IFMT;
       if (upper === undefined && lowers.length === 0) type = entryType;
       if (type === S_IFDIR) {

@@ -2,6 +2,7 @@
 // format the kernel, Docker and fuse-overlayfs write them in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as xattr from '@napi-rs/xattr';
 import { fixture, isWhiteout, testEachKind } from '../support/fixture.js';
 
@@ -70,6 +71,20 @@ test('on disk: .wh. files and .wh..wh..opq markers (OCI, fuse-overlayfs) are hon
   assert.throws(() => f.fs.statSync('/a'), { code: 'ENOENT' });
   assert.deepEqual(f.fs.readdirSync('/d'), ['mine']);
   assert.ok(!(f.fs.readdirSync('/') as string[]).some((n) => n.startsWith('.wh.')));
+});
+
+test('on disk: a .wh. file in the upper layer (fuse-overlayfs without mknod) hides the name, before anything below is read', (t) => {
+  const f = fixture(t, [{ a: 'hidden' }, { a: 'data' }], {}, { upper: { '.wh.a': '', b: 'mine' } });
+  // Below the whiteout, a lookup that went on would be refused (a metacopy file on a metacopy=off mount).
+  xattr.setAttributeSync(`${f.lowers[0]}/a`, `${f.prefix}metacopy`, '');
+  f.reopen();
+  assert.throws(() => f.fs.statSync('/a'), { code: 'ENOENT' });
+  assert.deepEqual(f.fs.readdirSync('/'), ['b']);
+  f.fs.writeFileSync('/new', 'x');
+  assert.deepEqual((f.fs.readdirSync('/') as string[]).sort(), ['b', 'new']);
+  fs.unlinkSync(f.up('.wh.a'));
+  f.reopen();
+  assert.throws(() => f.fs.statSync('/a'), { code: 'EPERM' }, 'without the whiteout the lower file is looked at');
 });
 
 test('on disk: an overlay.opaque=y xattr stops the merge', (t) => {
