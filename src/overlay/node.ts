@@ -69,6 +69,11 @@ export class OvlNode implements OverlayNode {
    * that no lookup finds), and the entry goes with its last open file. `linkable` is false for O_EXCL.
    */
   unnamed: { opens: number; linkable: boolean } | undefined;
+  /**
+   * Directories: the default ACL as last read, and from which layer (a copy-up moves where it is read).
+   * Only this overlay writes it (setxattr and removexattr forget it); every create in the directory asks.
+   */
+  defaultAcl: { layer: Layer; value: Buffer | undefined } | undefined;
 
   constructor(
     public name: string,

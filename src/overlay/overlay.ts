@@ -189,7 +189,13 @@ export class Overlay {
    * its filesystem keeps no ACLs.
    */
   acl(node: OverlayNode, which: 'access' | 'default'): Buffer | undefined {
-    return readAcl(() => this.getxattr(node, which === 'access' ? POSIX_ACL_ACCESS : POSIX_ACL_DEFAULT));
+    if (which === 'access') return readAcl(() => this.getxattr(node, POSIX_ACL_ACCESS));
+    const n = inner(node);
+    const { layer } = this.ctx.metaRef(n);
+    if (n.defaultAcl?.layer === layer) return n.defaultAcl.value;
+    const value = readAcl(() => this.getxattr(n, POSIX_ACL_DEFAULT));
+    n.defaultAcl = { layer, value };
+    return value;
   }
 
   /** The merged listing; shared and cached, so callers must not change it. */
@@ -549,6 +555,7 @@ export class Overlay {
     if (isOverlayXattr(name)) throw fsError('EOPNOTSUPP', 'setxattr', n.path());
     refuseIfProtected(this.ctx, n, 'setxattr');
     copyUp(this.ctx, n, 'setxattr', { metadataOnly: true });
+    if (name === POSIX_ACL_DEFAULT) n.defaultAcl = undefined;
     this.ctx.upper!.setxattr(n.upperRel(), name, value);
   }
 
@@ -562,6 +569,7 @@ export class Overlay {
       throw fsError('ENODATA', 'removexattr', n.path());
     }
     copyUp(this.ctx, n, 'removexattr', { metadataOnly: true });
+    if (name === POSIX_ACL_DEFAULT) n.defaultAcl = undefined;
     this.ctx.upper!.removexattr(n.upperRel(), name);
   }
 

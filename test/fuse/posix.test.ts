@@ -52,18 +52,23 @@ function writeLayers(dir: string): void {
   mkdirSync(join(dir, 'l', 'acl-dir'), { mode: 0o755 });
 }
 
-/** setfacl and chmod in both directions, inheritance, and access by users the ACL names. */
+/**
+ * setfacl and chmod in both directions, inheritance (also after entries were made in the directory
+ * before its default ACL was set, and after it is removed), and access by users the ACL names.
+ */
 const ACL_SCRIPT = `umask 022
 touch g; chmod 666 g
 setfacl -m u:daemon:r,g::r,o::-,m::r g; ls -l g | cut -c1-10
 chmod 640 g; getfacl -n --omit-header g
 setfacl -m u:nobody:rw acl-file; ls -l acl-file | cut -c1-10; getfacl -n --omit-header acl-file
+umask 077; touch acl-dir/v acl-dir/w; umask 022
 setfacl -d -m u:nobody:rwx acl-dir; touch acl-dir/x; mkdir acl-dir/y; mkdir e; touch h; umask 077; touch i
 ls -l acl-dir | grep -v '^total' | cut -c1-10; ls -ld e h i | cut -c1-10
 getfacl -n --omit-header acl-dir/x acl-dir/y
 su nobody -s /bin/sh -c 'echo by-nobody >> acl-file && cat acl-file; cat g'
 su daemon -s /bin/sh -c 'cat g && echo read; echo x >> g'
-setfacl -b acl-file; ls -l acl-file | cut -c1-10; getfacl -n --omit-header acl-file`;
+setfacl -b acl-file; ls -l acl-file | cut -c1-10; getfacl -n --omit-header acl-file
+setfacl -k acl-dir; touch acl-dir/z; ls -l acl-dir/z | cut -c1-10`;
 
 function options(dir: string): string {
   return `lowerdir=${dir}/l,upperdir=${dir}/u,workdir=${dir}/w`;
