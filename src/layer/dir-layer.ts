@@ -533,7 +533,9 @@ export class DirLayer implements WritableLayer {
   getxattr(rel: string, name: string): Buffer | undefined {
     if (this.isPrivateXattr(name)) return undefined;
     try {
-      return sys.lgetxattr(this.xattrPath(rel), name);
+      // getxattrat(2) on the parent's fd: no walk through /proc (half the kernel time of a lookup there).
+      const [dirfd, entry] = this.at(rel);
+      return sys.getxattrAt(dirfd, entry, name);
     } catch (err) {
       throw fsError(errorCode(err) ?? 'EIO', 'getxattr', rel);
     }
