@@ -202,6 +202,28 @@ describe('spare daemons through ovlfs.sh', { skip: reason }, () => {
     assert.deepEqual(readdirSync(env.OVLFS_SPARE_DIR!), []);
   });
 
+  test('a spare that does not answer is killed after the wait, and the script mounts with a daemon of its own', async () => {
+    const env = spareEnv('stopped');
+    const first = roundTrip(env);
+    await until('a spare waits', () => waiting(env).includes(first));
+    process.kill(first, 'SIGSTOP');
+    try {
+      const c = container();
+      const r = mount(env, args(c));
+      assert.equal(r.status, 0, r.stderr);
+      assert.notEqual(Number(readFileSync(c.pidfile, 'utf8')), first, 'a daemon of its own served the mount');
+      assert.equal(readFileSync(join(c.mnt, 'f'), 'utf8'), 'from below\n');
+      assert.equal(spawnSync('fusermount3', ['-u', c.mnt]).status, 0);
+      await until('the spare that did not answer was killed', () => !alive(first));
+    } finally {
+      try {
+        process.kill(first, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+
   test('a dead spare\'s files are passed over and cleared', async () => {
     const env = spareEnv('dead');
     mkdirSync(env.OVLFS_SPARE_DIR!, { mode: 0o700 });
