@@ -2,9 +2,10 @@
 // and does nothing else (bench/lib/null-fuse.ts, through Node's fs binding and through koffi), ovlfs's
 // serving loop over a file system with statfs alone, the ovlfs daemon, and fuse-overlayfs, in the same
 // run. `node --import tsx bench/request-floor.ts [--rounds=N] [--n=REQUESTS]` (as root, with fuse3,
-// fuse-overlayfs and python3). Two requests, each from a client looping on it: statfs(2) of the mount
-// (STATFS, which no kernel cache answers) and, on the overlays, getxattr(2) of a name the lower file does
-// not have (GETXATTR, ENODATA: as the kernel asks for security.capability before an exec). Each figure
+// fuse-overlayfs and python3). Requests from a client looping on one: statfs(2) of the mount (STATFS,
+// which no kernel cache answers); on the overlays, getxattr(2) of a name the lower file does not have
+// (GETXATTR, ENODATA: as the kernel asks for security.capability before an exec); and statfs(2) with a
+// process started between requests (a fifth as many), which leaves the daemon's caches cold. Each figure
 // is the median of the rounds (servers interleaved): the client's time per request, and the daemon's CPU
 // per request (user + system, all its threads, from /proc), with the ratio to fuse-overlayfs.
 // Writes bench/results/request-floor.json.
@@ -48,13 +49,25 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
+type Op = 'statfs' | 'getxattr' | 'statfs, exec between';
+const OPS: Op[] = ['statfs', 'getxattr', 'statfs, exec between'];
+const TITLES: Record<Op, string> = {
+  statfs: 'STATFS (statfs(2) of the mount), back to back',
+  getxattr: 'GETXATTR, ENODATA (getxattr(2) of a name the file lacks), back to back',
+  'statfs, exec between': 'STATFS with a process started between requests (/bin/true), as in a container; client time includes the process',
+};
+
 /** `count` requests of `op` on `mnt` from a python3 client; its time per request in µs. */
-function client(op: 'statfs' | 'getxattr', mnt: string, count: number): number {
-  const call = op === 'statfs' ? `os.statvfs(${JSON.stringify(mnt)})` : `os.getxattr(${JSON.stringify(join(mnt, 'f'))}, 'user.none')`;
+function client(op: Op, mnt: string, count: number): number {
+  const call = op === 'getxattr' ? `os.getxattr(${JSON.stringify(join(mnt, 'f'))}, 'user.none')` : `os.statvfs(${JSON.stringify(mnt)})`;
+  // Between requests, a process start (as a container's shell runs its commands) leaves the daemon's
+  // caches and TLB cold for the next one.
+  const between = op === 'statfs, exec between' ? "os.waitpid(os.posix_spawn('/bin/true', ['true'], {}), 0)" : 'pass';
   const script = `import os, time
 def one():
     try: ${call}
     except OSError: pass
+    ${between}
 t = time.perf_counter()
 for i in range(${count}): one()
 print((time.perf_counter() - t) * 1e6 / ${count})`;
@@ -104,30 +117,32 @@ async function main(): Promise<void> {
       running.push({ name, mnt, child });
       await waitMounted(mnt, child);
     }
-    const results: Record<string, Record<string, { clientUs: number[]; daemonUs: number[] }>> = { statfs: {}, getxattr: {} };
-    for (const op of ['statfs', 'getxattr'] as const) {
+    const results = Object.fromEntries(OPS.map((op) => [op, {}])) as Record<Op, Record<string, { clientUs: number[]; daemonUs: number[] }>>;
+    for (const op of OPS) {
+      const count = op === 'statfs, exec between' ? Math.ceil(n / 5) : n;
       for (const { name, mnt } of running) {
         if (op === 'getxattr' && !servers[name]!.overlay) continue;
         results[op]![name] = { clientUs: [], daemonUs: [] };
-        client(op, mnt, 2000); // warm-up, not timed
+        client(op, mnt, Math.min(2000, count)); // warm-up, not timed
       }
       for (let r = 0; r < rounds; r++) {
         for (const { name, mnt, child } of running) {
           const series = results[op]![name];
           if (series === undefined) continue;
           const before = cpuTicks(child.pid!);
-          series.clientUs.push(client(op, mnt, n));
-          series.daemonUs.push(((cpuTicks(child.pid!) - before) * TICK_US) / n);
+          series.clientUs.push(client(op, mnt, count));
+          series.daemonUs.push(((cpuTicks(child.pid!) - before) * TICK_US) / count);
         }
       }
     }
     const out: Record<string, unknown> = { date: new Date().toISOString(), rounds, requests: n, loadBefore, results: {} };
     process.stdout.write(`request floor: ${n} requests a round, medians of ${rounds} rounds, load before ${loadBefore}\n`);
-    for (const [op, byServer] of Object.entries(results)) {
+    for (const op of OPS) {
+      const byServer = results[op];
       const fo = byServer['fuse-overlayfs']!;
       const foClient = median(fo.clientUs);
       const foDaemon = median(fo.daemonUs);
-      process.stdout.write(`${op === 'statfs' ? 'STATFS (statfs(2) of the mount)' : 'GETXATTR, ENODATA (getxattr(2) of a name the file lacks)'}\n`);
+      process.stdout.write(`${TITLES[op]}\n`);
       const rows: Record<string, unknown> = {};
       for (const [name, s] of Object.entries(byServer)) {
         const c = median(s.clientUs);
