@@ -1,18 +1,21 @@
-// A FUSE server that answers INIT and STATFS only (a canned reply; ENOSYS for the rest), to measure what
+// A FUSE server that answers INIT, STATFS (a canned reply) and GETXATTR (ENODATA) only, ENOSYS for the
+// rest, to measure what
 // one request costs a Node process that does nothing else: the floor under any daemon written for Node.
 //   node --import tsx bench/lib/null-fuse.ts MODE MNT
 // MODE: node-fs (read and write /dev/fuse with Node's fs binding), koffi (with read(2) and write(2)
 // through koffi, as ovlfs's serving loop does), loop (ovlfs's own serving loop over a file system with
-// statfs alone). Prints "mounted" once the mount is live; serves until unmounted.
+// those two alone). Prints "mounted" once the mount is live; serves until unmounted.
 import { openSync, readSync, writeSync } from 'node:fs';
 
 import { serveFuse } from '../../src/fuse/bridge/server.js';
 import type { RawFileSystem } from '../../src/fuse/bridge/raw-fs.js';
 import { fuseMountData, mountFuseSyscall } from '../../src/fuse/mount-syscall.js';
+import { fsError } from '../../src/errors.js';
 import { readInto, writeAll } from '../../src/sys/device-io.js';
 
 const INIT = 26;
 const STATFS = 17;
+const GETXATTR = 22;
 const DESTROY = 38;
 const NO_REPLY = new Set([2 /* FORGET */, 42 /* BATCH_FORGET */, 36 /* INTERRUPT */]);
 
@@ -27,7 +30,8 @@ process.stdout.write('mounted\n');
 
 if (mode === 'loop') {
   const statfs = { blocks: 1, bfree: 1, bavail: 1, files: 1, ffree: 1, bsize: 4096, namelen: 255, frsize: 4096 };
-  serveFuse(fd, { statfs: () => statfs } as RawFileSystem);
+  const noData = fsError('ENODATA', 'getxattr');
+  serveFuse(fd, { statfs: () => statfs, getxattr: () => { throw noData; } } as unknown as RawFileSystem);
   process.exit(0);
 }
 
@@ -45,6 +49,9 @@ statfsReply.writeUInt32LE(4096, 16 + 48);
 const enosys = Buffer.alloc(16);
 enosys.writeUInt32LE(16, 0);
 enosys.writeInt32LE(-38, 4);
+const enodata = Buffer.alloc(16);
+enodata.writeUInt32LE(16, 0);
+enodata.writeInt32LE(-61, 4);
 
 for (;;) {
   let n: number;
@@ -73,6 +80,9 @@ for (;;) {
   } else if (opcode === STATFS) {
     statfsReply.writeBigUInt64LE(unique, 8);
     write(statfsReply);
+  } else if (opcode === GETXATTR) {
+    enodata.writeBigUInt64LE(unique, 8);
+    write(enodata);
   } else if (opcode === DESTROY) {
     break;
   } else if (!NO_REPLY.has(opcode)) {
