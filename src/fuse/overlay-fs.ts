@@ -73,12 +73,6 @@ function err(code: string, syscall: string): Error {
   return fsError(code, syscall);
 }
 
-/**
- * A missing xattr, built once: the kernel asks for security.capability before every write (passthrough
- * included), and the answer is almost always this. Nothing on the way to the reply changes an error.
- */
-const NO_XATTR = err('ENODATA', 'getxattr');
-
 /** A time in ns as fuse_attr's seconds and nanoseconds (nanoseconds always 0..999999999). */
 function split(ns: bigint): [bigint, number] {
   let sec = ns / 1_000_000_000n;
@@ -783,10 +777,9 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
 
   // --- xattrs (the core hides the overlay's own) ---------------------------------------------------
 
-  getxattr(_caller: FuseCaller, node: OverlayNode, name: string): Buffer {
-    const value = this.overlay.getxattr(node, name);
-    if (value === undefined) throw NO_XATTR;
-    return value;
+  /** Undefined where there is none (ENODATA, answered without an exception). */
+  getxattr(_caller: FuseCaller, node: OverlayNode, name: string): Buffer | undefined {
+    return this.overlay.getxattr(node, name);
   }
 
   listxattr(_caller: FuseCaller, node: OverlayNode): string[] {

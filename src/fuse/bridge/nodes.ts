@@ -153,8 +153,8 @@ export interface NodeFileSystem<N extends object, F> {
   fsyncdir?(caller: FuseCaller, node: N, datasync: boolean): void;
 
   statfs?(caller: FuseCaller, node: N): StatfsOut;
-  /** Throw ENODATA when absent; the bridge's loop answers size probes and ERANGE. */
-  getxattr?(caller: FuseCaller, node: N, name: string): Buffer;
+  /** Undefined (or a thrown ENODATA) when absent; the bridge's loop answers size probes and ERANGE. */
+  getxattr?(caller: FuseCaller, node: N, name: string): Buffer | undefined;
   listxattr?(caller: FuseCaller, node: N): string[];
   /** `flags` are XATTR_CREATE / XATTR_REPLACE; `setxattrFlags` FUSE's (SETXATTR_ACL_KILL_SGID). */
   setxattr?(caller: FuseCaller, node: N, name: string, value: Buffer, flags: number, setxattrFlags?: number): void;
@@ -610,7 +610,7 @@ export class NodeBridge<N extends object, F> implements RawFileSystem {
 
   // --- xattrs ---------------------------------------------------------------------------------------
 
-  getxattr(caller: FuseCaller, nodeid: number, name: string): Buffer {
+  getxattr(caller: FuseCaller, nodeid: number, name: string): Buffer | undefined {
     return this.method('getxattr').call(this.fs, caller, this.node(nodeid), name);
   }
 

@@ -124,8 +124,12 @@ export interface RawFileSystem {
   statfs?(caller: FuseCaller, nodeid: number): StatfsOut;
   /** `flags` are XATTR_CREATE / XATTR_REPLACE; `setxattrFlags` FUSE's (SETXATTR_ACL_KILL_SGID, with SETXATTR_EXT). */
   setxattr?(caller: FuseCaller, nodeid: number, name: string, value: Buffer, flags: number, setxattrFlags?: number): void;
-  /** The value; the loop answers size probes (size 0) and ERANGE itself. Throw ENODATA when absent. */
-  getxattr?(caller: FuseCaller, nodeid: number, name: string): Buffer;
+  /**
+   * The value; the loop answers size probes (size 0) and ERANGE itself. Undefined (or a thrown ENODATA)
+   * when absent: the kernel asks for security.capability before every exec and first write, and an
+   * exception per answer cost a cold serving thread about 20 µs.
+   */
+  getxattr?(caller: FuseCaller, nodeid: number, name: string): Buffer | undefined;
   listxattr?(caller: FuseCaller, nodeid: number): string[];
   removexattr?(caller: FuseCaller, nodeid: number, name: string): void;
   /** `mask` is R_OK/W_OK/X_OK/F_OK. Not sent when mounted with default_permissions. */

@@ -563,6 +563,10 @@ class Server {
         const value = list
           ? P.encodeXattrNames(ops.listxattr!(this.caller(h), h.nodeid))
           : ops.getxattr!(this.caller(h), h.nodeid, a.name);
+        if (value === undefined) {
+          if (this.opts.debug) process.stderr.write('fuse:   -> ENODATA\n');
+          return this.replyError(u, ERRNO.ENODATA ?? 61);
+        }
         if (a.size === 0) return this.reply(P.encodeXattrSize(u, value.length));
         if (value.length > a.size) return this.replyError(u, ERRNO.ERANGE ?? 34);
         return this.replyData(u, value);
