@@ -1,6 +1,6 @@
 // What one FUSE request costs, from the floor up: a Node process that answers STATFS with a canned reply
 // and does nothing else (bench/lib/null-fuse.ts, through Node's fs binding and through koffi), ovlfs's
-// serving loop over a file system with statfs alone, the ovlfs daemon, and fuse-overlayfs, in the same
+// serving loop over a file system that answers the same, the ovlfs daemon, and fuse-overlayfs, in the same
 // run. `node --import tsx bench/request-floor.ts [--rounds=N] [--n=REQUESTS]` (as root, with fuse3,
 // fuse-overlayfs and python3). Requests from a client looping on one: statfs(2) of the mount (STATFS,
 // which no kernel cache answers); getxattr(2) of a name the mount's root does not have (GETXATTR,
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   const servers: Record<string, Server> = {
     'Node, nothing else (fs binding)': { argv: [process.execPath, ...tsx, 'node-fs'], overlay: false },
     'Node, nothing else (koffi)': { argv: [process.execPath, ...tsx, 'koffi'], overlay: false },
-    "ovlfs's serving loop, statfs only": { argv: [process.execPath, ...tsx, 'loop'], overlay: false },
+    "ovlfs's serving loop, no overlay": { argv: [process.execPath, ...tsx, 'loop'], overlay: false },
     ovlfs: { argv: [process.execPath, ovlfs, '-f'], env: { ...process.env, OVLFS_SPARE: '0' }, overlay: true },
     'fuse-overlayfs': { argv: ['fuse-overlayfs', '-f'], overlay: true },
   };

@@ -10,7 +10,6 @@ import { openSync, readSync, writeSync } from 'node:fs';
 import { serveFuse } from '../../src/fuse/bridge/server.js';
 import type { RawFileSystem } from '../../src/fuse/bridge/raw-fs.js';
 import { fuseMountData, mountFuseSyscall } from '../../src/fuse/mount-syscall.js';
-import { fsError } from '../../src/errors.js';
 import { readInto, writeAll } from '../../src/sys/device-io.js';
 
 const INIT = 26;
@@ -30,8 +29,7 @@ process.stdout.write('mounted\n');
 
 if (mode === 'loop') {
   const statfs = { blocks: 1, bfree: 1, bavail: 1, files: 1, ffree: 1, bsize: 4096, namelen: 255, frsize: 4096 };
-  const noData = fsError('ENODATA', 'getxattr');
-  serveFuse(fd, { statfs: () => statfs, getxattr: () => { throw noData; } } as unknown as RawFileSystem);
+  serveFuse(fd, { statfs: () => statfs, getxattr: () => undefined } as RawFileSystem);
   process.exit(0);
 }
 
