@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { runWithCodeCache, saveCodeCache } from '../../src/cli/code-cache.js';
 import { isMounted } from '../../src/mount-table.js';
 import { buildOvlfs } from '../support/build-ovlfs.js';
+import { fuseMountSkipReason } from '../support/command-fixture.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -107,7 +108,7 @@ describe('runWithCodeCache and saveCodeCache', () => {
   });
 });
 
-const mountReason = process.getuid?.() !== 0 ? 'mounting needs root' : !existsSync('/dev/fuse') ? 'no /dev/fuse' : spawnSync('sh', ['-c', 'command -v fusermount3']).status !== 0 ? 'no fusermount3 (fuse3)' : undefined;
+const mountReason = fuseMountSkipReason();
 
 describe('ovlfs.sh and the bundle\'s cache', { skip: mountReason }, () => {
   let bin = '';

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 
 import { isMounted } from '../../src/mount-table.js';
+import { fuseMountSkipReason } from '../support/command-fixture.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'src/cli/main.ts');
@@ -40,7 +41,7 @@ test('every subcommand answers --help', () => {
   assert.match(bad.stderr, /--bogus.*see ovlfs umount --help/);
 });
 
-const reason = process.getuid?.() !== 0 ? 'mounting needs root' : !existsSync('/dev/fuse') ? 'no /dev/fuse' : spawnSync('sh', ['-c', 'command -v fusermount3']).status !== 0 ? 'no fusermount3 (fuse3)' : undefined;
+const reason = fuseMountSkipReason();
 
 test("fuse-overlayfs's form, as containers/storage runs it", { skip: reason }, (t) => {
   const base = mkdtempSync(join(tmpdir(), 'ovlfs-cli-fo-'));

@@ -6,40 +6,32 @@
 // dead spare's files are passed over; of two scripts racing for one spare, one gets it and both mount.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { isMounted } from '../../src/mount-table.js';
-import { buildOvlfs } from '../support/build-ovlfs.js';
+import { CommandFixture, fuseMountSkipReason, type ContainerLayout } from '../support/command-fixture.js';
 import { stopSpares } from '../support/spares.js';
 
-const reason = process.getuid?.() !== 0 ? 'mounting needs root' : !existsSync('/dev/fuse') ? 'no /dev/fuse' : spawnSync('sh', ['-c', 'command -v fusermount3']).status !== 0 ? 'no fusermount3 (fuse3)' : undefined;
+const reason = fuseMountSkipReason();
 if (reason) process.stdout.write(`# skipping spare daemon tests: ${reason}\n`);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('spare daemons through ovlfs.sh', { skip: reason }, () => {
+  let fixture: CommandFixture | undefined;
   let base = '';
   let bin = '';
-  let n = 0;
 
   before(() => {
-    base = mkdtempSync(join(tmpdir(), 'ovlfs-spare-'));
-    bin = dirname(buildOvlfs(base));
-    mkdirSync(join(base, 'l'));
-    writeFileSync(join(base, 'l/f'), 'from below\n');
+    fixture = new CommandFixture('ovlfs-spare-');
+    ({ base, bin } = fixture);
   });
 
   after(() => {
-    if (base === '') return;
-    for (let i = 1; i <= n; i++) {
-      const m = join(base, `c${i}/merged`);
-      if (isMounted(m)) spawnSync('umount', ['-l', m]);
-    }
+    if (fixture === undefined) return;
     stopSpares(base);
-    rmSync(base, { recursive: true, force: true });
+    fixture.cleanup();
   });
 
   /** Each test's own spare directory, so that no spare of another test answers. */
@@ -47,13 +39,11 @@ describe('spare daemons through ovlfs.sh', { skip: reason }, () => {
     return { ...process.env, OVLFS_SPARE_DIR: join(base, `spares-${name}`), ...extra };
   }
 
-  function container(): { dir: string; mnt: string; pidfile: string } {
-    const dir = join(base, `c${++n}`);
-    for (const d of ['diff', 'work', 'merged']) mkdirSync(join(dir, d), { recursive: true });
-    return { dir, mnt: join(dir, 'merged'), pidfile: join(dir, 'pid') };
+  function container(): ContainerLayout {
+    return fixture!.container();
   }
 
-  function args(c: { dir: string; mnt: string; pidfile: string }, lowerdir = 'l', extra = ''): string[] {
+  function args(c: ContainerLayout, lowerdir = 'l', extra = ''): string[] {
     return ['-o', `lowerdir=${lowerdir},upperdir=${c.dir}/diff,workdir=${c.dir}/work,,volatile${extra}`, '--pidfile', c.pidfile, c.mnt];
   }
 
@@ -85,8 +75,8 @@ describe('spare daemons through ovlfs.sh', { skip: reason }, () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '');
     assert.equal(readFileSync(join(c.mnt, 'f'), 'utf8'), 'from below\n');
-    writeFileSync(join(c.mnt, 'new'), String(n));
-    assert.equal(readFileSync(join(c.dir, 'diff/new'), 'utf8'), String(n));
+    writeFileSync(join(c.mnt, 'new'), basename(c.dir));
+    assert.equal(readFileSync(join(c.dir, 'diff/new'), 'utf8'), basename(c.dir));
     const pid = Number(readFileSync(c.pidfile, 'utf8'));
     const u = spawnSync('fusermount3', ['-u', c.mnt], { encoding: 'utf8' });
     assert.equal(u.status, 0, u.stderr);

@@ -7,52 +7,38 @@
 // mounts, leaves the caller (a session of its own, none of the caller's pipes) and serves.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { isMounted } from '../../src/mount-table.js';
-import { buildOvlfs } from '../support/build-ovlfs.js';
-
+import { CommandFixture, fuseMountSkipReason, type ContainerLayout } from '../support/command-fixture.js';
 
 // A daemon here ends with its mount, as it does with spares off (test/cli/spare.test.ts has spares).
 const NO_SPARES = { ...process.env, OVLFS_SPARE: '0' };
 
-const reason = process.getuid?.() !== 0 ? 'mounting needs root' : !existsSync('/dev/fuse') ? 'no /dev/fuse' : spawnSync('sh', ['-c', 'command -v fusermount3']).status !== 0 ? 'no fusermount3 (fuse3)' : undefined;
+const reason = fuseMountSkipReason();
 
+let fixture: CommandFixture | undefined;
 let base = '';
 let bin = '';
-let n = 0;
 /** The two ways to run the command: node ovlfs.cjs, and ovlfs.sh as containers/storage would exec it. */
 const ENTRIES = ['ovlfs.cjs', 'ovlfs.sh'] as const;
 type Entry = (typeof ENTRIES)[number];
 
 before(() => {
   if (reason) return;
-  base = mkdtempSync(join(tmpdir(), 'ovlfs-cli-startup-'));
-  bin = dirname(buildOvlfs(base));
-  mkdirSync(join(base, 'l'));
-  writeFileSync(join(base, 'l/f'), 'from below\n');
+  fixture = new CommandFixture('ovlfs-cli-startup-');
+  ({ base, bin } = fixture);
 });
 
-after(() => {
-  if (base === '') return;
-  for (let i = 1; i <= n; i++) {
-    const m = join(base, `c${i}/merged`);
-    if (isMounted(m)) spawnSync('umount', ['-l', m]);
-  }
-  rmSync(base, { recursive: true, force: true });
-});
+after(() => fixture?.cleanup());
 
-/** A fresh container layout as containers/storage makes one: diff, work, merged. */
-function container(): { dir: string; mnt: string; pidfile: string; log: string } {
-  const dir = join(base, `c${++n}`);
-  for (const d of ['diff', 'work', 'merged']) mkdirSync(join(dir, d), { recursive: true });
-  return { dir, mnt: join(dir, 'merged'), pidfile: join(dir, 'pid'), log: join(dir, 'log') };
+function container(): ContainerLayout {
+  return fixture!.container();
 }
 
-function mount(entry: Entry, c: { dir: string; mnt: string; pidfile: string; log: string }, lowerdir = 'l'): { status: number | null; stderr: string } {
+function mount(entry: Entry, c: ContainerLayout, lowerdir = 'l'): { status: number | null; stderr: string } {
   const [cmd, pre] = entry === 'ovlfs.sh' ? [join(bin, 'ovlfs.sh'), []] : [process.execPath, [join(bin, 'ovlfs.cjs')]];
   // stdout and stderr are pipes: spawnSync returns only once every copy of them is closed, so a daemon
   // that kept the caller's output open would show here as a timeout.
