@@ -1,14 +1,14 @@
-// What one FUSE request costs, from the floor up: a Node process that answers STATFS with a canned reply
-// and does nothing else (bench/lib/null-fuse.ts, through Node's fs binding and through koffi), ovlfs's
-// serving loop over a file system that answers the same, the ovlfs daemon, and fuse-overlayfs, in the same
-// run. `node --import tsx bench/request-floor.ts [--rounds=N] [--n=REQUESTS]` (as root, with fuse3,
+// What one FUSE request costs, from the floor up: a Node process that answers STATFS and GETXATTR from
+// canned replies and does nothing else (bench/lib/null-fuse.ts, through Node's fs binding and through
+// koffi), ovlfs's serving loop over a file system that answers the same, the ovlfs daemon, and
+// fuse-overlayfs, in the same run. `node --import tsx bench/request-floor.ts [--rounds=N] [--n=REQUESTS]` (as root, with fuse3,
 // fuse-overlayfs and python3). Requests from a client looping on one: statfs(2) of the mount (STATFS,
 // which no kernel cache answers); getxattr(2) of a name the mount's root does not have (GETXATTR,
 // ENODATA: the kernel asks for security.capability so before every exec); and the same with a process
 // started between requests (a fifth as many), which leaves the daemon's caches cold as a container's
-// commands do. Each figure
-// is the median of the rounds (servers interleaved): the client's time per request, and the daemon's CPU
-// per request (user + system, all its threads, from /proc), with the ratio to fuse-overlayfs.
+// commands do. Each figure is the median of the rounds (servers interleaved): the client's time per
+// request, and the daemon's CPU per request (user + system, all its threads, from /proc), with the ratio
+// to fuse-overlayfs.
 // Writes bench/results/request-floor.json.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

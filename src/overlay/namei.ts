@@ -74,8 +74,9 @@ function lookupInLayers(ctx: OverlayContext, parent: OvlNode, name: string): Ovl
   let besideIn: string | undefined;
   if (parent.upper !== undefined && ctx.upper !== undefined) {
     const rel = joinRel(parent.upperRel(), name);
-    const entry = ctx.upper.lookup(rel, ctx.upper.whiteoutBeside !== undefined);
-    if (entry === undefined && ctx.upper.whiteoutBeside !== undefined) besideIn = rel;
+    const deferBeside = ctx.upper.whiteoutBeside !== undefined;
+    const entry = ctx.upper.lookup(rel, deferBeside);
+    if (entry === undefined && deferBeside) besideIn = rel;
     if (entry !== undefined) {
       if (entry.whiteout) return null;
       upper = entry;

@@ -186,7 +186,7 @@ export class Overlay {
 
   /**
    * A node's access or default ACL (the system.posix_acl_* value), or undefined where it has none or
-   * its filesystem keeps no ACLs.
+   * its filesystem keeps no ACLs. The default ACL is the node's cached value: the caller must not change it.
    */
   acl(node: OverlayNode, which: 'access' | 'default'): Buffer | undefined {
     if (which === 'access') return readAcl(() => this.getxattr(node, POSIX_ACL_ACCESS));
