@@ -11,7 +11,10 @@
 //                retire): the claiming shell's pid and the command's arguments, NUL-separated. The
 //                claimant then sends SIGUSR2 and waits up to 5 s for the answer, SIGURG (taken) or
 //                SIGWINCH (refused), which processes ignore by default, should a pid have gone to
-//                another; with none it kills the spare, which then cannot take the mount late.
+//                another; with none it kills the spare, which then cannot take the mount late. A
+//                claim that was taken stays while the process serves that mount, so that no later
+//                claim succeeds then; the process removes it when it waits again (or the next spare
+//                clears it, once the process is gone).
 // A spare takes a claim only when the claiming shell runs as the spare was started: same namespaces,
 // cgroup, ids and capabilities, limits, scheduling, umask, root, security label, the environment ovlfs
 // reads, and the same install. It then takes the shell's status pipe (fd 3), stdout and stderr (fds 1
@@ -170,18 +173,16 @@ export async function waitAsSpare(own: Origin, env: NodeJS.ProcessEnv = process.
   const pidfd: Pidfd = await import('../sys/pidfd.js');
   const name = join(dir, `${process.pid}.${own.start}`);
   const idleMs = Number(env.OVLFS_SPARE_IDLE_MS) > 0 ? Number(env.OVLFS_SPARE_IDLE_MS) : SPARE_IDLE_MS;
-  try {
-    writeFileSync(`${name}.ready`, '', { flag: 'wx', mode: 0o600 });
-  } catch {
-    return undefined;
-  }
   return new Promise((resolve) => {
-    let timer: NodeJS.Timeout;
+    let timer: NodeJS.Timeout | undefined;
     const finish = (claim: Claim | undefined): void => {
       process.off('SIGUSR2', onClaim);
       for (const sig of ENDING) process.off(sig, end);
       clearTimeout(timer);
-      for (const s of ['ready', 'claim']) unlinkQuietly(`${name}.${s}`);
+      // A claim that was taken stays until this process waits again: a script that found the spare
+      // just before it went can then no longer claim it while it serves (its O_EXCL fails), where it
+      // would wait for an answer in vain and kill the daemon of the mount being served.
+      for (const s of claim === undefined ? ['ready', 'claim'] : ['ready']) unlinkQuietly(`${name}.${s}`);
       resolve(claim);
     };
     const onClaim = (): void => {
@@ -218,6 +219,13 @@ export async function waitAsSpare(own: Origin, env: NodeJS.ProcessEnv = process.
     const end = (): void => finish(undefined);
     process.on('SIGUSR2', onClaim);
     for (const sig of ENDING) process.on(sig, end);
+    // The claim of the mount this process served last goes only now that a claim can be answered.
+    unlinkQuietly(`${name}.claim`);
+    try {
+      writeFileSync(`${name}.ready`, '', { flag: 'wx', mode: 0o600 });
+    } catch {
+      return finish(undefined);
+    }
     timer = setTimeout(retire, idleMs);
   });
 }

@@ -247,6 +247,25 @@ describe('spare daemons through ovlfs.sh', { skip: reason }, () => {
     }
   });
 
+  test('while a spare serves the mount it took, no script can claim it; waiting again, it can be claimed', async () => {
+    const env = spareEnv('serving');
+    const first = roundTrip(env);
+    await until('a spare waits', () => waiting(env).includes(first));
+    const [claimFile] = readdirSync(env.OVLFS_SPARE_DIR!).filter((f) => f.startsWith(`${first}.`)).map((f) => join(env.OVLFS_SPARE_DIR!, f.replace(/\.ready$/, '.claim')));
+    const c = container();
+    const r = mount(env, args(c));
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(Number(readFileSync(c.pidfile, 'utf8')), first);
+    // A script that found the spare just before it went makes its claim now, as ovlfs.sh does (O_EXCL):
+    // it must fail, or the script would wait for an answer in vain and then kill the serving daemon.
+    const late = spawnSync('sh', ['-c', 'set -C; printf x >"$0"', claimFile!], { encoding: 'utf8' });
+    assert.notEqual(late.status, 0, 'a claim was made on a spare that serves a mount');
+    assert.equal(readFileSync(join(c.mnt, 'f'), 'utf8'), 'from below\n');
+    assert.equal(spawnSync('fusermount3', ['-u', c.mnt]).status, 0);
+    await until('it waits again', () => waiting(env).includes(first));
+    assert.equal(roundTrip(env), first, 'and takes the next claim');
+  });
+
   test('of two scripts racing for one spare, one takes it, and both mount', async () => {
     const env = spareEnv('race');
     const first = roundTrip(env);
