@@ -4,7 +4,7 @@
 // u64 fields are read into JS numbers: node ids and handles are ours to choose. File offsets and sizes are
 // read exactly (readOffset: a bigint past 2^53). Inode numbers, which the layers choose, may be given as bigint.
 
-import { nameFromBytes, nameToBytes } from '../names.js';
+import { nameFromRange, nameToBytes } from '../names.js';
 import type { AttrOut, EntryOut, FileOffset, FuseAttr, InHeader, InitIn, InitOut, OpenOut, RenameIn, SetattrIn, StatfsOut, StatxOut, Timespec } from './structs.js';
 
 export const FUSE_KERNEL_VERSION = 7;
@@ -190,42 +190,70 @@ const TWO32 = 0x1_0000_0000;
 
 // ---------------------------------------------------------------------------------------------------------
 // Primitive readers and writers.
+//
+// Through a DataView, not Buffer's readUInt32LE and kin: those check every argument through wrappers that
+// allocate, and a request reads and writes dozens of fields. Between two requests of a container's loop
+// the daemon's caches are cold, and there each such call cost microseconds. The request buffer and the
+// reply buffers are reused, so each keeps its view.
+
+const views = new WeakMap<Uint8Array, DataView>();
+
+function view(buf: Uint8Array): DataView {
+  let v = views.get(buf);
+  if (v === undefined) {
+    v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    views.set(buf, v);
+  }
+  return v;
+}
+
+const u16 = (buf: Uint8Array, off: number): number => view(buf).getUint16(off, true);
+const u32 = (buf: Uint8Array, off: number): number => view(buf).getUint32(off, true);
+const i32 = (buf: Uint8Array, off: number): number => view(buf).getInt32(off, true);
+const u64Big = (buf: Uint8Array, off: number): bigint => view(buf).getBigUint64(off, true);
+const i64Big = (buf: Uint8Array, off: number): bigint => view(buf).getBigInt64(off, true);
+const setU16 = (buf: Uint8Array, off: number, v: number): void => view(buf).setUint16(off, v, true);
+const setU32 = (buf: Uint8Array, off: number, v: number): void => view(buf).setUint32(off, v, true);
+const setI32 = (buf: Uint8Array, off: number, v: number): void => view(buf).setInt32(off, v, true);
+const setU64Big = (buf: Uint8Array, off: number, v: bigint): void => view(buf).setBigUint64(off, v, true);
+const setI64Big = (buf: Uint8Array, off: number, v: bigint): void => view(buf).setBigInt64(off, v, true);
 
 export function readU64(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO32;
+  return u32(buf, off) + u32(buf, off + 4) * TWO32;
 }
 
 /** An s64 the kernel sends as u64 (an lseek offset): negative in two's complement; a bigint past 2^53. */
 export function readI64(buf: Buffer, off: number): FileOffset {
-  const v = buf.readUInt32LE(off) + buf.readInt32LE(off + 4) * TWO32;
-  return Number.isSafeInteger(v) ? v : buf.readBigInt64LE(off);
+  const v = u32(buf, off) + i32(buf, off + 4) * TWO32;
+  return Number.isSafeInteger(v) ? v : i64Big(buf, off);
 }
 
 /** A file offset or size (u64, at most 2^63 - 1 from the kernel): a number below 2^53, a bigint from there on. */
 export function readOffset(buf: Buffer, off: number): FileOffset {
-  const high = buf.readUInt32LE(off + 4);
-  return high < 0x20_0000 ? buf.readUInt32LE(off) + high * TWO32 : buf.readBigUInt64LE(off);
+  const high = u32(buf, off + 4);
+  return high < 0x20_0000 ? u32(buf, off) + high * TWO32 : u64Big(buf, off);
 }
 
 export function writeU64(buf: Buffer, off: number, v: number | bigint): void {
   if (typeof v === 'bigint') {
-    buf.writeBigUInt64LE(BigInt.asUintN(64, v), off);
+    setU64Big(buf, off, BigInt.asUintN(64, v));
   } else if (v >= 0 && v < TWO32) {
-    buf.writeUInt32LE(v, off);
-    buf.writeUInt32LE(0, off + 4);
+    setU32(buf, off, v);
+    setU32(buf, off + 4, 0);
   } else if (v >= 0) {
-    buf.writeUInt32LE(v % TWO32, off);
-    buf.writeUInt32LE(Math.floor(v / TWO32), off + 4);
+    setU32(buf, off, v % TWO32);
+    setU32(buf, off + 4, Math.floor(v / TWO32));
   } else {
-    buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(Math.trunc(v))), off);
+    setU64Big(buf, off, BigInt.asUintN(64, BigInt(Math.trunc(v))));
   }
 }
 
 /** A NUL-terminated name starting at `off`; returns the string and the offset after the NUL. */
 export function readName(buf: Buffer, off: number, end: number): [string, number] {
-  let nul = buf.indexOf(0, off);
-  if (nul < 0 || nul >= end) nul = end;
-  return [nameFromBytes(buf.subarray(off, nul)), nul + 1];
+  // A loop, not buf.indexOf: a call into C++, which costs more than the scan for a name's few bytes.
+  let nul = off;
+  while (nul < end && buf[nul] !== 0) nul++;
+  return [nameFromRange(buf, off, nul), nul + 1];
 }
 
 const align8 = (n: number): number => (n + 7) & ~7;
@@ -235,7 +263,7 @@ function writeTimeout(buf: Buffer, secOff: number, nsecOff: number, seconds: num
   const s = seconds > 0 ? seconds : 0;
   const whole = Math.floor(s);
   writeU64(buf, secOff, whole);
-  buf.writeUInt32LE(Math.min(999_999_999, Math.round((s - whole) * 1e9)), nsecOff);
+  setU32(buf, nsecOff, Math.min(999_999_999, Math.round((s - whole) * 1e9)));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -243,40 +271,63 @@ function writeTimeout(buf: Buffer, secOff: number, nsecOff: number, seconds: num
 
 export function decodeInHeader(buf: Buffer): InHeader {
   return {
-    len: buf.readUInt32LE(0),
-    opcode: buf.readUInt32LE(4),
-    unique: buf.readBigUInt64LE(8),
+    len: u32(buf, 0),
+    opcode: u32(buf, 4),
+    unique: u64Big(buf, 8),
     nodeid: readU64(buf, 16),
-    uid: buf.readUInt32LE(24),
-    gid: buf.readUInt32LE(28),
-    pid: buf.readUInt32LE(32),
-    extLen: buf.readUInt16LE(36) * 8,
+    uid: u32(buf, 24),
+    gid: u32(buf, 28),
+    pid: u32(buf, 32),
+    extLen: u16(buf, 36) * 8,
   };
 }
 
 /** A header with room for `bodyLen` bytes after it; `error` is a negative errno or 0. */
 export function encodeOutHeader(buf: Buffer, len: number, error: number, unique: bigint): void {
-  buf.writeUInt32LE(len, 0);
-  buf.writeInt32LE(error, 4);
-  buf.writeBigUInt64LE(unique, 8);
+  setU32(buf, 0, len);
+  setI32(buf, 4, error);
+  setU64Big(buf, 8, unique);
 }
 
 /**
- * A zeroed reply buffer with its header. Zeroed from Node's pool (allocUnsafe, then fill): Buffer.alloc
- * of more than 64 bytes is an allocation of its own outside V8's heap, which took 2-3 µs a reply here.
+ * Reply buffers, one per size, reused and zeroed for each reply: the server writes every reply before it
+ * builds the next, and the fixed-size replies come in a few sizes. A fresh buffer of more than 64 bytes
+ * is an allocation outside V8's heap (and a view of its own), and fill() a call into C++: cold, each cost
+ * more than the loop. Notifications, which may wait in a queue, are built in fresh buffers (zeroed).
  */
-function zeroed(size: number): Buffer {
-  return Buffer.allocUnsafe(size).fill(0);
+const replies = new Map<number, Buffer>();
+
+function replyBuffer(size: number): Buffer {
+  const buf = replies.get(size);
+  if (buf === undefined) {
+    const fresh = Buffer.alloc(size);
+    replies.set(size, fresh);
+    return fresh;
+  }
+  for (let i = 0; i < size; i++) buf[i] = 0;
+  return buf;
 }
 
+function zeroed(size: number): Buffer {
+  return Buffer.alloc(size);
+}
+
+/** A zeroed reply with its header, valid until the next reply of the same size is built. */
 export function allocReply(unique: bigint, bodyLen: number): Buffer {
-  const buf = zeroed(OUT_HEADER_SIZE + bodyLen);
+  const buf = replyBuffer(OUT_HEADER_SIZE + bodyLen);
   encodeOutHeader(buf, buf.length, 0, unique);
   return buf;
 }
 
+/** The header of a reply whose `dataLen` bytes are written after it from elsewhere (writev). */
+export function encodeDataHeader(unique: bigint, dataLen: number): Buffer {
+  const buf = replyBuffer(OUT_HEADER_SIZE);
+  encodeOutHeader(buf, OUT_HEADER_SIZE + dataLen, 0, unique);
+  return buf;
+}
+
 export function encodeError(unique: bigint, errno: number): Buffer {
-  const buf = Buffer.allocUnsafe(OUT_HEADER_SIZE);
+  const buf = replyBuffer(OUT_HEADER_SIZE);
   encodeOutHeader(buf, OUT_HEADER_SIZE, -Math.abs(errno), unique);
   return buf;
 }
@@ -286,30 +337,30 @@ export function encodeError(unique: bigint, errno: number): Buffer {
 
 export function decodeInitIn(buf: Buffer, off: number, end: number): InitIn {
   return {
-    major: buf.readUInt32LE(off),
-    minor: buf.readUInt32LE(off + 4),
-    maxReadahead: end - off >= 12 ? buf.readUInt32LE(off + 8) : 0,
-    flags: end - off >= 16 ? buf.readUInt32LE(off + 12) : 0,
+    major: u32(buf, off),
+    minor: u32(buf, off + 4),
+    maxReadahead: end - off >= 12 ? u32(buf, off + 8) : 0,
+    flags: end - off >= 16 ? u32(buf, off + 12) : 0,
     // flags2 exists from 7.36 and only means anything when the kernel sets INIT_EXT.
-    flags2: end - off >= 20 ? buf.readUInt32LE(off + 16) : 0,
+    flags2: end - off >= 20 ? u32(buf, off + 16) : 0,
   };
 }
 
 export function encodeInitOut(unique: bigint, o: InitOut): Buffer {
   const buf = allocReply(unique, INIT_OUT_SIZE);
   const b = OUT_HEADER_SIZE;
-  buf.writeUInt32LE(o.major, b);
-  buf.writeUInt32LE(o.minor, b + 4);
-  buf.writeUInt32LE(o.maxReadahead, b + 8);
-  buf.writeUInt32LE(o.flags >>> 0, b + 12);
-  buf.writeUInt16LE(o.maxBackground, b + 16);
-  buf.writeUInt16LE(o.congestionThreshold, b + 18);
-  buf.writeUInt32LE(o.maxWrite, b + 20);
-  buf.writeUInt32LE(o.timeGran, b + 24);
-  buf.writeUInt16LE(o.maxPages, b + 28);
-  buf.writeUInt16LE(0, b + 30); // map_alignment: DAX only
-  buf.writeUInt32LE((o.flags2 ?? 0) >>> 0, b + 32);
-  buf.writeUInt32LE(o.maxStackDepth ?? 0, b + 36);
+  setU32(buf, b, o.major);
+  setU32(buf, b + 4, o.minor);
+  setU32(buf, b + 8, o.maxReadahead);
+  setU32(buf, b + 12, o.flags >>> 0);
+  setU16(buf, b + 16, o.maxBackground);
+  setU16(buf, b + 18, o.congestionThreshold);
+  setU32(buf, b + 20, o.maxWrite);
+  setU32(buf, b + 24, o.timeGran);
+  setU16(buf, b + 28, o.maxPages);
+  setU16(buf, b + 30, 0); // map_alignment: DAX only
+  setU32(buf, b + 32, (o.flags2 ?? 0) >>> 0);
+  setU32(buf, b + 36, o.maxStackDepth ?? 0);
   return buf;
 }
 
@@ -324,16 +375,16 @@ function writeAttr(buf: Buffer, off: number, a: FuseAttr): void {
   writeU64(buf, off + 24, a.atime);
   writeU64(buf, off + 32, a.mtime);
   writeU64(buf, off + 40, a.ctime);
-  buf.writeUInt32LE(a.atimensec >>> 0, off + 48);
-  buf.writeUInt32LE(a.mtimensec >>> 0, off + 52);
-  buf.writeUInt32LE(a.ctimensec >>> 0, off + 56);
-  buf.writeUInt32LE(a.mode >>> 0, off + 60);
-  buf.writeUInt32LE(a.nlink >>> 0, off + 64);
-  buf.writeUInt32LE(a.uid >>> 0, off + 68);
-  buf.writeUInt32LE(a.gid >>> 0, off + 72);
-  buf.writeUInt32LE(a.rdev >>> 0, off + 76);
-  buf.writeUInt32LE(a.blksize >>> 0, off + 80);
-  buf.writeUInt32LE((a.flags ?? 0) >>> 0, off + 84);
+  setU32(buf, off + 48, a.atimensec >>> 0);
+  setU32(buf, off + 52, a.mtimensec >>> 0);
+  setU32(buf, off + 56, a.ctimensec >>> 0);
+  setU32(buf, off + 60, a.mode >>> 0);
+  setU32(buf, off + 64, a.nlink >>> 0);
+  setU32(buf, off + 68, a.uid >>> 0);
+  setU32(buf, off + 72, a.gid >>> 0);
+  setU32(buf, off + 76, a.rdev >>> 0);
+  setU32(buf, off + 80, a.blksize >>> 0);
+  setU32(buf, off + 84, (a.flags ?? 0) >>> 0);
 }
 
 export interface Timeouts {
@@ -369,8 +420,8 @@ const STATX_BTIME = 0x800;
 
 /** fuse_sx_time: s64 seconds, u32 nanoseconds, s32 reserved. */
 function writeSxTime(buf: Buffer, off: number, sec: number | bigint, nsec: number): void {
-  buf.writeBigInt64LE(BigInt(sec), off);
-  buf.writeUInt32LE(nsec >>> 0, off + 8);
+  setI64Big(buf, off, BigInt(sec));
+  setU32(buf, off + 8, nsec >>> 0);
 }
 
 /**
@@ -383,13 +434,13 @@ export function encodeStatxOut(unique: bigint, s: StatxOut, t: Timeouts): Buffer
   writeTimeout(buf, OUT_HEADER_SIZE, OUT_HEADER_SIZE + 8, s.attrTimeout ?? t.attr);
   const off = OUT_HEADER_SIZE + 32;
   const a = s.attr;
-  buf.writeUInt32LE(STATX_BASIC_STATS | (s.btime !== undefined ? STATX_BTIME : 0), off);
-  buf.writeUInt32LE(a.blksize >>> 0, off + 4);
+  setU32(buf, off, STATX_BASIC_STATS | (s.btime !== undefined ? STATX_BTIME : 0));
+  setU32(buf, off + 4, a.blksize >>> 0);
   writeU64(buf, off + 8, s.attributes ?? 0);
-  buf.writeUInt32LE(a.nlink >>> 0, off + 16);
-  buf.writeUInt32LE(a.uid >>> 0, off + 20);
-  buf.writeUInt32LE(a.gid >>> 0, off + 24);
-  buf.writeUInt16LE(a.mode & 0xffff, off + 28);
+  setU32(buf, off + 16, a.nlink >>> 0);
+  setU32(buf, off + 20, a.uid >>> 0);
+  setU32(buf, off + 24, a.gid >>> 0);
+  setU16(buf, off + 28, a.mode & 0xffff);
   writeU64(buf, off + 32, a.ino);
   writeU64(buf, off + 40, a.size);
   writeU64(buf, off + 48, a.blocks);
@@ -398,15 +449,15 @@ export function encodeStatxOut(unique: bigint, s: StatxOut, t: Timeouts): Buffer
   if (s.btime !== undefined) writeSxTime(buf, off + 80, s.btime.sec, s.btime.nsec);
   writeSxTime(buf, off + 96, a.ctime, a.ctimensec);
   writeSxTime(buf, off + 112, a.mtime, a.mtimensec);
-  buf.writeUInt32LE((a.rdev & 0xfff00) >>> 8, off + 128);
-  buf.writeUInt32LE(((a.rdev & 0xff) | ((a.rdev >>> 12) & 0xfff00)) >>> 0, off + 132);
+  setU32(buf, off + 128, (a.rdev & 0xfff00) >>> 8);
+  setU32(buf, off + 132, ((a.rdev & 0xff) | ((a.rdev >>> 12) & 0xfff00)) >>> 0);
   return buf;
 }
 
 /** fuse_statx_in: the handle (FUSE_GETATTR_FH), statx's sync flags and the fields asked for. */
 export function decodeStatxIn(buf: Buffer, off: number): { fh: number | undefined; sxFlags: number; sxMask: number } {
-  const flags = buf.readUInt32LE(off);
-  return { fh: flags & FUSE_GETATTR_FH ? readU64(buf, off + 8) : undefined, sxFlags: buf.readUInt32LE(off + 16), sxMask: buf.readUInt32LE(off + 20) };
+  const flags = u32(buf, off);
+  return { fh: flags & FUSE_GETATTR_FH ? readU64(buf, off + 8) : undefined, sxFlags: u32(buf, off + 16), sxMask: u32(buf, off + 20) };
 }
 
 export function openFlags(o: OpenOut): number {
@@ -421,8 +472,8 @@ export function openFlags(o: OpenOut): number {
 
 function writeOpenOut(buf: Buffer, off: number, o: OpenOut): void {
   writeU64(buf, off, o.fh);
-  buf.writeUInt32LE(openFlags(o) >>> 0, off + 8);
-  buf.writeInt32LE(o.backingId ?? 0, off + 12);
+  setU32(buf, off + 8, openFlags(o) >>> 0);
+  setI32(buf, off + 12, o.backingId ?? 0);
 }
 
 export function encodeOpenOut(unique: bigint, o: OpenOut): Buffer {
@@ -441,7 +492,7 @@ export function encodeCreateOut(unique: bigint, e: EntryOut, o: OpenOut, t: Time
 
 export function encodeWriteOut(unique: bigint, size: number): Buffer {
   const buf = allocReply(unique, WRITE_OUT_SIZE);
-  buf.writeUInt32LE(size >>> 0, OUT_HEADER_SIZE);
+  setU32(buf, OUT_HEADER_SIZE, size >>> 0);
   return buf;
 }
 
@@ -453,16 +504,16 @@ export function encodeStatfsOut(unique: bigint, s: StatfsOut): Buffer {
   writeU64(buf, b + 16, s.bavail);
   writeU64(buf, b + 24, s.files);
   writeU64(buf, b + 32, s.ffree);
-  buf.writeUInt32LE(s.bsize >>> 0, b + 40);
-  buf.writeUInt32LE(s.namelen >>> 0, b + 44);
-  buf.writeUInt32LE(s.frsize >>> 0, b + 48);
+  setU32(buf, b + 40, s.bsize >>> 0);
+  setU32(buf, b + 44, s.namelen >>> 0);
+  setU32(buf, b + 48, s.frsize >>> 0);
   return buf;
 }
 
 /** The reply to a getxattr/listxattr size probe (request size 0): just the size needed. */
 export function encodeXattrSize(unique: bigint, size: number): Buffer {
   const buf = allocReply(unique, GETXATTR_OUT_SIZE);
-  buf.writeUInt32LE(size >>> 0, OUT_HEADER_SIZE);
+  setU32(buf, OUT_HEADER_SIZE, size >>> 0);
   return buf;
 }
 
@@ -497,8 +548,8 @@ function modeToDirentType(mode: number): number {
 export function writeDirent(buf: Buffer, off: number, ino: number | bigint, next: number, type: number, name: Buffer): number {
   writeU64(buf, off, ino);
   writeU64(buf, off + 8, next);
-  buf.writeUInt32LE(name.length, off + 16);
-  buf.writeUInt32LE(modeToDirentType(type), off + 20);
+  setU32(buf, off + 16, name.length);
+  setU32(buf, off + 20, modeToDirentType(type));
   name.copy(buf, off + DIRENT_NAME_OFFSET);
   const end = off + direntSize(name.length);
   buf.fill(0, off + DIRENT_NAME_OFFSET + name.length, end);
@@ -532,7 +583,7 @@ export function decodeForget(buf: Buffer, off: number): number {
 }
 
 export function decodeBatchForget(buf: Buffer, off: number, end: number): Array<[nodeid: number, nlookup: number]> {
-  const count = buf.readUInt32LE(off);
+  const count = u32(buf, off);
   const out: Array<[number, number]> = [];
   for (let i = 0, p = off + 8; i < count && p + 16 <= end; i++, p += 16) {
     out.push([readU64(buf, p), readU64(buf, p + 8)]);
@@ -542,17 +593,17 @@ export function decodeBatchForget(buf: Buffer, off: number, end: number): Array<
 
 export function decodeGetattrIn(buf: Buffer, off: number, end: number): number | undefined {
   if (end - off < 16) return undefined;
-  const flags = buf.readUInt32LE(off);
+  const flags = u32(buf, off);
   return flags & FUSE_GETATTR_FH ? readU64(buf, off + 8) : undefined;
 }
 
 /** The seconds are an s64, exact: before 1970 they are negative, and tmpfs keeps any of them. */
 function timespec(buf: Buffer, secOff: number, nsecOff: number): Timespec {
-  return { sec: buf.readBigInt64LE(secOff), nsec: buf.readUInt32LE(nsecOff) };
+  return { sec: i64Big(buf, secOff), nsec: u32(buf, nsecOff) };
 }
 
 export function decodeSetattrIn(buf: Buffer, off: number): SetattrIn {
-  const valid = buf.readUInt32LE(off);
+  const valid = u32(buf, off);
   const out: SetattrIn = { valid };
   if (valid & Fattr.FH) out.fh = readU64(buf, off + 8);
   if (valid & Fattr.SIZE) out.size = readOffset(buf, off + 16);
@@ -561,9 +612,9 @@ export function decodeSetattrIn(buf: Buffer, off: number): SetattrIn {
   if (valid & Fattr.MTIME_NOW) out.mtime = 'now';
   else if (valid & Fattr.MTIME) out.mtime = timespec(buf, off + 40, off + 60);
   if (valid & Fattr.CTIME) out.ctime = timespec(buf, off + 48, off + 64);
-  if (valid & Fattr.MODE) out.mode = buf.readUInt32LE(off + 68);
-  if (valid & Fattr.UID) out.uid = buf.readUInt32LE(off + 76);
-  if (valid & Fattr.GID) out.gid = buf.readUInt32LE(off + 80);
+  if (valid & Fattr.MODE) out.mode = u32(buf, off + 68);
+  if (valid & Fattr.UID) out.uid = u32(buf, off + 76);
+  if (valid & Fattr.GID) out.gid = u32(buf, off + 80);
   if (valid & Fattr.KILL_SUIDGID) out.killSuidgid = true;
   return out;
 }
@@ -576,21 +627,21 @@ export function decodeSymlink(buf: Buffer, off: number, end: number): { name: st
 
 export function decodeMknodIn(buf: Buffer, off: number, end: number): { mode: number; rdev: number; umask: number; name: string } {
   return {
-    mode: buf.readUInt32LE(off),
-    rdev: buf.readUInt32LE(off + 4),
-    umask: buf.readUInt32LE(off + 8),
+    mode: u32(buf, off),
+    rdev: u32(buf, off + 4),
+    umask: u32(buf, off + 8),
     name: readName(buf, off + 16, end)[0],
   };
 }
 
 export function decodeMkdirIn(buf: Buffer, off: number, end: number): { mode: number; umask: number; name: string } {
-  return { mode: buf.readUInt32LE(off), umask: buf.readUInt32LE(off + 4), name: readName(buf, off + 8, end)[0] };
+  return { mode: u32(buf, off), umask: u32(buf, off + 4), name: readName(buf, off + 8, end)[0] };
 }
 
 /** RENAME (fuse_rename_in, 8 bytes) or RENAME2 (fuse_rename2_in, 16 bytes), then old\0new\0. */
 export function decodeRenameIn(buf: Buffer, off: number, end: number, v2: boolean): RenameIn {
   const newDir = readU64(buf, off);
-  const flags = v2 ? buf.readUInt32LE(off + 8) : 0;
+  const flags = v2 ? u32(buf, off + 8) : 0;
   const [oldName, p] = readName(buf, off + (v2 ? 16 : 8), end);
   const [newName] = readName(buf, p, end);
   return { newDir, flags, oldName, newName };
@@ -602,7 +653,7 @@ export function decodeLinkIn(buf: Buffer, off: number, end: number): { oldNodeid
 
 /** fuse_open_in: open(2) flags and FUSE_OPEN_* flags. */
 export function decodeOpenIn(buf: Buffer, off: number): { flags: number; openFlags: number } {
-  return { flags: buf.readUInt32LE(off), openFlags: buf.readUInt32LE(off + 4) };
+  return { flags: u32(buf, off), openFlags: u32(buf, off + 4) };
 }
 
 export function decodeCreateIn(
@@ -611,10 +662,10 @@ export function decodeCreateIn(
   end: number,
 ): { flags: number; mode: number; umask: number; openFlags: number; name: string } {
   return {
-    flags: buf.readUInt32LE(off),
-    mode: buf.readUInt32LE(off + 4),
-    umask: buf.readUInt32LE(off + 8),
-    openFlags: buf.readUInt32LE(off + 12),
+    flags: u32(buf, off),
+    mode: u32(buf, off + 4),
+    umask: u32(buf, off + 8),
+    openFlags: u32(buf, off + 12),
     name: readName(buf, off + 16, end)[0],
   };
 }
@@ -622,14 +673,14 @@ export function decodeCreateIn(
 export function decodeReleaseIn(buf: Buffer, off: number): { fh: number; flags: number; releaseFlags: number; lockOwner: bigint } {
   return {
     fh: readU64(buf, off),
-    flags: buf.readUInt32LE(off + 8),
-    releaseFlags: buf.readUInt32LE(off + 12),
-    lockOwner: buf.readBigUInt64LE(off + 16),
+    flags: u32(buf, off + 8),
+    releaseFlags: u32(buf, off + 12),
+    lockOwner: u64Big(buf, off + 16),
   };
 }
 
 export function decodeFlushIn(buf: Buffer, off: number): { fh: number; lockOwner: bigint } {
-  return { fh: readU64(buf, off), lockOwner: buf.readBigUInt64LE(off + 16) };
+  return { fh: readU64(buf, off), lockOwner: u64Big(buf, off + 16) };
 }
 
 /** fuse_read_in of a READ. */
@@ -637,15 +688,15 @@ export function decodeReadIn(buf: Buffer, off: number): { fh: number; offset: Fi
   return {
     fh: readU64(buf, off),
     offset: readOffset(buf, off + 8),
-    size: buf.readUInt32LE(off + 16),
-    readFlags: buf.readUInt32LE(off + 20),
-    flags: buf.readUInt32LE(off + 32),
+    size: u32(buf, off + 16),
+    readFlags: u32(buf, off + 20),
+    flags: u32(buf, off + 32),
   };
 }
 
 /** fuse_read_in of a READDIR or READDIRPLUS: the offset is a cookie of our own, a small number. */
 export function decodeReaddirIn(buf: Buffer, off: number): { fh: number; offset: number; size: number } {
-  return { fh: readU64(buf, off), offset: readU64(buf, off + 8), size: buf.readUInt32LE(off + 16) };
+  return { fh: readU64(buf, off), offset: readU64(buf, off + 8), size: u32(buf, off + 16) };
 }
 
 /** fuse_write_in then the data. The data is a view of `buf`, valid until the next read. */
@@ -654,20 +705,20 @@ export function decodeWriteIn(
   off: number,
   end: number,
 ): { fh: number; offset: FileOffset; size: number; writeFlags: number; flags: number; data: Buffer } {
-  const size = buf.readUInt32LE(off + 16);
+  const size = u32(buf, off + 16);
   const start = off + 40;
   return {
     fh: readU64(buf, off),
     offset: readOffset(buf, off + 8),
     size,
-    writeFlags: buf.readUInt32LE(off + 20),
-    flags: buf.readUInt32LE(off + 32),
+    writeFlags: u32(buf, off + 20),
+    flags: u32(buf, off + 32),
     data: buf.subarray(start, Math.min(end, start + size)),
   };
 }
 
 export function decodeFsyncIn(buf: Buffer, off: number): { fh: number; datasync: boolean } {
-  return { fh: readU64(buf, off), datasync: (buf.readUInt32LE(off + 8) & FUSE_FSYNC_FDATASYNC) !== 0 };
+  return { fh: readU64(buf, off), datasync: (u32(buf, off + 8) & FUSE_FSYNC_FDATASYNC) !== 0 };
 }
 
 /** fuse_setxattr_in is 16 bytes with SETXATTR_EXT negotiated, else the 8-byte compat form. */
@@ -677,42 +728,44 @@ export function decodeSetxattrIn(
   end: number,
   ext: boolean,
 ): { name: string; value: Buffer; flags: number; setxattrFlags: number } {
-  const size = buf.readUInt32LE(off);
-  const flags = buf.readUInt32LE(off + 4);
-  const setxattrFlags = ext ? buf.readUInt32LE(off + 8) : 0;
+  const size = u32(buf, off);
+  const flags = u32(buf, off + 4);
+  const setxattrFlags = ext ? u32(buf, off + 8) : 0;
   const [name, p] = readName(buf, off + (ext ? SETXATTR_IN_SIZE : COMPAT_SETXATTR_IN_SIZE), end);
   return { name, flags, setxattrFlags, value: buf.subarray(p, Math.min(end, p + size)) };
 }
 
 /** fuse_getxattr_in (also LISTXATTR, without the name). `size` 0 is a size probe. */
 export function decodeGetxattrIn(buf: Buffer, off: number, end: number, withName: boolean): { size: number; name: string } {
-  return { size: buf.readUInt32LE(off), name: withName ? readName(buf, off + 8, end)[0] : '' };
+  return { size: u32(buf, off), name: withName ? readName(buf, off + 8, end)[0] : '' };
 }
 
 export function decodeAccessIn(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off);
+  return u32(buf, off);
 }
 
 export function decodeFallocateIn(buf: Buffer, off: number): { fh: number; offset: FileOffset; length: FileOffset; mode: number } {
-  return { fh: readU64(buf, off), offset: readOffset(buf, off + 8), length: readOffset(buf, off + 16), mode: buf.readUInt32LE(off + 24) };
+  return { fh: readU64(buf, off), offset: readOffset(buf, off + 8), length: readOffset(buf, off + 16), mode: u32(buf, off + 24) };
 }
 
 export function decodeLseekIn(buf: Buffer, off: number): { fh: number; offset: FileOffset; whence: number } {
   // Signed: SEEK_DATA/SEEK_HOLE from a negative offset reach the file system, which answers ENXIO.
-  return { fh: readU64(buf, off), offset: readI64(buf, off + 8), whence: buf.readUInt32LE(off + 16) };
+  return { fh: readU64(buf, off), offset: readI64(buf, off + 8), whence: u32(buf, off + 16) };
 }
 
 /** fuse_ioctl_in (32 bytes), then `in_size` bytes of input; `outSize` bytes of output are expected back. */
 export function decodeIoctlIn(buf: Buffer, off: number, end: number): { fh: number; flags: number; cmd: number; input: Buffer; outSize: number } {
-  const inSize = buf.readUInt32LE(off + 24);
+  const inSize = u32(buf, off + 24);
   const input = buf.subarray(off + 32, Math.min(end, off + 32 + inSize));
-  return { fh: readU64(buf, off), flags: buf.readUInt32LE(off + 8), cmd: buf.readUInt32LE(off + 12), input, outSize: buf.readUInt32LE(off + 28) };
+  return { fh: readU64(buf, off), flags: u32(buf, off + 8), cmd: u32(buf, off + 12), input, outSize: u32(buf, off + 28) };
 }
 
 /** fuse_ioctl_out (result, no retry, no iovecs), then the output bytes. */
 export function encodeIoctlOut(unique: bigint, result: number, output: Uint8Array): Buffer {
-  const buf = allocReply(unique, 16 + output.length);
-  buf.writeInt32LE(result, OUT_HEADER_SIZE);
+  // Fresh: the output's length varies, and replyBuffer keeps one buffer per size.
+  const buf = zeroed(OUT_HEADER_SIZE + 16 + output.length);
+  encodeOutHeader(buf, buf.length, 0, unique);
+  setI32(buf, OUT_HEADER_SIZE, result);
   buf.set(output, OUT_HEADER_SIZE + 16);
   return buf;
 }
@@ -750,7 +803,7 @@ export function encodeNotifyInvalEntry(parent: number, name: string): Buffer {
   const buf = zeroed(OUT_HEADER_SIZE + 16 + nameBuf.length + 1);
   encodeOutHeader(buf, buf.length, NotifyCode.INVAL_ENTRY, 0n);
   writeU64(buf, OUT_HEADER_SIZE, parent);
-  buf.writeUInt32LE(nameBuf.length, OUT_HEADER_SIZE + 8);
+  setU32(buf, OUT_HEADER_SIZE + 8, nameBuf.length);
   nameBuf.copy(buf, OUT_HEADER_SIZE + 16);
   return buf;
 }

@@ -49,14 +49,35 @@ export function declare<F extends (...args: never[]) => unknown>(prototype: stri
     }) as unknown as F;
   }
   if (!/char\s*\*/.test(prototype)) return fn as unknown as F;
-  // A name that carries raw (non-UTF-8) bytes goes to the kernel as those bytes (see names.ts).
-  return ((...args: unknown[]) => {
-    for (let i = 0; i < args.length; i++) {
-      const a = args[i];
-      if (typeof a === 'string' && hasRawBytes(a)) args[i] = cPath(a);
-    }
-    return fn(...args);
-  }) as unknown as F;
+  const wrap = WITH_ARITY[parameterCount(prototype)];
+  if (wrap !== undefined) return wrap(fn) as unknown as F;
+  return ((...args: unknown[]) => fn(...args.map(withRawBytes))) as unknown as F;
+}
+
+/** A name that carries raw (non-UTF-8) bytes goes to the kernel as those bytes (see names.ts). */
+function withRawBytes(a: unknown): unknown {
+  return typeof a === 'string' && hasRawBytes(a) ? cPath(a) : a;
+}
+
+type Call = (...args: unknown[]) => unknown;
+const w = withRawBytes;
+// Wrappers of fixed arity rather than rest parameters and a spread call: between a container's
+// requests the daemon runs cold, and there the rest array and the spread cost as much as the call.
+const WITH_ARITY: ReadonlyArray<(fn: Call) => Call> = [
+  (fn) => () => fn(),
+  (fn) => (a) => fn(w(a)),
+  (fn) => (a, b) => fn(w(a), w(b)),
+  (fn) => (a, b, c) => fn(w(a), w(b), w(c)),
+  (fn) => (a, b, c, d) => fn(w(a), w(b), w(c), w(d)),
+  (fn) => (a, b, c, d, e) => fn(w(a), w(b), w(c), w(d), w(e)),
+  (fn) => (a, b, c, d, e, f) => fn(w(a), w(b), w(c), w(d), w(e), w(f)),
+  (fn) => (a, b, c, d, e, f, g) => fn(w(a), w(b), w(c), w(d), w(e), w(f), w(g)),
+];
+
+/** How many parameters a C prototype declares ('void' and '()' are none). */
+function parameterCount(prototype: string): number {
+  const params = /\((.*)\)/s.exec(prototype)?.[1]?.trim() ?? '';
+  return params === '' || params === 'void' ? 0 : params.split(',').length;
 }
 
 export { koffi };

@@ -13,6 +13,7 @@ const openat = declare<(dirfd: number, path: string, flags: number, mode: number
 
 /** struct open_how { u64 flags; u64 mode; u64 resolve; }, reused: calls are synchronous. */
 const how = Buffer.alloc(24);
+const howView = new DataView(how.buffer, how.byteOffset, how.byteLength);
 
 export interface Openat2Options {
   mode?: number;
@@ -28,10 +29,10 @@ export interface Openat2Options {
 export function openat2(dirfd: number, path: string, flags: number, options: Openat2Options = {}): number {
   let resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   if (options.noSymlinks) resolve |= RESOLVE_NO_SYMLINKS;
-  // Each field is a u64 whose high half is always 0 here: two 32-bit writes, no BigInt.
-  how.writeUInt32LE((flags | O_CLOEXEC) >>> 0, 0);
-  how.writeUInt32LE(options.mode ?? 0, 8);
-  how.writeUInt32LE(resolve, 16);
+  // Each field is a u64 whose high half stays 0 from the allocation: only the low halves are written.
+  howView.setUint32(0, (flags | O_CLOEXEC) >>> 0, true);
+  howView.setUint32(8, options.mode ?? 0, true);
+  howView.setUint32(16, resolve, true);
   return check(rawOpenat2(SYS_openat2, dirfd, path, how, 24), 'openat2', path);
 }
 

@@ -9,6 +9,9 @@ const rawStatx = declare<(dirfd: number, path: string, flags: number, mask: numb
 const STATX_BASIC_STATS = 0x7ff;
 const STATX_BTIME = 0x800;
 const buf = Buffer.alloc(256);
+// Read through a DataView: Buffer's readUInt32LE checks its argument through wrappers that allocate,
+// and a statx decodes some 40 fields.
+const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 
 /** What statx reports, in the shape of Node's Stats plus nanosecond times. */
 export interface Statx {
@@ -41,22 +44,22 @@ function makedev(major: number, minor: number): number {
 
 /** A u64 field as a number (exact below 2^53, as Node reports st_ino and st_size). */
 function u64(offset: number): number {
-  return buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * 0x100000000;
+  return view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 0x100000000;
 }
 
 /** struct statx_timestamp { s64 tv_sec; u32 tv_nsec; }: the seconds as a number. */
 function sec(offset: number): number {
-  return buf.readUInt32LE(offset) + buf.readInt32LE(offset + 4) * 0x100000000;
+  return view.getUint32(offset, true) + view.getInt32(offset + 4, true) * 0x100000000;
 }
 
 function ns(offset: number): bigint {
   const s = sec(offset);
   // Seconds past 2^53 (tmpfs keeps any s64) are read again exactly.
-  return (Number.isSafeInteger(s) ? BigInt(s) : buf.readBigInt64LE(offset)) * 1_000_000_000n + BigInt(buf.readUInt32LE(offset + 8));
+  return (Number.isSafeInteger(s) ? BigInt(s) : view.getBigInt64(offset, true)) * 1_000_000_000n + BigInt(view.getUint32(offset + 8, true));
 }
 
 function ms(offset: number): number {
-  return sec(offset) * 1000 + buf.readUInt32LE(offset + 8) / 1e6;
+  return sec(offset) * 1000 + view.getUint32(offset + 8, true) / 1e6;
 }
 
 /**
@@ -90,18 +93,18 @@ export function tryStatx<T extends object = Statx>(dirfd: number, path: string, 
 
 function decode<T extends object>(into: T | undefined): T & Statx {
   const s = (into ?? {}) as T & Statx;
-  const hasBirth = (buf.readUInt32LE(0) & STATX_BTIME) !== 0;
-  s.dev = makedev(buf.readUInt32LE(136), buf.readUInt32LE(140));
+  const hasBirth = (view.getUint32(0, true) & STATX_BTIME) !== 0;
+  s.dev = makedev(view.getUint32(136, true), view.getUint32(140, true));
   s.ino = u64(32);
-  s.mode = buf.readUInt16LE(28);
-  s.nlink = buf.readUInt32LE(16);
-  s.uid = buf.readUInt32LE(20);
-  s.gid = buf.readUInt32LE(24);
-  s.rdev = makedev(buf.readUInt32LE(128), buf.readUInt32LE(132));
+  s.mode = view.getUint16(28, true);
+  s.nlink = view.getUint32(16, true);
+  s.uid = view.getUint32(20, true);
+  s.gid = view.getUint32(24, true);
+  s.rdev = makedev(view.getUint32(128, true), view.getUint32(132, true));
   s.size = u64(40);
-  if (!Number.isSafeInteger(s.size)) s.sizeExact = buf.readBigUInt64LE(40);
+  if (!Number.isSafeInteger(s.size)) s.sizeExact = view.getBigUint64(40, true);
   else if (s.sizeExact !== undefined) delete s.sizeExact;
-  s.blksize = buf.readUInt32LE(4);
+  s.blksize = view.getUint32(4, true);
   s.blocks = u64(48);
   s.atimeMs = ms(64);
   s.mtimeMs = ms(112);

@@ -96,9 +96,10 @@ const rawGetxattrat = declare<(nr: number, dirfd: number, path: string, flags: n
 const ENOSYS = 38;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 let haveXattrAt = true;
-/** struct xattr_args { u64 value; u32 size; u32 flags; }, pointing at `small` (whose memory never moves). */
+/** struct xattr_args { u64 value; u32 size; u32 flags; }: all of `small` (whose memory never moves), set once. */
 const args = Buffer.alloc(16);
 args.writeBigUInt64LE(koffi.address(small), 0);
+args.writeUInt32LE(small.length, 8);
 
 /**
  * The xattr `name` of the entry `path` below `dirfd`, never following a symlink at the end;
@@ -106,7 +107,6 @@ args.writeBigUInt64LE(koffi.address(small), 0);
  */
 export function getxattrAt(dirfd: number, path: string, name: string): Buffer | undefined {
   if (haveXattrAt) {
-    args.writeUInt32LE(small.length, 8);
     const n = rawGetxattrat(SYS_getxattrat, dirfd, path, AT_SYMLINK_NOFOLLOW, name, args, 16);
     if (n >= 0) return Buffer.from(small.subarray(0, n));
     const errno = lastErrno();

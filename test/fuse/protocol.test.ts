@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import * as P from '../../src/fuse/protocol.js';
+import { nameFromBytes } from '../../src/names.js';
 
 const attr = {
   ino: 2n ** 60n + 5n,
@@ -123,4 +124,28 @@ test('init_out is 64 bytes and keeps flags above bit 30 unsigned', () => {
   assert.equal(b.length, 16 + 64);
   assert.equal(b.readUInt32LE(16 + 12), (0x80000000 | (1 << 22)) >>> 0);
   assert.equal(b.readUInt16LE(16 + 28), 256);
+});
+
+test('names in requests: ASCII, UTF-8 and raw bytes read as nameFromBytes reads them, up to the NUL or the end', () => {
+  const names = [Buffer.from('security.capability'), Buffer.from('été ☃'), Buffer.from([0x61, 0xff, 0x62]), Buffer.from([0x7f, 0x80])];
+  for (const bytes of names) {
+    const req = Buffer.concat([Buffer.alloc(8, 0xee), bytes, Buffer.from([0]), Buffer.from('next\0')]);
+    const [name, after] = P.readName(req, 8, req.length);
+    assert.equal(name, nameFromBytes(bytes));
+    assert.equal(after, 8 + bytes.length + 1);
+    assert.equal(P.readName(req, after, req.length)[0], 'next');
+  }
+  // No NUL before `end`: the name stops there.
+  assert.deepEqual(P.readName(Buffer.from('abcdef'), 1, 4), ['bcd', 5]);
+});
+
+test('a reply of a size built before comes zeroed: a statx without a birth time after one with it', () => {
+  const first = P.encodeStatxOut(7n, { attr, btime: { sec: 1_600_000_000, nsec: 5 }, attributes: 0x20 }, { entry: 1, attr: 2 });
+  const btime = 16 + 32 + 80;
+  assert.equal(first.readBigInt64LE(btime), 1_600_000_000n);
+  const second = P.encodeStatxOut(8n, { attr }, { entry: 1, attr: 2 });
+  assert.equal(second.readBigUInt64LE(8), 8n);
+  assert.equal(second.readBigInt64LE(btime), 0n);
+  assert.equal(second.readUInt32LE(btime + 8), 0);
+  assert.equal(second.readUInt32LE(16 + 32) & 0x800, 0); // STATX_BTIME not claimed
 });

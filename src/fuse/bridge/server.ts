@@ -11,7 +11,6 @@
 // longer waits for.
 import { constants as fsConstants, writeSync, writevSync } from 'node:fs';
 import { constants } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 
 import { nameToBytes } from '../../names.js';
@@ -268,7 +267,7 @@ class Server {
     this.write(buf);
   }
 
-  private write(buf: Buffer | Buffer[]): void {
+  private write(buf: Buffer | Uint8Array[]): void {
     try {
       if (Array.isArray(buf)) writevSync(this.fd, buf);
       else writeAll(this.fd, buf);
@@ -293,10 +292,9 @@ class Server {
   }
 
   private replyData(unique: bigint, data: Uint8Array): void {
-    const header = Buffer.allocUnsafe(P.OUT_HEADER_SIZE);
-    P.encodeOutHeader(header, P.OUT_HEADER_SIZE + data.length, 0, unique);
+    const header = P.encodeDataHeader(unique, data.length);
     if (data.length === 0) this.reply(header);
-    else this.write([header, Buffer.from(data.buffer, data.byteOffset, data.length)]);
+    else this.write([header, data]);
   }
 
   /** Serves one request of `len` bytes in `buf`. */
@@ -776,7 +774,7 @@ class ServingLoop {
           server.slotTaken = false;
           this.buf = io!.takeSlot();
         }
-        if (interruptible && performance.now() >= sliceEndsAt) return false;
+        if (interruptible && Date.now() >= sliceEndsAt) return false;
       }
       return true;
     } finally {
@@ -815,7 +813,9 @@ export function serveFuse(fd: number, ops: RawFileSystem, opts: ServeOptions = {
  * device, which SIGINT, SIGTERM and SIGHUP (once they have handlers) and a SIGALRM every ALARM_MS
  * interrupt: a signal sent to the process while the thread sleeps lands on it (the kernel picks the main
  * thread) and ends the wait at once; one that lands while it runs, or that another thread took, only
- * marks itself for the event loop, which the next slice's end or alarm lets run.
+ * marks itself for the event loop, which the next slice's end or alarm lets run. The slice is timed
+ * with Date.now(): a millisecond is fine enough, and performance.now() checks its receiver through a
+ * wrapper that allocates, after every request.
  */
 const SLICE_MS = 50;
 const ALARM_MS = 1000;
@@ -853,7 +853,7 @@ export async function serveFuseInSlices(fd: number, ops: RawFileSystem, opts: Se
     for (;;) {
       // Again before each slice: a handler installed meanwhile (mountFuse's SIGTERM) comes with SA_RESTART.
       interruptWith(INTERRUPTING);
-      if (loop.run(performance.now() + SLICE_MS)) break;
+      if (loop.run(Date.now() + SLICE_MS)) break;
       if (!optimizing && loop.served >= opts.optimizeAfter!) {
         setFlagsFromString('--opt');
         optimizing = true;
