@@ -191,10 +191,10 @@ const TWO32 = 0x1_0000_0000;
 // ---------------------------------------------------------------------------------------------------------
 // Primitive readers and writers.
 //
-// Through a DataView, not Buffer's readUInt32LE and kin: those check every argument through wrappers that
-// allocate, and a request reads and writes dozens of fields. Between two requests of a container's loop
-// the daemon's caches are cold, and there each such call cost microseconds. The request buffer and the
-// reply buffers are reused, so each keeps its view.
+// Through a DataView, taken once per decoder or encoder, not Buffer's readUInt32LE and kin: those check
+// every argument through wrappers that allocate, and a request reads and writes dozens of fields.
+// Between two requests of a container's loop the daemon's caches are cold, and there each of those calls
+// cost microseconds. The request buffers and the reply buffers are reused, so each keeps its view.
 
 const views = new WeakMap<Uint8Array, DataView>();
 
@@ -207,45 +207,50 @@ function view(buf: Uint8Array): DataView {
   return v;
 }
 
-const u16 = (buf: Uint8Array, off: number): number => view(buf).getUint16(off, true);
-const u32 = (buf: Uint8Array, off: number): number => view(buf).getUint32(off, true);
-const i32 = (buf: Uint8Array, off: number): number => view(buf).getInt32(off, true);
-const u64Big = (buf: Uint8Array, off: number): bigint => view(buf).getBigUint64(off, true);
-const i64Big = (buf: Uint8Array, off: number): bigint => view(buf).getBigInt64(off, true);
-const setU16 = (buf: Uint8Array, off: number, v: number): void => view(buf).setUint16(off, v, true);
-const setU32 = (buf: Uint8Array, off: number, v: number): void => view(buf).setUint32(off, v, true);
-const setI32 = (buf: Uint8Array, off: number, v: number): void => view(buf).setInt32(off, v, true);
-const setU64Big = (buf: Uint8Array, off: number, v: bigint): void => view(buf).setBigUint64(off, v, true);
-const setI64Big = (buf: Uint8Array, off: number, v: bigint): void => view(buf).setBigInt64(off, v, true);
+function getU64(v: DataView, off: number): number {
+  return v.getUint32(off, true) + v.getUint32(off + 4, true) * TWO32;
+}
+
+function getI64(v: DataView, off: number): FileOffset {
+  const n = v.getUint32(off, true) + v.getInt32(off + 4, true) * TWO32;
+  return Number.isSafeInteger(n) ? n : v.getBigInt64(off, true);
+}
+
+function getOffset(v: DataView, off: number): FileOffset {
+  const high = v.getUint32(off + 4, true);
+  return high < 0x20_0000 ? v.getUint32(off, true) + high * TWO32 : v.getBigUint64(off, true);
+}
+
+function putU64(v: DataView, off: number, n: number | bigint): void {
+  if (typeof n === 'bigint') {
+    v.setBigUint64(off, BigInt.asUintN(64, n), true);
+  } else if (n >= 0 && n < TWO32) {
+    v.setUint32(off, n, true);
+    v.setUint32(off + 4, 0, true);
+  } else if (n >= 0) {
+    v.setUint32(off, n % TWO32, true);
+    v.setUint32(off + 4, Math.floor(n / TWO32), true);
+  } else {
+    v.setBigUint64(off, BigInt.asUintN(64, BigInt(Math.trunc(n))), true);
+  }
+}
 
 export function readU64(buf: Buffer, off: number): number {
-  return u32(buf, off) + u32(buf, off + 4) * TWO32;
+  return getU64(view(buf), off);
 }
 
 /** An s64 the kernel sends as u64 (an lseek offset): negative in two's complement; a bigint past 2^53. */
 export function readI64(buf: Buffer, off: number): FileOffset {
-  const v = u32(buf, off) + i32(buf, off + 4) * TWO32;
-  return Number.isSafeInteger(v) ? v : i64Big(buf, off);
+  return getI64(view(buf), off);
 }
 
 /** A file offset or size (u64, at most 2^63 - 1 from the kernel): a number below 2^53, a bigint from there on. */
 export function readOffset(buf: Buffer, off: number): FileOffset {
-  const high = u32(buf, off + 4);
-  return high < 0x20_0000 ? u32(buf, off) + high * TWO32 : u64Big(buf, off);
+  return getOffset(view(buf), off);
 }
 
-export function writeU64(buf: Buffer, off: number, v: number | bigint): void {
-  if (typeof v === 'bigint') {
-    setU64Big(buf, off, BigInt.asUintN(64, v));
-  } else if (v >= 0 && v < TWO32) {
-    setU32(buf, off, v);
-    setU32(buf, off + 4, 0);
-  } else if (v >= 0) {
-    setU32(buf, off, v % TWO32);
-    setU32(buf, off + 4, Math.floor(v / TWO32));
-  } else {
-    setU64Big(buf, off, BigInt.asUintN(64, BigInt(Math.trunc(v))));
-  }
+export function writeU64(buf: Buffer, off: number, n: number | bigint): void {
+  putU64(view(buf), off, n);
 }
 
 /** A NUL-terminated name starting at `off`; returns the string and the offset after the NUL. */
@@ -259,34 +264,36 @@ export function readName(buf: Buffer, off: number, end: number): [string, number
 const align8 = (n: number): number => (n + 7) & ~7;
 
 /** Splits a timeout in seconds into the (u64 seconds, u32 nanoseconds) pair the kernel wants. */
-function writeTimeout(buf: Buffer, secOff: number, nsecOff: number, seconds: number): void {
+function writeTimeout(v: DataView, secOff: number, nsecOff: number, seconds: number): void {
   const s = seconds > 0 ? seconds : 0;
   const whole = Math.floor(s);
-  writeU64(buf, secOff, whole);
-  setU32(buf, nsecOff, Math.min(999_999_999, Math.round((s - whole) * 1e9)));
+  putU64(v, secOff, whole);
+  v.setUint32(nsecOff, Math.min(999_999_999, Math.round((s - whole) * 1e9)), true);
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Headers.
 
 export function decodeInHeader(buf: Buffer): InHeader {
+  const v = view(buf);
   return {
-    len: u32(buf, 0),
-    opcode: u32(buf, 4),
-    unique: u64Big(buf, 8),
-    nodeid: readU64(buf, 16),
-    uid: u32(buf, 24),
-    gid: u32(buf, 28),
-    pid: u32(buf, 32),
-    extLen: u16(buf, 36) * 8,
+    len: v.getUint32(0, true),
+    opcode: v.getUint32(4, true),
+    unique: v.getBigUint64(8, true),
+    nodeid: getU64(v, 16),
+    uid: v.getUint32(24, true),
+    gid: v.getUint32(28, true),
+    pid: v.getUint32(32, true),
+    extLen: v.getUint16(36, true) * 8,
   };
 }
 
 /** A header with room for `bodyLen` bytes after it; `error` is a negative errno or 0. */
 export function encodeOutHeader(buf: Buffer, len: number, error: number, unique: bigint): void {
-  setU32(buf, 0, len);
-  setI32(buf, 4, error);
-  setU64Big(buf, 8, unique);
+  const v = view(buf);
+  v.setUint32(0, len, true);
+  v.setInt32(4, error, true);
+  v.setBigUint64(8, unique, true);
 }
 
 /**
@@ -302,6 +309,7 @@ function replyBuffer(size: number): Buffer {
   if (buf === undefined) {
     const fresh = Buffer.alloc(size);
     replies.set(size, fresh);
+    views.set(fresh, new DataView(fresh.buffer, fresh.byteOffset, size));
     return fresh;
   }
   for (let i = 0; i < size; i++) buf[i] = 0;
@@ -336,31 +344,33 @@ export function encodeError(unique: bigint, errno: number): Buffer {
 // INIT.
 
 export function decodeInitIn(buf: Buffer, off: number, end: number): InitIn {
+  const v = view(buf);
   return {
-    major: u32(buf, off),
-    minor: u32(buf, off + 4),
-    maxReadahead: end - off >= 12 ? u32(buf, off + 8) : 0,
-    flags: end - off >= 16 ? u32(buf, off + 12) : 0,
+    major: v.getUint32(off, true),
+    minor: v.getUint32(off + 4, true),
+    maxReadahead: end - off >= 12 ? v.getUint32(off + 8, true) : 0,
+    flags: end - off >= 16 ? v.getUint32(off + 12, true) : 0,
     // flags2 exists from 7.36 and only means anything when the kernel sets INIT_EXT.
-    flags2: end - off >= 20 ? u32(buf, off + 16) : 0,
+    flags2: end - off >= 20 ? v.getUint32(off + 16, true) : 0,
   };
 }
 
 export function encodeInitOut(unique: bigint, o: InitOut): Buffer {
   const buf = allocReply(unique, INIT_OUT_SIZE);
+  const v = view(buf);
   const b = OUT_HEADER_SIZE;
-  setU32(buf, b, o.major);
-  setU32(buf, b + 4, o.minor);
-  setU32(buf, b + 8, o.maxReadahead);
-  setU32(buf, b + 12, o.flags >>> 0);
-  setU16(buf, b + 16, o.maxBackground);
-  setU16(buf, b + 18, o.congestionThreshold);
-  setU32(buf, b + 20, o.maxWrite);
-  setU32(buf, b + 24, o.timeGran);
-  setU16(buf, b + 28, o.maxPages);
-  setU16(buf, b + 30, 0); // map_alignment: DAX only
-  setU32(buf, b + 32, (o.flags2 ?? 0) >>> 0);
-  setU32(buf, b + 36, o.maxStackDepth ?? 0);
+  v.setUint32(b, o.major, true);
+  v.setUint32(b + 4, o.minor, true);
+  v.setUint32(b + 8, o.maxReadahead, true);
+  v.setUint32(b + 12, o.flags >>> 0, true);
+  v.setUint16(b + 16, o.maxBackground, true);
+  v.setUint16(b + 18, o.congestionThreshold, true);
+  v.setUint32(b + 20, o.maxWrite, true);
+  v.setUint32(b + 24, o.timeGran, true);
+  v.setUint16(b + 28, o.maxPages, true);
+  v.setUint16(b + 30, 0, true); // map_alignment: DAX only
+  v.setUint32(b + 32, (o.flags2 ?? 0) >>> 0, true);
+  v.setUint32(b + 36, o.maxStackDepth ?? 0, true);
   return buf;
 }
 
@@ -368,23 +378,23 @@ export function encodeInitOut(unique: bigint, o: InitOut): Buffer {
 // Attributes and entries.
 
 /** Writes struct fuse_attr (88 bytes) at `off`. */
-function writeAttr(buf: Buffer, off: number, a: FuseAttr): void {
-  writeU64(buf, off, a.ino);
-  writeU64(buf, off + 8, a.size);
-  writeU64(buf, off + 16, a.blocks);
-  writeU64(buf, off + 24, a.atime);
-  writeU64(buf, off + 32, a.mtime);
-  writeU64(buf, off + 40, a.ctime);
-  setU32(buf, off + 48, a.atimensec >>> 0);
-  setU32(buf, off + 52, a.mtimensec >>> 0);
-  setU32(buf, off + 56, a.ctimensec >>> 0);
-  setU32(buf, off + 60, a.mode >>> 0);
-  setU32(buf, off + 64, a.nlink >>> 0);
-  setU32(buf, off + 68, a.uid >>> 0);
-  setU32(buf, off + 72, a.gid >>> 0);
-  setU32(buf, off + 76, a.rdev >>> 0);
-  setU32(buf, off + 80, a.blksize >>> 0);
-  setU32(buf, off + 84, (a.flags ?? 0) >>> 0);
+function writeAttr(v: DataView, off: number, a: FuseAttr): void {
+  putU64(v, off, a.ino);
+  putU64(v, off + 8, a.size);
+  putU64(v, off + 16, a.blocks);
+  putU64(v, off + 24, a.atime);
+  putU64(v, off + 32, a.mtime);
+  putU64(v, off + 40, a.ctime);
+  v.setUint32(off + 48, a.atimensec >>> 0, true);
+  v.setUint32(off + 52, a.mtimensec >>> 0, true);
+  v.setUint32(off + 56, a.ctimensec >>> 0, true);
+  v.setUint32(off + 60, a.mode >>> 0, true);
+  v.setUint32(off + 64, a.nlink >>> 0, true);
+  v.setUint32(off + 68, a.uid >>> 0, true);
+  v.setUint32(off + 72, a.gid >>> 0, true);
+  v.setUint32(off + 76, a.rdev >>> 0, true);
+  v.setUint32(off + 80, a.blksize >>> 0, true);
+  v.setUint32(off + 84, (a.flags ?? 0) >>> 0, true);
 }
 
 export interface Timeouts {
@@ -393,24 +403,26 @@ export interface Timeouts {
 }
 
 /** Writes struct fuse_entry_out (128 bytes) at `off`. */
-function writeEntryOut(buf: Buffer, off: number, e: EntryOut, t: Timeouts): void {
-  writeU64(buf, off, e.nodeid);
-  writeU64(buf, off + 8, e.generation ?? 0);
-  writeTimeout(buf, off + 16, off + 32, e.entryTimeout ?? t.entry);
-  writeTimeout(buf, off + 24, off + 36, e.attrTimeout ?? t.attr);
-  writeAttr(buf, off + 40, e.attr);
+function writeEntryOut(v: DataView, off: number, e: EntryOut, t: Timeouts): void {
+  putU64(v, off, e.nodeid);
+  putU64(v, off + 8, e.generation ?? 0);
+  writeTimeout(v, off + 16, off + 32, e.entryTimeout ?? t.entry);
+  writeTimeout(v, off + 24, off + 36, e.attrTimeout ?? t.attr);
+  writeAttr(v, off + 40, e.attr);
 }
 
 export function encodeEntryOut(unique: bigint, e: EntryOut, t: Timeouts): Buffer {
   const buf = allocReply(unique, ENTRY_OUT_SIZE);
-  writeEntryOut(buf, OUT_HEADER_SIZE, e, t);
+  const v = view(buf);
+  writeEntryOut(v, OUT_HEADER_SIZE, e, t);
   return buf;
 }
 
 export function encodeAttrOut(unique: bigint, a: AttrOut, t: Timeouts): Buffer {
   const buf = allocReply(unique, ATTR_OUT_SIZE);
-  writeTimeout(buf, OUT_HEADER_SIZE, OUT_HEADER_SIZE + 8, a.attrTimeout ?? t.attr);
-  writeAttr(buf, OUT_HEADER_SIZE + 16, a.attr);
+  const v = view(buf);
+  writeTimeout(v, OUT_HEADER_SIZE, OUT_HEADER_SIZE + 8, a.attrTimeout ?? t.attr);
+  writeAttr(v, OUT_HEADER_SIZE + 16, a.attr);
   return buf;
 }
 
@@ -419,9 +431,9 @@ const STATX_BASIC_STATS = 0x7ff;
 const STATX_BTIME = 0x800;
 
 /** fuse_sx_time: s64 seconds, u32 nanoseconds, s32 reserved. */
-function writeSxTime(buf: Buffer, off: number, sec: number | bigint, nsec: number): void {
-  setI64Big(buf, off, BigInt(sec));
-  setU32(buf, off + 8, nsec >>> 0);
+function writeSxTime(v: DataView, off: number, sec: number | bigint, nsec: number): void {
+  v.setBigInt64(off, BigInt(sec), true);
+  v.setUint32(off + 8, nsec >>> 0, true);
 }
 
 /**
@@ -431,33 +443,35 @@ function writeSxTime(buf: Buffer, off: number, sec: number | bigint, nsec: numbe
  */
 export function encodeStatxOut(unique: bigint, s: StatxOut, t: Timeouts): Buffer {
   const buf = allocReply(unique, STATX_OUT_SIZE);
-  writeTimeout(buf, OUT_HEADER_SIZE, OUT_HEADER_SIZE + 8, s.attrTimeout ?? t.attr);
+  const v = view(buf);
+  writeTimeout(v, OUT_HEADER_SIZE, OUT_HEADER_SIZE + 8, s.attrTimeout ?? t.attr);
   const off = OUT_HEADER_SIZE + 32;
   const a = s.attr;
-  setU32(buf, off, STATX_BASIC_STATS | (s.btime !== undefined ? STATX_BTIME : 0));
-  setU32(buf, off + 4, a.blksize >>> 0);
-  writeU64(buf, off + 8, s.attributes ?? 0);
-  setU32(buf, off + 16, a.nlink >>> 0);
-  setU32(buf, off + 20, a.uid >>> 0);
-  setU32(buf, off + 24, a.gid >>> 0);
-  setU16(buf, off + 28, a.mode & 0xffff);
-  writeU64(buf, off + 32, a.ino);
-  writeU64(buf, off + 40, a.size);
-  writeU64(buf, off + 48, a.blocks);
-  writeU64(buf, off + 56, s.attributesMask ?? 0);
-  writeSxTime(buf, off + 64, a.atime, a.atimensec);
-  if (s.btime !== undefined) writeSxTime(buf, off + 80, s.btime.sec, s.btime.nsec);
-  writeSxTime(buf, off + 96, a.ctime, a.ctimensec);
-  writeSxTime(buf, off + 112, a.mtime, a.mtimensec);
-  setU32(buf, off + 128, (a.rdev & 0xfff00) >>> 8);
-  setU32(buf, off + 132, ((a.rdev & 0xff) | ((a.rdev >>> 12) & 0xfff00)) >>> 0);
+  v.setUint32(off, STATX_BASIC_STATS | (s.btime !== undefined ? STATX_BTIME : 0), true);
+  v.setUint32(off + 4, a.blksize >>> 0, true);
+  putU64(v, off + 8, s.attributes ?? 0);
+  v.setUint32(off + 16, a.nlink >>> 0, true);
+  v.setUint32(off + 20, a.uid >>> 0, true);
+  v.setUint32(off + 24, a.gid >>> 0, true);
+  v.setUint16(off + 28, a.mode & 0xffff, true);
+  putU64(v, off + 32, a.ino);
+  putU64(v, off + 40, a.size);
+  putU64(v, off + 48, a.blocks);
+  putU64(v, off + 56, s.attributesMask ?? 0);
+  writeSxTime(v, off + 64, a.atime, a.atimensec);
+  if (s.btime !== undefined) writeSxTime(v, off + 80, s.btime.sec, s.btime.nsec);
+  writeSxTime(v, off + 96, a.ctime, a.ctimensec);
+  writeSxTime(v, off + 112, a.mtime, a.mtimensec);
+  v.setUint32(off + 128, (a.rdev & 0xfff00) >>> 8, true);
+  v.setUint32(off + 132, ((a.rdev & 0xff) | ((a.rdev >>> 12) & 0xfff00)) >>> 0, true);
   return buf;
 }
 
 /** fuse_statx_in: the handle (FUSE_GETATTR_FH), statx's sync flags and the fields asked for. */
 export function decodeStatxIn(buf: Buffer, off: number): { fh: number | undefined; sxFlags: number; sxMask: number } {
-  const flags = u32(buf, off);
-  return { fh: flags & FUSE_GETATTR_FH ? readU64(buf, off + 8) : undefined, sxFlags: u32(buf, off + 16), sxMask: u32(buf, off + 20) };
+  const v = view(buf);
+  const flags = v.getUint32(off, true);
+  return { fh: flags & FUSE_GETATTR_FH ? getU64(v, off + 8) : undefined, sxFlags: v.getUint32(off + 16, true), sxMask: v.getUint32(off + 20, true) };
 }
 
 export function openFlags(o: OpenOut): number {
@@ -470,56 +484,62 @@ export function openFlags(o: OpenOut): number {
   return f;
 }
 
-function writeOpenOut(buf: Buffer, off: number, o: OpenOut): void {
-  writeU64(buf, off, o.fh);
-  setU32(buf, off + 8, openFlags(o) >>> 0);
-  setI32(buf, off + 12, o.backingId ?? 0);
+function writeOpenOut(v: DataView, off: number, o: OpenOut): void {
+  putU64(v, off, o.fh);
+  v.setUint32(off + 8, openFlags(o) >>> 0, true);
+  v.setInt32(off + 12, o.backingId ?? 0, true);
 }
 
 export function encodeOpenOut(unique: bigint, o: OpenOut): Buffer {
   const buf = allocReply(unique, OPEN_OUT_SIZE);
-  writeOpenOut(buf, OUT_HEADER_SIZE, o);
+  const v = view(buf);
+  writeOpenOut(v, OUT_HEADER_SIZE, o);
   return buf;
 }
 
 /** CREATE replies with fuse_entry_out followed by fuse_open_out. */
 export function encodeCreateOut(unique: bigint, e: EntryOut, o: OpenOut, t: Timeouts): Buffer {
   const buf = allocReply(unique, ENTRY_OUT_SIZE + OPEN_OUT_SIZE);
-  writeEntryOut(buf, OUT_HEADER_SIZE, e, t);
-  writeOpenOut(buf, OUT_HEADER_SIZE + ENTRY_OUT_SIZE, o);
+  const v = view(buf);
+  writeEntryOut(v, OUT_HEADER_SIZE, e, t);
+  writeOpenOut(v, OUT_HEADER_SIZE + ENTRY_OUT_SIZE, o);
   return buf;
 }
 
 export function encodeWriteOut(unique: bigint, size: number): Buffer {
   const buf = allocReply(unique, WRITE_OUT_SIZE);
-  setU32(buf, OUT_HEADER_SIZE, size >>> 0);
+  const v = view(buf);
+  v.setUint32(OUT_HEADER_SIZE, size >>> 0, true);
   return buf;
 }
 
 export function encodeStatfsOut(unique: bigint, s: StatfsOut): Buffer {
   const buf = allocReply(unique, STATFS_OUT_SIZE);
+  const v = view(buf);
   const b = OUT_HEADER_SIZE;
-  writeU64(buf, b, s.blocks);
-  writeU64(buf, b + 8, s.bfree);
-  writeU64(buf, b + 16, s.bavail);
-  writeU64(buf, b + 24, s.files);
-  writeU64(buf, b + 32, s.ffree);
-  setU32(buf, b + 40, s.bsize >>> 0);
-  setU32(buf, b + 44, s.namelen >>> 0);
-  setU32(buf, b + 48, s.frsize >>> 0);
+  putU64(v, b, s.blocks);
+  putU64(v, b + 8, s.bfree);
+  putU64(v, b + 16, s.bavail);
+  putU64(v, b + 24, s.files);
+  putU64(v, b + 32, s.ffree);
+  v.setUint32(b + 40, s.bsize >>> 0, true);
+  v.setUint32(b + 44, s.namelen >>> 0, true);
+  v.setUint32(b + 48, s.frsize >>> 0, true);
   return buf;
 }
 
 /** The reply to a getxattr/listxattr size probe (request size 0): just the size needed. */
 export function encodeXattrSize(unique: bigint, size: number): Buffer {
   const buf = allocReply(unique, GETXATTR_OUT_SIZE);
-  setU32(buf, OUT_HEADER_SIZE, size >>> 0);
+  const v = view(buf);
+  v.setUint32(OUT_HEADER_SIZE, size >>> 0, true);
   return buf;
 }
 
 export function encodeLseekOut(unique: bigint, offset: FileOffset): Buffer {
   const buf = allocReply(unique, LSEEK_OUT_SIZE);
-  writeU64(buf, OUT_HEADER_SIZE, offset);
+  const v = view(buf);
+  putU64(v, OUT_HEADER_SIZE, offset);
   return buf;
 }
 
@@ -546,10 +566,11 @@ function modeToDirentType(mode: number): number {
 
 /** Writes a fuse_dirent at `off` (zeroing the padding); returns the offset after it. */
 export function writeDirent(buf: Buffer, off: number, ino: number | bigint, next: number, type: number, name: Buffer): number {
-  writeU64(buf, off, ino);
-  writeU64(buf, off + 8, next);
-  setU32(buf, off + 16, name.length);
-  setU32(buf, off + 20, modeToDirentType(type));
+  const v = view(buf);
+  putU64(v, off, ino);
+  putU64(v, off + 8, next);
+  v.setUint32(off + 16, name.length, true);
+  v.setUint32(off + 20, modeToDirentType(type), true);
   name.copy(buf, off + DIRENT_NAME_OFFSET);
   const end = off + direntSize(name.length);
   buf.fill(0, off + DIRENT_NAME_OFFSET + name.length, end);
@@ -570,7 +591,8 @@ export function writeDirentplus(
   type: number,
   name: Buffer,
 ): number {
-  if (entry) writeEntryOut(buf, off, entry, t);
+  const v = view(buf);
+  if (entry) writeEntryOut(v, off, entry, t);
   else buf.fill(0, off, off + ENTRY_OUT_SIZE);
   return writeDirent(buf, off + ENTRY_OUT_SIZE, ino, next, type, name);
 }
@@ -579,42 +601,46 @@ export function writeDirentplus(
 // Request bodies. Each decoder takes the request buffer and the offset of the body (after the header).
 
 export function decodeForget(buf: Buffer, off: number): number {
-  return readU64(buf, off);
+  const v = view(buf);
+  return getU64(v, off);
 }
 
 export function decodeBatchForget(buf: Buffer, off: number, end: number): Array<[nodeid: number, nlookup: number]> {
-  const count = u32(buf, off);
+  const v = view(buf);
+  const count = v.getUint32(off, true);
   const out: Array<[number, number]> = [];
   for (let i = 0, p = off + 8; i < count && p + 16 <= end; i++, p += 16) {
-    out.push([readU64(buf, p), readU64(buf, p + 8)]);
+    out.push([getU64(v, p), getU64(v, p + 8)]);
   }
   return out;
 }
 
 export function decodeGetattrIn(buf: Buffer, off: number, end: number): number | undefined {
+  const v = view(buf);
   if (end - off < 16) return undefined;
-  const flags = u32(buf, off);
-  return flags & FUSE_GETATTR_FH ? readU64(buf, off + 8) : undefined;
+  const flags = v.getUint32(off, true);
+  return flags & FUSE_GETATTR_FH ? getU64(v, off + 8) : undefined;
 }
 
 /** The seconds are an s64, exact: before 1970 they are negative, and tmpfs keeps any of them. */
-function timespec(buf: Buffer, secOff: number, nsecOff: number): Timespec {
-  return { sec: i64Big(buf, secOff), nsec: u32(buf, nsecOff) };
+function timespec(v: DataView, secOff: number, nsecOff: number): Timespec {
+  return { sec: v.getBigInt64(secOff, true), nsec: v.getUint32(nsecOff, true) };
 }
 
 export function decodeSetattrIn(buf: Buffer, off: number): SetattrIn {
-  const valid = u32(buf, off);
+  const v = view(buf);
+  const valid = v.getUint32(off, true);
   const out: SetattrIn = { valid };
-  if (valid & Fattr.FH) out.fh = readU64(buf, off + 8);
-  if (valid & Fattr.SIZE) out.size = readOffset(buf, off + 16);
+  if (valid & Fattr.FH) out.fh = getU64(v, off + 8);
+  if (valid & Fattr.SIZE) out.size = getOffset(v, off + 16);
   if (valid & Fattr.ATIME_NOW) out.atime = 'now';
-  else if (valid & Fattr.ATIME) out.atime = timespec(buf, off + 32, off + 56);
+  else if (valid & Fattr.ATIME) out.atime = timespec(v, off + 32, off + 56);
   if (valid & Fattr.MTIME_NOW) out.mtime = 'now';
-  else if (valid & Fattr.MTIME) out.mtime = timespec(buf, off + 40, off + 60);
-  if (valid & Fattr.CTIME) out.ctime = timespec(buf, off + 48, off + 64);
-  if (valid & Fattr.MODE) out.mode = u32(buf, off + 68);
-  if (valid & Fattr.UID) out.uid = u32(buf, off + 76);
-  if (valid & Fattr.GID) out.gid = u32(buf, off + 80);
+  else if (valid & Fattr.MTIME) out.mtime = timespec(v, off + 40, off + 60);
+  if (valid & Fattr.CTIME) out.ctime = timespec(v, off + 48, off + 64);
+  if (valid & Fattr.MODE) out.mode = v.getUint32(off + 68, true);
+  if (valid & Fattr.UID) out.uid = v.getUint32(off + 76, true);
+  if (valid & Fattr.GID) out.gid = v.getUint32(off + 80, true);
   if (valid & Fattr.KILL_SUIDGID) out.killSuidgid = true;
   return out;
 }
@@ -626,34 +652,39 @@ export function decodeSymlink(buf: Buffer, off: number, end: number): { name: st
 }
 
 export function decodeMknodIn(buf: Buffer, off: number, end: number): { mode: number; rdev: number; umask: number; name: string } {
+  const v = view(buf);
   return {
-    mode: u32(buf, off),
-    rdev: u32(buf, off + 4),
-    umask: u32(buf, off + 8),
+    mode: v.getUint32(off, true),
+    rdev: v.getUint32(off + 4, true),
+    umask: v.getUint32(off + 8, true),
     name: readName(buf, off + 16, end)[0],
   };
 }
 
 export function decodeMkdirIn(buf: Buffer, off: number, end: number): { mode: number; umask: number; name: string } {
-  return { mode: u32(buf, off), umask: u32(buf, off + 4), name: readName(buf, off + 8, end)[0] };
+  const v = view(buf);
+  return { mode: v.getUint32(off, true), umask: v.getUint32(off + 4, true), name: readName(buf, off + 8, end)[0] };
 }
 
 /** RENAME (fuse_rename_in, 8 bytes) or RENAME2 (fuse_rename2_in, 16 bytes), then old\0new\0. */
 export function decodeRenameIn(buf: Buffer, off: number, end: number, v2: boolean): RenameIn {
-  const newDir = readU64(buf, off);
-  const flags = v2 ? u32(buf, off + 8) : 0;
+  const v = view(buf);
+  const newDir = getU64(v, off);
+  const flags = v2 ? v.getUint32(off + 8, true) : 0;
   const [oldName, p] = readName(buf, off + (v2 ? 16 : 8), end);
   const [newName] = readName(buf, p, end);
   return { newDir, flags, oldName, newName };
 }
 
 export function decodeLinkIn(buf: Buffer, off: number, end: number): { oldNodeid: number; name: string } {
-  return { oldNodeid: readU64(buf, off), name: readName(buf, off + 8, end)[0] };
+  const v = view(buf);
+  return { oldNodeid: getU64(v, off), name: readName(buf, off + 8, end)[0] };
 }
 
 /** fuse_open_in: open(2) flags and FUSE_OPEN_* flags. */
 export function decodeOpenIn(buf: Buffer, off: number): { flags: number; openFlags: number } {
-  return { flags: u32(buf, off), openFlags: u32(buf, off + 4) };
+  const v = view(buf);
+  return { flags: v.getUint32(off, true), openFlags: v.getUint32(off + 4, true) };
 }
 
 export function decodeCreateIn(
@@ -661,42 +692,47 @@ export function decodeCreateIn(
   off: number,
   end: number,
 ): { flags: number; mode: number; umask: number; openFlags: number; name: string } {
+  const v = view(buf);
   return {
-    flags: u32(buf, off),
-    mode: u32(buf, off + 4),
-    umask: u32(buf, off + 8),
-    openFlags: u32(buf, off + 12),
+    flags: v.getUint32(off, true),
+    mode: v.getUint32(off + 4, true),
+    umask: v.getUint32(off + 8, true),
+    openFlags: v.getUint32(off + 12, true),
     name: readName(buf, off + 16, end)[0],
   };
 }
 
 export function decodeReleaseIn(buf: Buffer, off: number): { fh: number; flags: number; releaseFlags: number; lockOwner: bigint } {
+  const v = view(buf);
   return {
-    fh: readU64(buf, off),
-    flags: u32(buf, off + 8),
-    releaseFlags: u32(buf, off + 12),
-    lockOwner: u64Big(buf, off + 16),
+    fh: getU64(v, off),
+    flags: v.getUint32(off + 8, true),
+    releaseFlags: v.getUint32(off + 12, true),
+    lockOwner: v.getBigUint64(off + 16, true),
   };
 }
 
 export function decodeFlushIn(buf: Buffer, off: number): { fh: number; lockOwner: bigint } {
-  return { fh: readU64(buf, off), lockOwner: u64Big(buf, off + 16) };
+  const v = view(buf);
+  return { fh: getU64(v, off), lockOwner: v.getBigUint64(off + 16, true) };
 }
 
 /** fuse_read_in of a READ. */
 export function decodeReadIn(buf: Buffer, off: number): { fh: number; offset: FileOffset; size: number; readFlags: number; flags: number } {
+  const v = view(buf);
   return {
-    fh: readU64(buf, off),
-    offset: readOffset(buf, off + 8),
-    size: u32(buf, off + 16),
-    readFlags: u32(buf, off + 20),
-    flags: u32(buf, off + 32),
+    fh: getU64(v, off),
+    offset: getOffset(v, off + 8),
+    size: v.getUint32(off + 16, true),
+    readFlags: v.getUint32(off + 20, true),
+    flags: v.getUint32(off + 32, true),
   };
 }
 
 /** fuse_read_in of a READDIR or READDIRPLUS: the offset is a cookie of our own, a small number. */
 export function decodeReaddirIn(buf: Buffer, off: number): { fh: number; offset: number; size: number } {
-  return { fh: readU64(buf, off), offset: readU64(buf, off + 8), size: u32(buf, off + 16) };
+  const v = view(buf);
+  return { fh: getU64(v, off), offset: getU64(v, off + 8), size: v.getUint32(off + 16, true) };
 }
 
 /** fuse_write_in then the data. The data is a view of `buf`, valid until the next read. */
@@ -705,20 +741,22 @@ export function decodeWriteIn(
   off: number,
   end: number,
 ): { fh: number; offset: FileOffset; size: number; writeFlags: number; flags: number; data: Buffer } {
-  const size = u32(buf, off + 16);
+  const v = view(buf);
+  const size = v.getUint32(off + 16, true);
   const start = off + 40;
   return {
-    fh: readU64(buf, off),
-    offset: readOffset(buf, off + 8),
+    fh: getU64(v, off),
+    offset: getOffset(v, off + 8),
     size,
-    writeFlags: u32(buf, off + 20),
-    flags: u32(buf, off + 32),
+    writeFlags: v.getUint32(off + 20, true),
+    flags: v.getUint32(off + 32, true),
     data: buf.subarray(start, Math.min(end, start + size)),
   };
 }
 
 export function decodeFsyncIn(buf: Buffer, off: number): { fh: number; datasync: boolean } {
-  return { fh: readU64(buf, off), datasync: (u32(buf, off + 8) & FUSE_FSYNC_FDATASYNC) !== 0 };
+  const v = view(buf);
+  return { fh: getU64(v, off), datasync: (v.getUint32(off + 8, true) & FUSE_FSYNC_FDATASYNC) !== 0 };
 }
 
 /** fuse_setxattr_in is 16 bytes with SETXATTR_EXT negotiated, else the 8-byte compat form. */
@@ -728,44 +766,51 @@ export function decodeSetxattrIn(
   end: number,
   ext: boolean,
 ): { name: string; value: Buffer; flags: number; setxattrFlags: number } {
-  const size = u32(buf, off);
-  const flags = u32(buf, off + 4);
-  const setxattrFlags = ext ? u32(buf, off + 8) : 0;
+  const v = view(buf);
+  const size = v.getUint32(off, true);
+  const flags = v.getUint32(off + 4, true);
+  const setxattrFlags = ext ? v.getUint32(off + 8, true) : 0;
   const [name, p] = readName(buf, off + (ext ? SETXATTR_IN_SIZE : COMPAT_SETXATTR_IN_SIZE), end);
   return { name, flags, setxattrFlags, value: buf.subarray(p, Math.min(end, p + size)) };
 }
 
 /** fuse_getxattr_in (also LISTXATTR, without the name). `size` 0 is a size probe. */
 export function decodeGetxattrIn(buf: Buffer, off: number, end: number, withName: boolean): { size: number; name: string } {
-  return { size: u32(buf, off), name: withName ? readName(buf, off + 8, end)[0] : '' };
+  const v = view(buf);
+  return { size: v.getUint32(off, true), name: withName ? readName(buf, off + 8, end)[0] : '' };
 }
 
 export function decodeAccessIn(buf: Buffer, off: number): number {
-  return u32(buf, off);
+  const v = view(buf);
+  return v.getUint32(off, true);
 }
 
 export function decodeFallocateIn(buf: Buffer, off: number): { fh: number; offset: FileOffset; length: FileOffset; mode: number } {
-  return { fh: readU64(buf, off), offset: readOffset(buf, off + 8), length: readOffset(buf, off + 16), mode: u32(buf, off + 24) };
+  const v = view(buf);
+  return { fh: getU64(v, off), offset: getOffset(v, off + 8), length: getOffset(v, off + 16), mode: v.getUint32(off + 24, true) };
 }
 
 export function decodeLseekIn(buf: Buffer, off: number): { fh: number; offset: FileOffset; whence: number } {
+  const v = view(buf);
   // Signed: SEEK_DATA/SEEK_HOLE from a negative offset reach the file system, which answers ENXIO.
-  return { fh: readU64(buf, off), offset: readI64(buf, off + 8), whence: u32(buf, off + 16) };
+  return { fh: getU64(v, off), offset: getI64(v, off + 8), whence: v.getUint32(off + 16, true) };
 }
 
 /** fuse_ioctl_in (32 bytes), then `in_size` bytes of input; `outSize` bytes of output are expected back. */
 export function decodeIoctlIn(buf: Buffer, off: number, end: number): { fh: number; flags: number; cmd: number; input: Buffer; outSize: number } {
-  const inSize = u32(buf, off + 24);
+  const v = view(buf);
+  const inSize = v.getUint32(off + 24, true);
   const input = buf.subarray(off + 32, Math.min(end, off + 32 + inSize));
-  return { fh: readU64(buf, off), flags: u32(buf, off + 8), cmd: u32(buf, off + 12), input, outSize: u32(buf, off + 28) };
+  return { fh: getU64(v, off), flags: v.getUint32(off + 8, true), cmd: v.getUint32(off + 12, true), input, outSize: v.getUint32(off + 28, true) };
 }
 
 /** fuse_ioctl_out (result, no retry, no iovecs), then the output bytes. */
 export function encodeIoctlOut(unique: bigint, result: number, output: Uint8Array): Buffer {
   // Fresh: the output's length varies, and replyBuffer keeps one buffer per size.
   const buf = zeroed(OUT_HEADER_SIZE + 16 + output.length);
+  const v = view(buf);
   encodeOutHeader(buf, buf.length, 0, unique);
-  setI32(buf, OUT_HEADER_SIZE, result);
+  v.setInt32(OUT_HEADER_SIZE, result, true);
   buf.set(output, OUT_HEADER_SIZE + 16);
   return buf;
 }
@@ -774,14 +819,15 @@ export function decodeCopyFileRangeIn(
   buf: Buffer,
   off: number,
 ): { fhIn: number; offIn: FileOffset; nodeidOut: number; fhOut: number; offOut: FileOffset; len: number; flags: number } {
+  const v = view(buf);
   return {
-    fhIn: readU64(buf, off),
-    offIn: readOffset(buf, off + 8),
-    nodeidOut: readU64(buf, off + 16),
-    fhOut: readU64(buf, off + 24),
-    offOut: readOffset(buf, off + 32),
-    len: readU64(buf, off + 40),
-    flags: readU64(buf, off + 48),
+    fhIn: getU64(v, off),
+    offIn: getOffset(v, off + 8),
+    nodeidOut: getU64(v, off + 16),
+    fhOut: getU64(v, off + 24),
+    offOut: getOffset(v, off + 32),
+    len: getU64(v, off + 40),
+    flags: getU64(v, off + 48),
   };
 }
 
@@ -790,10 +836,11 @@ export function decodeCopyFileRangeIn(
 
 export function encodeNotifyInvalInode(nodeid: number, offset: number, length: number): Buffer {
   const buf = zeroed(OUT_HEADER_SIZE + 24);
+  const v = view(buf);
   encodeOutHeader(buf, buf.length, NotifyCode.INVAL_INODE, 0n);
-  writeU64(buf, OUT_HEADER_SIZE, nodeid);
-  writeU64(buf, OUT_HEADER_SIZE + 8, offset);
-  writeU64(buf, OUT_HEADER_SIZE + 16, length);
+  putU64(v, OUT_HEADER_SIZE, nodeid);
+  putU64(v, OUT_HEADER_SIZE + 8, offset);
+  putU64(v, OUT_HEADER_SIZE + 16, length);
   return buf;
 }
 
@@ -801,9 +848,10 @@ export function encodeNotifyInvalInode(nodeid: number, offset: number, length: n
 export function encodeNotifyInvalEntry(parent: number, name: string): Buffer {
   const nameBuf = nameToBytes(name);
   const buf = zeroed(OUT_HEADER_SIZE + 16 + nameBuf.length + 1);
+  const v = view(buf);
   encodeOutHeader(buf, buf.length, NotifyCode.INVAL_ENTRY, 0n);
-  writeU64(buf, OUT_HEADER_SIZE, parent);
-  setU32(buf, OUT_HEADER_SIZE + 8, nameBuf.length);
+  putU64(v, OUT_HEADER_SIZE, parent);
+  v.setUint32(OUT_HEADER_SIZE + 8, nameBuf.length, true);
   nameBuf.copy(buf, OUT_HEADER_SIZE + 16);
   return buf;
 }
