@@ -332,13 +332,20 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
    * after an error although a copy-up may have happened before it (a failed directory rename).
    */
   private invalidatingCopyUps<T>(nodes: OverlayNode[], fn: () => T): T {
-    // Each node that a copy-up could change, with where its data was: lower, or metacopy.
-    const watched = new Map<OverlayNode, 'lower' | 'metacopy' | 'upper'>();
-    for (const start of nodes) {
-      for (let n: OverlayNode | undefined = start; n !== undefined; n = n.parent) {
-        if (watched.has(n)) continue;
+    const notify = this.notify;
+    if (notify === undefined) return fn();
+    // Each node that a copy-up could change, with where its data was: lower, or metacopy. Arrays and
+    // indexed loops: this runs for every change, and a Map, a Set and their iterators cost more cold.
+    const watched: OverlayNode[] = [];
+    const before: string[] = [];
+    for (let i = 0; i < nodes.length; i++) {
+      for (let n: OverlayNode | undefined = nodes[i]; n !== undefined; n = n.parent) {
+        if (watched.includes(n)) continue;
         const state = this.overlay.copyUpState(n);
-        if (state !== 'upper') watched.set(n, state);
+        if (state !== 'upper') {
+          watched.push(n);
+          before.push(state);
+        }
       }
     }
     let failed = true;
@@ -347,15 +354,13 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
       failed = false;
       return result;
     } finally {
-      if (this.notify !== undefined) {
-        const changed = new Set<OverlayNode>();
-        for (const [n, before] of watched) {
-          // Only what really moved: an untouched lower file keeps its cached attributes (no GETATTR per open).
-          if (this.overlay.copyUpState(n) !== before) changed.add(n);
-        }
-        if (failed) for (const n of nodes) changed.add(n);
-        for (const n of changed) this.notify.invalAttrs(n);
+      const changed: OverlayNode[] = failed ? [...nodes] : [];
+      for (let i = 0; i < watched.length; i++) {
+        // Only what really moved: an untouched lower file keeps its cached attributes (no GETATTR per open).
+        const n = watched[i]!;
+        if (this.overlay.copyUpState(n) !== before[i] && !changed.includes(n)) changed.push(n);
       }
+      for (let i = 0; i < changed.length; i++) notify.invalAttrs(changed[i]!);
     }
   }
 
@@ -372,6 +377,8 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     // The parent is stat'ed only where its setgid bit decides something: the group, or a directory's own bit.
     let parentSgid: boolean | undefined;
     const inheritGid = (): boolean => (parentSgid ??= (this.overlay.getattr(parent).mode & S_ISGID) !== 0);
+    // Whether the entry may have changed since the stat its creation took (a mapped owner may have).
+    let changed = this.idmap !== undefined || this.override !== undefined;
     if (this.idmap !== undefined || this.override !== undefined) {
       // The caller's ids as the layer stores them (mapped back, or kept in override_stat).
       const gid = inheritGid() ? undefined : caller.gid;
@@ -383,13 +390,16 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     } else {
       const uid = caller.uid !== this.myUid ? caller.uid : undefined;
       const gid = caller.gid !== this.myGid && !inheritGid() ? caller.gid : undefined;
-      if (uid !== undefined || gid !== undefined) this.overlay.setattr(node, { uid, gid }, 'chown');
+      if (uid !== undefined || gid !== undefined) {
+        this.overlay.setattr(node, { uid, gid }, 'chown');
+        changed = true;
+      }
     }
     if (mode === undefined) return undefined;
     // The caller's umask is applied; ours must not apply on top (mkdir(2) honours it).
     let want = mode & 0o7777;
     if (node.isDir && inheritGid()) want |= S_ISGID;
-    const st = this.overlay.getattr(node);
+    const st = changed ? this.overlay.getattr(node) : this.overlay.createdAttrs(node);
     if ((st.mode & 0o7777) === want) return st;
     this.overlay.setattr(node, { mode: want }, 'chmod');
     return undefined;
@@ -536,8 +546,10 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
       this.overlay.checkOpen(node, flags);
       this.copyUpInBackground(node, this.background);
     }
-    // The flags asked for, O_APPEND included, decide what an append-only file allows.
-    const file = this.invalidatingCopyUps([node], () => this.overlay.open(node, coreFlags(flags), flags));
+    // The flags asked for, O_APPEND included, decide what an append-only file allows. Only an open that
+    // writes or truncates copies up (as ovl_open_need_copy_up); a reading one has nothing to invalidate.
+    const copiesUp = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
+    const file = copiesUp ? this.invalidatingCopyUps([node], () => this.overlay.open(node, coreFlags(flags), flags)) : this.overlay.open(node, coreFlags(flags), flags);
     // An O_TRUNC open by a caller without CAP_FSETID truncates as a write would (OPEN_KILL_SUIDGID).
     if ((openFlags & OPEN_KILL_SUIDGID) !== 0 && (flags & O_TRUNC) !== 0) this.killSuidgid(caller, file);
     // The pages the kernel holds are still right: no one changes the data but through this mount. But a

@@ -10,10 +10,10 @@ import { realFile, type OvlFile } from './file.js';
 /** A stat result: the real file's attributes with the overlay's st_dev and stable st_ino. */
 export type OvlStat = RealStat;
 
-export function getattr(ctx: OverlayContext, node: OvlNode): OvlStat {
+export function getattr(ctx: OverlayContext, node: OvlNode, real?: OvlStat): OvlStat {
   // The layer's stat object is ours to stamp (for DirLayer it is node's own fs.Stats, which the
-  // facade then hands out as is: one object per stat, as with raw fs).
-  const stat: OvlStat = node.upper !== undefined ? upperStat(ctx, node) : node.lowers[0].layer.lstat(node.lowers[0].rel);
+  // facade then hands out as is: one object per stat, as with raw fs). `real`: one taken just now.
+  const stat: OvlStat = real ?? (node.upper !== undefined ? upperStat(ctx, node) : node.lowers[0].layer.lstat(node.lowers[0].rel));
   stat.dev = ctx.dev;
   stat.ino = node.ino;
   if (node.metacopy) {

@@ -154,6 +154,16 @@ export class Overlay {
 
   getattr(node: OverlayNode): OvlStat { return getattr(this.ctx, inner(node)); }
 
+  /**
+   * The attributes of an entry this overlay made just now, from the stat its creation took: for the
+   * reply to that create, which would otherwise stat the new entry a second time. Only before anything
+   * else changed it (an owner or a mode set afterwards needs getattr).
+   */
+  createdAttrs(node: OverlayNode): OvlStat {
+    const n = inner(node);
+    return n.upper === undefined ? getattr(this.ctx, n) : getattr(this.ctx, n, { ...n.upper.stat });
+  }
+
   /** `touch`: both times are "now" (utimes(NULL)), which an append-only file allows. */
   setattr(node: OverlayNode, attr: SetAttr, syscall = 'setattr', touch = false): void {
     refuseProtectedChange(this.ctx, inner(node), attr, syscall, { touch });
