@@ -155,6 +155,12 @@ function rawSteps(): Map<string, Step> {
   ]);
 }
 
+/** A checkout's revision as git names it (its directory's name when it is no checkout). */
+function revisionOf(tree: string): string {
+  const r = spawnSync('git', ['-C', tree, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  return r.status === 0 ? `at ${r.stdout.trim()}` : tree.split('/').pop()!;
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[s.length >> 1]!;
@@ -162,7 +168,7 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const runs: Array<[string, Map<string, Step>]> = [['system calls', rawSteps()], ['this tree', await treeSteps(ROOT, 0)]];
-  if (against !== undefined) runs.push([`${against}`, await treeSteps(resolve(against), 1)]);
+  if (against !== undefined) runs.push([revisionOf(resolve(against)), await treeSteps(resolve(against), 1)]);
   for (let i = 0; i < warmup; i++) for (const [, steps] of runs) for (const [, step] of steps) step(N + i);
   const wait = coldWaits();
   const times = runs.map(() => new Map<string, number[]>());
