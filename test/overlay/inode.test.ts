@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MemoryLayer, openOverlay } from '../../src/index.js';
+import { MemoryLayer, Overlay, openOverlay } from '../../src/index.js';
 import { writeTree } from '../support/fixture.js';
 
 test('layers on different filesystems never share an st_ino (xino)', (t) => {
@@ -32,4 +32,21 @@ test('layers on different filesystems never share an st_ino (xino)', (t) => {
   t.after(() => again.close());
   assert.equal(again.fs.statSync('/b7').ino, deep, 'and after reopening');
   assert.equal(again.fs.statSync('/a3').ino, before);
+});
+
+test('a new entry\'s attributes from the stat its creation took are the ones a stat gives (createdAttrs)', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlfs-created-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const d of ['upper', 'work']) fs.mkdirSync(path.join(dir, d));
+  const o = new Overlay({ lowerdir: [MemoryLayer.from({ d: { old: 'x' } })], upperdir: path.join(dir, 'upper'), workdir: path.join(dir, 'work') });
+  t.after(() => o.close());
+  // In a directory still below: the create copies it up first.
+  const file = o.create(o.lookup(o.root, 'd')!, 'new', fs.constants.O_WRONLY, 0o640);
+  t.after(() => o.release(file));
+  const node = o.nodeOf(file);
+  const made = o.createdAttrs(node);
+  const stat = o.getattr(node);
+  for (const k of ['dev', 'ino', 'mode', 'nlink', 'uid', 'gid', 'size', 'blocks', 'mtimeNs', 'ctimeNs'] as const) assert.equal(made[k], stat[k], k);
+  assert.equal(made.mode, fs.statSync(path.join(dir, 'upper', 'd', 'new')).mode);
+  assert.notEqual(made, stat, 'a stat object of its own');
 });
