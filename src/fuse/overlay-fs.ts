@@ -377,9 +377,10 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     // The parent is stat'ed only where its setgid bit decides something: the group, or a directory's own bit.
     let parentSgid: boolean | undefined;
     const inheritGid = (): boolean => (parentSgid ??= (this.overlay.getattr(parent).mode & S_ISGID) !== 0);
-    // Whether the entry may have changed since the stat its creation took (a mapped owner may have).
-    let changed = this.idmap !== undefined || this.override !== undefined;
+    // Whether the entry may have changed since the stat its creation took.
+    let changed = false;
     if (this.idmap !== undefined || this.override !== undefined) {
+      changed = true; // a mapped or overridden owner may have been set
       // The caller's ids as the layer stores them (mapped back, or kept in override_stat).
       const gid = inheritGid() ? undefined : caller.gid;
       const rest = this.ownerChange(node, { uid: caller.uid, gid, mode: this.override !== undefined && mode !== undefined ? mode & 0o7777 : undefined });

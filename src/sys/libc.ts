@@ -49,7 +49,7 @@ export function declare<F extends (...args: never[]) => unknown>(prototype: stri
     }) as unknown as F;
   }
   if (!/char\s*\*/.test(prototype)) return fn as unknown as F;
-  const wrap = WITH_ARITY[parameterCount(prototype)];
+  const wrap = WITH_ARITY[parameterCount(prototype) - 1];
   if (wrap !== undefined) return wrap(fn) as unknown as F;
   return ((...args: unknown[]) => fn(...args.map(withRawBytes))) as unknown as F;
 }
@@ -63,8 +63,8 @@ type Call = (...args: unknown[]) => unknown;
 const w = withRawBytes;
 // Wrappers of fixed arity rather than rest parameters and a spread call: between a container's
 // requests the daemon runs cold, and there the rest array and the spread cost as much as the call.
+// Indexed by the number of parameters less one (a prototype with a string has at least one).
 const WITH_ARITY: ReadonlyArray<(fn: Call) => Call> = [
-  (fn) => () => fn(),
   (fn) => (a) => fn(w(a)),
   (fn) => (a, b) => fn(w(a), w(b)),
   (fn) => (a, b, c) => fn(w(a), w(b), w(c)),
