@@ -337,7 +337,7 @@ class OverlayFileSystem implements NodeFileSystem<OverlayNode, OpenFile> {
     // Each node that a copy-up could change, with where its data was: lower, or metacopy. Arrays and
     // indexed loops: this runs for every change, and a Map, a Set and their iterators cost more cold.
     const watched: OverlayNode[] = [];
-    const before: string[] = [];
+    const before: Array<'lower' | 'metacopy'> = [];
     for (let i = 0; i < nodes.length; i++) {
       for (let n: OverlayNode | undefined = nodes[i]; n !== undefined; n = n.parent) {
         if (watched.includes(n)) continue;

@@ -161,7 +161,10 @@ export class Overlay {
    */
   createdAttrs(node: OverlayNode): OvlStat {
     const n = inner(node);
-    return n.upper === undefined ? getattr(this.ctx, n) : getattr(this.ctx, n, { ...n.upper.stat });
+    if (n.upper === undefined) return getattr(this.ctx, n);
+    // A copy to stamp, of the same kind as a stat's (fs.Stats for DirLayer), so the node's own stays as taken.
+    const taken = n.upper.stat;
+    return getattr(this.ctx, n, Object.assign(Object.create(Object.getPrototypeOf(taken) as object) as OvlStat, taken));
   }
 
   /** `touch`: both times are "now" (utimes(NULL)), which an append-only file allows. */

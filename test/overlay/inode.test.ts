@@ -49,4 +49,5 @@ test('a new entry\'s attributes from the stat its creation took are the ones a s
   for (const k of ['dev', 'ino', 'mode', 'nlink', 'uid', 'gid', 'size', 'blocks', 'mtimeNs', 'ctimeNs'] as const) assert.equal(made[k], stat[k], k);
   assert.equal(made.mode, fs.statSync(path.join(dir, 'upper', 'd', 'new')).mode);
   assert.notEqual(made, stat, 'a stat object of its own');
+  assert.ok(made instanceof fs.Stats && stat instanceof fs.Stats, 'of the kind a stat hands out');
 });
