@@ -52,6 +52,8 @@ export class OverlayContext {
   private readonly nodeCache: number;
   /** Counts face operations (walks, lookups): see RECENT_OPS. */
   private op = RECENT_OPS;
+  /** Bumped by every security.capability this overlay sets: see OvlNode.noCapsAt. */
+  capsEpoch = 0;
 
   constructor(readonly upper: WritableLayer | undefined, readonly lowers: Layer[], options: ContextOptions) {
     this.followRedirects = options.redirectDir !== 'nofollow';

@@ -74,6 +74,12 @@ export class OvlNode implements OverlayNode {
    * Only this overlay writes it (setxattr and removexattr forget it); every create in the directory asks.
    */
   defaultAcl: { layer: Layer; value: Buffer | undefined } | undefined;
+  /**
+   * The context's capsEpoch when this node's file was last found without security.capability, which
+   * the kernel asks for before every exec and every write: only this overlay sets it, so the answer
+   * holds until it sets one anywhere (a hard link shares it) and bumps the epoch. -1: not known.
+   */
+  noCapsAt = -1;
 
   constructor(
     public name: string,

@@ -27,6 +27,8 @@ import { readdirNode, type OvlDirent } from './readdir.js';
 
 const { O_RDONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = fs.constants;
 /** O_TMPFILE is __O_TMPFILE with O_DIRECTORY (node:fs names neither the flag nor its high bit). */
+/** File capabilities: what the kernel reads before every exec, and before every write to clear them. */
+const XATTR_CAPS = 'security.capability';
 const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
 
 /** Upper and work directories held by live overlays in this process. */
@@ -356,6 +358,8 @@ export class Overlay {
     // The file is made open, as open(2) with O_CREAT makes it, unless the real open takes other flags.
     const opened: NewFileOpen | undefined = this.ctx.atime !== 'noatime' ? { flags: open } : undefined;
     const node = createEntry(this.ctx, inner(parent), name, { type: S_IFREG, mode: mode & 0o7777 }, 'open', opened);
+    // A new file has no file capability: the kernel's question before the first write needs no system call.
+    node.noCapsAt = this.ctx.capsEpoch;
     return openNode(this.ctx, node, open, opened?.real);
   }
 
@@ -557,8 +561,16 @@ export class Overlay {
 
   getxattr(node: OverlayNode, name: string): Buffer | undefined {
     if (isOverlayXattr(name)) return undefined;
-    const { layer, rel } = this.ctx.metaRef(inner(node));
-    return layer.getxattr(rel, name);
+    const n = inner(node);
+    if (name !== XATTR_CAPS) {
+      const { layer, rel } = this.ctx.metaRef(n);
+      return layer.getxattr(rel, name);
+    }
+    if (n.noCapsAt === this.ctx.capsEpoch) return undefined;
+    const { layer, rel } = this.ctx.metaRef(n);
+    const value = layer.getxattr(rel, name);
+    if (value === undefined) n.noCapsAt = this.ctx.capsEpoch;
+    return value;
   }
 
   setxattr(node: OverlayNode, name: string, value: Uint8Array): void {
@@ -569,6 +581,7 @@ export class Overlay {
     refuseIfProtected(this.ctx, n, 'setxattr');
     copyUp(this.ctx, n, 'setxattr', { metadataOnly: true });
     if (name === POSIX_ACL_DEFAULT) n.defaultAcl = undefined;
+    if (name === XATTR_CAPS) this.ctx.capsEpoch++;
     this.ctx.upper!.setxattr(n.upperRel(), name, value);
   }
 

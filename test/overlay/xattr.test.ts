@@ -1,7 +1,18 @@
 // Extended attributes through the overlay: user xattrs copy up and round-trip; the overlay's own
 // (trusted.overlay.*, user.overlay.*) are neither shown nor settable, whatever the layer kind.
 import assert from 'node:assert/strict';
-import { fixture, testEachKind } from '../support/fixture.js';
+import { test } from 'node:test';
+import { fixture, isRoot, testEachKind } from '../support/fixture.js';
+
+const CAPS = 'security.capability';
+
+/** A file capability as setcap writes it (vfs_cap_data revision 2: cap_net_raw, permitted and effective). */
+function fileCaps(): Buffer {
+  const v = Buffer.alloc(20);
+  v.writeUInt32LE(0x02000001, 0);
+  v.writeUInt32LE(1 << 13, 4);
+  return v;
+}
 
 testEachKind('user xattrs round-trip through the overlay and copy the file up', (t, kind) => {
   const f = fixture(t, [{ file: 'x' }], {}, { kind });
@@ -45,4 +56,43 @@ testEachKind('setting or removing one of the overlay\'s own xattrs is refused an
   assert.equal(f.entry('upper', 'd'), undefined, 'a refused setxattr copies nothing up');
   assert.equal(f.entry('upper', 'file'), undefined);
   assert.deepEqual((f.fs.readdirSync('/d') as string[]), ['a'], 'the directory is still merged, not opaque');
+});
+
+testEachKind('a file capability set through one name is seen through every name, after answers that there was none', (t, kind) => {
+  if (kind === 'dir' && !isRoot) return t.skip('setting security.capability needs CAP_SETFCAP');
+  const f = fixture(t, [{ file: 'x' }], {}, { kind });
+  const o = f.overlay;
+  f.fs.linkSync('/file', '/link');
+  assert.equal(o.getxattr(o.resolve('/file'), CAPS), undefined);
+  assert.equal(o.getxattr(o.resolve('/link'), CAPS), undefined);
+  o.setxattr(o.resolve('/file'), CAPS, fileCaps());
+  assert.deepEqual(o.getxattr(o.resolve('/link'), CAPS), fileCaps(), 'the other name of the file');
+  assert.deepEqual(o.getxattr(o.resolve('/file'), CAPS), fileCaps());
+  o.removexattr(o.resolve('/link'), CAPS);
+  assert.equal(o.getxattr(o.resolve('/file'), CAPS), undefined);
+  const fd = f.fs.openSync('/new', 'w');
+  f.fs.closeSync(fd);
+  assert.equal(o.getxattr(o.resolve('/new'), CAPS), undefined);
+  o.setxattr(o.resolve('/new'), CAPS, fileCaps());
+  assert.deepEqual(o.getxattr(o.resolve('/new'), CAPS), fileCaps(), 'a new file given a capability');
+});
+
+test('the question for a file capability, asked before every exec and write, reaches a layer once per file', (t) => {
+  const f = fixture(t, [{ bin: 'x' }], {}, { kind: 'memory' });
+  const asked: string[] = [];
+  for (const which of [0, 'upper'] as const) {
+    f.inspect(which, (layer) => {
+      const get = layer.getxattr.bind(layer);
+      layer.getxattr = (rel: string, name: string) => {
+        if (name === CAPS) asked.push(`${which}:${rel}`);
+        return get(rel, name);
+      };
+    });
+  }
+  const o = f.overlay;
+  for (let i = 0; i < 3; i++) assert.equal(o.getxattr(o.resolve('/bin'), CAPS), undefined);
+  const fd = f.fs.openSync('/new', 'w');
+  f.fs.closeSync(fd);
+  for (let i = 0; i < 3; i++) assert.equal(o.getxattr(o.resolve('/new'), CAPS), undefined);
+  assert.deepEqual(asked, ['0:bin'], 'a lower file once; a file the overlay made, never');
 });
