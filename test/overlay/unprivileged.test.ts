@@ -11,8 +11,8 @@ import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { isRoot } from '../support/fixture.js';
 
 const NOBODY = 65534;
-/** Tests that cannot run without privilege (mounts, trusted.* xattrs); more means a test lost its way. */
-const MAX_SKIPS = 6;
+/** Tests that cannot run without privilege (mounts, trusted.* xattrs, file capabilities); more means a test lost its way. */
+const MAX_SKIPS = 7;
 
 const root = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '../..');
 
