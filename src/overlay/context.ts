@@ -3,6 +3,7 @@
 import { fsError } from '../errors.js';
 import { S_IFDIR, S_IFLNK, type Layer, type LayerEntry, type WritableLayer } from '../layer/types.js';
 import { OvlNode, type LowerRef } from './node.js';
+import type { SharedReads } from './shared-read.js';
 
 export interface ContextOptions {
   redirectDir: 'on' | 'follow' | 'off' | 'nofollow';
@@ -54,6 +55,8 @@ export class OverlayContext {
   private op = RECENT_OPS;
   /** Bumped by every security.capability this overlay sets: see OvlNode.noCapsAt. */
   capsEpoch = 0;
+  /** Real files shared by reading opens of lower files, made at the first such open (file.ts). */
+  sharedReads: SharedReads | undefined;
 
   constructor(readonly upper: WritableLayer | undefined, readonly lowers: Layer[], options: ContextOptions) {
     this.followRedirects = options.redirectDir !== 'nofollow';

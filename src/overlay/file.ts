@@ -13,8 +13,11 @@ import { DirLayer } from '../layer/dir-layer.js';
 import { refuseImmutableTarget, refuseProtectedAllocate } from './attr-flags.js';
 import type { OverlayContext } from './context.js';
 import type { OvlNode } from './node.js';
+import { SharedReads, type SharedRead } from './shared-read.js';
 
 const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY, O_NOATIME } = constants;
+/** Flags that make no difference to a reading open's real file: such opens of a lower file share one. */
+const SHARE_NEUTRAL = O_NOATIME;
 
 /** What the faces may read of an open overlay file; everything else stays inside src/overlay. */
 export interface OpenFile {
@@ -31,6 +34,8 @@ export class OvlFile implements OpenFile {
   real: RealFile | undefined;
   /** The node's dataGen that `real` belongs to. */
   boundGen: number;
+  /** Set when `real` is shared with the node's other reading opens (shared-read.ts). */
+  shared: SharedRead | undefined;
   /** The file position for reads and writes without an explicit one: a bigint past 2^53, as any offset. */
   position: FileOffset = 0;
   closed = false;
@@ -94,11 +99,14 @@ export function realFile(file: OvlFile, syscall: string): RealFile {
 
 function rebind(file: OvlFile): void {
   const old = file.real;
+  const shared = file.shared;
   file.real = openReal(file.ctx, file.node, realFlags(file.flags));
+  file.shared = undefined;
   file.boundGen = file.node.dataGen;
   // Bound to the upper file now; nothing can move its data again, so stop tracking it.
   file.node.openFiles?.delete(file);
-  if (old !== undefined) retire(old);
+  if (shared !== undefined) file.ctx.sharedReads!.release(shared);
+  else if (old !== undefined) retire(old);
 }
 
 const DAY_NS = 86_400n * 1_000_000_000n;
@@ -210,7 +218,17 @@ export function openNode(ctx: OverlayContext, node: OvlNode, flags: number, real
     return new OvlFile(ctx, node, flags | O_DIRECTORY, undefined);
   }
   if ((flags & O_DIRECTORY) !== 0) throw fsError('ENOTDIR', 'open', node.path());
+  if (real === undefined && (flags & ~SHARE_NEUTRAL) === O_RDONLY && ctx.dataRef(node).layer !== ctx.upper) return openShared(ctx, node, flags);
   return new OvlFile(ctx, node, flags, real ?? openReal(ctx, node, flags & ~(O_CREAT | O_EXCL)));
+}
+
+/** A reading open of a node whose data is below: on the real file its other reading opens share. */
+function openShared(ctx: OverlayContext, node: OvlNode, flags: number): OvlFile {
+  const reads = (ctx.sharedReads ??= new SharedReads(retire));
+  const shared = reads.take(node) ?? reads.add(node, openReal(ctx, node, flags));
+  const file = new OvlFile(ctx, node, flags, shared.real);
+  file.shared = shared;
+  return file;
 }
 
 export function closeFile(file: OvlFile): void {
@@ -218,8 +236,10 @@ export function closeFile(file: OvlFile): void {
   file.closed = true;
   file.node.openFiles?.delete(file);
   file.ctx.unpin(file.node);
-  if (file.real !== undefined) retire(file.real);
+  if (file.shared !== undefined) file.ctx.sharedReads!.release(file.shared);
+  else if (file.real !== undefined) retire(file.real);
   file.real = undefined;
+  file.shared = undefined;
   // An unnamed file closed for the last time leaves nothing in the work area (O_TMPFILE).
   const unnamed = file.node.unnamed;
   if (unnamed !== undefined && --unnamed.opens === 0) {

@@ -7,6 +7,7 @@ import type { Layer, LayerEntry, RealStat } from '../layer/types.js';
 import { S_IFDIR } from '../layer/types.js';
 import type { CopyUpInFlight } from './copy-up.js';
 import type { OvlFile } from './file.js';
+import type { SharedRead } from './shared-read.js';
 
 /** Joins a layer path and a name ('' is the layer's root). */
 export function joinRel(dir: string, name: string): string {
@@ -80,6 +81,8 @@ export class OvlNode implements OverlayNode {
    * holds until it sets one anywhere (a hard link shares it) and bumps the epoch. -1: not known.
    */
   noCapsAt = -1;
+  /** The real file its reading opens share while the data is in a lower layer (shared-read.ts). */
+  sharedRead: SharedRead | undefined;
 
   constructor(
     public name: string,

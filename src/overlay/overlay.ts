@@ -614,6 +614,7 @@ export class Overlay {
     this.closed = true;
     for (const dir of this.claimed) inUse.delete(dir);
     for (const layer of this.owned) layer.close();
+    this.ctx.sharedReads?.close();
     this.ctx.dropCache();
   }
 }
