@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { IDLE_MAX } from '../../src/overlay/shared-read.js';
-import { fixture } from '../support/fixture.js';
+import { fixture, type Fixture } from '../support/fixture.js';
 
 /** This process's fds open on `file`. */
 function fdsOn(file: string): number {
@@ -18,7 +18,7 @@ function fdsOn(file: string): number {
   }).length;
 }
 
-function read(f: { fs: typeof fs }, fd: number, length: number, position: number | null): string {
+function read(f: Fixture, fd: number, length: number, position: number | null): string {
   const b = Buffer.alloc(length);
   return b.subarray(0, f.fs.readSync(fd, b, 0, length, position)).toString();
 }
