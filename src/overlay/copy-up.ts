@@ -10,6 +10,7 @@ import { carryFlags } from './attr-flags.js';
 import type { OverlayContext } from './context.js';
 import { markImpure } from './impure.js';
 import type { OvlNode } from './node.js';
+import { dataMoved } from './shared-read.js';
 
 export interface CopyUpOptions {
   /** Copy metadata only and leave the data below (metacopy=on), for chmod, chown and the like. */
@@ -72,7 +73,7 @@ export function copyUp(ctx: OverlayContext, node: OvlNode, syscall: string, opti
   }
   node.upper = upper.lookup(node.upperRel());
   if (node.upper === undefined) throw fsError('EIO', syscall, node.path());
-  if (!node.upper.metacopy) node.dataGen++;
+  if (!node.upper.metacopy) dataMoved(node);
   if (!keepsIno(node, stat)) node.ino = ctx.inoOf(node.upper, []);
 }
 
@@ -192,7 +193,7 @@ function beginFullCopy(ctx: OverlayContext, upper: WritableLayer, node: OvlNode,
     landCopy(ctx, upper, node, temp, stat);
     node.upper = upper.lookup(node.upperRel());
     if (node.upper === undefined) throw fsError('EIO', syscall, node.path());
-    node.dataGen++;
+    dataMoved(node);
     if (!keepsIno(node, stat)) node.ino = ctx.inoOf(node.upper, []);
     return true;
   });
@@ -223,7 +224,7 @@ function beginDataCopy(ctx: OverlayContext, upper: WritableLayer, node: OvlNode,
     }
     node.upper = upper.lookup(rel);
     if (node.upper === undefined) throw fsError('EIO', syscall, node.path());
-    node.dataGen++;
+    dataMoved(node);
     return true;
   });
 }
@@ -367,7 +368,7 @@ function dropMetacopy(upper: WritableLayer, node: OvlNode): void {
   upper.truncate(rel, 0);
   upper.setMetacopy(rel, false);
   node.upper = upper.lookup(rel);
-  node.dataGen++;
+  dataMoved(node);
 }
 
 export function metadataOf(layer: Layer, rel: string, stat: { mode: number; uid: number; gid: number; atimeNs: bigint; mtimeNs: bigint }, originIno: number | undefined): CopyUpMetadata {

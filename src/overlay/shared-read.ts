@@ -5,8 +5,9 @@
 // one host open. It stays open a while after the last of them closes: a container runs the same
 // binaries and reads the same files again and again, and each open after the first costs no open(2)
 // and no close(2). At most IDLE_MAX wait unused, the least recently released closing first. A copy-up
-// moves the node's data (its dataGen changes): the shared file then serves only the opens that have it,
-// and closes with the last. The overlay's close closes the idle ones.
+// moves the node's data (dataMoved): an unused shared file closes then, one in use serves only the opens
+// that have it (they re-bind at their next call) and closes with the last. The overlay's close closes
+// the idle ones.
 import type { RealFile } from '../layer/types.js';
 import type { OvlNode } from './node.js';
 
@@ -16,6 +17,7 @@ export const IDLE_MAX = 64;
 export class SharedRead {
   users = 1;
   constructor(
+    readonly owner: SharedReads,
     readonly node: OvlNode,
     readonly real: RealFile,
     /** The node's dataGen when the file was opened: it is the node's data only while they match. */
@@ -46,7 +48,7 @@ export class SharedReads {
 
   /** `real`, just opened on the node's data for reading, shared from now on; one user. */
   add(node: OvlNode, real: RealFile): SharedRead {
-    const shared = new SharedRead(node, real, node.dataGen);
+    const shared = new SharedRead(this, node, real, node.dataGen);
     if (!this.closed) node.sharedRead = shared;
     return shared;
   }
@@ -76,9 +78,19 @@ export class SharedReads {
     this.idle.clear();
   }
 
-  private drop(shared: SharedRead): void {
+  /** Closes an unused shared file now. */
+  drop(shared: SharedRead): void {
     this.idle.delete(shared);
     if (shared.node.sharedRead === shared) shared.node.sharedRead = undefined;
     this.retire(shared.real);
   }
+}
+
+/** A node's data moved to another real file (a copy-up): its shared file is no longer its data. */
+export function dataMoved(node: OvlNode): void {
+  node.dataGen++;
+  const shared = node.sharedRead;
+  if (shared === undefined) return;
+  node.sharedRead = undefined;
+  if (shared.users === 0) shared.owner.drop(shared);
 }

@@ -76,3 +76,14 @@ test('a reading open with other flags has a real file of its own', (t) => {
   f.fs.closeSync(sync);
   f.fs.closeSync(r);
 });
+
+test('a copy-up closes the shared lower open that no one uses', (t) => {
+  const f = fixture(t, [{ file: '0123456789' }]);
+  const lower = path.join(f.lowers[0]!, 'file');
+  f.fs.closeSync(f.fs.openSync('/file', 'r'));
+  assert.equal(fdsOn(lower), 1, 'kept for the next open');
+  f.fs.appendFileSync('/file', 'x');
+  assert.equal(fdsOn(lower), 0, 'the data is upper now');
+  assert.equal(f.fs.readFileSync('/file', 'utf8'), '0123456789x');
+  assert.equal(fdsOn(lower), 0);
+});
