@@ -2,7 +2,7 @@
 // of it (src/overlay/shared-read.ts), counted as this process's fds on the lower file (the mount is
 // served by a worker of this process); a copy-up through the mount ends it once no handle uses it.
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,6 +11,7 @@ import { mountFuse } from '../../src/fuse/bridge/mount.js';
 import type { OverlayFsArg } from '../../src/fuse/overlay-fs.js';
 import { isMounted } from '../../src/mount-table.js';
 import { ok } from '../support/shell.js';
+import { fdsOn } from '../support/fds.js';
 
 function skipReason(): string | undefined {
   if (process.platform !== 'linux') return 'the mount needs Linux';
@@ -19,16 +20,6 @@ function skipReason(): string | undefined {
   return undefined;
 }
 
-/** This process's fds open on `file`. */
-function fdsOn(file: string): number {
-  return readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`) === file;
-    } catch {
-      return false;
-    }
-  }).length;
-}
 
 test('programs reading a lower file one after another share one open of it, until a copy-up', { skip: skipReason() }, async () => {
   const base = mkdtempSync(join(tmpdir(), 'ovlfs-shared-read-'));

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Overlay } from '../../src/overlay/overlay.js';
 import { parseMountOptions, splitEscaped } from '../../src/overlay/options.js';
+import { fdsOn } from '../support/fds.js';
 
 function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'ovlfs-opt-'));
@@ -65,16 +66,6 @@ test('workdir on another filesystem than upperdir gives EXDEV', { skip: NO_SHM }
   assert.throws(() => new Overlay({ lowerdir: path.join(base, 'l'), upperdir: path.join(base, 'u'), workdir: shm }), (e: NodeJS.ErrnoException) => e.code === 'EXDEV' && /same filesystem/.test(e.message));
 });
 
-/** This process's fds open on `dir` itself (not on what is inside it). */
-function fdsOn(dir: string): number {
-  return fs.readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`) === dir;
-    } catch {
-      return false;
-    }
-  }).length;
-}
 
 test('a construction that fails after making its layers releases them: fds, in-use locks and claims', { skip: NO_SHM }, async (t) => {
   const dirs = twoFilesystems(t);

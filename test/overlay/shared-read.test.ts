@@ -6,17 +6,8 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { IDLE_MAX } from '../../src/overlay/shared-read.js';
 import { fixture, type Fixture } from '../support/fixture.js';
+import { fdsOn } from '../support/fds.js';
 
-/** This process's fds open on `file`. */
-function fdsOn(file: string): number {
-  return fs.readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`) === file;
-    } catch {
-      return false;
-    }
-  }).length;
-}
 
 function read(f: Fixture, fd: number, length: number, position: number | null): string {
   const b = Buffer.alloc(length);
