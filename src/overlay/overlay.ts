@@ -26,9 +26,9 @@ import { checkDirectory, contains, normalizeOptions, type OverlayOptions, type P
 import { readdirNode, type OvlDirent } from './readdir.js';
 
 const { O_RDONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = fs.constants;
-/** O_TMPFILE is __O_TMPFILE with O_DIRECTORY (node:fs names neither the flag nor its high bit). */
 /** File capabilities: what the kernel reads before every exec, and before every write to clear them. */
 const XATTR_CAPS = 'security.capability';
+/** O_TMPFILE is __O_TMPFILE with O_DIRECTORY (node:fs names neither the flag nor its high bit). */
 const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
 
 /** Upper and work directories held by live overlays in this process. */

@@ -20,8 +20,6 @@ export class SharedRead {
     readonly owner: SharedReads,
     readonly node: OvlNode,
     readonly real: RealFile,
-    /** The node's dataGen when the file was opened: it is the node's data only while they match. */
-    readonly gen: number,
   ) {}
 }
 
@@ -37,18 +35,13 @@ export class SharedReads {
   take(node: OvlNode): SharedRead | undefined {
     const shared = node.sharedRead;
     if (shared === undefined) return undefined;
-    if (shared.gen !== node.dataGen) {
-      node.sharedRead = undefined;
-      if (shared.users === 0) this.drop(shared);
-      return undefined;
-    }
     if (shared.users++ === 0) this.idle.delete(shared);
     return shared;
   }
 
   /** `real`, just opened on the node's data for reading, shared from now on; one user. */
   add(node: OvlNode, real: RealFile): SharedRead {
-    const shared = new SharedRead(this, node, real, node.dataGen);
+    const shared = new SharedRead(this, node, real);
     if (!this.closed) node.sharedRead = shared;
     return shared;
   }
@@ -56,20 +49,13 @@ export class SharedReads {
   /** One user less: the last one leaves the file open for the next, unless the data moved meanwhile. */
   release(shared: SharedRead): void {
     if (--shared.users > 0) return;
-    if (this.closed || shared.node.sharedRead !== shared || shared.gen !== shared.node.dataGen) {
-      if (shared.node.sharedRead === shared) shared.node.sharedRead = undefined;
+    if (this.closed || shared.node.sharedRead !== shared) {
       this.retire(shared.real);
       return;
     }
     this.idle.add(shared);
-    if (this.idle.size <= IDLE_MAX) return;
-    const oldest = this.idle.values().next().value as SharedRead;
-    this.idle.delete(oldest);
-    this.drop(oldest);
+    if (this.idle.size > IDLE_MAX) this.drop(this.idle.values().next().value as SharedRead);
   }
-
-  /** How many wait unused (for tests). */
-  get idleCount(): number { return this.idle.size; }
 
   /** The overlay closed: the idle files close now, the others with their last user. */
   close(): void {
