@@ -218,7 +218,8 @@ export function openNode(ctx: OverlayContext, node: OvlNode, flags: number, real
     return new OvlFile(ctx, node, flags | O_DIRECTORY, undefined);
   }
   if ((flags & O_DIRECTORY) !== 0) throw fsError('ENOTDIR', 'open', node.path());
-  if (real === undefined && (flags & ~SHARE_NEUTRAL) === O_RDONLY && ctx.dataRef(node).layer !== ctx.upper) return openShared(ctx, node, flags);
+  const dataBelow = node.upper === undefined || node.upper.metacopy;
+  if (real === undefined && dataBelow && (flags & ~SHARE_NEUTRAL) === O_RDONLY) return openShared(ctx, node, flags);
   return new OvlFile(ctx, node, flags, real ?? openReal(ctx, node, flags & ~(O_CREAT | O_EXCL)));
 }
 

@@ -78,3 +78,18 @@ test('a copy-up closes the shared lower open that no one uses', (t) => {
   assert.equal(f.fs.readFileSync('/file', 'utf8'), '0123456789x');
   assert.equal(fdsOn(lower), 0);
 });
+
+test('a shared lower open lent out for I/O stays open past the overlay\'s close until the lease ends', (t) => {
+  const f = fixture(t, [{ file: '0123456789' }]);
+  const lower = path.join(f.lowers[0]!, 'file');
+  const o = f.overlay;
+  const file = o.open(o.resolve('/file'), fs.constants.O_RDONLY);
+  const lease = o.leaseData(file, 'read')!;
+  o.release(file);
+  o.close();
+  assert.equal(fdsOn(lower), 1, 'the I/O still holds it');
+  const b = Buffer.alloc(4);
+  assert.equal(fs.readSync(lease.fd, b, 0, 4, 0), 4);
+  lease.release();
+  assert.equal(fdsOn(lower), 0);
+});
