@@ -5,9 +5,6 @@
 // the host's system calls alike.
 import { isUtf8 } from 'node:buffer';
 
-/** A lone surrogate that stands for one raw byte. */
-const ESCAPED = /[\udc80-\udcff]/;
-
 /**
  * The string for bytes [start, end) of `bytes`. ASCII, nearly every name, is decoded here in plain
  * JavaScript: a daemon serving a container runs cold between requests, and there Node's decoders
@@ -58,9 +55,9 @@ function sequenceLength(b: Buffer, i: number): number {
 }
 
 /**
- * Whether a name carries raw bytes (and so needs nameToBytes rather than plain UTF-8). A loop rather
- * than ESCAPED.test: it runs for every name handed to a system call, where the regular expression
- * cost a few µs more when the daemon is cold.
+ * Whether a name carries raw bytes (and so needs nameToBytes rather than plain UTF-8): a lone
+ * surrogate U+DC80..U+DCFF stands for one. A loop rather than a regular expression: it runs for every
+ * name handed to a system call, where the expression cost a few µs more when the daemon is cold.
  */
 export function hasRawBytes(name: string): boolean {
   for (let i = 0; i < name.length; i++) {
@@ -72,7 +69,7 @@ export function hasRawBytes(name: string): boolean {
 
 /** The bytes of a name. */
 export function nameToBytes(name: string): Buffer {
-  if (!ESCAPED.test(name)) return Buffer.from(name, 'utf8');
+  if (!hasRawBytes(name)) return Buffer.from(name, 'utf8');
   const parts: Buffer[] = [];
   let start = 0;
   for (let i = 0; i < name.length; i++) {
@@ -93,6 +90,6 @@ export function nameToBytes(name: string): Buffer {
  * as UTF-8), else its bytes, NUL-terminated.
  */
 export function cPath(path: string): string | Buffer {
-  if (!ESCAPED.test(path)) return path;
+  if (!hasRawBytes(path)) return path;
   return Buffer.concat([nameToBytes(path), Buffer.of(0)]);
 }
