@@ -17,9 +17,10 @@
 // requests a caller waits for (all but RELEASE and FORGET, which the kernel sends in the background).
 // Writes bench/results/request-latency.json.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { makeImageTar, which } from '../test/podman/harness.js';
 import { buildOvlfs } from '../test/support/build-ovlfs.js';
 import { ROOT } from './lib/peers.js';
 import { median } from './lib/stats.js';
@@ -29,7 +30,6 @@ const arg = (name: string): string | undefined => process.argv.find((a) => a.sta
 const N = Number(arg('n') ?? 200);
 const ROUNDS = Number(arg('rounds') ?? 3);
 const WARMUP = 20;
-const BUSYBOX = '/bin/busybox';
 /** Requests the kernel sends in the background: no caller waits for their replies. */
 const BACKGROUND = new Set(['RELEASE', 'RELEASEDIR', 'FORGET', 'BATCH_FORGET']);
 
@@ -45,18 +45,14 @@ interface Sample {
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (mounts, chroot, perf -a)';
   for (const c of ['perf', 'fuse-overlayfs', 'fusermount3', 'chroot']) if (!hasCommand(c)) return `needs ${c}`;
-  if (!tryRun('sh', ['-c', `test -x ${BUSYBOX}`])) return `needs ${BUSYBOX} (busybox-static)`;
+  if (!hasCommand('busybox') || !/static/.test(run('file', ['-L', which('busybox')]))) return 'needs busybox-static';
   if (!tryRun('sh', ['-c', 'perf list 2>/dev/null | grep -q fuse:fuse_request_send'])) return 'perf lists no fuse:fuse_request_send tracepoint';
   return undefined;
 }
 
-/** A lower layer the loop can run in: busybox as sh and cat, a 1 MiB file, /tmp and a /dev/null to bind. */
-function makeLower(dir: string): void {
-  for (const d of ['bin', 'data', 'tmp', 'dev']) mkdirSync(join(dir, d));
-  chmodSync(join(dir, 'tmp'), 0o1777);
-  copyFileSync(BUSYBOX, join(dir, 'bin/busybox'));
-  for (const name of ['sh', 'cat']) symlinkSync('busybox', join(dir, 'bin', name));
-  writeFileSync(join(dir, 'data/blob'), Buffer.alloc(1 << 20, 7));
+/** The lower layer: the podman workload's image (bench/startup.ts), and a /dev/null to bind over. */
+function makeLower(dir: string, work: string): void {
+  run('tar', ['-xf', makeImageTar(work), '-C', dir]);
   writeFileSync(join(dir, 'dev/null'), '');
 }
 
@@ -172,7 +168,7 @@ async function main(): Promise<void> {
     const ovlfs = buildOvlfs(join(work, 'build'));
     const lower = join(work, 'lower');
     mkdirSync(lower);
-    makeLower(lower);
+    makeLower(lower, work);
     const samples: Record<Daemon, Sample[]> = { ovlfs: [], 'fuse-overlayfs': [] };
     for (let r = 0; r < ROUNDS; r++) {
       for (const d of (r % 2 === 0 ? ['ovlfs', 'fuse-overlayfs'] : ['fuse-overlayfs', 'ovlfs']) as Daemon[]) samples[d].push(await measure(d, ovlfs, lower, work, r));
