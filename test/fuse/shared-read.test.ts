@@ -10,8 +10,8 @@ import { test } from 'node:test';
 import { mountFuse } from '../../src/fuse/bridge/mount.js';
 import type { OverlayFsArg } from '../../src/fuse/overlay-fs.js';
 import { isMounted } from '../../src/mount-table.js';
-import { ok } from '../support/shell.js';
 import { fdsOn } from '../support/fds.js';
+import { ok } from '../support/shell.js';
 
 function skipReason(): string | undefined {
   if (process.platform !== 'linux') return 'the mount needs Linux';
@@ -19,7 +19,6 @@ function skipReason(): string | undefined {
   if (!existsSync('/dev/fuse')) return 'needs /dev/fuse';
   return undefined;
 }
-
 
 test('programs reading a lower file one after another share one open of it, until a copy-up', { skip: skipReason() }, async () => {
   const base = mkdtempSync(join(tmpdir(), 'ovlfs-shared-read-'));
